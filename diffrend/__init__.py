@@ -1,0 +1,1 @@
+"""diffrend: a differentiable renderer for PyTorch."""

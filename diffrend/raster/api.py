@@ -1,0 +1,201 @@
+"""Public mesh rasterization functions: argument checks, clipping, backend dispatch, autograd.
+
+``rasterize_faces`` is the functional core over plain tensors; ``rasterize_meshes`` is the
+PyTorch3D-compatible entry point taking a ``Meshes`` already in NDC space.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import torch
+
+from . import reference
+from .clip import clip_faces, unclip_fragments
+from .fragments import Fragments
+from .grid import ndc_extent
+
+if TYPE_CHECKING:
+    from ..structures import Meshes
+
+BACKENDS = ("auto", "numba", "reference")
+
+
+def parse_image_size(image_size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
+    """(H, W) from an int or a pair; raises ValueError unless both are positive ints."""
+    if isinstance(image_size, torch.Tensor):
+        image_size = image_size.tolist()
+    if isinstance(image_size, (list, tuple)):
+        if len(image_size) != 2:
+            raise ValueError(f"image_size must be an int or (H, W), got {image_size!r}")
+        h, w = image_size
+    else:
+        h = w = image_size
+    for v in (h, w):
+        if isinstance(v, bool) or not isinstance(v, int) and not (
+            isinstance(v, float) and v.is_integer()
+        ):
+            raise ValueError(f"image_size must hold integers, got {image_size!r}")
+    h, w = int(h), int(w)
+    if h <= 0 or w <= 0:
+        raise ValueError(f"image_size must be positive, got {image_size!r}")
+    return h, w
+
+
+def _check_settings(blur_radius: float, faces_per_pixel: int, backend: str) -> None:
+    if not isinstance(blur_radius, (int, float)) or not math.isfinite(blur_radius):
+        raise ValueError(f"blur_radius must be a finite number, got {blur_radius!r}")
+    if blur_radius < 0:
+        raise ValueError(f"blur_radius must be >= 0, got {blur_radius}")
+    if isinstance(faces_per_pixel, bool) or not isinstance(faces_per_pixel, int):
+        raise ValueError(f"faces_per_pixel must be an int, got {faces_per_pixel!r}")
+    if faces_per_pixel < 1:
+        raise ValueError(f"faces_per_pixel must be >= 1, got {faces_per_pixel}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+
+
+class _NumbaRasterize(torch.autograd.Function):
+    """Autograd glue for the Numba kernels: face_verts -> (pix_to_face, zbuf, bary, dists)."""
+
+    @staticmethod
+    def forward(ctx, face_verts, face_mesh, n_meshes, neighbor, image_size, blur_radius,
+                faces_per_pixel, perspective_correct, clip_barycentric_coords, cull_backfaces):
+        from . import cpu
+
+        out = cpu.rasterize_forward(
+            face_verts, face_mesh, n_meshes, neighbor, image_size, blur_radius,
+            faces_per_pixel, perspective_correct, clip_barycentric_coords, cull_backfaces,
+        )
+        ctx.save_for_backward(face_verts, out[0])
+        ctx.flags = (perspective_correct, clip_barycentric_coords)
+        ctx.mark_non_differentiable(out[0])
+        return out
+
+    @staticmethod
+    def backward(ctx, _grad_p2f, grad_zbuf, grad_bary, grad_dists):
+        from . import cpu
+
+        face_verts, p2f = ctx.saved_tensors
+        grad = cpu.rasterize_backward(face_verts, p2f, grad_zbuf, grad_bary, grad_dists,
+                                      *ctx.flags)
+        return (grad,) + (None,) * 9
+
+
+def rasterize_faces(
+    face_verts: torch.Tensor,
+    face_mesh: torch.Tensor,
+    n_meshes: int,
+    image_size: int | tuple[int, int] = 256,
+    blur_radius: float = 0.0,
+    faces_per_pixel: int = 1,
+    perspective_correct: bool = False,
+    clip_barycentric_coords: bool = False,
+    cull_backfaces: bool = False,
+    z_clip_value: float | None = None,
+    cull_to_frustum: bool = False,
+    backend: str = "auto",
+) -> Fragments:
+    """Rasterize screen-space triangles (the functional core).
+
+    Args:
+        face_verts: (F, 3, 3) float faces; x, y in NDC (+X left, +Y up), z the view depth.
+        face_mesh: (F,) int64 index of the image each face is drawn into (-1 = none).
+        n_meshes: N, the number of images.
+        image_size: int or (H, W).
+        blur_radius: squared NDC distance within which faces outside a pixel count (>= 0).
+        faces_per_pixel: K >= 1 (no upper cap).
+        perspective_correct: correct barycentrics for perspective (needs z > 0).
+        clip_barycentric_coords: clamp barycentrics to [0, 1] and renormalise (for blur).
+        cull_backfaces: skip faces that are clockwise on screen.
+        z_clip_value: clip faces to z >= z_clip_value first (None = no clipping; faces with
+            any vertex at z < 1e-8 are then skipped, as in PyTorch3D).
+        cull_to_frustum: skip faces entirely outside the image.
+        backend: "auto" (Numba for CPU tensors, reference elsewhere), "numba", "reference".
+
+    Returns:
+        :class:`Fragments` with (N, H, W, K) tensors; zbuf, bary_coords and dists are
+        differentiable w.r.t. ``face_verts``; pix_to_face is not.
+    """
+    H, W = parse_image_size(image_size)
+    _check_settings(blur_radius, faces_per_pixel, backend)
+    if face_verts.ndim != 3 or face_verts.shape[1:] != (3, 3):
+        raise ValueError(f"face_verts must have shape (F, 3, 3), got {tuple(face_verts.shape)}")
+    if not face_verts.is_floating_point():
+        raise ValueError(f"face_verts must be a float tensor, got {face_verts.dtype}")
+    if face_mesh.shape != face_verts.shape[:1]:
+        raise ValueError(
+            f"face_mesh must have shape ({face_verts.shape[0]},), got {tuple(face_mesh.shape)}"
+        )
+    if torch.isnan(face_verts).any():
+        raise ValueError("face_verts contains NaN (check the vertices and the camera)")
+    if z_clip_value is not None and not (math.isfinite(z_clip_value) and z_clip_value > 0):
+        raise ValueError(f"z_clip_value must be a positive number or None, got {z_clip_value}")
+    face_mesh = face_mesh.to(device=face_verts.device, dtype=torch.int64)
+    clipped = clip_faces(
+        face_verts, face_mesh, z_clip_value, perspective_correct,
+        ndc_extent(H, W) if cull_to_frustum else None,
+    )
+    if backend == "auto":
+        backend = "numba" if face_verts.device.type == "cpu" else "reference"
+    if backend == "numba" and face_verts.device.type != "cpu":
+        raise ValueError(f"backend='numba' needs CPU tensors, got device {face_verts.device}")
+    args = (
+        clipped.face_verts, clipped.face_mesh, n_meshes, clipped.neighbor, (H, W),
+        float(blur_radius), faces_per_pixel, bool(perspective_correct),
+        bool(clip_barycentric_coords), bool(cull_backfaces),
+    )
+    if backend == "numba":
+        p2f, zbuf, bary, dists = _NumbaRasterize.apply(*args)
+    else:
+        p2f, zbuf, bary, dists = reference.rasterize_reference(*args)
+    p2f, bary = unclip_fragments(clipped, p2f, bary)
+    return Fragments(pix_to_face=p2f, zbuf=zbuf, bary_coords=bary, dists=dists)
+
+
+def rasterize_meshes(
+    meshes: Meshes,
+    image_size: int | tuple[int, int] = 256,
+    blur_radius: float = 0.0,
+    faces_per_pixel: int = 8,
+    bin_size: int | None = None,
+    max_faces_per_bin: int | None = None,
+    perspective_correct: bool = False,
+    clip_barycentric_coords: bool = False,
+    cull_backfaces: bool = False,
+    z_clip_value: float | None = None,
+    cull_to_frustum: bool = False,
+    backend: str = "auto",
+) -> Fragments:
+    """Rasterize a batch of meshes whose vertices are already in NDC (PyTorch3D's signature).
+
+    Args:
+        meshes: ``Meshes`` of N meshes; vertex x, y in NDC, z the view depth (what
+            ``MeshRasterizer.transform`` produces).
+        bin_size, max_faces_per_bin: accepted for compatibility and ignored: binning here
+            counts before it fills, so it never runs out of room.
+        The other arguments are those of :func:`rasterize_faces`.
+
+    Returns:
+        :class:`Fragments`; pix_to_face indexes ``meshes.faces_packed()``. zbuf, bary_coords
+        and dists are differentiable w.r.t. the vertex positions.
+    """
+    del bin_size, max_faces_per_bin
+    verts = meshes.verts_packed()
+    faces = meshes.faces_packed()
+    face_verts = verts[faces] if faces.numel() else verts.new_zeros((0, 3, 3))
+    return rasterize_faces(
+        face_verts,
+        meshes.faces_packed_to_mesh_idx(),
+        len(meshes),
+        image_size=image_size,
+        blur_radius=blur_radius,
+        faces_per_pixel=faces_per_pixel,
+        perspective_correct=perspective_correct,
+        clip_barycentric_coords=clip_barycentric_coords,
+        cull_backfaces=cull_backfaces,
+        z_clip_value=z_clip_value,
+        cull_to_frustum=cull_to_frustum,
+        backend=backend,
+    )

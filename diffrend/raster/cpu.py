@@ -1,0 +1,244 @@
+"""Numba CPU kernels of the mesh rasterizer: forward (pick K faces per pixel) and backward.
+
+Forward: faces are binned into tiles (:mod:`.binning`); one parallel task per (mesh, tile)
+walks its faces in ascending index order and, for each pixel of the face's box inside the
+tile, keeps a sorted list of the K nearest faces (by depth, then face index). Backward:
+one parallel task per image row computes each (pixel, k)'s contribution to its face's
+vertex gradient, then a serial pass adds them up in a fixed order (deterministic).
+Both compile once and are cached on disk (``cache=True``).
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+import torch
+
+from .binning import bin_faces, face_pixel_ranges
+from .grid import pixel_centers_ndc
+from .pixel_math import bary_depth, fragment_vjp, tri_dist2
+
+TILE = 16
+
+
+@nb.njit(cache=True, inline="always")
+def _insert(kz, kf, kd, kb, base, cnt, K, pz, f, d, b0, b1, b2):
+    """Insert into the pixel's list sorted by (depth, face); returns the new count."""
+    if cnt == K and not (pz < kz[base + K - 1]):
+        return cnt  # ties go to the lower face index, which is already there
+    pos = cnt if cnt < K else K - 1
+    while pos > 0 and kz[base + pos - 1] > pz:
+        if pos < K:
+            kz[base + pos] = kz[base + pos - 1]
+            kf[base + pos] = kf[base + pos - 1]
+            kd[base + pos] = kd[base + pos - 1]
+            for j in range(3):
+                kb[(base + pos) * 3 + j] = kb[(base + pos - 1) * 3 + j]
+        pos -= 1
+    kz[base + pos] = pz
+    kf[base + pos] = f
+    kd[base + pos] = d
+    kb[(base + pos) * 3] = b0
+    kb[(base + pos) * 3 + 1] = b1
+    kb[(base + pos) * 3 + 2] = b2
+    return min(cnt + 1, K)
+
+
+@nb.njit(cache=True, inline="always")
+def _find(kf, base, cnt, g):
+    for i in range(cnt):
+        if kf[base + i] == g:
+            return i
+    return -1
+
+
+@nb.njit(parallel=True, cache=True)
+def _forward_tiles(
+    fv, box, rng, neighbor, tile_start, tile_faces, ys, xs, n_meshes, K, tile,
+    blur, persp, clip, p2f, zbuf, bary, dists,
+):
+    H = ys.shape[0]
+    W = xs.shape[0]
+    n_ty = -(-H // tile)
+    n_tx = -(-W // tile)
+    for tid in nb.prange(n_meshes * n_ty * n_tx):
+        n = tid // (n_ty * n_tx)
+        rem = tid % (n_ty * n_tx)
+        r_lo = (rem // n_tx) * tile
+        c_lo = (rem % n_tx) * tile
+        r_hi = min(r_lo + tile, H) - 1
+        c_hi = min(c_lo + tile, W) - 1
+        tw = c_hi - c_lo + 1
+        npix = (r_hi - r_lo + 1) * tw
+        cnt = np.zeros(npix, np.int64)
+        kz = np.empty(npix * K, np.float64)
+        kf = np.empty(npix * K, np.int64)
+        kd = np.empty(npix * K, np.float64)
+        kb = np.empty(npix * K * 3, np.float64)
+        for j in range(tile_start[tid], tile_start[tid + 1]):
+            f = tile_faces[j]
+            x0 = np.float64(fv[f, 0, 0])
+            y0 = np.float64(fv[f, 0, 1])
+            z0 = np.float64(fv[f, 0, 2])
+            x1 = np.float64(fv[f, 1, 0])
+            y1 = np.float64(fv[f, 1, 1])
+            z1 = np.float64(fv[f, 1, 2])
+            x2 = np.float64(fv[f, 2, 0])
+            y2 = np.float64(fv[f, 2, 1])
+            z2 = np.float64(fv[f, 2, 2])
+            g = neighbor[f]
+            for r in range(max(rng[f, 0], r_lo), min(rng[f, 1], r_hi) + 1):
+                py = np.float64(ys[r])
+                if py > box[f, 3] or py < box[f, 2]:
+                    continue
+                for c in range(max(rng[f, 2], c_lo), min(rng[f, 3], c_hi) + 1):
+                    px = np.float64(xs[c])
+                    if px > box[f, 1] or px < box[f, 0]:
+                        continue
+                    b0, b1, b2, inside, pz = bary_depth(
+                        px, py, x0, y0, z0, x1, y1, z1, x2, y2, z2, persp, clip
+                    )
+                    if pz < 0.0:
+                        continue
+                    if not inside and blur <= 0.0:
+                        continue
+                    p = (r - r_lo) * tw + (c - c_lo)
+                    base = p * K
+                    if g < 0 and cnt[p] == K and not (pz < kz[base + K - 1]):
+                        continue  # cannot enter the list: skip the distance
+                    d = tri_dist2(px, py, x0, y0, x1, y1, x2, y2)
+                    if not inside and d >= blur:
+                        continue
+                    if g >= 0:
+                        # Halves of a face split by near-plane clipping: only the one
+                        # nearer to the pixel may be listed (PyTorch3D's rule).
+                        i = _find(kf, base, cnt[p], g)
+                        if i >= 0:
+                            if d < abs(kd[base + i]):
+                                for m in range(i, cnt[p] - 1):
+                                    kz[base + m] = kz[base + m + 1]
+                                    kf[base + m] = kf[base + m + 1]
+                                    kd[base + m] = kd[base + m + 1]
+                                    for q in range(3):
+                                        kb[(base + m) * 3 + q] = kb[(base + m + 1) * 3 + q]
+                                cnt[p] -= 1
+                            else:
+                                continue
+                    sd = -d if inside else d
+                    cnt[p] = _insert(kz, kf, kd, kb, base, cnt[p], K, pz, f, sd, b0, b1, b2)
+        for p in range(npix):
+            r = r_lo + p // tw
+            c = c_lo + p % tw
+            base = p * K
+            for k in range(cnt[p]):
+                p2f[n, r, c, k] = kf[base + k]
+                zbuf[n, r, c, k] = kz[base + k]
+                dists[n, r, c, k] = kd[base + k]
+                bary[n, r, c, k, 0] = kb[(base + k) * 3]
+                bary[n, r, c, k, 1] = kb[(base + k) * 3 + 1]
+                bary[n, r, c, k, 2] = kb[(base + k) * 3 + 2]
+
+
+@nb.njit(parallel=True, cache=True)
+def _backward_rows(fv, p2f, gz, gb, gd, ys, xs, persp, clip, contrib):
+    N, H, W, K = p2f.shape
+    for row in nb.prange(N * H):
+        n = row // H
+        r = row % H
+        py = np.float64(ys[r])
+        for c in range(W):
+            px = np.float64(xs[c])
+            for k in range(K):
+                f = p2f[n, r, c, k]
+                if f < 0:
+                    continue
+                fragment_vjp(
+                    px, py, fv[f],
+                    np.float64(gz[n, r, c, k]),
+                    np.float64(gb[n, r, c, k, 0]),
+                    np.float64(gb[n, r, c, k, 1]),
+                    np.float64(gb[n, r, c, k, 2]),
+                    np.float64(gd[n, r, c, k]),
+                    persp, clip, contrib[n, r, c, k],
+                )
+
+
+@nb.njit(cache=True)
+def _scatter_add(p2f_flat, contrib_flat, grad):
+    for i in range(p2f_flat.shape[0]):
+        f = p2f_flat[i]
+        if f >= 0:
+            for j in range(9):
+                grad[f, j] += contrib_flat[i, j]
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().contiguous().numpy()
+
+
+def rasterize_forward(
+    face_verts: torch.Tensor,
+    face_mesh: torch.Tensor,
+    n_meshes: int,
+    neighbor: torch.Tensor,
+    image_size: tuple[int, int],
+    blur_radius: float,
+    faces_per_pixel: int,
+    perspective_correct: bool,
+    clip_barycentric_coords: bool,
+    cull_backfaces: bool,
+    tile: int = TILE,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Numba forward. Same contract as :func:`.reference.rasterize_reference` (no autograd).
+
+    Args:
+        face_verts: (F, 3, 3) float32/float64 CPU tensor, screen space.
+        face_mesh: (F,) int64 mesh index of each face (-1 = not rasterized).
+        neighbor: (F,) int64 the other half of a clipped face, or -1.
+
+    Returns:
+        pix_to_face (N, H, W, K) int64, zbuf (N, H, W, K), bary_coords (N, H, W, K, 3),
+        dists (N, H, W, K), in the dtype of ``face_verts``; -1 where empty.
+    """
+    H, W = image_size
+    K = faces_per_pixel
+    dtype = face_verts.dtype
+    fv = _np(face_verts)
+    fm = _np(face_mesh)
+    ys, xs = pixel_centers_ndc(H, W)
+    radius = float(np.sqrt(blur_radius))
+    box, rng = face_pixel_ranges(fv, fm, radius, bool(cull_backfaces), ys, xs)
+    tile_start, tile_faces = bin_faces(rng, fm, n_meshes, H, W, tile)
+    p2f = torch.full((n_meshes, H, W, K), -1, dtype=torch.int64)
+    zbuf = torch.full((n_meshes, H, W, K), -1.0, dtype=dtype)
+    bary = torch.full((n_meshes, H, W, K, 3), -1.0, dtype=dtype)
+    dists = torch.full((n_meshes, H, W, K), -1.0, dtype=dtype)
+    _forward_tiles(
+        fv, box, rng, _np(neighbor), tile_start, tile_faces, ys, xs, n_meshes, K, tile,
+        float(blur_radius), bool(perspective_correct), bool(clip_barycentric_coords),
+        p2f.numpy(), zbuf.numpy(), bary.numpy(), dists.numpy(),
+    )
+    return p2f, zbuf, bary, dists
+
+
+def rasterize_backward(
+    face_verts: torch.Tensor,
+    pix_to_face: torch.Tensor,
+    grad_zbuf: torch.Tensor,
+    grad_bary: torch.Tensor,
+    grad_dists: torch.Tensor,
+    perspective_correct: bool,
+    clip_barycentric_coords: bool,
+) -> torch.Tensor:
+    """Numba backward: gradient (F, 3, 3) of face_verts from the three output gradients."""
+    N, H, W, K = pix_to_face.shape
+    ys, xs = pixel_centers_ndc(H, W)
+    p2f = _np(pix_to_face)
+    contrib = np.zeros((N, H, W, K, 9), np.float64)
+    _backward_rows(
+        _np(face_verts), p2f, _np(grad_zbuf), _np(grad_bary), _np(grad_dists), ys, xs,
+        bool(perspective_correct), bool(clip_barycentric_coords), contrib,
+    )
+    grad = np.zeros((face_verts.shape[0], 9), np.float64)
+    _scatter_add(p2f.reshape(-1), contrib.reshape(-1, 9), grad)
+    return torch.from_numpy(grad).to(face_verts.dtype).view(-1, 3, 3)

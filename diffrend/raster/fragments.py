@@ -1,0 +1,71 @@
+"""Result and settings records of mesh rasterization (PyTorch3D's names and defaults)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import torch
+
+
+@dataclass(frozen=True)
+class Fragments:
+    """What the rasterizer found at each pixel, nearest face first.
+
+    Attributes:
+        pix_to_face: (N, H, W, K) int64 index into ``meshes.faces_packed()``; -1 where fewer
+            than K faces cover the pixel. Not differentiable.
+        zbuf: (N, H, W, K) view-space depth of the face at the pixel centre; -1 where empty.
+            Differentiable w.r.t. the vertex positions.
+        bary_coords: (N, H, W, K, 3) barycentric coordinates of the pixel centre in the face
+            (perspective-corrected and/or clipped as requested); -1 where empty.
+            Differentiable w.r.t. the vertex positions.
+        dists: (N, H, W, K) signed squared distance in NDC from the pixel centre to the face's
+            2D triangle, negative inside; -1 where empty. Differentiable w.r.t. the vertex
+            positions (x and y).
+    """
+
+    pix_to_face: torch.Tensor
+    zbuf: torch.Tensor
+    bary_coords: torch.Tensor
+    dists: torch.Tensor | None
+
+    def __iter__(self):
+        # Allows ``pix_to_face, zbuf, bary, dists = fragments`` like PyTorch3D's namedtuple.
+        return iter(getattr(self, f.name) for f in fields(self))
+
+    def detach(self) -> Fragments:
+        """A copy whose tensors are detached from the autograd graph."""
+        return Fragments(*(t.detach() if t is not None else None for t in self))
+
+
+@dataclass(frozen=True)
+class RasterizationSettings:
+    """Settings of :func:`diffrend.rasterize_meshes`, with PyTorch3D's names and defaults.
+
+    Attributes:
+        image_size: int for a square image, or (H, W).
+        blur_radius: squared NDC distance within which a face outside a pixel still counts
+            (SoftRas: ``log(1/eps - 1) * sigma``). >= 0.
+        faces_per_pixel: K, how many nearest faces to keep per pixel. >= 1, no upper cap.
+        bin_size, max_faces_per_bin: accepted for PyTorch3D compatibility; diffrend's binning
+            sizes itself exactly (it counts before it fills), so these only affect speed.
+        perspective_correct: None = follow the camera (``cameras.is_perspective()``).
+        clip_barycentric_coords: None = clip when ``blur_radius > 0``.
+        cull_backfaces: skip faces whose screen-space winding is clockwise seen from the camera.
+        z_clip_value: clip faces against the plane z = z_clip_value (view depth) before
+            rasterizing; None = ``znear / 2`` for perspective cameras that have a znear.
+        cull_to_frustum: drop faces entirely outside the view frustum.
+        backend: "auto" (Numba on CPU, reference elsewhere), "numba" or "reference".
+    """
+
+    image_size: int | tuple[int, int] = 256
+    blur_radius: float = 0.0
+    faces_per_pixel: int = 1
+    bin_size: int | None = None
+    max_faces_per_bin: int | None = None
+    perspective_correct: bool | None = None
+    clip_barycentric_coords: bool | None = None
+    cull_backfaces: bool = False
+    z_clip_value: float | None = None
+    cull_to_frustum: bool = False
+    backend: str = "auto"

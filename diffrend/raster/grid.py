@@ -1,0 +1,49 @@
+"""Pixel-centre coordinates in NDC, shared by every rasterizer backend.
+
+PyTorch3D's convention: row 0 is the top of the image (+Y up), column 0 is its left (+X
+points left), and the shorter image side spans [-1, 1]. The values are computed in float32
+exactly as PyTorch3D's kernels compute them, so that pixel centres agree bit for bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def _axis_centers(size: int, other: int) -> np.ndarray:
+    """NDC centre of each pixel along one axis, index 0 first: (size,) float32."""
+    f = np.float32
+    rng = f(2.0)
+    if size > other:
+        rng = f(size) * rng / f(other)
+    offset = rng / f(2.0)
+    idx = (size - 1 - np.arange(size)).astype(np.float32)  # image index 0 is +NDC
+    return (-offset + (rng * idx + offset) / f(size)).astype(np.float32)
+
+
+def pixel_centers_ndc(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """NDC centres of the pixel rows and columns.
+
+    Returns:
+        ys: (H,) float32, the y of each row (row 0 is the top, largest y).
+        xs: (W,) float32, the x of each column (column 0 is the left, largest x).
+    """
+    return _axis_centers(height, width), _axis_centers(width, height)
+
+
+def pixel_centers_torch(
+    height: int, width: int, dtype: torch.dtype, device: torch.device | str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Same as :func:`pixel_centers_ndc` as tensors: ys (H,), xs (W,)."""
+    ys, xs = pixel_centers_ndc(height, width)
+    return (
+        torch.from_numpy(ys).to(device=device, dtype=dtype),
+        torch.from_numpy(xs).to(device=device, dtype=dtype),
+    )
+
+
+def ndc_extent(height: int, width: int) -> tuple[float, float]:
+    """Half-extent of the image in NDC along x and y: (W/min(H,W), H/min(H,W))."""
+    m = min(height, width)
+    return width / m, height / m

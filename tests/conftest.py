@@ -1,0 +1,41 @@
+"""Shared test fixtures: where the PyTorch3D goldens live and how to load a case."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+# Tests may read ../shared; the package itself never does.
+SHARED = Path(os.environ.get("DIFFREND_SHARED", Path(__file__).resolve().parents[1] / ".." / "shared"))
+GOLDEN = SHARED / "golden"
+DATA = SHARED / "data"
+
+
+def golden_cases(prefix: str) -> list[str]:
+    """Names of the golden cases whose name starts with `prefix` (empty if goldens absent)."""
+    if not GOLDEN.exists():
+        return []
+    return sorted(p.stem for p in GOLDEN.glob(f"{prefix}*.npz"))
+
+
+def load_golden(name: str) -> dict:
+    """Load one golden case as a dict of numpy arrays; `settings` is decoded from JSON."""
+    path = GOLDEN / f"{name}.npz"
+    if not path.exists():
+        pytest.skip(f"golden case {name} not found under {GOLDEN}")
+    with np.load(path) as z:
+        out = {k: z[k] for k in z.files}
+    if "settings" in out:
+        out["settings"] = json.loads(str(out["settings"]))
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+    np.random.seed(0)
