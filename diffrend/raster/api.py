@@ -14,6 +14,7 @@ import torch
 from . import reference
 from .clip import clip_faces, unclip_fragments
 from .fragments import Fragments
+from .gather import gather_face_verts
 from .grid import ndc_extent
 
 if TYPE_CHECKING:
@@ -128,8 +129,6 @@ def rasterize_faces(
         raise ValueError(
             f"face_mesh must have shape ({face_verts.shape[0]},), got {tuple(face_mesh.shape)}"
         )
-    if torch.isnan(face_verts).any():
-        raise ValueError("face_verts contains NaN (check the vertices and the camera)")
     if z_clip_value is not None and not (math.isfinite(z_clip_value) and z_clip_value > 0):
         raise ValueError(f"z_clip_value must be a positive number or None, got {z_clip_value}")
     face_mesh = face_mesh.to(device=face_verts.device, dtype=torch.int64)
@@ -147,8 +146,11 @@ def rasterize_faces(
         bool(clip_barycentric_coords), bool(cull_backfaces),
     )
     if backend == "numba":
+        # (the kernel's first pass raises on NaN coordinates, saving a pass here)
         p2f, zbuf, bary, dists = _NumbaRasterize.apply(*args)
     else:
+        if torch.isnan(face_verts).any():
+            raise ValueError("face_verts contains NaN (check the vertices and the camera)")
         p2f, zbuf, bary, dists = reference.rasterize_reference(*args)
     p2f, bary = unclip_fragments(clipped, p2f, bary)
     return Fragments(pix_to_face=p2f, zbuf=zbuf, bary_coords=bary, dists=dists)
@@ -184,7 +186,7 @@ def rasterize_meshes(
     del bin_size, max_faces_per_bin
     verts = meshes.verts_packed()
     faces = meshes.faces_packed()
-    face_verts = verts[faces] if faces.numel() else verts.new_zeros((0, 3, 3))
+    face_verts = gather_face_verts(verts, faces)
     return rasterize_faces(
         face_verts,
         meshes.faces_packed_to_mesh_idx(),

@@ -35,71 +35,80 @@ def _index_range(lo, hi, first, step, size):
     return i0, i1
 
 
+@nb.njit(cache=True, inline="always")
+def face_box(fv, f, radius):
+    """(xmin, xmax, ymin, ymax) of face f's screen bounding box grown by ``radius``."""
+    x0 = np.float64(fv[f, 0, 0])
+    x1 = np.float64(fv[f, 1, 0])
+    x2 = np.float64(fv[f, 2, 0])
+    y0 = np.float64(fv[f, 0, 1])
+    y1 = np.float64(fv[f, 1, 1])
+    y2 = np.float64(fv[f, 2, 1])
+    return (
+        min(x0, x1, x2) - radius,
+        max(x0, x1, x2) + radius,
+        min(y0, y1, y2) - radius,
+        max(y0, y1, y2) + radius,
+    )
+
+
 @nb.njit(parallel=True, cache=True)
 def face_pixel_ranges(fv, face_mesh, radius, cull_backfaces, ys, xs):
-    """Per-face pixel range and validity.
+    """Per-face pixel range, or an empty range for faces that are never rasterized.
 
     Args:
         fv: (F, 3, 3) screen-space face vertices (x, y NDC; z view depth).
-        face_mesh: (F,) mesh index of each face.
+        face_mesh: (F,) mesh index of each face (-1 = skip).
         radius: sqrt(blur_radius), how far outside its bbox a face can reach.
         ys, xs: (H,), (W,) pixel-centre NDC coordinates.
 
     Returns:
-        box: (F, 4) float64 [xmin, xmax, ymin, ymax], grown by ``radius``.
-        rng: (F, 4) int64 [row0, row1, col0, col1] inclusive; row0 > row1 if the face is
+        rng: (F, 4) int32 [row0, row1, col0, col1] inclusive; row0 > row1 if the face is
             skipped (zero area, a vertex at or behind the camera, culled back face, off image).
+        n_nan: how many faces have a NaN coordinate.
     """
     F = fv.shape[0]
     H = ys.shape[0]
     W = xs.shape[0]
-    box = np.empty((F, 4), np.float64)
-    rng = np.empty((F, 4), np.int64)
-    ystep = (np.float64(ys[0]) - np.float64(ys[H - 1])) / max(H - 1, 1)
-    xstep = (np.float64(xs[0]) - np.float64(xs[W - 1])) / max(W - 1, 1)
-    if H == 1:
-        ystep = 1.0
-    if W == 1:
-        xstep = 1.0
+    rng = np.empty((F, 4), np.int32)
+    ystep = (np.float64(ys[0]) - np.float64(ys[H - 1])) / max(H - 1, 1) if H > 1 else 1.0
+    xstep = (np.float64(xs[0]) - np.float64(xs[W - 1])) / max(W - 1, 1) if W > 1 else 1.0
+    n_nan = 0
     for f in nb.prange(F):
-        x0 = np.float64(fv[f, 0, 0])
-        y0 = np.float64(fv[f, 0, 1])
-        x1 = np.float64(fv[f, 1, 0])
-        y1 = np.float64(fv[f, 1, 1])
-        x2 = np.float64(fv[f, 2, 0])
-        y2 = np.float64(fv[f, 2, 1])
+        rng[f, 0] = 1
+        rng[f, 1] = 0
+        rng[f, 2] = 1
+        rng[f, 3] = 0
+        bad = False
+        for i in range(3):
+            for j in range(3):
+                if np.isnan(fv[f, i, j]):
+                    bad = True
+        if bad:
+            n_nan += 1
+            continue
         zmin = min(fv[f, 0, 2], fv[f, 1, 2], fv[f, 2, 2])
-        area = face_area(x0, y0, x1, y1, x2, y2)
-        xmin = min(x0, x1, x2) - radius
-        xmax = max(x0, x1, x2) + radius
-        ymin = min(y0, y1, y2) - radius
-        ymax = max(y0, y1, y2) + radius
-        box[f, 0] = xmin
-        box[f, 1] = xmax
-        box[f, 2] = ymin
-        box[f, 3] = ymax
-        skip = (
+        area = face_area(
+            np.float64(fv[f, 0, 0]), np.float64(fv[f, 0, 1]),
+            np.float64(fv[f, 1, 0]), np.float64(fv[f, 1, 1]),
+            np.float64(fv[f, 2, 0]), np.float64(fv[f, 2, 1]),
+        )
+        if (
             face_mesh[f] < 0
             or not (zmin >= KEPS)
             or not (abs(area) > KEPS)
             or (cull_backfaces and area < 0.0)
-        )
-        if skip:
-            rng[f, 0] = 1
-            rng[f, 1] = 0
-            rng[f, 2] = 1
-            rng[f, 3] = 0
+        ):
             continue
+        xmin, xmax, ymin, ymax = face_box(fv, f, radius)
         r0, r1 = _index_range(ymin, ymax, np.float64(ys[0]), ystep, H)
         c0, c1 = _index_range(xmin, xmax, np.float64(xs[0]), xstep, W)
-        if r0 > r1 or c0 > c1:
-            r0 = 1
-            r1 = 0
-        rng[f, 0] = r0
-        rng[f, 1] = r1
-        rng[f, 2] = c0
-        rng[f, 3] = c1
-    return box, rng
+        if r0 <= r1 and c0 <= c1:
+            rng[f, 0] = r0
+            rng[f, 1] = r1
+            rng[f, 2] = c0
+            rng[f, 3] = c1
+    return rng, n_nan
 
 
 @nb.njit(parallel=True, cache=True)

@@ -28,14 +28,14 @@ class ClippedFaces:
         face_verts: (F2, 3, 3) faces to rasterize (the F originals first, in place, then the
             second halves of split faces).
         face_mesh: (F2,) int64 mesh index; -1 for dropped faces.
-        to_original: (F2,) int64 original face index of each face.
+        to_original: (F2,) int64 original face index of each face; None = identity.
         bary_map: (F2, 3, 3) or None; ``bary_orig = bary_map[f] @ bary_clipped``.
         neighbor: (F2,) int64 the other half of a split face, or -1.
     """
 
     face_verts: torch.Tensor
     face_mesh: torch.Tensor
-    to_original: torch.Tensor
+    to_original: torch.Tensor | None
     bary_map: torch.Tensor | None
     neighbor: torch.Tensor
 
@@ -87,7 +87,7 @@ def clip_faces(
         ) & (z > 0).all(1)
         face_mesh[out] = -1
     if z_clip_value is None:
-        return ClippedFaces(face_verts, face_mesh, arange, None, torch.full_like(arange, -1))
+        return ClippedFaces(face_verts, face_mesh, None, None, torch.full_like(arange, -1))
     behind = z < z_clip_value  # (F, 3)
     n_behind = behind.sum(1)
     face_mesh[n_behind == 3] = -1
@@ -95,7 +95,7 @@ def clip_faces(
     case3 = torch.nonzero(live & (n_behind == 2)).flatten()
     case4 = torch.nonzero(live & (n_behind == 1)).flatten()
     if case3.numel() == 0 and case4.numel() == 0:
-        return ClippedFaces(face_verts, face_mesh, arange, None, torch.full_like(arange, -1))
+        return ClippedFaces(face_verts, face_mesh, None, None, torch.full_like(arange, -1))
 
     eye = torch.eye(3, dtype=face_verts.dtype, device=dev)
     bary_map = eye.expand(F + case4.numel(), 3, 3).clone()
@@ -163,10 +163,10 @@ def unclip_fragments(
         pix_to_face (N, H, W, K) into the original faces, bary (N, H, W, K, 3) in them.
         Differentiable w.r.t. ``bary`` and the clipping geometry.
     """
+    if clipped.to_original is None:
+        return pix_to_face, bary
     valid = pix_to_face >= 0
     safe = pix_to_face.clamp(min=0)
     p2f = torch.where(valid, clipped.to_original[safe], pix_to_face)
-    if clipped.bary_map is None:
-        return p2f, bary
     mapped = torch.einsum("...ij,...j->...i", clipped.bary_map[safe], bary)
     return p2f, torch.where(valid[..., None], mapped, bary)

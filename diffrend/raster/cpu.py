@@ -14,7 +14,7 @@ import numba as nb
 import numpy as np
 import torch
 
-from .binning import bin_faces, face_pixel_ranges
+from .binning import bin_faces, face_box, face_pixel_ranges
 from .grid import pixel_centers_ndc
 from .pixel_math import bary_depth, fragment_vjp, tri_dist2
 
@@ -54,7 +54,7 @@ def _find(kf, base, cnt, g):
 
 @nb.njit(parallel=True, cache=True)
 def _forward_tiles(
-    fv, box, rng, neighbor, tile_start, tile_faces, ys, xs, n_meshes, K, tile,
+    fv, radius, rng, neighbor, tile_start, tile_faces, ys, xs, n_meshes, K, tile,
     blur, persp, clip, p2f, zbuf, bary, dists,
 ):
     H = ys.shape[0]
@@ -87,13 +87,14 @@ def _forward_tiles(
             y2 = np.float64(fv[f, 2, 1])
             z2 = np.float64(fv[f, 2, 2])
             g = neighbor[f]
+            bx0, bx1, by0, by1 = face_box(fv, f, radius)
             for r in range(max(rng[f, 0], r_lo), min(rng[f, 1], r_hi) + 1):
                 py = np.float64(ys[r])
-                if py > box[f, 3] or py < box[f, 2]:
+                if py > by1 or py < by0:
                     continue
                 for c in range(max(rng[f, 2], c_lo), min(rng[f, 3], c_hi) + 1):
                     px = np.float64(xs[c])
-                    if px > box[f, 1] or px < box[f, 0]:
+                    if px > bx1 or px < bx0:
                         continue
                     b0, b1, b2, inside, pz = bary_depth(
                         px, py, x0, y0, z0, x1, y1, z1, x2, y2, z2, persp, clip
@@ -109,12 +110,15 @@ def _forward_tiles(
                     d = tri_dist2(px, py, x0, y0, x1, y1, x2, y2)
                     if not inside and d >= blur:
                         continue
+                    sd = -d if inside else d
                     if g >= 0:
-                        # Halves of a face split by near-plane clipping: only the one
-                        # nearer to the pixel may be listed (PyTorch3D's rule).
+                        # Halves of a face split by near-plane clipping: only one may be
+                        # listed, the one with the smaller signed distance (so the half that
+                        # contains the pixel wins; PyTorch3D compares unsigned distances,
+                        # a coin toss near the shared edge).
                         i = _find(kf, base, cnt[p], g)
                         if i >= 0:
-                            if d < abs(kd[base + i]):
+                            if sd < kd[base + i]:
                                 for m in range(i, cnt[p] - 1):
                                     kz[base + m] = kz[base + m + 1]
                                     kf[base + m] = kf[base + m + 1]
@@ -124,7 +128,6 @@ def _forward_tiles(
                                 cnt[p] -= 1
                             else:
                                 continue
-                    sd = -d if inside else d
                     cnt[p] = _insert(kz, kf, kd, kb, base, cnt[p], K, pz, f, sd, b0, b1, b2)
         for p in range(npix):
             r = r_lo + p // tw
@@ -207,14 +210,16 @@ def rasterize_forward(
     fm = _np(face_mesh)
     ys, xs = pixel_centers_ndc(H, W)
     radius = float(np.sqrt(blur_radius))
-    box, rng = face_pixel_ranges(fv, fm, radius, bool(cull_backfaces), ys, xs)
+    rng, n_nan = face_pixel_ranges(fv, fm, radius, bool(cull_backfaces), ys, xs)
+    if n_nan:
+        raise ValueError(f"face_verts has NaN coordinates in {n_nan} faces")
     tile_start, tile_faces = bin_faces(rng, fm, n_meshes, H, W, tile)
     p2f = torch.full((n_meshes, H, W, K), -1, dtype=torch.int64)
     zbuf = torch.full((n_meshes, H, W, K), -1.0, dtype=dtype)
     bary = torch.full((n_meshes, H, W, K, 3), -1.0, dtype=dtype)
     dists = torch.full((n_meshes, H, W, K), -1.0, dtype=dtype)
     _forward_tiles(
-        fv, box, rng, _np(neighbor), tile_start, tile_faces, ys, xs, n_meshes, K, tile,
+        fv, radius, rng, _np(neighbor), tile_start, tile_faces, ys, xs, n_meshes, K, tile,
         float(blur_radius), bool(perspective_correct), bool(clip_barycentric_coords),
         p2f.numpy(), zbuf.numpy(), bary.numpy(), dists.numpy(),
     )

@@ -168,14 +168,14 @@ def _candidates(px, py, face_verts, fc, lo, hi, neighbor, blur_radius, persp, cl
             (px >= lo[idx, 0]) & (px <= hi[idx, 0]) & (py >= lo[idx, 1]) & (py <= hi[idx, 1])
         )
         valid = in_box & (z >= 0) & (inside | (d.abs() < blur_radius))
-        return z, valid, d.abs()
+        return z, valid, d
 
     z, valid, d = valid_for(fc)
     g = neighbor[fc]
     has = g >= 0
     if bool(has.any()):
-        # Halves of a near-plane-clipped face: only the one nearer to the pixel counts
-        # (ties: the lower index), as in PyTorch3D.
+        # Halves of a near-plane-clipped face: only the one with the smaller signed
+        # distance counts (ties: the lower index), as in the kernel.
         gi = torch.where(has, g, fc)
         _, g_valid, g_d = valid_for(gi)
         beaten = has & g_valid & ((g_d < d) | ((g_d == d) & (gi < fc)))
