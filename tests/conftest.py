@@ -11,7 +11,8 @@ import pytest
 import torch
 
 # Tests may read ../shared; the package itself never does.
-SHARED = Path(os.environ.get("DIFFREND_SHARED", Path(__file__).resolve().parents[1] / ".." / "shared"))
+_DEFAULT_SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
+SHARED = Path(os.environ.get("DIFFREND_SHARED", _DEFAULT_SHARED))
 GOLDEN = SHARED / "golden"
 DATA = SHARED / "data"
 
@@ -39,3 +40,26 @@ def load_golden(name: str) -> dict:
 def _seed():
     torch.manual_seed(0)
     np.random.seed(0)
+
+
+def camera_from_golden(g: dict):
+    """Rebuild the camera of a golden case: `cam_<name>` arrays are constructor arguments."""
+    from diffrend.cameras import (
+        FoVOrthographicCameras,
+        FoVPerspectiveCameras,
+        OrthographicCameras,
+        PerspectiveCameras,
+    )
+
+    kinds = {
+        "fov_perspective": FoVPerspectiveCameras,
+        "perspective": PerspectiveCameras,
+        "fov_orthographic": FoVOrthographicCameras,
+        "orthographic": OrthographicCameras,
+    }
+    args = {}
+    for key, value in g.items():
+        if not key.startswith("cam_") or key == "cam_kind":
+            continue
+        args[key[4:]] = value.item() if value.ndim == 0 else torch.from_numpy(value)
+    return kinds[str(g["cam_kind"])](**args)

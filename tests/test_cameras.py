@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import golden_cases, load_golden
+from conftest import camera_from_golden, golden_cases, load_golden
 
 from diffrend.cameras import (
     CamerasBase,
@@ -22,24 +22,6 @@ from diffrend.cameras import (
 from diffrend.transforms import random_rotations
 
 F64 = torch.float64
-KINDS = {
-    "fov_perspective": FoVPerspectiveCameras,
-    "perspective": PerspectiveCameras,
-    "fov_orthographic": FoVOrthographicCameras,
-    "orthographic": OrthographicCameras,
-}
-
-
-def camera_from_golden(g: dict) -> CamerasBase:
-    """Rebuild the camera of a golden case: `cam_<name>` arrays are constructor arguments."""
-    args = {}
-    for key, value in g.items():
-        if not key.startswith("cam_") or key == "cam_kind":
-            continue
-        args[key[4:]] = value.item() if value.ndim == 0 else torch.from_numpy(value)
-    return KINDS[str(g["cam_kind"])](**args)
-
-
 def assert_golden(actual: torch.Tensor, expected: np.ndarray, what: str) -> None:
     # Both sides are float32: 1e-5 relative, and 1e-5 absolute near zero. Screen coordinates
     # reach ~100 pixels, so their absolute error (~1e-5 * 100) is covered by rtol.
