@@ -23,15 +23,16 @@ N_CHUNKS = 16  # fixed, so the fill order (and hence results) never depends on t
 def _index_range(lo, hi, first, step, size):
     """Indices i in [0, size) whose centre ``first - i * step`` may lie in [lo, hi].
 
-    Conservative by one pixel on each side; the rasterizer repeats the exact test per pixel.
-    Returns (i0, i1) inclusive, with i0 > i1 when empty.
+    Conservative by 1e-3 of a pixel on each side (rounding of the centres); the rasterizer
+    repeats PyTorch3D's exact bounding-box test per pixel. Returns (i0, i1) inclusive, with
+    i0 > i1 when empty.
     """
     a = (first - hi) / step
     b = (first - lo) / step
     if not (a < size + 1.0) or not (b > -2.0):  # also catches NaN
         return 1, 0
-    i0 = max(int(math.floor(a)) - 1, 0)
-    i1 = min(int(math.floor(b)) + 1, size - 1)
+    i0 = max(int(math.ceil(a - 1e-3)), 0)
+    i1 = min(int(math.floor(b + 1e-3)), size - 1)
     return i0, i1
 
 

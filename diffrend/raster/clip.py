@@ -76,18 +76,19 @@ def clip_faces(
     """
     F = face_verts.shape[0]
     dev = face_verts.device
-    face_mesh = face_mesh.clone()
     arange = torch.arange(F, device=dev)
     z = face_verts[:, :, 2]
     if cull_extent is not None:
+        face_mesh = face_mesh.clone()
         ex, ey = cull_extent
         x, y = face_verts[:, :, 0], face_verts[:, :, 1]
         out = (
             (x < -ex).all(1) | (x > ex).all(1) | (y < -ey).all(1) | (y > ey).all(1)
         ) & (z > 0).all(1)
         face_mesh[out] = -1
-    if z_clip_value is None:
+    if z_clip_value is None or F == 0 or bool(z.min() >= z_clip_value):
         return ClippedFaces(face_verts, face_mesh, None, None, torch.full_like(arange, -1))
+    face_mesh = face_mesh.clone()
     behind = z < z_clip_value  # (F, 3)
     n_behind = behind.sum(1)
     face_mesh[n_behind == 3] = -1

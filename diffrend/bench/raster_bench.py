@@ -1,0 +1,178 @@
+"""``diffrend bench``: the mesh rasterizer timed side by side with Mesa's llvmpipe.
+
+Each case renders one scene with diffrend (the whole path: world-space ``Meshes`` ->
+cameras -> ``MeshRasterizer``) and, in the same run, with OpenGL's software rasterizer
+drawing face ids, depth and barycentrics into float targets with readback. Reported:
+median milliseconds over repeats, the ratio diffrend / llvmpipe, and peak memory measured
+in a fresh subprocess (RSS growth during the call).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark scene."""
+
+    name: str
+    mesh: str  # "cow" or "ico<level>"
+    image_size: int
+    faces_per_pixel: int = 1
+    sigma: float | None = None  # soft rasterization: blur = log(1/sigma - 1) * sigma
+    backward: bool = False
+
+
+FULL = (
+    Case("cow 512^2 K=1 fwd", "cow", 512),
+    Case("ico_sphere(6) 512^2 K=1 fwd", "ico6", 512),
+    Case("ico_sphere(8) 1024^2 K=1 fwd", "ico8", 1024),
+    Case("cow 128^2 K=50 soft fwd+bwd", "cow", 128, 50, 1e-4, True),
+)
+QUICK = (
+    Case("cow 128^2 K=1 fwd", "cow", 128),
+    Case("ico_sphere(4) 128^2 K=1 fwd", "ico4", 128),
+    Case("cow 64^2 K=50 soft fwd+bwd", "cow", 64, 50, 1e-4, True),
+)
+
+
+def _scene(case: Case):
+    from ..cameras import FoVPerspectiveCameras, look_at_view_transform
+    from ..io import load_mesh
+    from ..preview import normalize_meshes
+    from ..structures import ico_sphere
+
+    if case.mesh == "cow":
+        meshes = normalize_meshes(load_mesh(_default_mesh()))
+    else:
+        meshes = ico_sphere(int(case.mesh[3:]))
+    R, T = look_at_view_transform(dist=2.7, elev=10.0, azim=30.0)
+    return meshes, FoVPerspectiveCameras(R=R, T=T)
+
+
+def _default_mesh() -> str:
+    from ..io import default_mesh_path
+
+    return str(default_mesh_path())
+
+
+def _diffrend_fn(case: Case) -> Callable[[], None]:
+    from ..raster import MeshRasterizer, RasterizationSettings
+
+    meshes, cameras = _scene(case)
+    blur = 0.0 if case.sigma is None else math.log(1.0 / case.sigma - 1.0) * case.sigma
+    rasterizer = MeshRasterizer(
+        cameras,
+        RasterizationSettings(
+            image_size=case.image_size, blur_radius=blur, faces_per_pixel=case.faces_per_pixel
+        ),
+    )
+    if not case.backward:
+
+        def run() -> None:
+            with torch.no_grad():
+                rasterizer(meshes)
+
+        return run
+    verts = meshes.verts_padded().detach()
+
+    def run_backward() -> None:
+        v = verts.clone().requires_grad_()
+        fr = rasterizer(meshes.update_padded(v))
+        (fr.zbuf.sum() + fr.bary_coords.sum() + fr.dists.sum()).backward()
+
+    return run_backward
+
+
+def _llvmpipe_fn(case: Case) -> Callable[[], None]:
+    from ..raster import meshes_to_ndc
+    from .llvmpipe import LlvmpipeRasterizer
+
+    meshes, cameras = _scene(case)
+    ndc = meshes_to_ndc(meshes, cameras).verts_packed().detach().numpy()
+    faces = meshes.faces_packed().numpy()
+    gl = LlvmpipeRasterizer(ndc, faces, case.image_size, case.image_size)
+    return lambda: gl.render()
+
+
+def _median_ms(fn: Callable[[], None], repeats: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3
+
+
+def _peak_memory_mb(case: Case) -> float | None:
+    """RSS growth (MB) of one diffrend call, in a fresh process (after a warm-up call)."""
+    code = (
+        "import json, resource, sys\n"
+        "from diffrend.bench.raster_bench import Case, _diffrend_fn, _rss_mb\n"
+        f"fn = _diffrend_fn(Case(**json.loads({json.dumps(json.dumps(case.__dict__))})))\n"
+        "fn()\n"
+        "base = _rss_mb()\n"
+        "fn()\n"
+        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "print(json.dumps(peak - base))\n"
+    )
+    try:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             timeout=600, check=True)
+        return float(out.stdout.strip().splitlines()[-1])
+    except (subprocess.SubprocessError, ValueError, IndexError):
+        return None
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    import os
+
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def run_benchmarks(
+    quick: bool = False,
+    repeats: int = 10,
+    llvmpipe: bool = True,
+    echo: Callable[[str], None] = print,
+) -> list[dict]:
+    """Run the cases; print a markdown table; return the rows as dicts."""
+    cases = QUICK if quick else FULL
+    repeats = min(repeats, 3) if quick else repeats
+    rows = []
+    echo(f"torch threads: {torch.get_num_threads()}; repeats: {repeats}; medians in ms")
+    echo("| case | diffrend ms | llvmpipe ms | ratio | diffrend peak MB |")
+    echo("|---|---:|---:|---:|---:|")
+    for case in cases:
+        ours = _median_ms(_diffrend_fn(case), repeats)
+        gl = None
+        if llvmpipe and not case.backward:
+            try:
+                gl = _median_ms(_llvmpipe_fn(case), repeats)
+            except RuntimeError as e:  # no EGL here: say so, keep going
+                echo(f"(llvmpipe unavailable: {e})")
+                llvmpipe = False
+        mem = None if quick else _peak_memory_mb(case)
+        row = {"case": case.name, "diffrend_ms": ours, "llvmpipe_ms": gl,
+               "ratio": None if gl is None else ours / gl, "peak_mb": mem}
+        rows.append(row)
+        echo(
+            f"| {case.name} | {ours:.1f} | {'-' if gl is None else f'{gl:.1f}'} | "
+            f"{'-' if gl is None else f'{ours / gl:.2f}x'} | "
+            f"{'-' if mem is None else f'{mem:.0f}'} |"
+        )
+    return rows
