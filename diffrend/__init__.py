@@ -1,1 +1,67 @@
-"""diffrend: a differentiable renderer for PyTorch."""
+"""diffrend: a differentiable renderer for PyTorch.
+
+PyTorch3D's API and conventions (a script that imports these names from ``diffrend`` instead
+of ``pytorch3d`` runs unchanged), on Numba CPU kernels with pure-torch references.
+"""
+
+from .cameras import (
+    CamerasBase,
+    FoVOrthographicCameras,
+    FoVPerspectiveCameras,
+    OrthographicCameras,
+    PerspectiveCameras,
+    camera_position_from_spherical_angles,
+    look_at_rotation,
+    look_at_view_transform,
+)
+from .io import load_mesh, load_obj, load_objs_as_meshes, save_obj, save_ply
+from .raster import (
+    Fragments,
+    MeshRasterizer,
+    RasterizationSettings,
+    rasterize_faces,
+    rasterize_meshes,
+)
+from .structures import Meshes, ico_sphere, join_meshes_as_batch
+from .transforms import (
+    Transform3d,
+    axis_angle_to_matrix,
+    matrix_to_quaternion,
+    quaternion_to_matrix,
+    rotation_6d_to_matrix,
+    so3_exp_map,
+    so3_log_map,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CamerasBase",
+    "FoVOrthographicCameras",
+    "FoVPerspectiveCameras",
+    "Fragments",
+    "MeshRasterizer",
+    "Meshes",
+    "OrthographicCameras",
+    "PerspectiveCameras",
+    "RasterizationSettings",
+    "Transform3d",
+    "axis_angle_to_matrix",
+    "camera_position_from_spherical_angles",
+    "ico_sphere",
+    "join_meshes_as_batch",
+    "load_mesh",
+    "load_obj",
+    "load_objs_as_meshes",
+    "look_at_rotation",
+    "look_at_view_transform",
+    "matrix_to_quaternion",
+    "quaternion_to_matrix",
+    "rasterize_faces",
+    "rasterize_meshes",
+    "rotation_6d_to_matrix",
+    "save_obj",
+    "save_ply",
+    "so3_exp_map",
+    "so3_log_map",
+]
