@@ -73,7 +73,7 @@ def shaded_preview(
 def image_grid(images: torch.Tensor, cols: int | None = None) -> np.ndarray:
     """Tile (N, H, W, C) images in [0, 1] into one (rows*H, cols*W, C) uint8 array."""
     n, h, w, c = images.shape
-    cols = cols or math.ceil(math.sqrt(n))
+    cols = cols or (n if n <= 4 else math.ceil(n / math.ceil(n / 4)))
     rows = math.ceil(n / cols)
     grid = np.ones((rows * h, cols * w, c), np.uint8) * 255
     arr = (images.clamp(0, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)

@@ -21,9 +21,9 @@ def test_raster_goldens_present():
 
 
 def _ill_conditioned(fv, p2f, H, W, persp):
-    """(N, H, W, K) bool: entries whose barycentrics (before clipping, whose signs decide the
-    clipped ones) move by more than 1e-4 of their largest when the face's vertices are jittered by 1e-6
-    relative (a few float32 ulps of projection noise)."""
+    """(N, H, W, K) bool: entries whose barycentrics (before clipping, whose signs decide
+    the clipped ones) move by more than 1e-4 of their largest when the face's vertices are
+    jittered by 1e-6 relative (a few float32 ulps of projection noise)."""
     ys, xs = pixel_centers_torch(H, W, torch.float64, "cpu")
     idx = torch.nonzero(p2f >= 0, as_tuple=True)
     v = fv[p2f[idx]]

@@ -87,7 +87,7 @@ def test_kernel_equals_reference_float32(case):
     # face they snap to a shared vertex, so neighbouring faces tie exactly in depth and
     # float32 rounding picks the order).
     out = _both({**case, "degenerate": False, "clip": False}, torch.float32)
-    (a, xa), (b, xb) = out["numba"], out["reference"]
+    (a, _), (b, _) = out["numba"], out["reference"]
     # The kernel computes in float64, the reference in float32: a pixel centre within
     # rounding of an edge may flip, so allow a few pixels and compare values loosely.
     n_pix = a.pix_to_face[..., 0].numel()
@@ -104,7 +104,7 @@ def test_results_do_not_depend_on_tile_size_or_threads():
         for tile, n_threads in [(1, threads), (5, 1), (64, threads), (16, 1)]:
             numba.set_num_threads(n_threads)
             out = cpu.rasterize_forward(*args, tile=tile)
-            for x, y in zip(out, ref):
+            for x, y in zip(out, ref, strict=True):
                 assert torch.equal(x, y)
     finally:
         numba.set_num_threads(threads)

@@ -44,12 +44,31 @@ def _insert(kz, kf, kd, kb, base, cnt, K, pz, f, d, b0, b1, b2):
     return min(cnt + 1, K)
 
 
-@nb.njit(cache=True, inline="always")
-def _find(kf, base, cnt, g):
-    for i in range(cnt):
-        if kf[base + i] == g:
-            return i
-    return -1
+@nb.njit(cache=True)
+def _neighbor_wins(fv, g, f, sd, px, py, radius, blur, rng, persp, clip):
+    """Whether face g (the other half of f) is listable at the pixel and beats f."""
+    if rng[g, 0] > rng[g, 1]:
+        return False  # never rasterized (zero area, culled, ...)
+    bx0, bx1, by0, by1 = face_box(fv, g, radius)
+    if px > bx1 or px < bx0 or py > by1 or py < by0:
+        return False
+    x0 = np.float64(fv[g, 0, 0])
+    y0 = np.float64(fv[g, 0, 1])
+    x1 = np.float64(fv[g, 1, 0])
+    y1 = np.float64(fv[g, 1, 1])
+    x2 = np.float64(fv[g, 2, 0])
+    y2 = np.float64(fv[g, 2, 1])
+    _, _, _, inside, pz = bary_depth(
+        px, py, x0, y0, np.float64(fv[g, 0, 2]), x1, y1, np.float64(fv[g, 1, 2]),
+        x2, y2, np.float64(fv[g, 2, 2]), persp, clip,
+    )
+    if pz < 0.0:
+        return False
+    d = tri_dist2(px, py, x0, y0, x1, y1, x2, y2)
+    if not inside and d >= blur:
+        return False
+    sd_g = -d if inside else d
+    return sd_g < sd or (sd_g == sd and g < f)
 
 
 @nb.njit(parallel=True, cache=True)
@@ -111,23 +130,13 @@ def _forward_tiles(
                     if not inside and d >= blur:
                         continue
                     sd = -d if inside else d
-                    if g >= 0:
-                        # Halves of a face split by near-plane clipping: only one may be
-                        # listed, the one with the smaller signed distance (so the half that
-                        # contains the pixel wins; PyTorch3D compares unsigned distances,
-                        # a coin toss near the shared edge).
-                        i = _find(kf, base, cnt[p], g)
-                        if i >= 0:
-                            if sd < kd[base + i]:
-                                for m in range(i, cnt[p] - 1):
-                                    kz[base + m] = kz[base + m + 1]
-                                    kf[base + m] = kf[base + m + 1]
-                                    kd[base + m] = kd[base + m + 1]
-                                    for q in range(3):
-                                        kb[(base + m) * 3 + q] = kb[(base + m + 1) * 3 + q]
-                                cnt[p] -= 1
-                            else:
-                                continue
+                    if g >= 0 and _neighbor_wins(fv, g, f, sd, px, py, radius, blur, rng,
+                                                 persp, clip):
+                        # Halves of a face split by near-plane clipping: only the one with
+                        # the smaller signed distance is listed, so the half containing the
+                        # pixel wins (PyTorch3D compares unsigned distances, a coin toss
+                        # near the shared edge, and only while the other is in the list).
+                        continue
                     cnt[p] = _insert(kz, kf, kd, kb, base, cnt[p], K, pz, f, sd, b0, b1, b2)
         for p in range(npix):
             r = r_lo + p // tw

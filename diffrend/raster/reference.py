@@ -138,7 +138,7 @@ def select_faces(
                 for s in range(0, cand.numel(), FACE_CHUNK):
                     fc = cand[s : s + FACE_CHUNK]
                     z, valid, _ = _candidates(
-                        px, py, face_verts, fc, lo, hi, neighbor, blur_radius,
+                        px, py, face_verts, fc, ok, lo, hi, neighbor, blur_radius,
                         perspective_correct, clip_barycentric_coords,
                     )
                     z = torch.where(valid, z, torch.full_like(z, float("inf")))
@@ -158,7 +158,7 @@ def select_faces(
     return out
 
 
-def _candidates(px, py, face_verts, fc, lo, hi, neighbor, blur_radius, persp, clip):
+def _candidates(px, py, face_verts, fc, ok, lo, hi, neighbor, blur_radius, persp, clip):
     """Depth and validity of pixels (P, 1) against faces ``fc`` (C,): (P, C) tensors."""
 
     def valid_for(idx):
@@ -167,7 +167,7 @@ def _candidates(px, py, face_verts, fc, lo, hi, neighbor, blur_radius, persp, cl
         in_box = (
             (px >= lo[idx, 0]) & (px <= hi[idx, 0]) & (py >= lo[idx, 1]) & (py <= hi[idx, 1])
         )
-        valid = in_box & (z >= 0) & (inside | (d.abs() < blur_radius))
+        valid = ok[idx] & in_box & (z >= 0) & (inside | (d.abs() < blur_radius))
         return z, valid, d
 
     z, valid, d = valid_for(fc)

@@ -1,0 +1,25 @@
+"""Batched mesh structures (PyTorch3D's ``Meshes``), ico-spheres and batching helpers."""
+
+from .ico_sphere import ico_sphere, subdivide_meshes
+from .meshes import Meshes, join_meshes_as_batch
+from .utils import (
+    list_to_packed,
+    list_to_padded,
+    packed_to_list,
+    padded_to_list,
+    padded_to_packed,
+    unique_edges,
+)
+
+__all__ = [
+    "Meshes",
+    "ico_sphere",
+    "join_meshes_as_batch",
+    "list_to_packed",
+    "list_to_padded",
+    "packed_to_list",
+    "padded_to_list",
+    "padded_to_packed",
+    "subdivide_meshes",
+    "unique_edges",
+]
