@@ -24,7 +24,8 @@ def cotangents(fr: Fragments, seed: int = 1) -> tuple[torch.Tensor, ...]:
 
 def vjp(fr: Fragments, inputs: torch.Tensor, cots: tuple[torch.Tensor, ...]) -> torch.Tensor:
     """d(sum_i <output_i, cot_i>)/d(inputs)."""
-    loss = sum((t * c).sum() for t, c in zip((fr.zbuf, fr.bary_coords, fr.dists), cots))
+    loss = sum((t * c).sum() for t, c in zip(
+        (fr.zbuf, fr.bary_coords, fr.dists), cots, strict=True))
     (grad,) = torch.autograd.grad(loss, inputs, allow_unused=True)
     return torch.zeros_like(inputs) if grad is None else grad
 
@@ -42,4 +43,6 @@ def assert_fragments_equal(
     for name in ("zbuf", "bary_coords", "dists"):
         x, y = getattr(a, name), getattr(b, name)
         m = same if name != "bary_coords" else same[..., None].expand_as(x)
-        torch.testing.assert_close(x[m], y[m], rtol=rtol, atol=atol, msg=lambda s, n=name: f"{n}: {s}")
+        torch.testing.assert_close(
+            x[m], y[m], rtol=rtol, atol=atol, msg=lambda s, n=name: f"{n}: {s}"
+        )
