@@ -4,6 +4,15 @@ PyTorch3D's API and conventions (a script that imports these names from ``diffre
 of ``pytorch3d`` runs unchanged), on Numba CPU kernels with pure-torch references.
 """
 
+import os as _os
+
+# torch and Numba each run an OpenMP thread pool (two different libgomp runtimes). With the
+# default active wait, each pool's idle threads spin on the cores the other one needs, and a
+# rasterizer call can get 10-50x slower. Passive waiting costs microseconds per parallel
+# region. Applies to Numba's pool (loaded below), and to torch's if torch is imported after
+# diffrend; set OMP_WAIT_POLICY yourself to override.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from .cameras import (
     CamerasBase,
     FoVOrthographicCameras,

@@ -117,31 +117,37 @@ def _median_ms(fn: Callable[[], None], repeats: int, warmup: int = 2) -> float:
 
 
 def _peak_memory_mb(case: Case) -> float | None:
-    """RSS growth (MB) of one diffrend call, in a fresh process (after a warm-up call)."""
+    """Peak RSS growth (MB) during one diffrend call, in a fresh process after a warm-up call.
+
+    Freed heap is returned to the system (``malloc_trim``) and the kernel's peak-RSS counter
+    reset (``/proc/self/clear_refs``) just before the call.
+    """
     code = (
-        "import json, resource, sys\n"
-        "from diffrend.bench.raster_bench import Case, _diffrend_fn, _rss_mb\n"
+        "import json\n"
+        "from diffrend.bench.raster_bench import Case, _diffrend_fn, _status_mb\n"
         f"fn = _diffrend_fn(Case(**json.loads({json.dumps(json.dumps(case.__dict__))})))\n"
         "fn()\n"
-        "base = _rss_mb()\n"
+        "import ctypes; ctypes.CDLL('libc.so.6').malloc_trim(0)\n"
+        "open('/proc/self/clear_refs', 'w').write('5')\n"
+        "base = _status_mb('VmRSS')\n"
         "fn()\n"
-        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
-        "print(json.dumps(peak - base))\n"
+        "print(json.dumps(_status_mb('VmHWM') - base))\n"
     )
     try:
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                              timeout=600, check=True)
         return float(out.stdout.strip().splitlines()[-1])
-    except (subprocess.SubprocessError, ValueError, IndexError):
+    except (subprocess.SubprocessError, ValueError, IndexError, OSError):
         return None
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        pages = int(f.read().split()[1])
-    import os
-
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+def _status_mb(field: str) -> float:
+    """A memory field of /proc/self/status (e.g. VmRSS, VmHWM) in MB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise ValueError(f"{field} not in /proc/self/status")
 
 
 def run_benchmarks(

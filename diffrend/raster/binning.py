@@ -130,7 +130,7 @@ def _count(rng, face_mesh, tile, n_ty, n_tx, n_tiles):
 
 
 @nb.njit(parallel=True, cache=True)
-def _fill(rng, face_mesh, tile, n_ty, n_tx, cursor, out):
+def _fill(fv, rng, face_mesh, tile, n_ty, n_tx, cursor, out, rec_v, rec_r):
     F = rng.shape[0]
     for ch in nb.prange(N_CHUNKS):
         f0 = ch * F // N_CHUNKS
@@ -142,7 +142,16 @@ def _fill(rng, face_mesh, tile, n_ty, n_tx, cursor, out):
             for ty in range(rng[f, 0] // tile, rng[f, 1] // tile + 1):
                 for tx in range(rng[f, 2] // tile, rng[f, 3] // tile + 1):
                     t = base + ty * n_tx + tx
-                    out[cursor[ch, t]] = f
+                    j = cursor[ch, t]
+                    out[j] = f
+                    # The face's data goes next to its entry: the rasterizer then reads
+                    # each tile's faces in memory order (faces listed in one tile can be
+                    # anywhere in fv; here fv is read in order).
+                    for i in range(3):
+                        for k in range(3):
+                            rec_v[j, 3 * i + k] = fv[f, i, k]
+                    for k in range(4):
+                        rec_r[j, k] = rng[f, k]
                     cursor[ch, t] += 1
 
 
@@ -162,24 +171,34 @@ def _offsets(counts):
 
 
 def bin_faces(
-    rng: np.ndarray, face_mesh: np.ndarray, n_meshes: int, height: int, width: int, tile: int
-) -> tuple[np.ndarray, np.ndarray]:
+    fv: np.ndarray,
+    rng: np.ndarray,
+    face_mesh: np.ndarray,
+    n_meshes: int,
+    height: int,
+    width: int,
+    tile: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """List, for each (mesh, tile), the faces whose pixel range touches it.
 
     Args:
-        rng: (F, 4) int64 pixel ranges from :func:`face_pixel_ranges`.
-        face_mesh: (F,) int64 mesh index of each face.
+        fv: (F, 3, 3) face vertices. rng: (F, 4) int32 pixel ranges from
+            :func:`face_pixel_ranges`. face_mesh: (F,) int64 mesh index of each face.
         n_meshes: N. height, width: image size. tile: tile side in pixels.
 
     Returns:
-        tile_start: (N * TY * TX + 1,) int64 offsets into ``tile_faces``.
-        tile_faces: (total,) int64 face indices, ascending within each tile.
+        tile_start: (N * TY * TX + 1,) int64 offsets into the entries.
+        tile_faces: (total,) int64 face index of each entry, ascending within each tile.
+        rec_v: (total, 9) the entry's face vertices. rec_r: (total, 4) its pixel range.
     """
     n_ty = -(-height // tile)
     n_tx = -(-width // tile)
     n_tiles = n_meshes * n_ty * n_tx
     counts = _count(rng, face_mesh, tile, n_ty, n_tx, n_tiles)
     start, cursor = _offsets(counts)
-    out = np.empty(int(start[-1]), np.int64)
-    _fill(rng, face_mesh, tile, n_ty, n_tx, cursor, out)
-    return start, out
+    total = int(start[-1])
+    out = np.empty(total, np.int64)
+    rec_v = np.empty((total, 9), fv.dtype)
+    rec_r = np.empty((total, 4), np.int32)
+    _fill(fv, rng, face_mesh, tile, n_ty, n_tx, cursor, out, rec_v, rec_r)
+    return start, out, rec_v, rec_r

@@ -73,13 +73,18 @@ def _neighbor_wins(fv, g, f, sd, px, py, radius, blur, rng, persp, clip):
 
 @nb.njit(parallel=True, cache=True)
 def _forward_tiles(
-    fv, radius, rng, neighbor, tile_start, tile_faces, ys, xs, n_meshes, K, tile,
-    blur, persp, clip, p2f, zbuf, bary, dists,
+    fv, radius, rng, neighbor, tile_start, tile_faces, rec_v, rec_r, ys, xs, n_meshes, K,
+    tile, blur, persp, clip, p2f, zbuf, bary, dists,
 ):
     H = ys.shape[0]
     W = xs.shape[0]
     n_ty = -(-H // tile)
     n_tx = -(-W // tile)
+    has_neighbors = False
+    for f in range(neighbor.shape[0]):
+        if neighbor[f] >= 0:
+            has_neighbors = True
+            break
     for tid in nb.prange(n_meshes * n_ty * n_tx):
         n = tid // (n_ty * n_tx)
         rem = tid % (n_ty * n_tx)
@@ -96,22 +101,25 @@ def _forward_tiles(
         kb = np.empty(npix * K * 3, np.float64)
         for j in range(tile_start[tid], tile_start[tid + 1]):
             f = tile_faces[j]
-            x0 = np.float64(fv[f, 0, 0])
-            y0 = np.float64(fv[f, 0, 1])
-            z0 = np.float64(fv[f, 0, 2])
-            x1 = np.float64(fv[f, 1, 0])
-            y1 = np.float64(fv[f, 1, 1])
-            z1 = np.float64(fv[f, 1, 2])
-            x2 = np.float64(fv[f, 2, 0])
-            y2 = np.float64(fv[f, 2, 1])
-            z2 = np.float64(fv[f, 2, 2])
-            g = neighbor[f]
-            bx0, bx1, by0, by1 = face_box(fv, f, radius)
-            for r in range(max(rng[f, 0], r_lo), min(rng[f, 1], r_hi) + 1):
+            x0 = np.float64(rec_v[j, 0])
+            y0 = np.float64(rec_v[j, 1])
+            z0 = np.float64(rec_v[j, 2])
+            x1 = np.float64(rec_v[j, 3])
+            y1 = np.float64(rec_v[j, 4])
+            z1 = np.float64(rec_v[j, 5])
+            x2 = np.float64(rec_v[j, 6])
+            y2 = np.float64(rec_v[j, 7])
+            z2 = np.float64(rec_v[j, 8])
+            g = neighbor[f] if has_neighbors else -1
+            bx0 = min(x0, x1, x2) - radius
+            bx1 = max(x0, x1, x2) + radius
+            by0 = min(y0, y1, y2) - radius
+            by1 = max(y0, y1, y2) + radius
+            for r in range(max(rec_r[j, 0], r_lo), min(rec_r[j, 1], r_hi) + 1):
                 py = np.float64(ys[r])
                 if py > by1 or py < by0:
                     continue
-                for c in range(max(rng[f, 2], c_lo), min(rng[f, 3], c_hi) + 1):
+                for c in range(max(rec_r[j, 2], c_lo), min(rec_r[j, 3], c_hi) + 1):
                     px = np.float64(xs[c])
                     if px > bx1 or px < bx0:
                         continue
@@ -222,13 +230,14 @@ def rasterize_forward(
     rng, n_nan = face_pixel_ranges(fv, fm, radius, bool(cull_backfaces), ys, xs)
     if n_nan:
         raise ValueError(f"face_verts has NaN coordinates in {n_nan} faces")
-    tile_start, tile_faces = bin_faces(rng, fm, n_meshes, H, W, tile)
+    tile_start, tile_faces, rec_v, rec_r = bin_faces(fv, rng, fm, n_meshes, H, W, tile)
     p2f = torch.full((n_meshes, H, W, K), -1, dtype=torch.int64)
     zbuf = torch.full((n_meshes, H, W, K), -1.0, dtype=dtype)
     bary = torch.full((n_meshes, H, W, K, 3), -1.0, dtype=dtype)
     dists = torch.full((n_meshes, H, W, K), -1.0, dtype=dtype)
     _forward_tiles(
-        fv, radius, rng, _np(neighbor), tile_start, tile_faces, ys, xs, n_meshes, K, tile,
+        fv, radius, rng, _np(neighbor), tile_start, tile_faces, rec_v, rec_r, ys, xs, n_meshes,
+        K, tile,
         float(blur_radius), bool(perspective_correct), bool(clip_barycentric_coords),
         p2f.numpy(), zbuf.numpy(), bary.numpy(), dists.numpy(),
     )

@@ -1,0 +1,1 @@
+"""Benchmarks: diffrend timed against reference renderers."""
