@@ -16,7 +16,7 @@ import torch
 
 from .binning import bin_faces, face_box, face_pixel_ranges
 from .grid import pixel_centers_ndc
-from .pixel_math import bary_depth, fragment_vjp, tri_dist2
+from .pixel_math import KEPS, bary_depth, fragment_vjp, tri_dist2
 
 TILE = 16
 
@@ -115,6 +115,7 @@ def _forward_tiles(
             bx1 = max(x0, x1, x2) + radius
             by0 = min(y0, y1, y2) - radius
             by1 = max(y0, y1, y2) + radius
+            area = (x2 - x0) * (y1 - y0) - (y2 - y0) * (x1 - x0) + KEPS
             for r in range(max(rec_r[j, 0], r_lo), min(rec_r[j, 1], r_hi) + 1):
                 py = np.float64(ys[r])
                 if py > by1 or py < by0:
@@ -123,6 +124,15 @@ def _forward_tiles(
                     px = np.float64(xs[c])
                     if px > bx1 or px < bx0:
                         continue
+                    if blur <= 0.0:
+                        # Without blur only pixels inside count. With all z > 0 (binning
+                        # guarantees it) "inside" is the sign test of the screen-space
+                        # barycentrics, so most misses stop here, before any division.
+                        e0 = (px - x1) * (y2 - y1) - (py - y1) * (x2 - x1)
+                        e1 = (px - x2) * (y0 - y2) - (py - y2) * (x0 - x2)
+                        e2 = (px - x0) * (y1 - y0) - (py - y0) * (x1 - x0)
+                        if not (e0 * area > 0.0 and e1 * area > 0.0 and e2 * area > 0.0):
+                            continue
                     b0, b1, b2, inside, pz = bary_depth(
                         px, py, x0, y0, z0, x1, y1, z1, x2, y2, z2, persp, clip
                     )
@@ -134,10 +144,15 @@ def _forward_tiles(
                     base = p * K
                     if g < 0 and cnt[p] == K and not (pz < kz[base + K - 1]):
                         continue  # cannot enter the list: skip the distance
-                    d = tri_dist2(px, py, x0, y0, x1, y1, x2, y2)
-                    if not inside and d >= blur:
-                        continue
-                    sd = -d if inside else d
+                    if inside and g < 0:
+                        # Inside pixels are listed whatever their distance: compute it only
+                        # for the faces that survive (NaN marks it as owed).
+                        sd = np.nan
+                    else:
+                        d = tri_dist2(px, py, x0, y0, x1, y1, x2, y2)
+                        if not inside and d >= blur:
+                            continue
+                        sd = -d if inside else d
                     if g >= 0 and _neighbor_wins(fv, g, f, sd, px, py, radius, blur, rng,
                                                  persp, clip):
                         # Halves of a face split by near-plane clipping: only the one with
@@ -151,9 +166,18 @@ def _forward_tiles(
             c = c_lo + p % tw
             base = p * K
             for k in range(cnt[p]):
-                p2f[n, r, c, k] = kf[base + k]
+                f = kf[base + k]
+                d = kd[base + k]
+                if np.isnan(d):
+                    d = -tri_dist2(
+                        np.float64(xs[c]), np.float64(ys[r]),
+                        np.float64(fv[f, 0, 0]), np.float64(fv[f, 0, 1]),
+                        np.float64(fv[f, 1, 0]), np.float64(fv[f, 1, 1]),
+                        np.float64(fv[f, 2, 0]), np.float64(fv[f, 2, 1]),
+                    )
+                p2f[n, r, c, k] = f
                 zbuf[n, r, c, k] = kz[base + k]
-                dists[n, r, c, k] = kd[base + k]
+                dists[n, r, c, k] = d
                 bary[n, r, c, k, 0] = kb[(base + k) * 3]
                 bary[n, r, c, k, 1] = kb[(base + k) * 3 + 1]
                 bary[n, r, c, k, 2] = kb[(base + k) * 3 + 2]
