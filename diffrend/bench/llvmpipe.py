@@ -71,6 +71,9 @@ void main() {
 """
 
 
+_MAX_FACES = 2**24  # face ids are stored in a float32 target: exact up to 2^24
+
+
 def _depth_mapping(z: np.ndarray) -> tuple[float, float]:
     """Coefficients ``(a, b)`` of ``z_clip = a * z + b`` for near/far planes around ``z``.
 
@@ -120,6 +123,8 @@ class LlvmpipeRasterizer:
             raise ValueError("faces index vertices out of range")
         if height <= 0 or width <= 0:
             raise ValueError(f"image size must be positive, got {height}x{width}")
+        if len(faces) > _MAX_FACES:
+            raise ValueError(f"at most {_MAX_FACES} faces (float32 face ids), got {len(faces)}")
         self.height = int(height)
         self.width = int(width)
         self.num_faces = int(len(faces))
@@ -174,6 +179,8 @@ class LlvmpipeRasterizer:
             Row 0 is the top of the image, column 0 its left (PyTorch3D's pixel order).
         """
         ctx = self.ctx
+        if ctx is None:
+            raise RuntimeError("render() after release()")
         self.fbo.use()
         ctx.enable_only(ctx.DEPTH_TEST)
         ctx.depth_func = "<"
@@ -205,10 +212,18 @@ class LlvmpipeRasterizer:
         self.ctx = None
 
     def __enter__(self) -> LlvmpipeRasterizer:
+        """Use as a context manager: the GL context is released on exit."""
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Release the GL objects and the context."""
         self.release()
+
+    def __del__(self) -> None:
+        try:
+            self.release()
+        except Exception:  # interpreter shutdown: the GL library may already be gone
+            pass
 
 
 def time_llvmpipe(
