@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from raster_contract import assert_fragments_equal, cotangents, vjp
 
 from diffrend.raster import cpu, rasterize_faces
+from diffrend.raster.fragments import RasterParams
 
 
 def soup(seed: int, n_faces: int, n_meshes: int, z_lo: float, degenerate: bool, dtype):
@@ -97,7 +98,7 @@ def test_kernel_equals_reference_float32(case):
 def test_results_do_not_depend_on_tile_size_or_threads():
     fv, fm = soup(3, 300, 2, 0.5, True, torch.float32)
     neighbor = torch.full((300,), -1)
-    args = (fv, fm, 2, neighbor, (37, 53), 2e-3, 6, True, True, False)
+    args = (fv, fm, 2, neighbor, RasterParams((37, 53), 2e-3, 6, True, True, False))
     ref = cpu.rasterize_forward(*args, tile=16)
     threads = numba.get_num_threads()
     try:

@@ -13,7 +13,7 @@ import torch
 
 from . import reference
 from .clip import clip_faces, unclip_fragments
-from .fragments import Fragments
+from .fragments import Fragments, RasterParams
 from .gather import gather_face_verts
 from .grid import ndc_extent
 
@@ -61,16 +61,12 @@ class _NumbaRasterize(torch.autograd.Function):
     """Autograd glue for the Numba kernels: face_verts -> (pix_to_face, zbuf, bary, dists)."""
 
     @staticmethod
-    def forward(ctx, face_verts, face_mesh, n_meshes, neighbor, image_size, blur_radius,
-                faces_per_pixel, perspective_correct, clip_barycentric_coords, cull_backfaces):
+    def forward(ctx, face_verts, face_mesh, n_meshes, neighbor, params):
         from . import cpu
 
-        out = cpu.rasterize_forward(
-            face_verts, face_mesh, n_meshes, neighbor, image_size, blur_radius,
-            faces_per_pixel, perspective_correct, clip_barycentric_coords, cull_backfaces,
-        )
+        out = cpu.rasterize_forward(face_verts, face_mesh, n_meshes, neighbor, params)
         ctx.save_for_backward(face_verts, out[0])
-        ctx.flags = (perspective_correct, clip_barycentric_coords)
+        ctx.params = params
         ctx.mark_non_differentiable(out[0])
         return out
 
@@ -79,9 +75,10 @@ class _NumbaRasterize(torch.autograd.Function):
         from . import cpu
 
         face_verts, p2f = ctx.saved_tensors
+        p = ctx.params
         grad = cpu.rasterize_backward(face_verts, p2f, grad_zbuf, grad_bary, grad_dists,
-                                      *ctx.flags)
-        return (grad,) + (None,) * 9
+                                      p.perspective_correct, p.clip_barycentric_coords)
+        return grad, None, None, None, None
 
 
 def rasterize_faces(
@@ -140,11 +137,11 @@ def rasterize_faces(
         backend = "numba" if face_verts.device.type == "cpu" else "reference"
     if backend == "numba" and face_verts.device.type != "cpu":
         raise ValueError(f"backend='numba' needs CPU tensors, got device {face_verts.device}")
-    args = (
-        clipped.face_verts, clipped.face_mesh, n_meshes, clipped.neighbor, (H, W),
-        float(blur_radius), faces_per_pixel, bool(perspective_correct),
+    params = RasterParams(
+        (H, W), float(blur_radius), faces_per_pixel, bool(perspective_correct),
         bool(clip_barycentric_coords), bool(cull_backfaces),
     )
+    args = (clipped.face_verts, clipped.face_mesh, n_meshes, clipped.neighbor, params)
     if backend == "numba":
         # (the kernel's first pass raises on NaN coordinates, saving a pass here)
         p2f, zbuf, bary, dists = _NumbaRasterize.apply(*args)

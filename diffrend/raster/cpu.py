@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .binning import bin_faces, face_box, face_pixel_ranges
+from .fragments import RasterParams
 from .grid import pixel_centers_ndc
 from .pixel_math import KEPS, bary_depth, fragment_vjp, tri_dist2
 
@@ -225,12 +226,7 @@ def rasterize_forward(
     face_mesh: torch.Tensor,
     n_meshes: int,
     neighbor: torch.Tensor,
-    image_size: tuple[int, int],
-    blur_radius: float,
-    faces_per_pixel: int,
-    perspective_correct: bool,
-    clip_barycentric_coords: bool,
-    cull_backfaces: bool,
+    params: RasterParams,
     tile: int = TILE,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Numba forward. Same contract as :func:`.reference.rasterize_reference` (no autograd).
@@ -244,14 +240,15 @@ def rasterize_forward(
         pix_to_face (N, H, W, K) int64, zbuf (N, H, W, K), bary_coords (N, H, W, K, 3),
         dists (N, H, W, K), in the dtype of ``face_verts``; -1 where empty.
     """
-    H, W = image_size
-    K = faces_per_pixel
+    H, W = params.image_size
+    K = params.faces_per_pixel
+    blur_radius = params.blur_radius
     dtype = face_verts.dtype
     fv = _np(face_verts)
     fm = _np(face_mesh)
     ys, xs = pixel_centers_ndc(H, W)
     radius = float(np.sqrt(blur_radius))
-    rng, n_nan = face_pixel_ranges(fv, fm, radius, bool(cull_backfaces), ys, xs)
+    rng, n_nan = face_pixel_ranges(fv, fm, radius, params.cull_backfaces, ys, xs)
     if n_nan:
         raise ValueError(f"face_verts has NaN coordinates in {n_nan} faces")
     tile_start, tile_faces, rec_v, rec_r = bin_faces(fv, rng, fm, n_meshes, H, W, tile)
@@ -262,7 +259,7 @@ def rasterize_forward(
     _forward_tiles(
         fv, radius, rng, _np(neighbor), tile_start, tile_faces, rec_v, rec_r, ys, xs, n_meshes,
         K, tile,
-        float(blur_radius), bool(perspective_correct), bool(clip_barycentric_coords),
+        blur_radius, params.perspective_correct, params.clip_barycentric_coords,
         p2f.numpy(), zbuf.numpy(), bary.numpy(), dists.numpy(),
     )
     return p2f, zbuf, bary, dists

@@ -69,3 +69,23 @@ class RasterizationSettings:
     z_clip_value: float | None = None
     cull_to_frustum: bool = False
     backend: str = "auto"
+
+
+@dataclass(frozen=True)
+class RasterParams:
+    """The plain parameter record every rasterizer backend takes (resolved, validated).
+
+    Attributes:
+        image_size: (H, W).
+        blur_radius: squared NDC distance, >= 0.
+        faces_per_pixel: K >= 1.
+        perspective_correct, clip_barycentric_coords, cull_backfaces: as in
+            :func:`diffrend.rasterize_meshes`.
+    """
+
+    image_size: tuple[int, int]
+    blur_radius: float
+    faces_per_pixel: int
+    perspective_correct: bool
+    clip_barycentric_coords: bool
+    cull_backfaces: bool

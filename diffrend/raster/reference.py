@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 
+from .fragments import RasterParams
 from .grid import pixel_centers_torch
 from .pixel_math import CLIP_EPS, KEPS
 
@@ -96,23 +97,19 @@ def select_faces(
     face_mesh: torch.Tensor,
     n_meshes: int,
     neighbor: torch.Tensor,
-    image_size: tuple[int, int],
-    blur_radius: float,
-    faces_per_pixel: int,
-    perspective_correct: bool,
-    clip_barycentric_coords: bool,
-    cull_backfaces: bool,
+    params: RasterParams,
 ) -> torch.Tensor:
     """The discrete step: the K nearest faces at each pixel, (N, H, W, K) int64, -1 = none.
 
     Order: ascending depth, then ascending face index.
     """
-    H, W = image_size
-    K = faces_per_pixel
+    H, W = params.image_size
+    K = params.faces_per_pixel
+    blur_radius = params.blur_radius
     dev = face_verts.device
     ys, xs = pixel_centers_torch(H, W, face_verts.dtype, dev)
     out = torch.full((n_meshes, H, W, K), -1, dtype=torch.int64, device=dev)
-    ok = _face_ok(face_verts, cull_backfaces) & (face_mesh >= 0)
+    ok = _face_ok(face_verts, params.cull_backfaces) & (face_mesh >= 0)
     radius = blur_radius**0.5
     lo = face_verts[:, :, :2].amin(dim=1) - radius  # (F, 2)
     hi = face_verts[:, :, :2].amax(dim=1) + radius
@@ -139,7 +136,7 @@ def select_faces(
                     fc = cand[s : s + FACE_CHUNK]
                     z, valid, _ = _candidates(
                         px, py, face_verts, fc, ok, lo, hi, neighbor, blur_radius,
-                        perspective_correct, clip_barycentric_coords,
+                        params.perspective_correct, params.clip_barycentric_coords,
                     )
                     z = torch.where(valid, z, torch.full_like(z, float("inf")))
                     fcb = torch.where(valid, fc.expand_as(valid), torch.full_like(valid, -1,
@@ -188,12 +185,7 @@ def rasterize_reference(
     face_mesh: torch.Tensor,
     n_meshes: int,
     neighbor: torch.Tensor,
-    image_size: tuple[int, int],
-    blur_radius: float,
-    faces_per_pixel: int,
-    perspective_correct: bool,
-    clip_barycentric_coords: bool,
-    cull_backfaces: bool,
+    params: RasterParams,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Rasterize screen-space faces with torch ops only.
 
@@ -202,26 +194,21 @@ def rasterize_reference(
         face_mesh: (F,) int64 mesh (image) index of each face; -1 = skip the face.
         n_meshes: N, the number of images.
         neighbor: (F,) int64 index of the other half of a near-plane-clipped face, or -1.
-        image_size: (H, W).
-        blur_radius, faces_per_pixel, perspective_correct, clip_barycentric_coords,
-        cull_backfaces: as in :func:`diffrend.rasterize_meshes`.
+        params: image size and settings (:class:`.fragments.RasterParams`).
 
     Returns:
         pix_to_face (N, H, W, K) int64, zbuf (N, H, W, K), bary_coords (N, H, W, K, 3),
         dists (N, H, W, K); -1 where empty. zbuf, bary_coords and dists are differentiable
         w.r.t. ``face_verts`` (autograd).
     """
-    p2f = select_faces(
-        face_verts, face_mesh, n_meshes, neighbor, image_size, blur_radius, faces_per_pixel,
-        perspective_correct, clip_barycentric_coords, cull_backfaces,
-    )
-    H, W = image_size
+    p2f = select_faces(face_verts, face_mesh, n_meshes, neighbor, params)
+    H, W = params.image_size
     ys, xs = pixel_centers_torch(H, W, face_verts.dtype, face_verts.device)
     mask = p2f >= 0
     idx = torch.nonzero(mask, as_tuple=True)
     v = face_verts[p2f[mask]]
     z, b, d, _ = fragment_values(
-        xs[idx[2]], ys[idx[1]], v, perspective_correct, clip_barycentric_coords
+        xs[idx[2]], ys[idx[1]], v, params.perspective_correct, params.clip_barycentric_coords
     )
     shape = p2f.shape
     zbuf = torch.full(shape, -1.0, dtype=face_verts.dtype, device=face_verts.device)
