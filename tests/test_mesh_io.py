@@ -23,6 +23,7 @@ from diffrend.io import (
     save_obj,
     save_ply,
 )
+from diffrend.shading import TexturesUV
 from diffrend.structures import Meshes, ico_sphere
 
 COW = DATA / "cow_mesh" / "cow.obj"
@@ -107,10 +108,15 @@ def test_load_objs_as_meshes(tmp_path, cow):
     m = load_objs_as_meshes([COW, COW], device="cpu")
     assert len(m) == 2 and m.num_faces_per_mesh().tolist() == [5856, 5856]
     tex = m.textures
-    if isinstance(tex, UVTextureData):  # no TexturesUV in diffrend.shading yet
-        assert len(tex) == 2 and tex.maps[1].shape == (1024, 1024, 3)
-        assert torch.equal(tex.faces_uvs[0], cow[1].textures_idx)
-        assert len(m.extend(2).textures) == 4 and len(m[1].textures) == 1
+    assert isinstance(tex, TexturesUV)
+    assert len(tex) == 2 and tex.maps_padded().shape == (2, 1024, 1024, 3)
+    image = load_obj(COW)[2].texture_images["material_1"]
+    assert torch.equal(tex.maps_list()[1], image)
+    assert torch.equal(tex.faces_uvs_list()[0], cow[1].textures_idx)
+    assert torch.equal(tex.verts_uvs_list()[1], cow[2].verts_uvs)
+    assert (tex.padding_mode, tex.align_corners, tex.sampling_mode) == (
+        "border", True, "bilinear")
+    assert len(m.extend(2).textures) == 4 and len(m[1].textures) == 1
     plain = load_objs_as_meshes([COW], load_textures=False)
     assert plain.textures is None
     untextured = write(tmp_path / "tri.obj", "v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
@@ -118,6 +124,24 @@ def test_load_objs_as_meshes(tmp_path, cow):
         load_objs_as_meshes([COW, untextured])
     with pytest.raises(ValueError, match="list of paths"):
         load_objs_as_meshes(str(COW))
+
+
+def test_faces_without_uvs_read_uv_origin(tmp_path):
+    Image.new("RGB", (2, 2), (255, 0, 0)).save(tmp_path / "t.png")
+    write(tmp_path / "t.mtl", "newmtl m\nmap_Kd t.png\n")
+    obj = write(tmp_path / "t.obj", "mtllib t.mtl\nusemtl m\nv 0 0 0\nv 1 0 0\nv 0 1 0\n"
+                "vt 0.5 0.5\nf 1/1 2/1 3/1\nf 1 2 3\n")
+    with pytest.warns(UserWarning, match="1 faces have no texture coordinates"):
+        m = load_objs_as_meshes([obj])
+    uvs = m.textures.faces_verts_uvs_packed()
+    assert uvs[0].tolist() == [[0.5, 0.5]] * 3 and uvs[1].tolist() == [[0.0, 0.0]] * 3
+
+
+def test_uv_texture_data_holder_still_batches():
+    """UVTextureData is no longer attached by the loader; it stays exported by diffrend.io."""
+    d = UVTextureData([torch.rand(3, 2)], [torch.tensor([[0, 1, 2]])], [torch.rand(2, 2, 3)])
+    assert len(d.extend(3)) == 3 and len(d.join_batch([d])[1:]) == 1
+    assert torch.equal(d.clone().maps[0], d.maps[0])
 
 
 def test_load_mesh_obj_is_geometry_only(cow):

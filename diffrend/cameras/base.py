@@ -430,6 +430,16 @@ class CamerasBase:
 
     # -- copies
 
+    def with_extrinsics(
+        self, R: torch.Tensor | None = None, T: torch.Tensor | None = None
+    ) -> CamerasBase:
+        """New cameras with ``R`` (N, 3, 3) and/or ``T`` (N, 3) replaced (self unchanged).
+
+        The batch may grow from 1 to N with them; the other parameters broadcast.
+        """
+        R, T = self._extrinsics(R, T)
+        return type(self)(**{**self._params(), "R": R, "T": T}, device=self.device)
+
     def clone(self) -> CamerasBase:
         """A copy with cloned tensors (gradients still flow to the originals)."""
         params = {k: v.clone() if torch.is_tensor(v) else v for k, v in self._params().items()}

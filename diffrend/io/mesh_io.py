@@ -27,6 +27,7 @@ import trimesh
 from PIL import Image
 from trimesh.exchange import obj as _tm_obj
 
+from ..shading.textures import TexturesUV
 from ..structures import Meshes, join_meshes_as_batch
 
 PathLike = str | os.PathLike
@@ -67,12 +68,12 @@ class ObjAux(NamedTuple):
 
 @dataclass(frozen=True)
 class UVTextureData:
-    """Raw UV texture data, carried on ``Meshes.textures`` when no ``TexturesUV`` exists.
+    """Raw UV texture data (a plain holder; the loader no longer attaches it).
 
-    ``load_objs_as_meshes`` attaches ``diffrend.shading.textures.TexturesUV`` when that class
-    can be imported and this placeholder otherwise. One entry per mesh: verts_uvs (T_i, 2)
-    float, faces_uvs (F_i, 3) int64 into verts_uvs, maps (H_i, W_i, 3) float in [0, 1].
-    It follows ``Meshes`` through indexing, ``extend``, ``clone``, ``detach``, ``to`` and
+    ``load_objs_as_meshes`` attaches ``diffrend.shading.TexturesUV``; this class stays only
+    because ``diffrend.io`` exports it. One entry per mesh: verts_uvs (T_i, 2) float,
+    faces_uvs (F_i, 3) int64 into verts_uvs, maps (H_i, W_i, 3) float in [0, 1]. It follows
+    ``Meshes`` through indexing, ``extend``, ``clone``, ``detach``, ``to`` and
     ``join_meshes_as_batch``.
     """
 
@@ -463,14 +464,6 @@ def load_obj(
     return tensor(v[:, :3], torch.float32), faces, aux
 
 
-def _texture_class() -> Any:
-    try:
-        from ..shading.textures import TexturesUV
-    except ImportError:
-        return None
-    return TexturesUV
-
-
 def load_objs_as_meshes(
     files: Sequence[PathLike],
     device: str | torch.device | None = None,
@@ -479,11 +472,12 @@ def load_objs_as_meshes(
 ) -> Meshes:
     """Load OBJ files into one ``Meshes`` batch (PyTorch3D's ``load_objs_as_meshes``).
 
-    With ``load_textures``, a mesh whose MTL gives a texture image gets UV textures: a
-    ``diffrend.shading.textures.TexturesUV(maps=(1, H, W, 3), faces_uvs=[(F, 3)],
-    verts_uvs=[(T, 2)])`` when that class can be imported, else a :class:`UVTextureData`
-    holding the same tensors. With several textured materials the first image is used
-    (with a warning). Either all files have a texture or none may.
+    With ``load_textures``, a mesh whose MTL gives a texture image gets
+    ``TexturesUV(maps=(1, H, W, 3), faces_uvs=[(F, 3)], verts_uvs=[(T, 2)])`` with
+    PyTorch3D's defaults (bilinear, ``align_corners=True``, ``padding_mode="border"``). With
+    several textured materials the first image is used (with a warning). Faces that have
+    no texture coordinates in the file read UV (0, 0) (with a warning; PyTorch3D silently
+    reads the last UV there). Either all files have a texture or none may.
 
     Returns:
         ``Meshes`` of len(files) meshes on ``device`` (constants, no gradients).
@@ -493,7 +487,6 @@ def load_objs_as_meshes(
     if not files:
         raise ValueError("files: expected at least one path")
     device = torch.device("cpu") if device is None else torch.device(device)
-    texture_cls = _texture_class() if load_textures else None
     batch = []
     for f in files:
         verts, faces, aux = load_obj(f, load_textures, device, allow_external_textures)
@@ -502,12 +495,14 @@ def load_objs_as_meshes(
             if len(aux.texture_images) > 1:
                 warnings.warn(f"{f}: several texture images; using the first one", stacklevel=2)
             image = next(iter(aux.texture_images.values()))
-            if texture_cls is not None:
-                tex = texture_cls(
-                    maps=image[None], faces_uvs=[faces.textures_idx], verts_uvs=[aux.verts_uvs]
-                )
-            else:
-                tex = UVTextureData([aux.verts_uvs], [faces.textures_idx], [image])
+            verts_uvs, faces_uvs = aux.verts_uvs, faces.textures_idx
+            no_uv = (faces_uvs < 0).any(dim=1)
+            if bool(no_uv.any()):
+                warnings.warn(f"{f}: {int(no_uv.sum())} faces have no texture coordinates; "
+                              "they read the texture at UV (0, 0)", stacklevel=2)
+                verts_uvs = torch.cat([verts_uvs, verts_uvs.new_zeros(1, 2)])
+                faces_uvs = torch.where(faces_uvs < 0, verts_uvs.shape[0] - 1, faces_uvs)
+            tex = TexturesUV(maps=image[None], faces_uvs=[faces_uvs], verts_uvs=[verts_uvs])
         batch.append(Meshes([verts], [faces.verts_idx], textures=tex))
     return batch[0] if len(batch) == 1 else join_meshes_as_batch(batch)
 

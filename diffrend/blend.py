@@ -1,0 +1,344 @@
+"""Blending of the K faces found at each pixel into an RGBA image (PyTorch3D's semantics).
+
+- :func:`hard_rgb_blend`: colour of the nearest face, background where no face; alpha 1/0.
+- :func:`sigmoid_alpha_blend`: SoftRas silhouette, ``alpha = 1 - prod_k(1 - sigmoid(-d_k/sigma))``.
+- :func:`softmax_rgb_blend`: SoftRas colour aggregation, a softmax over faces by inverse
+  depth with a background term, and the SoftRas silhouette as alpha.
+
+The soft blends dispatch to fused Numba kernels (:mod:`diffrend.blend_kernels`) for CPU
+tensors, and to the pure-torch ``*_reference`` functions (same signature, differentiable by
+autograd, runnable in float64) everywhere else. The kernels reproduce the references'
+values and gradients; they exist because the references keep several ``(N, H, W, K)`` and
+``(N, H, W, K, 3)`` temporaries alive for backward.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .raster import Fragments
+
+__all__ = [
+    "BlendParams",
+    "hard_rgb_blend",
+    "sigmoid_alpha_blend",
+    "sigmoid_alpha_blend_reference",
+    "softmax_rgb_blend",
+    "softmax_rgb_blend_reference",
+]
+
+_EPS = 1e-10  # PyTorch3D's floor for z_inv_max and for the background weight
+_KERNEL_DTYPES = (torch.float32, torch.float64)
+
+
+def _check_positive(name: str, value: float) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"{name} must be a positive number, got {value!r}") from None
+    if not v > 0.0 or v == float("inf"):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return v
+
+
+def _check_background(background_color: torch.Tensor | Sequence[float]) -> None:
+    if isinstance(background_color, torch.Tensor):
+        if background_color.shape != (3,):
+            raise ValueError(
+                "background_color must be a (3,) tensor or 3 numbers, got a tensor of shape "
+                f"{tuple(background_color.shape)}"
+            )
+        return
+    try:
+        n = len(background_color)
+    except TypeError:
+        raise ValueError(
+            f"background_color must be a (3,) tensor or 3 numbers, got {background_color!r}"
+        ) from None
+    if n != 3:
+        raise ValueError(
+            f"background_color must have 3 entries (RGB), got {n}: {background_color!r}"
+        )
+
+
+@dataclass(frozen=True)
+class BlendParams:
+    """Settings of the blending functions (PyTorch3D's names and defaults).
+
+    Attributes:
+        sigma: width of the sigmoid that turns the signed squared distance to a face into a
+            coverage probability (SoftRas). Smaller => sharper edges. Must be > 0.
+        gamma: temperature of the softmax over inverse depth. Smaller => the nearest face
+            dominates more; larger => faces are more transparent. Must be > 0.
+        background_color: RGB as 3 numbers or a (3,) tensor. A tensor that requires grad
+            receives gradients from :func:`hard_rgb_blend` and :func:`softmax_rgb_blend`.
+
+    Raises:
+        ValueError: sigma or gamma not > 0, or background_color without exactly 3 entries.
+    """
+
+    sigma: float = 1e-4
+    gamma: float = 1e-4
+    background_color: torch.Tensor | Sequence[float] = (1.0, 1.0, 1.0)
+
+    def __post_init__(self) -> None:
+        _check_positive("sigma", self.sigma)
+        _check_positive("gamma", self.gamma)
+        _check_background(self.background_color)
+
+
+def _background(blend_params: BlendParams, colors: torch.Tensor) -> torch.Tensor:
+    """(3,) background in colors' dtype and device (differentiable if given as a tensor)."""
+    bg = blend_params.background_color
+    _check_background(bg)
+    if isinstance(bg, torch.Tensor):
+        return bg.to(device=colors.device, dtype=colors.dtype)
+    return torch.tensor(bg, dtype=colors.dtype, device=colors.device)
+
+
+def _check_inputs(
+    colors: torch.Tensor, fragments: Fragments, need: tuple[str, ...]
+) -> tuple[int, int, int, int]:
+    """Validate colors against fragments.pix_to_face and the named fragment fields."""
+    p2f = getattr(fragments, "pix_to_face", None)
+    if not isinstance(p2f, torch.Tensor) or p2f.dim() != 4:
+        raise ValueError(
+            "fragments.pix_to_face must be an (N, H, W, K) tensor, got "
+            f"{tuple(p2f.shape) if isinstance(p2f, torch.Tensor) else type(p2f).__name__}"
+        )
+    if p2f.dtype.is_floating_point or p2f.dtype == torch.bool or p2f.is_complex():
+        raise ValueError(f"fragments.pix_to_face must hold integers, got {p2f.dtype}")
+    N, H, W, K = p2f.shape
+    if K < 1:
+        raise ValueError("fragments.pix_to_face must have K >= 1 faces per pixel, got K = 0")
+    if not isinstance(colors, torch.Tensor) or not colors.dtype.is_floating_point:
+        raise ValueError(
+            "colors must be a floating-point (N, H, W, K, 3) tensor, got "
+            f"{colors.dtype if isinstance(colors, torch.Tensor) else type(colors).__name__}"
+        )
+    if tuple(colors.shape) != (N, H, W, K, 3):
+        raise ValueError(
+            f"colors must have shape (N, H, W, K, 3) = {(N, H, W, K, 3)} to match "
+            f"fragments.pix_to_face, got {tuple(colors.shape)}"
+        )
+    for name in need:
+        t = getattr(fragments, name, None)
+        if not isinstance(t, torch.Tensor):
+            raise ValueError(f"fragments.{name} must be an (N, H, W, K) tensor, got {t!r}")
+        if t.shape != p2f.shape:
+            raise ValueError(
+                f"fragments.{name} must have the shape of fragments.pix_to_face "
+                f"{tuple(p2f.shape)}, got {tuple(t.shape)}"
+            )
+    return N, H, W, K
+
+
+def _check_clip(
+    znear: float | torch.Tensor, zfar: float | torch.Tensor, n: int
+) -> tuple[float | torch.Tensor, float | torch.Tensor]:
+    """Validate znear/zfar: numbers or (N,) / (1,) / scalar tensors with znear < zfar."""
+    out = []
+    for name, z in (("znear", znear), ("zfar", zfar)):
+        if isinstance(z, torch.Tensor):
+            if z.dim() > 1 or (z.dim() == 1 and z.shape[0] not in (1, n)):
+                raise ValueError(
+                    f"{name} must be a number or a tensor of shape (N,) = ({n},), "
+                    f"got shape {tuple(z.shape)}"
+                )
+            if not z.dtype.is_floating_point:
+                z = z.double()
+            if not bool(torch.isfinite(z).all()):
+                raise ValueError(f"{name} must be finite, got {z}")
+        else:
+            try:
+                z = float(z)
+            except (TypeError, ValueError):
+                raise ValueError(f"{name} must be a number or an (N,) tensor, got {z!r}") from None
+            if not np.isfinite(z):
+                raise ValueError(f"{name} must be finite, got {z}")
+        out.append(z)
+    zn, zf = out
+    ok = zn < zf
+    if not (bool(ok.all()) if isinstance(ok, torch.Tensor) else ok):
+        raise ValueError(f"znear must be < zfar, got znear={znear}, zfar={zfar}")
+    return zn, zf
+
+
+def _use_kernel(*tensors: torch.Tensor) -> bool:
+    return all(t.device.type == "cpu" and t.dtype in _KERNEL_DTYPES for t in tensors)
+
+
+def hard_rgb_blend(
+    colors: torch.Tensor, fragments: Fragments, blend_params: BlendParams
+) -> torch.Tensor:
+    """Colour of the nearest face (k = 0), or the background where no face covers the pixel.
+
+    Args:
+        colors: (N, H, W, K, 3) colour of each of the K faces at each pixel.
+        fragments: rasterizer output; only ``pix_to_face`` (N, H, W, K) is used.
+        blend_params: only ``background_color`` is used.
+
+    Returns:
+        (N, H, W, 4) RGBA in colors' dtype: RGB = ``colors[..., 0, :]`` where
+        ``pix_to_face[..., 0] >= 0`` else the background; A = 1.0 there, 0.0 on background
+        (PyTorch3D >= 0.7's convention). Differentiable w.r.t. colors (k = 0 slot of covered
+        pixels) and a background_color tensor; not w.r.t. fragments.
+
+    Raises:
+        ValueError: colors does not match fragments.pix_to_face; bad background_color.
+    """
+    _check_inputs(colors, fragments, ())
+    background = _background(blend_params, colors)
+    covered = (fragments.pix_to_face[..., 0] >= 0).to(colors.device)  # (N, H, W)
+    rgb = torch.where(covered[..., None], colors[..., 0, :], background)
+    return torch.cat([rgb, covered.to(colors.dtype)[..., None]], dim=-1)
+
+
+def sigmoid_alpha_blend_reference(
+    colors: torch.Tensor, fragments: Fragments, blend_params: BlendParams
+) -> torch.Tensor:
+    """Pure-torch :func:`sigmoid_alpha_blend` (the oracle, and the path off CPU).
+
+    Same arguments, result and gradients as :func:`sigmoid_alpha_blend`.
+    """
+    _check_inputs(colors, fragments, ("dists",))
+    sigma = _check_positive("blend_params.sigma", blend_params.sigma)
+    mask = fragments.pix_to_face >= 0
+    dists = fragments.dists.to(colors.dtype)
+    prob = torch.sigmoid(-dists / sigma) * mask
+    alpha = 1.0 - torch.prod(1.0 - prob, dim=-1)
+    return torch.cat([colors[..., 0, :], alpha[..., None]], dim=-1)
+
+
+def sigmoid_alpha_blend(
+    colors: torch.Tensor, fragments: Fragments, blend_params: BlendParams
+) -> torch.Tensor:
+    """SoftRas silhouette: alpha from the distances of the K faces, RGB of the nearest face.
+
+    ``prob_k = sigmoid(-dists_k / sigma)`` for faces present (``pix_to_face >= 0``), 0 for
+    empty slots; ``A = 1 - prod_k (1 - prob_k)``; ``RGB = colors[..., 0, :]`` (no background,
+    as in PyTorch3D). Uses the Numba kernel for CPU float32/float64 tensors, else
+    :func:`sigmoid_alpha_blend_reference`.
+
+    Args:
+        colors: (N, H, W, K, 3) colour of each of the K faces at each pixel.
+        fragments: rasterizer output; ``pix_to_face`` and ``dists`` (N, H, W, K) are used.
+        blend_params: only ``sigma`` (> 0) is used.
+
+    Returns:
+        (N, H, W, 4) RGBA in colors' dtype. Differentiable w.r.t. colors (k = 0 slot) and
+        fragments.dists; not w.r.t. pix_to_face.
+
+    Raises:
+        ValueError: shapes of colors / fragments.dists do not match fragments.pix_to_face;
+            blend_params.sigma not > 0.
+    """
+    _check_inputs(colors, fragments, ("dists",))
+    sigma = _check_positive("blend_params.sigma", blend_params.sigma)
+    dists = fragments.dists.to(colors.dtype)
+    if not _use_kernel(colors, dists):
+        return sigmoid_alpha_blend_reference(colors, fragments, blend_params)
+    from .blend_kernels import sigmoid_alpha_cpu
+
+    alpha = sigmoid_alpha_cpu(dists, fragments.pix_to_face.to(torch.int64), sigma)
+    return torch.cat([colors[..., 0, :], alpha[..., None]], dim=-1)
+
+
+def softmax_rgb_blend_reference(
+    colors: torch.Tensor,
+    fragments: Fragments,
+    blend_params: BlendParams,
+    znear: float | torch.Tensor = 1.0,
+    zfar: float | torch.Tensor = 100.0,
+) -> torch.Tensor:
+    """Pure-torch :func:`softmax_rgb_blend` (the oracle, and the path off CPU).
+
+    Same arguments, result and gradients as :func:`softmax_rgb_blend`; also differentiable
+    w.r.t. znear/zfar tensors.
+    """
+    N = _check_inputs(colors, fragments, ("dists", "zbuf"))[0]
+    sigma = _check_positive("blend_params.sigma", blend_params.sigma)
+    gamma = _check_positive("blend_params.gamma", blend_params.gamma)
+    znear, zfar = _check_clip(znear, zfar, N)
+    background = _background(blend_params, colors)
+    if isinstance(znear, torch.Tensor):
+        znear = znear.to(colors.device, colors.dtype).reshape(-1, 1, 1, 1)
+    if isinstance(zfar, torch.Tensor):
+        zfar = zfar.to(colors.device, colors.dtype).reshape(-1, 1, 1, 1)
+    mask = fragments.pix_to_face >= 0
+    dists = fragments.dists.to(colors.dtype)
+    zbuf = fragments.zbuf.to(colors.dtype)
+
+    prob = torch.sigmoid(-dists / sigma) * mask  # (N, H, W, K)
+    alpha = torch.prod(1.0 - prob, dim=-1)  # (N, H, W), 0 where a face fully covers
+    z_inv = (zfar - zbuf) / (zfar - znear) * mask  # (N, H, W, K), larger = nearer
+    z_inv_max = torch.max(z_inv, dim=-1).values[..., None].clamp(min=_EPS)
+    weights_num = prob * torch.exp((z_inv - z_inv_max) / gamma)  # exponent <= 0
+    delta = torch.exp((_EPS - z_inv_max) / gamma).clamp(min=_EPS)  # background weight
+    denom = weights_num.sum(dim=-1, keepdim=True) + delta  # (N, H, W, 1), >= 1e-10
+    weighted = (weights_num[..., None] * colors).sum(dim=-2)  # (N, H, W, 3)
+    rgb = (weighted + delta * background) / denom
+    return torch.cat([rgb, (1.0 - alpha)[..., None]], dim=-1)
+
+
+def softmax_rgb_blend(
+    colors: torch.Tensor,
+    fragments: Fragments,
+    blend_params: BlendParams,
+    znear: float | torch.Tensor = 1.0,
+    zfar: float | torch.Tensor = 100.0,
+) -> torch.Tensor:
+    """SoftRas colour aggregation (Liu et al. 2019), exactly as PyTorch3D computes it.
+
+    With ``m_k = pix_to_face_k >= 0``::
+
+        prob_k    = sigmoid(-dists_k / sigma) * m_k
+        z_inv_k   = (zfar - zbuf_k) / (zfar - znear) * m_k
+        z_max     = max(max_k z_inv_k, 1e-10)
+        w_k       = prob_k * exp((z_inv_k - z_max) / gamma)
+        delta     = max(exp((1e-10 - z_max) / gamma), 1e-10)
+        RGB       = (sum_k w_k colors_k + delta * background) / (sum_k w_k + delta)
+        A         = 1 - prod_k (1 - prob_k)
+
+    Uses the fused Numba kernel for CPU float32/float64 tensors (which saves only its inputs
+    for backward), else :func:`softmax_rgb_blend_reference`. A znear/zfar tensor that
+    requires grad also selects the reference (the kernel treats them as constants).
+
+    Args:
+        colors: (N, H, W, K, 3) colour of each of the K faces at each pixel.
+        fragments: rasterizer output; ``pix_to_face``, ``dists`` and ``zbuf`` (N, H, W, K).
+        blend_params: ``sigma`` > 0, ``gamma`` > 0, ``background_color``.
+        znear, zfar: depth range of the camera, numbers or (N,) tensors; znear < zfar.
+
+    Returns:
+        (N, H, W, 4) RGBA in colors' dtype. Differentiable w.r.t. colors, fragments.dists,
+        fragments.zbuf and a background_color tensor; not w.r.t. pix_to_face.
+
+    Raises:
+        ValueError: shapes of colors / fragments.dists / fragments.zbuf do not match
+            fragments.pix_to_face; sigma or gamma not > 0; znear >= zfar or a badly shaped
+            znear/zfar; background_color without 3 entries.
+    """
+    N = _check_inputs(colors, fragments, ("dists", "zbuf"))[0]
+    sigma = _check_positive("blend_params.sigma", blend_params.sigma)
+    gamma = _check_positive("blend_params.gamma", blend_params.gamma)
+    zn, zf = _check_clip(znear, zfar, N)
+    clip_grad = any(isinstance(z, torch.Tensor) and z.requires_grad for z in (zn, zf))
+    dists = fragments.dists.to(colors.dtype)
+    zbuf = fragments.zbuf.to(colors.dtype)
+    if clip_grad or not _use_kernel(colors, dists, zbuf):
+        return softmax_rgb_blend_reference(colors, fragments, blend_params, znear, zfar)
+    from .blend_kernels import softmax_blend_cpu
+
+    def per_image(z: float | torch.Tensor) -> np.ndarray:
+        t = torch.as_tensor(z, dtype=torch.float64).detach().cpu().reshape(-1)
+        return np.ascontiguousarray(t.expand(N).numpy())
+
+    return softmax_blend_cpu(
+        colors, dists, zbuf, fragments.pix_to_face.to(torch.int64),
+        _background(blend_params, colors), per_image(zn), per_image(zf), sigma, gamma,
+    )

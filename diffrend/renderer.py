@@ -1,0 +1,288 @@
+"""The PyTorch3D-style module layer: ``MeshRenderer`` and shaders.
+
+A shader is one class, :class:`MeshShader`, parameterised by a shading function and a
+blending function; PyTorch3D's nine shader classes are factory functions with their names
+(``SoftPhongShader(...)`` etc.) that return a ``MeshShader``. Modules hold settings only;
+per-call values are explicit keyword arguments and are resolved in one place
+(:meth:`MeshShader._resolve`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from .blend import BlendParams, hard_rgb_blend, sigmoid_alpha_blend, softmax_rgb_blend
+from .raster import Fragments, MeshRasterizer, RasterizationSettings
+from .shading import (
+    Materials,
+    PointLights,
+    depth_shading,
+    flat_shading,
+    gouraud_shading,
+    normal_shading,
+    phong_shading,
+)
+
+if TYPE_CHECKING:
+    from .cameras.base import CamerasBase
+    from .structures import Meshes
+
+SHADINGS = ("phong", "gouraud", "flat", "silhouette", "normals", "depth")
+BLENDS = ("hard", "softmax", "sigmoid")
+
+
+@dataclass(frozen=True)
+class _Scene:
+    cameras: CamerasBase
+    lights: object
+    materials: Materials
+    blend_params: BlendParams
+
+
+def _clip_range(cameras: CamerasBase) -> tuple[float | torch.Tensor, float | torch.Tensor]:
+    """(znear, zfar) of the cameras, PyTorch3D's 1 and 100 where a camera has none."""
+    return getattr(cameras, "znear", 1.0), getattr(cameras, "zfar", 100.0)
+
+
+def shade_colors(
+    shading: str, meshes: Meshes, fragments: Fragments, scene: _Scene
+) -> torch.Tensor:
+    """Per (pixel, face) colours (N, H, W, K, C) of one shading mode."""
+    if shading == "phong":
+        texels = meshes.sample_textures(fragments)
+        return phong_shading(meshes, fragments, scene.lights, scene.cameras, scene.materials,
+                             texels)
+    if shading == "flat":
+        texels = meshes.sample_textures(fragments)
+        return flat_shading(meshes, fragments, scene.lights, scene.cameras, scene.materials,
+                            texels)
+    if shading == "gouraud":
+        return gouraud_shading(meshes, fragments, scene.lights, scene.cameras, scene.materials)
+    if shading == "normals":
+        # World-space normals mapped from [-1, 1] to [0, 1] so they can be looked at.
+        return normal_shading(meshes, fragments) * 0.5 + 0.5
+    if shading == "silhouette":
+        return torch.ones_like(fragments.bary_coords)
+    raise ValueError(f"shading must be one of {SHADINGS}, got {shading!r}")
+
+
+def blend_colors(
+    blend: str, colors: torch.Tensor, fragments: Fragments, scene: _Scene
+) -> torch.Tensor:
+    """Images (N, H, W, 4) from per (pixel, face) colours with one blending mode."""
+    if blend == "hard":
+        return hard_rgb_blend(colors, fragments, scene.blend_params)
+    if blend == "sigmoid":
+        return sigmoid_alpha_blend(colors, fragments, scene.blend_params)
+    if blend == "softmax":
+        znear, zfar = _clip_range(scene.cameras)
+        return softmax_rgb_blend(colors, fragments, scene.blend_params, znear=znear, zfar=zfar)
+    raise ValueError(f"blend must be one of {BLENDS}, got {blend!r}")
+
+
+def depth_image(fragments: Fragments, scene: _Scene, soft: bool) -> torch.Tensor:
+    """Depth images (N, H, W, 1); background pixels get the cameras' zfar.
+
+    Hard: the nearest face's depth. Soft: front-to-back alpha compositing of the K depths
+    with SoftRas coverage probabilities ``sigmoid(-dists / sigma)``, the rest from zfar.
+    Differentiable w.r.t. zbuf (and dists when soft).
+    """
+    _, zfar = _clip_range(scene.cameras)
+    zfar = torch.as_tensor(zfar, dtype=fragments.zbuf.dtype, device=fragments.zbuf.device)
+    zfar = zfar.reshape(-1, 1, 1, 1)
+    z = depth_shading(fragments)[..., 0]  # (N, H, W, K)
+    mask = fragments.pix_to_face >= 0
+    if not soft:
+        return torch.where(mask[..., :1], z[..., :1], zfar.expand_as(z[..., :1]))
+    prob = torch.sigmoid(-fragments.dists / scene.blend_params.sigma) * mask
+    # weight of face k: prob_k * prod_{j<k} (1 - prob_j)
+    keep = torch.cumprod(torch.cat((torch.ones_like(prob[..., :1]), 1 - prob[..., :-1]), -1),
+                         dim=-1)
+    w = prob * keep
+    rest = 1 - w.sum(-1, keepdim=True)
+    return (w * torch.where(mask, z, torch.zeros_like(z))).sum(-1, keepdim=True) + rest * zfar
+
+
+class MeshShader(nn.Module):
+    """Shade fragments and blend them into images.
+
+    Args:
+        shading: "phong", "gouraud", "flat", "silhouette", "normals" or "depth".
+        blend: "hard", "softmax" (SoftRas colour) or "sigmoid" (SoftRas silhouette); for
+            "depth", "hard" gives the nearest depth and anything else soft depth.
+        device: where default lights/materials are created.
+        cameras, lights, materials, blend_params: stored defaults; each can be given per call.
+            Defaults: ``PointLights()``, ``Materials()``, ``BlendParams()``.
+    """
+
+    def __init__(
+        self,
+        shading: str,
+        blend: str,
+        device: torch.device | str = "cpu",
+        cameras: CamerasBase | None = None,
+        lights: object | None = None,
+        materials: Materials | None = None,
+        blend_params: BlendParams | None = None,
+    ) -> None:
+        super().__init__()
+        if shading not in SHADINGS:
+            raise ValueError(f"shading must be one of {SHADINGS}, got {shading!r}")
+        if blend not in BLENDS:
+            raise ValueError(f"blend must be one of {BLENDS}, got {blend!r}")
+        self.shading = shading
+        self.blend = blend
+        self.cameras = cameras
+        self.lights = lights if lights is not None else PointLights(device=device)
+        self.materials = materials if materials is not None else Materials(device=device)
+        self.blend_params = blend_params if blend_params is not None else BlendParams()
+
+    def _resolve(self, cameras, lights, materials, blend_params) -> _Scene:
+        cameras = cameras if cameras is not None else self.cameras
+        if cameras is None and self.shading not in ("silhouette", "normals"):
+            raise ValueError(f"{self.shading} shading needs cameras: pass them at "
+                             "construction or call")
+        return _Scene(
+            cameras=cameras,
+            lights=lights if lights is not None else self.lights,
+            materials=materials if materials is not None else self.materials,
+            blend_params=blend_params if blend_params is not None else self.blend_params,
+        )
+
+    def forward(
+        self,
+        fragments: Fragments,
+        meshes: Meshes,
+        cameras: CamerasBase | None = None,
+        lights: object | None = None,
+        materials: Materials | None = None,
+        blend_params: BlendParams | None = None,
+    ) -> torch.Tensor:
+        """Images (N, H, W, 4) RGBA ((N, H, W, 1) for depth), differentiable w.r.t. the
+        scene tensors that reach them (vertices, textures, lights, materials, cameras)."""
+        scene = self._resolve(cameras, lights, materials, blend_params)
+        if self.shading == "depth":
+            return depth_image(fragments, scene, soft=self.blend != "hard")
+        colors = shade_colors(self.shading, meshes, fragments, scene)
+        return blend_colors(self.blend, colors, fragments, scene)
+
+    def to(self, *args, **kwargs) -> MeshShader:  # noqa: D102 - nn.Module's signature
+        super().to(*args, **kwargs)
+        device = torch.empty(0).to(*args, **kwargs).device
+        for name in ("cameras", "lights", "materials"):
+            value = getattr(self, name)
+            if value is not None and hasattr(value, "to"):
+                setattr(self, name, value.to(device))
+        return self
+
+
+def _factory(shading: str, blend: str, doc: str):
+    def make(
+        device: torch.device | str = "cpu",
+        cameras: CamerasBase | None = None,
+        lights: object | None = None,
+        materials: Materials | None = None,
+        blend_params: BlendParams | None = None,
+    ) -> MeshShader:
+        return MeshShader(shading, blend, device, cameras, lights, materials, blend_params)
+
+    make.__doc__ = f"{doc} PyTorch3D's name for ``MeshShader({shading!r}, {blend!r}, ...)``."
+    return make
+
+
+HardPhongShader = _factory("phong", "hard", "Per-pixel lighting, nearest face.")
+SoftPhongShader = _factory("phong", "softmax", "Per-pixel lighting, SoftRas blending.")
+HardGouraudShader = _factory("gouraud", "hard", "Per-vertex lighting, nearest face.")
+SoftGouraudShader = _factory("gouraud", "softmax", "Per-vertex lighting, SoftRas blending.")
+HardFlatShader = _factory("flat", "hard", "Per-face lighting, nearest face.")
+SoftSilhouetteShader = _factory("silhouette", "sigmoid", "SoftRas silhouette (alpha).")
+HardDepthShader = _factory("depth", "hard", "Depth of the nearest face, zfar elsewhere.")
+SoftDepthShader = _factory("depth", "softmax", "Depth composited with SoftRas coverage.")
+NormalShader = _factory("normals", "hard", "World normals as colours ((n + 1) / 2).")
+
+
+class MeshRenderer(nn.Module):
+    """Rasterize then shade (PyTorch3D's ``MeshRenderer``).
+
+    Args:
+        rasterizer: a :class:`~diffrend.raster.MeshRasterizer`.
+        shader: a :class:`MeshShader` (e.g. ``SoftPhongShader(...)``).
+    """
+
+    def __init__(self, rasterizer: MeshRasterizer, shader: MeshShader) -> None:
+        super().__init__()
+        self.rasterizer = rasterizer
+        self.shader = shader
+
+    def render(
+        self,
+        meshes_world: Meshes,
+        cameras: CamerasBase | None = None,
+        lights: object | None = None,
+        materials: Materials | None = None,
+        blend_params: BlendParams | None = None,
+        raster_settings: RasterizationSettings | None = None,
+        R: torch.Tensor | None = None,
+        T: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, Fragments]:
+        """Images and fragments; arguments as :meth:`forward`."""
+        cameras = cameras if cameras is not None else (
+            self.rasterizer.cameras if self.rasterizer.cameras is not None
+            else self.shader.cameras
+        )
+        if cameras is None:
+            raise ValueError("MeshRenderer needs cameras: give them to the rasterizer, the "
+                             "shader, or the call")
+        if R is not None or T is not None:
+            cameras = cameras.with_extrinsics(R=R, T=T)
+        fragments = self.rasterizer(meshes_world, cameras=cameras,
+                                    raster_settings=raster_settings)
+        n = fragments.pix_to_face.shape[0]
+        meshes = meshes_world.extend(n) if len(meshes_world) == 1 and n > 1 else meshes_world
+        images = self.shader(fragments, meshes, cameras=cameras, lights=lights,
+                             materials=materials, blend_params=blend_params)
+        return images, fragments
+
+    def forward(
+        self,
+        meshes_world: Meshes,
+        cameras: CamerasBase | None = None,
+        lights: object | None = None,
+        materials: Materials | None = None,
+        blend_params: BlendParams | None = None,
+        raster_settings: RasterizationSettings | None = None,
+        R: torch.Tensor | None = None,
+        T: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Render (N, H, W, 4) RGBA images ((N, H, W, 1) for depth shaders).
+
+        Args:
+            meshes_world: N meshes, or one mesh drawn by all N cameras.
+            cameras, lights, materials, blend_params, raster_settings: per-call overrides.
+            R, T: per-call camera extrinsics (N, 3, 3) / (N, 3).
+        """
+        return self.render(meshes_world, cameras, lights, materials, blend_params,
+                           raster_settings, R, T)[0]
+
+
+class MeshRendererWithFragments(MeshRenderer):
+    """Like :class:`MeshRenderer`, returning ``(images, fragments)``."""
+
+    def forward(  # type: ignore[override]
+        self,
+        meshes_world: Meshes,
+        cameras: CamerasBase | None = None,
+        lights: object | None = None,
+        materials: Materials | None = None,
+        blend_params: BlendParams | None = None,
+        raster_settings: RasterizationSettings | None = None,
+        R: torch.Tensor | None = None,
+        T: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, Fragments]:
+        """(images (N, H, W, 4), fragments); arguments as :meth:`MeshRenderer.forward`."""
+        return self.render(meshes_world, cameras, lights, materials, blend_params,
+                           raster_settings, R, T)
