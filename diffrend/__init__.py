@@ -13,6 +13,7 @@ import os as _os
 # diffrend; set OMP_WAIT_POLICY yourself to override.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from .blend import BlendParams, hard_rgb_blend, sigmoid_alpha_blend, softmax_rgb_blend
 from .cameras import (
     CamerasBase,
     FoVOrthographicCameras,
@@ -31,6 +32,30 @@ from .raster import (
     rasterize_faces,
     rasterize_meshes,
 )
+from .renderer import (
+    HardDepthShader,
+    HardFlatShader,
+    HardGouraudShader,
+    HardPhongShader,
+    MeshRenderer,
+    MeshRendererWithFragments,
+    MeshShader,
+    NormalShader,
+    SoftDepthShader,
+    SoftGouraudShader,
+    SoftPhongShader,
+    SoftSilhouetteShader,
+)
+from .shading import (
+    AmbientLights,
+    DirectionalLights,
+    Materials,
+    PointLights,
+    TexturesAtlas,
+    TexturesUV,
+    TexturesVertex,
+    interpolate_face_attributes,
+)
 from .structures import Meshes, ico_sphere, join_meshes_as_batch
 from .transforms import (
     Transform3d,
@@ -45,19 +70,41 @@ from .transforms import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AmbientLights",
+    "BlendParams",
     "CamerasBase",
+    "DirectionalLights",
     "FoVOrthographicCameras",
     "FoVPerspectiveCameras",
     "Fragments",
+    "HardDepthShader",
+    "HardFlatShader",
+    "HardGouraudShader",
+    "HardPhongShader",
+    "Materials",
     "MeshRasterizer",
+    "MeshRenderer",
+    "MeshRendererWithFragments",
+    "MeshShader",
     "Meshes",
+    "NormalShader",
     "OrthographicCameras",
     "PerspectiveCameras",
+    "PointLights",
     "RasterizationSettings",
+    "SoftDepthShader",
+    "SoftGouraudShader",
+    "SoftPhongShader",
+    "SoftSilhouetteShader",
+    "TexturesAtlas",
+    "TexturesUV",
+    "TexturesVertex",
     "Transform3d",
     "axis_angle_to_matrix",
     "camera_position_from_spherical_angles",
+    "hard_rgb_blend",
     "ico_sphere",
+    "interpolate_face_attributes",
     "join_meshes_as_batch",
     "load_mesh",
     "load_obj",
@@ -71,6 +118,8 @@ __all__ = [
     "rotation_6d_to_matrix",
     "save_obj",
     "save_ply",
+    "sigmoid_alpha_blend",
     "so3_exp_map",
     "so3_log_map",
+    "softmax_rgb_blend",
 ]

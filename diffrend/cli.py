@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import click
+import torch
 
-
-def _write_png_atomic(array, path: Path) -> None:
-    from PIL import Image
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        Image.fromarray(array).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+from .preview import SHADERS as SHADER_NAMES
 
 
 @click.group()
@@ -31,30 +18,69 @@ def main() -> None:
 
 @main.command()
 @click.argument("mesh", required=False, type=click.Path(dir_okay=False))
-@click.option("-o", "--output", default="out/render.png", show_default=True,
-              type=click.Path(dir_okay=False), help="PNG image grid to write.")
-@click.option("--views", default=8, show_default=True, type=click.IntRange(1, 256))
+@click.option("-o", "--output", default="out", show_default=True,
+              type=click.Path(file_okay=False), help="Folder for render.png, turntable.gif, "
+              "shaders.png.")
+@click.option("--shader", default="hard-phong", show_default=True,
+              type=click.Choice(sorted(SHADER_NAMES)), help="Shader of the grid and GIF.")
+@click.option("--views", default=8, show_default=True, type=click.IntRange(1, 1024),
+              help="Views in the image grid.")
+@click.option("--gif-frames", default=36, show_default=True, type=click.IntRange(0, 1024),
+              help="Turntable frames (0: no GIF).")
 @click.option("--image-size", default=256, show_default=True, type=click.IntRange(8, 4096))
 @click.option("--elev", default=15.0, show_default=True, help="Camera elevation, degrees.")
-@click.option("--dist", default=2.7, show_default=True, type=click.FloatRange(min=0.0,
-              min_open=True), help="Camera distance to the (normalised) mesh.")
-def render(mesh: str | None, output: str, views: int, image_size: int, elev: float,
-           dist: float) -> None:
-    """Render MESH (default: the bundled cow) from VIEWS cameras around it into a PNG grid."""
-    from .io import default_mesh_path, load_mesh
-    from .preview import image_grid, normalize_meshes, orbit_cameras, shaded_preview
+@click.option("--dist", default=2.7, show_default=True,
+              type=click.FloatRange(min=0.0, min_open=True),
+              help="Camera distance to the mesh (normalised to max |coordinate| 1).")
+@click.option("--background", nargs=3, type=click.FloatRange(0.0, 1.0),
+              default=(1.0, 1.0, 1.0), show_default=True, help="Background RGB in [0, 1].")
+@click.option("--light", nargs=3, type=float, default=(2.0, 2.0, -2.0), show_default=True,
+              help="Point light position (world).")
+@click.option("--batch-size", default=8, show_default=True, type=click.IntRange(1, 1024),
+              help="Views rendered per call.")
+def render(mesh: str | None, output: str, shader: str, views: int, gif_frames: int,
+           image_size: int, elev: float, dist: float, background: tuple[float, ...],
+           light: tuple[float, ...], batch_size: int) -> None:
+    """Render MESH (default: the bundled textured cow) around it: an image grid
+    (render.png), a turntable (turntable.gif) and five shaders side by side (shaders.png)."""
+    from .io import default_mesh_path
+    from .preview import (
+        COMPARE,
+        image_grid,
+        load_for_render,
+        orbit_cameras,
+        render_views,
+        write_gif,
+        write_png,
+    )
 
     path = mesh or default_mesh_path()
     try:
-        meshes = load_mesh(path)
+        meshes = load_for_render(path)
     except (ValueError, FileNotFoundError) as e:
         raise click.ClickException(str(e)) from e
-    meshes = normalize_meshes(meshes)
-    cameras = orbit_cameras(views, dist=dist, elev=elev)
-    images = shaded_preview(meshes, cameras, image_size=image_size)
     out = Path(output)
-    _write_png_atomic(image_grid(images), out)
-    click.echo(f"wrote {out} ({views} views of {Path(path).name}, {image_size}x{image_size})")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise click.ClickException(f"cannot write to {out}: {e}") from e
+    common = dict(image_size=image_size, background=background, light_location=light,
+                  batch_size=batch_size)
+    grid = render_views(meshes, orbit_cameras(views, dist=dist, elev=elev), shader, **common)
+    write_png(image_grid(grid), out / "render.png")
+    written = ["render.png"]
+    if gif_frames:
+        frames = render_views(meshes, orbit_cameras(gif_frames, dist=dist, elev=elev), shader,
+                              **common)
+        write_gif(frames, out / "turntable.gif")
+        written.append("turntable.gif")
+    one_view = orbit_cameras(8, dist=dist, elev=elev)[[1]]
+    side = torch.cat([render_views(meshes, one_view, s, progress=False, **common)
+                      for s in COMPARE])
+    write_png(image_grid(side, cols=len(COMPARE)), out / "shaders.png")
+    written.append("shaders.png (" + ", ".join(COMPARE) + ")")
+    click.echo(f"wrote {out}/: " + ", ".join(written) + f" of {Path(path).name}, "
+               f"{image_size}x{image_size}")
 
 
 @main.command()

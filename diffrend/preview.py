@@ -1,22 +1,55 @@
-"""A quick look at a mesh: hard rasterization with head-light Lambert shading on face normals.
+"""Rendering a mesh file for people to look at: the work behind ``diffrend render``.
 
-This is what ``diffrend render`` draws until the full shading pipeline (textures, lights,
-materials, soft blending) lands; it only needs the rasterizer.
+Loads a mesh (with its texture when the file has one), normalises it, puts cameras around
+it and renders with any shader, in batches with a progress bar; writes an image grid, a
+turntable GIF and a side-by-side comparison of shaders.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
+from .blend import BlendParams
 from .cameras import FoVPerspectiveCameras, look_at_view_transform
+from .io import load_mesh, load_objs_as_meshes
 from .raster import MeshRasterizer, RasterizationSettings
+from .renderer import MeshRenderer, MeshShader
+from .shading import Materials, PointLights, TexturesVertex
+from .structures import Meshes
 
-if TYPE_CHECKING:
-    from .structures import Meshes
+# name -> (shading, blend, needs a soft rasterizer)
+SHADERS = {
+    "hard-phong": ("phong", "hard", False),
+    "soft-phong": ("phong", "softmax", True),
+    "hard-gouraud": ("gouraud", "hard", False),
+    "hard-flat": ("flat", "hard", False),
+    "silhouette": ("silhouette", "sigmoid", True),
+    "normals": ("normals", "hard", False),
+    "depth": ("depth", "hard", False),
+}
+COMPARE = ("hard-phong", "soft-phong", "silhouette", "normals", "depth")
+
+
+def load_for_render(path: str | os.PathLike, device: torch.device | str = "cpu") -> Meshes:
+    """One mesh, textured from its MTL for OBJ files; otherwise a uniform light grey."""
+    path = Path(path)
+    if path.suffix.lower() == ".obj":
+        meshes = load_objs_as_meshes([path], device=device)
+    else:
+        meshes = load_mesh(path, device=device)
+    if meshes.textures is None:
+        grey = torch.full_like(meshes.verts_packed(), 0.8)
+        meshes = Meshes(verts=meshes.verts_list(), faces=meshes.faces_list(),
+                        textures=TexturesVertex([grey]))
+    return normalize_meshes(meshes)
 
 
 def normalize_meshes(meshes: Meshes) -> Meshes:
@@ -39,35 +72,79 @@ def orbit_cameras(
     return FoVPerspectiveCameras(R=R, T=T, fov=fov, device=device)
 
 
+def make_renderer(
+    shader: str,
+    image_size: int,
+    background: Sequence[float] = (1.0, 1.0, 1.0),
+    light_location: Sequence[float] = (2.0, 2.0, -2.0),
+    sigma: float = 1e-4,
+    faces_per_pixel: int = 20,
+    device: torch.device | str = "cpu",
+) -> MeshRenderer:
+    """A renderer for one of :data:`SHADERS` (cameras are given per call)."""
+    if shader not in SHADERS:
+        raise ValueError(f"shader must be one of {sorted(SHADERS)}, got {shader!r}")
+    shading, blend, soft = SHADERS[shader]
+    settings = RasterizationSettings(
+        image_size=image_size,
+        blur_radius=math.log(1.0 / sigma - 1.0) * sigma if soft else 0.0,
+        faces_per_pixel=faces_per_pixel if soft else 1,
+    )
+    lights = PointLights(location=(tuple(light_location),), device=device)
+    blend_params = BlendParams(sigma=sigma, gamma=1e-4, background_color=tuple(background))
+    return MeshRenderer(
+        MeshRasterizer(raster_settings=settings),
+        MeshShader(shading, blend, device, lights=lights, materials=Materials(device=device),
+                   blend_params=blend_params),
+    )
+
+
+def to_rgb(images: torch.Tensor, shader: str, background: Sequence[float]) -> torch.Tensor:
+    """Displayable (N, H, W, 3) in [0, 1] from a renderer's output.
+
+    Silhouettes show alpha as grey on the background; depth is mapped to grey, nearer
+    brighter, over the covered depth range.
+    """
+    bg = torch.tensor(background, dtype=images.dtype)
+    if shader == "silhouette":
+        a = images[..., 3:4]
+        return a * 0.15 + (1 - a) * bg
+    if shader == "depth":
+        z = images[..., 0]
+        covered = z < z.max()  # background holds zfar
+        if covered.any():
+            lo, hi = z[covered].min(), z[covered].max()
+            g = 1.0 - 0.8 * (z - lo) / (hi - lo).clamp(min=1e-6)
+        else:
+            g = torch.zeros_like(z)
+        return torch.where(covered[..., None], g[..., None].expand(*z.shape, 3), bg)
+    return images[..., :3].clamp(0, 1)
+
+
 @torch.no_grad()
-def shaded_preview(
+def render_views(
     meshes: Meshes,
     cameras: FoVPerspectiveCameras,
-    image_size: int | tuple[int, int] = 256,
-    background: tuple[float, float, float] = (1.0, 1.0, 1.0),
-    color: tuple[float, float, float] = (0.75, 0.72, 0.68),
+    shader: str,
+    image_size: int,
+    background: Sequence[float] = (1.0, 1.0, 1.0),
+    light_location: Sequence[float] = (2.0, 2.0, -2.0),
+    batch_size: int = 8,
+    progress: bool = True,
 ) -> torch.Tensor:
-    """Grey head-light rendering of meshes (one mesh extended to all cameras).
+    """Render one mesh from every camera, ``batch_size`` views per call.
 
     Returns:
-        (N, H, W, 3) float images in [0, 1]. Not differentiable (a preview).
+        (N, H, W, 3) images in [0, 1] (a preview: no gradients).
     """
-    rasterizer = MeshRasterizer(cameras, RasterizationSettings(image_size=image_size))
-    fragments = rasterizer(meshes)
-    n = fragments.pix_to_face.shape[0]
-    if len(meshes) == 1 and n > 1:
-        meshes = meshes.extend(n)
-    p2f = fragments.pix_to_face[..., 0]
-    normals = meshes.faces_normals_packed()  # (F, 3) world space
-    centers = meshes.verts_packed()[meshes.faces_packed()].mean(dim=1)
-    eye = cameras.get_camera_center()  # (N, 3)
-    face_cam = eye[meshes.faces_packed_to_mesh_idx()]
-    to_eye = torch.nn.functional.normalize(face_cam - centers, dim=-1)
-    lambert = (normals * to_eye).sum(-1).abs()  # two-sided
-    shade = 0.25 + 0.75 * lambert
-    img = shade[p2f.clamp(min=0)][..., None] * torch.tensor(color)
-    bg = torch.tensor(background, dtype=img.dtype)
-    return torch.where((p2f >= 0)[..., None], img, bg).clamp(0, 1)
+    renderer = make_renderer(shader, image_size, background, light_location)
+    out = []
+    batches = range(0, len(cameras), batch_size)
+    for start in tqdm(batches, desc=f"render {shader}", unit="batch",
+                      disable=not progress or len(batches) < 2):
+        cams = cameras[list(range(start, min(start + batch_size, len(cameras))))]
+        out.append(to_rgb(renderer(meshes, cameras=cams), shader, background))
+    return torch.cat(out)
 
 
 def image_grid(images: torch.Tensor, cols: int | None = None) -> np.ndarray:
@@ -75,9 +152,45 @@ def image_grid(images: torch.Tensor, cols: int | None = None) -> np.ndarray:
     n, h, w, c = images.shape
     cols = cols or (n if n <= 4 else math.ceil(n / math.ceil(n / 4)))
     rows = math.ceil(n / cols)
-    grid = np.ones((rows * h, cols * w, c), np.uint8) * 255
+    grid = np.full((rows * h, cols * w, c), 255, np.uint8)
     arr = (images.clamp(0, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
     for i in range(n):
         r, q = divmod(i, cols)
         grid[r * h : (r + 1) * h, q * w : (q + 1) * w] = arr[i]
     return grid
+
+
+def _atomic_target(path: Path, suffix: str) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=suffix, dir=path.parent)
+    os.close(fd)
+    return tmp
+
+
+def write_png(array: np.ndarray, path: str | os.PathLike) -> None:
+    """Write an (H, W, 3) uint8 array as PNG atomically (temp file + rename)."""
+    from PIL import Image
+
+    path = Path(path)
+    tmp = _atomic_target(path, ".png")
+    try:
+        Image.fromarray(array).save(tmp, format="PNG")
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def write_gif(images: torch.Tensor, path: str | os.PathLike, fps: float = 12.0) -> None:
+    """Write (N, H, W, 3) images in [0, 1] as a looping GIF, atomically."""
+    from PIL import Image
+
+    path = Path(path)
+    frames = [Image.fromarray(a) for a in
+              (images.clamp(0, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)]
+    tmp = _atomic_target(path, ".gif")
+    try:
+        frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
+                       duration=int(1000 / fps), loop=0)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,57 @@
+"""The `diffrend` command: render writes its pictures, bad input gives clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+from click.testing import CliRunner
+from PIL import Image
+
+from diffrend.cli import main
+
+
+def test_render_writes_grid_gif_and_shader_comparison(tmp_path):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["render", "-o", str(out), "--views", "2",
+                                       "--gif-frames", "3", "--image-size", "48"])
+    assert result.exit_code == 0, result.output
+    grid = np.asarray(Image.open(out / "render.png"))
+    assert grid.shape == (48, 96, 3)
+    assert (grid < 250).any(axis=-1).mean() > 0.05  # the cow is drawn on white
+    gif = Image.open(out / "turntable.gif")
+    assert gif.n_frames == 3
+    side = np.asarray(Image.open(out / "shaders.png"))
+    assert side.shape == (48, 48 * 5, 3)
+    # the five panels differ from each other
+    panels = [side[:, 48 * i : 48 * (i + 1)].astype(float) for i in range(5)]
+    assert all(np.abs(panels[i] - panels[i + 1]).mean() > 1 for i in range(4))
+
+
+def test_render_other_formats_and_shaders(tmp_path):
+    import trimesh
+
+    path = tmp_path / "box.ply"
+    trimesh.creation.box().export(path)
+    result = CliRunner().invoke(main, ["render", str(path), "-o", str(tmp_path / "o"),
+                                       "--views", "1", "--gif-frames", "0",
+                                       "--image-size", "32", "--shader", "soft-phong"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "o" / "render.png").exists()
+    assert not (tmp_path / "o" / "turntable.gif").exists()
+
+
+def test_render_bad_mesh_is_a_clear_error(tmp_path):
+    bad = tmp_path / "garbage.obj"
+    bad.write_bytes(b"\x00\x01 not a mesh \xff" * 10)
+    result = CliRunner().invoke(main, ["render", str(bad), "-o", str(tmp_path / "o")])
+    assert result.exit_code != 0
+    assert "Error" in result.output and "garbage.obj" in result.output
+    missing = CliRunner().invoke(main, ["render", str(tmp_path / "nope.obj")])
+    assert missing.exit_code != 0 and "nope.obj" in missing.output
+
+
+def test_render_unwritable_output_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = CliRunner().invoke(main, ["render", "-o", str(blocker / "sub"), "--views", "1",
+                                       "--image-size", "16", "--gif-frames", "0"])
+    assert result.exit_code != 0 and "cannot write" in result.output
