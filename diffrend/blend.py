@@ -221,8 +221,8 @@ def sigmoid_alpha_blend(
 
     ``prob_k = sigmoid(-dists_k / sigma)`` for faces present (``pix_to_face >= 0``), 0 for
     empty slots; ``A = 1 - prod_k (1 - prob_k)``; ``RGB = colors[..., 0, :]`` (no background,
-    as in PyTorch3D). Uses the Numba kernel for CPU float32/float64 tensors, else
-    :func:`sigmoid_alpha_blend_reference`.
+    as in PyTorch3D). Uses the Numba kernel (first-order differentiable, saves only dists and
+    pix_to_face) for CPU float32/float64 tensors, else :func:`sigmoid_alpha_blend_reference`.
 
     Args:
         colors: (N, H, W, K, 3) colour of each of the K faces at each pixel.
@@ -305,8 +305,9 @@ def softmax_rgb_blend(
         A         = 1 - prod_k (1 - prob_k)
 
     Uses the fused Numba kernel for CPU float32/float64 tensors (which saves only its inputs
-    for backward), else :func:`softmax_rgb_blend_reference`. A znear/zfar tensor that
-    requires grad also selects the reference (the kernel treats them as constants).
+    for backward and is differentiable to first order), else
+    :func:`softmax_rgb_blend_reference`. A znear/zfar tensor that requires grad also selects
+    the reference (the kernel treats them as constants).
 
     Args:
         colors: (N, H, W, K, 3) colour of each of the K faces at each pixel.

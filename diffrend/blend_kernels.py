@@ -52,6 +52,7 @@ def _scan(zbuf, p2f, p, K, zf, inv_zrange, idx):
     for k in range(K):
         valid = p2f[p, k] >= 0
         idx[cnt] = k
+        idx[K - 1 - k + cnt] = k  # empty slots fill idx from the back
         cnt += valid
         zi = (zf - zbuf[p, k]) * inv_zrange if valid else 0.0
         if zi > m:
@@ -112,15 +113,15 @@ def _softmax_backward(
         zf = zfar[n]
         inv_zrange = 1.0 / (zf - znear[n])
         for p in range(row * width, (row + 1) * width):
-            for k in range(K):
+            cnt, mraw, kstar = _scan(zbuf, p2f, p, K, zf, inv_zrange, idx)
+            for j in range(cnt, K):  # empty slots (listed after the valid ones in idx)
+                k = idx[j]
                 grad_dists[p, k] = 0.0
                 grad_zbuf[p, k] = 0.0
-            if want_colors:
-                for k in range(K):
+                if want_colors:
                     grad_colors[p, k, 0] = 0.0
                     grad_colors[p, k, 1] = 0.0
                     grad_colors[p, k, 2] = 0.0
-            cnt, mraw, kstar = _scan(zbuf, p2f, p, K, zf, inv_zrange, idx)
             m = max(mraw, EPS)
             draw = math.exp((EPS - m) * inv_gamma)
             delta = max(draw, EPS)

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .blend import BlendParams, hard_rgb_blend, sigmoid_alpha_blend, softmax_rgb_blend
+from .compact import compact_fragments, scatter_colors, visible_entries
 from .raster import Fragments, MeshRasterizer, RasterizationSettings
 from .shading import (
     Materials,
@@ -167,7 +168,15 @@ class MeshShader(nn.Module):
         scene = self._resolve(cameras, lights, materials, blend_params)
         if self.shading == "depth":
             return depth_image(fragments, scene, soft=self.blend != "hard")
-        colors = shade_colors(self.shading, meshes, fragments, scene)
+        if self.shading == "silhouette":  # no shading at all
+            colors = torch.ones_like(fragments.bary_coords)
+        else:
+            # Shade only what the blending reads (see diffrend/compact.py).
+            znear, zfar = _clip_range(scene.cameras)
+            keep = visible_entries(self.blend, fragments, scene.blend_params.gamma, znear, zfar)
+            compact, where = compact_fragments(fragments, keep)
+            colors = scatter_colors(shade_colors(self.shading, meshes, compact, scene), where,
+                                    tuple(fragments.pix_to_face.shape))
         return blend_colors(self.blend, colors, fragments, scene)
 
     def to(self, *args, **kwargs) -> MeshShader:  # noqa: D102 - nn.Module's signature

@@ -31,6 +31,8 @@ class Case:
     faces_per_pixel: int = 1
     sigma: float | None = None  # soft rasterization: blur = log(1/sigma - 1) * sigma
     backward: bool = False
+    shader: str | None = None  # full render with this shader (textured cow) instead
+    views: int = 1  # cameras in one call (time reported per view)
 
 
 FULL = (
@@ -38,25 +40,31 @@ FULL = (
     Case("ico_sphere(6) 512^2 K=1 fwd", "ico6", 512),
     Case("ico_sphere(8) 1024^2 K=1 fwd", "ico8", 1024),
     Case("cow 128^2 K=50 soft fwd+bwd", "cow", 128, 50, 1e-4, True),
+    Case("SoftPhong cow 256^2 K=50 fwd+bwd", "cow", 256, 50, 1e-4, True, "soft-phong"),
+    Case("HardPhong cow 512^2 fwd+bwd", "cow", 512, 1, None, True, "hard-phong"),
+    Case("SoftSilhouette cow 256^2 K=50, 1 view", "cow", 256, 50, 1e-4, False, "silhouette"),
+    Case("SoftSilhouette cow 256^2 K=50, 20 views (per view)", "cow", 256, 50, 1e-4, False,
+         "silhouette", 20),
 )
 QUICK = (
     Case("cow 128^2 K=1 fwd", "cow", 128),
     Case("ico_sphere(4) 128^2 K=1 fwd", "ico4", 128),
     Case("cow 64^2 K=50 soft fwd+bwd", "cow", 64, 50, 1e-4, True),
+    Case("SoftPhong cow 64^2 K=50 fwd+bwd", "cow", 64, 50, 1e-4, True, "soft-phong"),
 )
 
 
 def _scene(case: Case):
     from ..cameras import FoVPerspectiveCameras, look_at_view_transform
-    from ..io import load_mesh
-    from ..preview import normalize_meshes
+    from ..preview import load_for_render
     from ..structures import ico_sphere
 
     if case.mesh == "cow":
-        meshes = normalize_meshes(load_mesh(_default_mesh()))
+        meshes = load_for_render(_default_mesh())
     else:
         meshes = ico_sphere(int(case.mesh[3:]))
-    R, T = look_at_view_transform(dist=2.7, elev=10.0, azim=30.0)
+    azim = torch.linspace(30.0, 390.0, case.views + 1)[:-1] if case.views > 1 else 30.0
+    R, T = look_at_view_transform(dist=2.7, elev=10.0, azim=azim)
     return meshes, FoVPerspectiveCameras(R=R, T=T)
 
 
@@ -67,29 +75,38 @@ def _default_mesh() -> str:
 
 
 def _diffrend_fn(case: Case) -> Callable[[], None]:
+    from ..preview import make_renderer
     from ..raster import MeshRasterizer, RasterizationSettings
 
     meshes, cameras = _scene(case)
-    blur = 0.0 if case.sigma is None else math.log(1.0 / case.sigma - 1.0) * case.sigma
-    rasterizer = MeshRasterizer(
-        cameras,
-        RasterizationSettings(
+    if case.shader is not None:
+        renderer = make_renderer(case.shader, case.image_size, sigma=case.sigma or 1e-4,
+                                 faces_per_pixel=case.faces_per_pixel)
+
+        def draw(m):
+            return renderer(m, cameras=cameras)
+    else:
+        blur = 0.0 if case.sigma is None else math.log(1.0 / case.sigma - 1.0) * case.sigma
+        rasterizer = MeshRasterizer(cameras, RasterizationSettings(
             image_size=case.image_size, blur_radius=blur, faces_per_pixel=case.faces_per_pixel
-        ),
-    )
+        ))
+
+        def draw(m):
+            fr = rasterizer(m)
+            return fr.zbuf.sum() + fr.bary_coords.sum() + fr.dists.sum()
+
     if not case.backward:
 
         def run() -> None:
             with torch.no_grad():
-                rasterizer(meshes)
+                draw(meshes)
 
         return run
     verts = meshes.verts_padded().detach()
 
     def run_backward() -> None:
         v = verts.clone().requires_grad_()
-        fr = rasterizer(meshes.update_padded(v))
-        (fr.zbuf.sum() + fr.bary_coords.sum() + fr.dists.sum()).backward()
+        draw(meshes.update_padded(v)).sum().backward()
 
     return run_backward
 
@@ -164,9 +181,9 @@ def run_benchmarks(
     echo("| case | diffrend ms | llvmpipe ms | ratio | diffrend peak MB |")
     echo("|---|---:|---:|---:|---:|")
     for case in cases:
-        ours = _median_ms(_diffrend_fn(case), repeats)
+        ours = _median_ms(_diffrend_fn(case), repeats) / case.views
         gl = None
-        if llvmpipe and not case.backward:
+        if llvmpipe and not case.backward and case.shader is None:
             try:
                 gl = _median_ms(_llvmpipe_fn(case), repeats)
             except RuntimeError as e:  # no EGL here: say so, keep going

@@ -1,0 +1,102 @@
+"""Shade only the fragments blending can see.
+
+Shading costs O(N*H*W*K) tensor work, but blending reads far fewer entries: hard blending
+only the nearest face of covered pixels; SoftRas colour blending weighs face k by
+``exp((z_inv_k - z_inv_max) / gamma)``, which for faces more than ~28 gamma behind the
+nearest one is below 1e-12 of the front face's weight. So the renderer compacts the entries
+that matter into a flat (N, M, 1, 1) fragments record, shades those, and scatters the
+colours back (zeros elsewhere); blending still sees every entry's coverage and depth, so
+alpha and the softmax denominator stay exact. What is left out changes the colour by less
+than 1e-12 relative (softmax) or not at all (hard, silhouette).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .raster import Fragments
+
+SOFTMAX_CUTOFF = 1e-12  # relative weight below which a face's colour is not shaded
+
+
+@torch.no_grad()
+def visible_entries(
+    blend: str,
+    fragments: Fragments,
+    gamma: float = 1e-4,
+    znear: float | torch.Tensor = 1.0,
+    zfar: float | torch.Tensor = 100.0,
+) -> torch.Tensor:
+    """(N, H, W, K) bool: the entries whose colour the blending function uses.
+
+    Args:
+        blend: "hard", "sigmoid" (both read only k = 0) or "softmax".
+        fragments: rasterizer output.
+        gamma, znear, zfar: the softmax blending's parameters.
+    """
+    p2f = fragments.pix_to_face
+    valid = p2f >= 0
+    if blend in ("hard", "sigmoid"):
+        first = torch.zeros_like(valid)
+        first[..., 0] = valid[..., 0]
+        return first
+    if blend != "softmax":
+        raise ValueError(f"blend must be 'hard', 'sigmoid' or 'softmax', got {blend!r}")
+    zbuf = fragments.zbuf
+    zn = torch.as_tensor(znear, dtype=zbuf.dtype, device=zbuf.device).reshape(-1, 1, 1, 1)
+    zf = torch.as_tensor(zfar, dtype=zbuf.dtype, device=zbuf.device).reshape(-1, 1, 1, 1)
+    z_inv = torch.where(valid, (zf - zbuf) / (zf - zn), torch.full_like(zbuf, -torch.inf))
+    z_max = z_inv.amax(dim=-1, keepdim=True)
+    # log of the depth factor relative to the nearest face; prob <= 1 only lowers it.
+    log_rel = (z_inv - z_max) / gamma
+    return valid & (log_rel >= torch.log(torch.tensor(SOFTMAX_CUTOFF, dtype=zbuf.dtype)))
+
+
+def compact_fragments(
+    fragments: Fragments, keep: torch.Tensor
+) -> tuple[Fragments, tuple[torch.Tensor, ...]]:
+    """Gather the kept entries of each image into a flat (N, M, 1, 1) fragments record.
+
+    Args:
+        fragments: (N, H, W, K) fields.
+        keep: (N, H, W, K) bool.
+
+    Returns:
+        (compact, where): ``compact`` has M = the largest kept count over images (padding
+        has pix_to_face -1); ``where`` indexes (n, h, w, k) of the kept entries, in the order
+        of ``compact``'s valid slots, for :func:`scatter_colors`. Differentiable w.r.t.
+        zbuf, bary_coords and dists.
+    """
+    N = keep.shape[0]
+    counts = keep.flatten(1).sum(1)
+    M = max(int(counts.max()) if N else 0, 1)
+    where = torch.nonzero(keep, as_tuple=True)
+    n = where[0]
+    first = torch.cumsum(counts, 0) - counts
+    slot = torch.arange(n.numel(), device=keep.device) - first[n]
+    shape = (N, M, 1, 1)
+
+    def pack(x: torch.Tensor, fill: float) -> torch.Tensor:
+        out = x.new_full((*shape, *x.shape[4:]), fill)
+        return out.index_put((n, slot, torch.zeros_like(n), torch.zeros_like(n)), x[where])
+
+    compact = Fragments(
+        pix_to_face=pack(fragments.pix_to_face, -1),
+        zbuf=pack(fragments.zbuf, -1.0),
+        bary_coords=pack(fragments.bary_coords, -1.0),
+        dists=pack(fragments.dists, -1.0),
+    )
+    return compact, (*where, slot)
+
+
+def scatter_colors(
+    colors: torch.Tensor, where: tuple[torch.Tensor, ...], shape: tuple[int, ...]
+) -> torch.Tensor:
+    """Put compact colours (N, M, 1, 1, C) back at their (N, H, W, K) places; zeros elsewhere.
+
+    Differentiable w.r.t. ``colors``.
+    """
+    n, h, w, k, slot = where
+    picked = colors[n, slot, 0, 0]
+    out = colors.new_zeros((*shape, colors.shape[-1]))
+    return out.index_put((n, h, w, k), picked)

@@ -1,0 +1,71 @@
+"""Shading only what blending sees gives the same images and gradients as shading all."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import diffrend as dr
+import diffrend.renderer as renderer_module
+from diffrend.compact import compact_fragments, scatter_colors, visible_entries
+
+
+def _scene(shader_factory, image_size=40, k=12, sigma=1e-4):
+    mesh = dr.ico_sphere(2)
+    mesh = dr.Meshes(verts=mesh.verts_list(), faces=mesh.faces_list(),
+                     textures=dr.TexturesVertex([torch.rand(mesh.verts_packed().shape,
+                                                            generator=torch.Generator()
+                                                            .manual_seed(0))]))
+    R, T = dr.look_at_view_transform(dist=2.5, elev=20, azim=torch.tensor([10.0, 100.0]))
+    cams = dr.FoVPerspectiveCameras(R=R, T=T)
+    blur = math.log(1 / sigma - 1) * sigma
+    rasterizer = dr.MeshRasterizer(cams, dr.RasterizationSettings(
+        image_size=image_size, blur_radius=blur, faces_per_pixel=k))
+    shader = shader_factory(cameras=cams, lights=dr.PointLights(),
+                            blend_params=dr.BlendParams(sigma=sigma, gamma=1e-4))
+    return dr.MeshRenderer(rasterizer, shader), mesh
+
+
+@pytest.mark.parametrize("factory", [dr.SoftPhongShader, dr.HardPhongShader,
+                                     dr.SoftGouraudShader, dr.HardFlatShader])
+def test_compact_shading_equals_full_shading(factory, monkeypatch):
+    renderer, mesh = _scene(factory)
+    results = []
+    for compact in (True, False):
+        if not compact:
+            monkeypatch.setattr(renderer_module, "visible_entries",
+                                lambda blend, fr, *a, **k: fr.pix_to_face >= 0)
+        v = mesh.verts_padded().detach().clone().requires_grad_()
+        img = renderer(mesh.update_padded(v))
+        (g,) = torch.autograd.grad((img * torch.linspace(0, 1, img.numel()).view_as(img)).sum(),
+                                   v)
+        results.append((img.detach(), g))
+    (a, ga), (b, gb) = results
+    # Left-out faces weigh < 1e-12 of the front face: equal to float32 rounding.
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(ga, gb, rtol=1e-4, atol=1e-5)
+
+
+def test_visible_entries_soft_keeps_front_and_drops_far_behind():
+    p2f = torch.tensor([[[[0, 1, 2, -1]]]])
+    z = torch.tensor([[[[2.0, 2.001, 3.0, -1.0]]]])
+    fr = dr.Fragments(p2f, z, torch.zeros(1, 1, 1, 4, 3), torch.zeros(1, 1, 1, 4))
+    keep = visible_entries("softmax", fr, gamma=1e-4, znear=1.0, zfar=100.0)
+    assert keep.tolist() == [[[[True, True, False, False]]]]
+    hard = visible_entries("hard", fr)
+    assert hard.tolist() == [[[[True, False, False, False]]]]
+
+
+def test_compact_round_trip_places_colors_back():
+    p2f = torch.tensor([[[[3, -1], [4, 5]]], [[[-1, -1], [6, -1]]]])  # (2, 1, 2, 2)
+    fr = dr.Fragments(p2f, p2f.float(), torch.rand(2, 1, 2, 2, 3), p2f.float())
+    keep = p2f >= 0
+    compact, where = compact_fragments(fr, keep)
+    assert compact.pix_to_face.shape == (2, 3, 1, 1)
+    assert compact.pix_to_face[0, :, 0, 0].tolist() == [3, 4, 5]
+    assert compact.pix_to_face[1, :, 0, 0].tolist() == [6, -1, -1]
+    colors = compact.pix_to_face.float()[..., None].expand(2, 3, 1, 1, 2)
+    back = scatter_colors(colors, where, tuple(p2f.shape))
+    assert torch.equal(back[..., 0], torch.where(keep, p2f.float(), torch.zeros(())))
