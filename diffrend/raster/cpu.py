@@ -3,8 +3,9 @@
 Forward: faces are binned into tiles (:mod:`.binning`); one parallel task per (mesh, tile)
 walks its faces in ascending index order and, for each pixel of the face's box inside the
 tile, keeps a sorted list of the K nearest faces (by depth, then face index). Backward:
-one parallel task per image row computes each (pixel, k)'s contribution to its face's
-vertex gradient, then a serial pass adds them up in a fixed order (deterministic).
+a fixed number of row bands (set by the problem size, not the thread count) each add their
+(pixel, k) contributions into their own gradient buffer; the buffers are summed in order
+(deterministic).
 Both compile once and are cached on disk (``cache=True``).
 """
 
@@ -182,39 +183,47 @@ def _forward_tiles(
                 bary[n, r, c, k, 0] = kb[(base + k) * 3]
                 bary[n, r, c, k, 1] = kb[(base + k) * 3 + 1]
                 bary[n, r, c, k, 2] = kb[(base + k) * 3 + 2]
+            for k in range(cnt[p], K):  # outputs come uninitialised: one pass, not two
+                p2f[n, r, c, k] = -1
+                zbuf[n, r, c, k] = -1.0
+                dists[n, r, c, k] = -1.0
+                bary[n, r, c, k, 0] = -1.0
+                bary[n, r, c, k, 1] = -1.0
+                bary[n, r, c, k, 2] = -1.0
 
 
 @nb.njit(parallel=True, cache=True)
-def _backward_rows(fv, p2f, gz, gb, gd, ys, xs, persp, clip, contrib):
+def _backward_chunks(fv, p2f, gz, gb, gd, ys, xs, persp, clip, n_chunks):
+    """Per-chunk face-vertex gradients (n_chunks, F, 9): chunk ch owns a fixed band of
+    image rows and adds its (pixel, k) contributions in row order, so the sum over chunks
+    (taken in order afterwards) does not depend on the thread count."""
     N, H, W, K = p2f.shape
-    for row in nb.prange(N * H):
-        n = row // H
-        r = row % H
-        py = np.float64(ys[r])
-        for c in range(W):
-            px = np.float64(xs[c])
-            for k in range(K):
-                f = p2f[n, r, c, k]
-                if f < 0:
-                    continue
-                fragment_vjp(
-                    px, py, fv[f],
-                    np.float64(gz[n, r, c, k]),
-                    np.float64(gb[n, r, c, k, 0]),
-                    np.float64(gb[n, r, c, k, 1]),
-                    np.float64(gb[n, r, c, k, 2]),
-                    np.float64(gd[n, r, c, k]),
-                    persp, clip, contrib[n, r, c, k],
-                )
+    grads = np.zeros((n_chunks, fv.shape[0], 9), np.float64)
+    rows = N * H
+    for ch in nb.prange(n_chunks):
+        for row in range(ch * rows // n_chunks, (ch + 1) * rows // n_chunks):
+            n = row // H
+            r = row % H
+            py = np.float64(ys[r])
+            for c in range(W):
+                px = np.float64(xs[c])
+                for k in range(K):
+                    f = p2f[n, r, c, k]
+                    if f < 0:
+                        continue
+                    fragment_vjp(
+                        px, py, fv[f],
+                        np.float64(gz[n, r, c, k]),
+                        np.float64(gb[n, r, c, k, 0]),
+                        np.float64(gb[n, r, c, k, 1]),
+                        np.float64(gb[n, r, c, k, 2]),
+                        np.float64(gd[n, r, c, k]),
+                        persp, clip, grads[ch, f],
+                    )
+    return grads
 
 
-@nb.njit(cache=True)
-def _scatter_add(p2f_flat, contrib_flat, grad):
-    for i in range(p2f_flat.shape[0]):
-        f = p2f_flat[i]
-        if f >= 0:
-            for j in range(9):
-                grad[f, j] += contrib_flat[i, j]
+GRAD_BUFFER_BYTES = 256 * 2**20  # per-chunk gradient buffers, all chunks together
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
@@ -252,10 +261,11 @@ def rasterize_forward(
     if n_nan:
         raise ValueError(f"face_verts has NaN coordinates in {n_nan} faces")
     tile_start, tile_faces, rec_v, rec_r = bin_faces(fv, rng, fm, n_meshes, H, W, tile)
-    p2f = torch.full((n_meshes, H, W, K), -1, dtype=torch.int64)
-    zbuf = torch.full((n_meshes, H, W, K), -1.0, dtype=dtype)
-    bary = torch.full((n_meshes, H, W, K, 3), -1.0, dtype=dtype)
-    dists = torch.full((n_meshes, H, W, K), -1.0, dtype=dtype)
+    # Every entry is written by exactly one (image, tile) task, empty slots with -1.
+    p2f = torch.empty((n_meshes, H, W, K), dtype=torch.int64)
+    zbuf = torch.empty((n_meshes, H, W, K), dtype=dtype)
+    bary = torch.empty((n_meshes, H, W, K, 3), dtype=dtype)
+    dists = torch.empty((n_meshes, H, W, K), dtype=dtype)
     _forward_tiles(
         fv, radius, rng, _np(neighbor), tile_start, tile_faces, rec_v, rec_r, ys, xs, n_meshes,
         K, tile,
@@ -277,12 +287,13 @@ def rasterize_backward(
     """Numba backward: gradient (F, 3, 3) of face_verts from the three output gradients."""
     N, H, W, K = pix_to_face.shape
     ys, xs = pixel_centers_ndc(H, W)
-    p2f = _np(pix_to_face)
-    contrib = np.zeros((N, H, W, K, 9), np.float64)
-    _backward_rows(
-        _np(face_verts), p2f, _np(grad_zbuf), _np(grad_bary), _np(grad_dists), ys, xs,
-        bool(perspective_correct), bool(clip_barycentric_coords), contrib,
+    F = face_verts.shape[0]
+    # Chunk count from the problem size only (never the thread count): results are
+    # bit-identical on any machine.
+    n_chunks = int(max(1, min(16, N * H, GRAD_BUFFER_BYTES // max(1, F * 9 * 8))))
+    grads = _backward_chunks(
+        _np(face_verts), _np(pix_to_face), _np(grad_zbuf), _np(grad_bary), _np(grad_dists),
+        ys, xs, bool(perspective_correct), bool(clip_barycentric_coords), n_chunks,
     )
-    grad = np.zeros((face_verts.shape[0], 9), np.float64)
-    _scatter_add(p2f.reshape(-1), contrib.reshape(-1, 9), grad)
+    grad = grads.sum(axis=0) if n_chunks > 1 else grads[0]
     return torch.from_numpy(grad).to(face_verts.dtype).view(-1, 3, 3)
