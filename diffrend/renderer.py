@@ -279,19 +279,7 @@ class MeshRenderer(nn.Module):
 
 
 class MeshRendererWithFragments(MeshRenderer):
-    """Like :class:`MeshRenderer`, returning ``(images, fragments)``."""
+    """Like :class:`MeshRenderer`, returning ``(images, fragments)``; arguments as
+    :meth:`MeshRenderer.forward`."""
 
-    def forward(  # type: ignore[override]
-        self,
-        meshes_world: Meshes,
-        cameras: CamerasBase | None = None,
-        lights: object | None = None,
-        materials: Materials | None = None,
-        blend_params: BlendParams | None = None,
-        raster_settings: RasterizationSettings | None = None,
-        R: torch.Tensor | None = None,
-        T: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, Fragments]:
-        """(images (N, H, W, 4), fragments); arguments as :meth:`MeshRenderer.forward`."""
-        return self.render(meshes_world, cameras, lights, materials, blend_params,
-                           raster_settings, R, T)
+    forward = MeshRenderer.render  # type: ignore[assignment]

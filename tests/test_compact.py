@@ -69,3 +69,14 @@ def test_compact_round_trip_places_colors_back():
     colors = compact.pix_to_face.float()[..., None].expand(2, 3, 1, 1, 2)
     back = scatter_colors(colors, where, tuple(p2f.shape))
     assert torch.equal(back[..., 0], torch.where(keep, p2f.float(), torch.zeros(())))
+
+
+def test_renderer_with_fragments_and_per_call_extrinsics():
+    renderer, mesh = _scene(dr.HardPhongShader, image_size=24, k=1)
+    with_fr = dr.MeshRendererWithFragments(renderer.rasterizer, renderer.shader)
+    images, fragments = with_fr(mesh)
+    assert images.shape == (2, 24, 24, 4) and fragments.pix_to_face.shape == (2, 24, 24, 1)
+    torch.testing.assert_close(images, renderer(mesh))
+    R, T = dr.look_at_view_transform(dist=50.0, azim=torch.tensor([0.0, 0.0]))
+    far = renderer(mesh, R=R, T=T)
+    assert far[..., 3].sum() < images[..., 3].sum()

@@ -144,27 +144,15 @@ def test_depth_order_and_empty_values():
     assert fr.dists[0, 4, 4, 0] < 0 and fr.dists[0, 4, 4, 2] == -1
 
 
-def test_gradcheck_reference_float64():
-    fv, fm = soup(7, 4, 1, 1.0, False, torch.float64)
+@pytest.mark.parametrize("backend, clip, seed", [("reference", False, 7), ("numba", True, 8)])
+def test_gradcheck_float64(backend, clip, seed):
+    fv, fm = soup(seed, 4, 1, 1.0, False, torch.float64)
     fv.requires_grad_()
 
     def f(x):
         fr = rasterize_faces(x, fm, 1, image_size=(6, 7), blur_radius=0.02, faces_per_pixel=3,
-                             perspective_correct=True, clip_barycentric_coords=False,
-                             backend="reference")
-        return fr.zbuf, fr.bary_coords, fr.dists
-
-    assert torch.autograd.gradcheck(f, (fv,), eps=1e-7, atol=1e-5, rtol=1e-4)
-
-
-def test_gradcheck_numba_float64():
-    fv, fm = soup(8, 4, 1, 1.0, False, torch.float64)
-    fv.requires_grad_()
-
-    def f(x):
-        fr = rasterize_faces(x, fm, 1, image_size=(6, 7), blur_radius=0.02, faces_per_pixel=3,
-                             perspective_correct=True, clip_barycentric_coords=True,
-                             backend="numba")
+                             perspective_correct=True, clip_barycentric_coords=clip,
+                             backend=backend)
         return fr.zbuf, fr.bary_coords, fr.dists
 
     assert torch.autograd.gradcheck(f, (fv,), eps=1e-7, atol=1e-5, rtol=1e-4)
