@@ -43,9 +43,10 @@ def _sigmoid_from_aux(x, t):
 
 @nb.njit(cache=True, inline="always")
 def _scan(zbuf, p2f, p, K, zf, inv_zrange, idx):
-    """One pass over pixel p's K slots: store the valid slots' indices in idx (branch-free,
-    so random masks cost no mispredictions) and find PyTorch3D's z_inv_max before clamping
-    (empty slots count as 0) with its first argmax. Returns (count, z_inv_max, argmax)."""
+    """One pass over pixel p's K slots. Partitions the slot indices into idx, branch-free (so
+    random masks cost no mispredictions): the ``count`` valid slots in ascending order at the
+    front, the empty ones at the back. Also finds PyTorch3D's z_inv_max before clamping
+    (empty slots count as 0) and its first argmax. Returns (count, z_inv_max, argmax)."""
     m = -np.inf
     kstar = 0
     cnt = 0

@@ -463,3 +463,20 @@ def test_bad_clip_planes(fn):
         fn(colors, fr, bp, znear=1.0, zfar=torch.ones(3) * 100)
     with pytest.raises(ValueError, match="zfar"):
         fn(colors, fr, bp, znear=1.0, zfar=float("inf"))
+
+
+def test_kernel_slot_partition_every_mask():
+    """The kernels' branch-free split of the K slots into valid (front) and empty (back)."""
+    import itertools
+
+    import numpy as np
+
+    from diffrend.blend_kernels import _scan
+
+    for K in range(1, 8):
+        for bits in itertools.product([False, True], repeat=K):
+            p2f = np.where(np.array([bits]), 7, -1).astype(np.int64)
+            idx = np.empty(K, np.int64)
+            cnt, _, _ = _scan.py_func(np.zeros((1, K)), p2f, 0, K, 1.0, 1.0, idx)
+            assert list(idx[:cnt]) == [k for k in range(K) if bits[k]]
+            assert sorted(idx[cnt:]) == [k for k in range(K) if not bits[k]]
