@@ -67,7 +67,8 @@ def shade_colors(
         # World-space normals mapped from [-1, 1] to [0, 1] so they can be looked at.
         return normal_shading(meshes, fragments) * 0.5 + 0.5
     if shading == "silhouette":
-        return torch.ones_like(fragments.bary_coords)
+        b = fragments.bary_coords
+        return torch.ones((), dtype=b.dtype, device=b.device).expand(b.shape)
     raise ValueError(f"shading must be one of {SHADINGS}, got {shading!r}")
 
 
@@ -168,8 +169,9 @@ class MeshShader(nn.Module):
         scene = self._resolve(cameras, lights, materials, blend_params)
         if self.shading == "depth":
             return depth_image(fragments, scene, soft=self.blend != "hard")
-        if self.shading == "silhouette":  # no shading at all
-            colors = torch.ones_like(fragments.bary_coords)
+        if self.shading == "silhouette":  # no shading; a broadcast view, not (N,H,W,K,3) ones
+            b = fragments.bary_coords
+            colors = torch.ones((), dtype=b.dtype, device=b.device).expand(b.shape)
         else:
             # Shade only what the blending reads (see diffrend/compact.py).
             znear, zfar = _clip_range(scene.cameras)

@@ -782,8 +782,15 @@ class TexturesUV(TexturesBase):
     def _select(self, ids: list[int]) -> TexturesUV:
         idx = torch.tensor(ids, dtype=torch.int64, device=self.device)
         maps_list = None if self._maps_list is None else [self._maps_list[i] for i in ids]
+        if ids and all(i == ids[0] for i in ids):
+            # One mesh extended to many views: share its map (a broadcast view, no copy).
+            maps = self._maps_padded[ids[0] : ids[0] + 1].expand(
+                len(ids), *self._maps_padded.shape[1:]
+            )
+        else:
+            maps = self._maps_padded.index_select(0, idx)
         return self._trusted(
-            self._maps_padded.index_select(0, idx), maps_list,
+            maps, maps_list,
             [self._faces_uvs_list[i] for i in ids], [self._verts_uvs_list[i] for i in ids],
             None if self._maps_ids_list is None else [self._maps_ids_list[i] for i in ids],
         )
