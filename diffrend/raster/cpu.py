@@ -118,6 +118,9 @@ def _forward_tiles(
             by0 = min(y0, y1, y2) - radius
             by1 = max(y0, y1, y2) + radius
             area = (x2 - x0) * (y1 - y0) - (y2 - y0) * (x1 - x0) + KEPS
+            l0 = (x2 - x1) * (x2 - x1) + (y2 - y1) * (y2 - y1)  # squared edge lengths,
+            l1 = (x0 - x2) * (x0 - x2) + (y0 - y2) * (y0 - y2)  # edge i opposite vertex i
+            l2 = (x1 - x0) * (x1 - x0) + (y1 - y0) * (y1 - y0)
             for r in range(max(rec_r[j, 0], r_lo), min(rec_r[j, 1], r_hi) + 1):
                 py = np.float64(ys[r])
                 if py > by1 or py < by0:
@@ -126,14 +129,26 @@ def _forward_tiles(
                     px = np.float64(xs[c])
                     if px > bx1 or px < bx0:
                         continue
+                    e0 = (px - x1) * (y2 - y1) - (py - y1) * (x2 - x1)
+                    e1 = (px - x2) * (y0 - y2) - (py - y2) * (x0 - x2)
+                    e2 = (px - x0) * (y1 - y0) - (py - y0) * (x1 - x0)
+                    # With all z > 0 (binning guarantees it) "inside" is the sign test of
+                    # the screen-space barycentrics, so most misses stop here, before any
+                    # division: without blur every outside pixel; with blur those farther
+                    # from an edge's line (on its outer side) than the blur radius, since
+                    # the triangle lies within that edge's inner half-plane.
                     if blur <= 0.0:
-                        # Without blur only pixels inside count. With all z > 0 (binning
-                        # guarantees it) "inside" is the sign test of the screen-space
-                        # barycentrics, so most misses stop here, before any division.
-                        e0 = (px - x1) * (y2 - y1) - (py - y1) * (x2 - x1)
-                        e1 = (px - x2) * (y0 - y2) - (py - y2) * (x0 - x2)
-                        e2 = (px - x0) * (y1 - y0) - (py - y0) * (x1 - x0)
                         if not (e0 * area > 0.0 and e1 * area > 0.0 and e2 * area > 0.0):
+                            continue
+                    else:
+                        lb = 0.0
+                        if e0 * area < 0.0 and l0 > KEPS:
+                            lb = max(lb, e0 * e0 / l0)
+                        if e1 * area < 0.0 and l1 > KEPS:
+                            lb = max(lb, e1 * e1 / l1)
+                        if e2 * area < 0.0 and l2 > KEPS:
+                            lb = max(lb, e2 * e2 / l2)
+                        if lb * (1.0 - 1e-9) >= blur:  # a lower bound of the distance
                             continue
                     b0, b1, b2, inside, pz = bary_depth(
                         px, py, x0, y0, z0, x1, y1, z1, x2, y2, z2, persp, clip
