@@ -224,10 +224,19 @@ class MeshRenderer(nn.Module):
         shader: a :class:`MeshShader` (e.g. ``SoftPhongShader(...)``).
     """
 
-    def __init__(self, rasterizer: MeshRasterizer, shader: MeshShader) -> None:
+    def __init__(
+        self,
+        rasterizer: MeshRasterizer,
+        shader: MeshShader,
+        max_fragment_bytes: int = 128 * 2**20,
+    ) -> None:
         super().__init__()
         self.rasterizer = rasterizer
         self.shader = shader
+        # forward() renders views in groups whose fragments fit this budget: a batch of
+        # many views then costs no more per view than one (fresh multi-GB allocations are
+        # slow), and memory stays bounded. Results and gradients are the same.
+        self.max_fragment_bytes = max_fragment_bytes
 
     def render(
         self,
@@ -240,14 +249,8 @@ class MeshRenderer(nn.Module):
         R: torch.Tensor | None = None,
         T: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, Fragments]:
-        """Images and fragments; arguments as :meth:`forward`."""
-        cameras = cameras if cameras is not None else (
-            self.rasterizer.cameras if self.rasterizer.cameras is not None
-            else self.shader.cameras
-        )
-        if cameras is None:
-            raise ValueError("MeshRenderer needs cameras: give them to the rasterizer, the "
-                             "shader, or the call")
+        """Images and fragments, all views at once; arguments as :meth:`forward`."""
+        cameras = self._cameras(cameras)
         if R is not None or T is not None:
             cameras = cameras.with_extrinsics(R=R, T=T)
         fragments = self.rasterizer(meshes_world, cameras=cameras,
@@ -276,8 +279,45 @@ class MeshRenderer(nn.Module):
             cameras, lights, materials, blend_params, raster_settings: per-call overrides.
             R, T: per-call camera extrinsics (N, 3, 3) / (N, 3).
         """
-        return self.render(meshes_world, cameras, lights, materials, blend_params,
-                           raster_settings, R, T)[0]
+        cameras = self._cameras(cameras)
+        if R is not None or T is not None:
+            cameras = cameras.with_extrinsics(R=R, T=T)
+        n = max(len(meshes_world), len(cameras))
+        group = self._views_per_group(raster_settings)
+        if n <= group:
+            return self.render(meshes_world, cameras, lights, materials, blend_params,
+                               raster_settings)[0]
+        lights = lights if lights is not None else self.shader.lights
+        materials = materials if materials is not None else self.shader.materials
+
+        def part(x, idx):  # batched things with one entry per view are split; others shared
+            return x[idx] if x is not None and hasattr(x, "__len__") and len(x) == n > 1 else x
+
+        images = []
+        for start in range(0, n, group):
+            idx = list(range(start, min(start + group, n)))
+            images.append(self.render(part(meshes_world, idx), part(cameras, idx),
+                                      part(lights, idx), part(materials, idx), blend_params,
+                                      raster_settings)[0])
+        return torch.cat(images)
+
+    def _cameras(self, cameras: CamerasBase | None) -> CamerasBase:
+        cameras = cameras if cameras is not None else (
+            self.rasterizer.cameras if self.rasterizer.cameras is not None
+            else self.shader.cameras
+        )
+        if cameras is None:
+            raise ValueError("MeshRenderer needs cameras: give them to the rasterizer, the "
+                             "shader, or the call")
+        return cameras
+
+    def _views_per_group(self, raster_settings: RasterizationSettings | None) -> int:
+        from .raster import parse_image_size
+
+        s = raster_settings or self.rasterizer.raster_settings
+        H, W = parse_image_size(s.image_size)
+        per_view = H * W * s.faces_per_pixel * 28  # int64 id + 5 floats per fragment
+        return max(1, self.max_fragment_bytes // per_view)
 
 
 class MeshRendererWithFragments(MeshRenderer):

@@ -80,3 +80,18 @@ def test_renderer_with_fragments_and_per_call_extrinsics():
     R, T = dr.look_at_view_transform(dist=50.0, azim=torch.tensor([0.0, 0.0]))
     far = renderer(mesh, R=R, T=T)
     assert far[..., 3].sum() < images[..., 3].sum()
+
+
+def test_forward_in_view_groups_equals_one_call():
+    renderer, mesh = _scene(dr.SoftPhongShader, image_size=20, k=6)
+    lights = dr.PointLights(location=((2.0, 2.0, -2.0), (0.0, 3.0, 1.0)))  # one per view
+    v = mesh.verts_padded().detach().clone().requires_grad_()
+    whole, _ = renderer.render(mesh.update_padded(v), lights=lights)
+    (g_whole,) = torch.autograd.grad(whole.square().sum(), v)
+    renderer.max_fragment_bytes = 1  # one view per group
+    assert renderer._views_per_group(None) == 1
+    v2 = v.detach().clone().requires_grad_()
+    grouped = renderer(mesh.update_padded(v2), lights=lights)
+    (g_grouped,) = torch.autograd.grad(grouped.square().sum(), v2)
+    torch.testing.assert_close(grouped, whole)
+    torch.testing.assert_close(g_grouped, g_whole, rtol=1e-5, atol=1e-6)
