@@ -26,6 +26,11 @@ def test_pytorch3d_names_import_from_top_level():
         "Meshes", "FoVPerspectiveCameras", "PerspectiveCameras", "FoVOrthographicCameras",
         "OrthographicCameras", "look_at_view_transform", "RasterizationSettings",
         "MeshRasterizer", "Fragments", "ico_sphere", "load_obj", "rasterize_meshes",
+        "MeshRenderer", "MeshRendererWithFragments", "HardPhongShader", "SoftPhongShader",
+        "HardGouraudShader", "SoftGouraudShader", "HardFlatShader", "SoftSilhouetteShader",
+        "HardDepthShader", "SoftDepthShader", "TexturesVertex", "TexturesUV", "TexturesAtlas",
+        "PointLights", "DirectionalLights", "AmbientLights", "Materials", "BlendParams",
+        "interpolate_face_attributes",
     ):
         assert hasattr(diffrend, name), name
 
