@@ -1,4 +1,5 @@
-"""Mesh file I/O through trimesh, with PyTorch3D's function names and return shapes."""
+"""Mesh file I/O through trimesh, with PyTorch3D's function names and return shapes, and
+multi-view image datasets (``transforms.json`` / ``cameras.json``) in and out."""
 
 from .mesh_io import (
     ObjAux,
@@ -12,8 +13,10 @@ from .mesh_io import (
     save_obj,
     save_ply,
 )
+from .views import MultiViewData, load_views, save_views
 
 __all__ = [
+    "MultiViewData",
     "ObjAux",
     "ObjFaces",
     "UVTextureData",
@@ -22,6 +25,8 @@ __all__ = [
     "load_mesh",
     "load_obj",
     "load_objs_as_meshes",
+    "load_views",
     "save_obj",
     "save_ply",
+    "save_views",
 ]
