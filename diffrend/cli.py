@@ -83,6 +83,74 @@ def render(mesh: str | None, output: str, shader: str, views: int, gif_frames: i
                f"{image_size}x{image_size}")
 
 
+def _device(name: str) -> torch.device:
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise click.BadParameter(str(e), param_hint="--device") from e
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise click.BadParameter("CUDA is not available on this machine", param_hint="--device")
+    return device
+
+
+@main.command()
+@click.argument("mesh", required=False, type=click.Path(dir_okay=False))
+@click.option("--data", type=click.Path(exists=True),
+              help="Fit to real views instead: a folder with transforms.json (NeRF/Blender) "
+              "or cameras.json, images and masks.")
+@click.option("-o", "--output", default="out/fit", show_default=True,
+              type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--iters", default=700, show_default=True, type=click.IntRange(3, 100000),
+              help="Optimisation steps in all (split over the coarse-to-fine stages).")
+@click.option("--image-size", default=128, show_default=True, type=click.IntRange(16, 1024),
+              help="Image size of the last stage (earlier stages are smaller).")
+@click.option("--views", default=20, show_default=True, type=click.IntRange(1, 1000),
+              help="Training views rendered from the target mesh.")
+@click.option("--heldout", default=10, show_default=True, type=click.IntRange(0, 1000),
+              help="Held-out views rendered from the target mesh (for the IoU).")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
+@click.option("--no-colors", is_flag=True, help="Fit the shape to silhouettes only.")
+@click.option("--checkpoint-every", default=50, show_default=True,
+              type=click.IntRange(1, 100000), help="Steps between checkpoints.")
+@click.option("--resume", is_flag=True,
+              help="Continue from OUTPUT/checkpoint.pt (same arguments: same result).")
+def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size: int,
+        views: int, heldout: int, seed: int, device: str, no_colors: bool,
+        checkpoint_every: int, resume: bool) -> None:
+    """Fit an ico-sphere to views of MESH (default: the bundled cow) or of --data: writes
+    mesh.obj/.ply, progress.gif, loss.png, final.png, metrics.json and index.html."""
+    import sys
+    from dataclasses import replace
+
+    from .jobs import FitMeshSettings
+    from .jobs.mesh_job import check_writable, prepare_inputs, run_fit_job
+
+    dev = _device(device)
+    try:
+        check_writable(output)
+        inputs = prepare_inputs(mesh, data, views=views, heldout=heldout,
+                                image_size=image_size, device=dev)
+        settings = replace(FitMeshSettings().scaled(iters=iters, image_size=image_size),
+                           lit=inputs.lit, colors=not no_colors)
+        metrics = run_fit_job(output, inputs, settings, seed=seed, resume=resume,
+                              checkpoint_every=checkpoint_every,
+                              command="diffrend " + " ".join(sys.argv[1:]), echo=click.echo)
+    except (ValueError, FileNotFoundError) as e:
+        raise click.ClickException(str(e)) from e
+    parts = [f"{metrics['steps']} steps in {metrics['seconds']:.1f} s"]
+    if "heldout_iou_mean" in metrics:
+        parts.append(f"held-out IoU mean {metrics['heldout_iou_mean']:.4f} "
+                     f"(min {metrics['heldout_iou_min']:.4f})")
+    if "chamfer_normalized" in metrics:
+        parts.append(f"chamfer {metrics['chamfer_normalized']:.2e}")
+    click.echo("; ".join(parts))
+    if metrics["stopped"] == "interrupted":
+        click.echo("interrupted: the mesh so far is written; continue with --resume",
+                   err=True)
+        sys.exit(130)
+
+
 @main.command()
 @click.option("--quick", is_flag=True, help="Small sizes and few repeats (a smoke test).")
 @click.option("--repeats", default=10, show_default=True, type=click.IntRange(1, 1000))

@@ -183,6 +183,17 @@ def write_png(array: np.ndarray, path: str | os.PathLike) -> None:
         Path(tmp).unlink(missing_ok=True)
 
 
+def write_text(text: str, path: str | os.PathLike) -> None:
+    """Write a UTF-8 text file (JSON, HTML) atomically."""
+    path = Path(path)
+    tmp = _atomic_target(path, path.suffix or ".txt")
+    try:
+        Path(tmp).write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
 def write_gif(images: torch.Tensor, path: str | os.PathLike, fps: float = 12.0) -> None:
     """Write (N, H, W, 3) images in [0, 1] as a looping GIF, atomically."""
     from PIL import Image

@@ -135,6 +135,9 @@ def _atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to a temporary file next to ``path``, then rename it over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs are ordinary files
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -514,6 +517,7 @@ def save_obj(
     verts_uvs: torch.Tensor | None = None,
     faces_uvs: torch.Tensor | None = None,
     texture_map: torch.Tensor | None = None,
+    verts_colors: torch.Tensor | None = None,
 ) -> None:
     """Write a mesh as OBJ; with a texture also ``<stem>.mtl`` and ``<stem>.png`` beside it.
 
@@ -522,9 +526,16 @@ def save_obj(
         verts: (V, 3) float positions; faces: (F, 3) int indices into verts.
         verts_uvs: (T, 2) UVs and faces_uvs: (F, 3) indices into them (both or neither).
         texture_map: (H, W, 3) float image in [0, 1] (needs the UVs); saved as 8-bit PNG.
+        verts_colors: (V, 3) float RGB in [0, 1], written as ``v x y z r g b`` (the vertex
+            colour extension read by MeshLab, Blender, trimesh and Open3D).
     """
     path = Path(path)
     v = _to_numpy(verts, "verts", 3, integer=False)
+    if verts_colors is not None:
+        c = _to_numpy(verts_colors, "verts_colors", 3, integer=False)
+        if c.shape != v.shape:
+            raise ValueError(f"verts_colors: expected shape {v.shape}, got {c.shape}")
+        v = np.concatenate([v, np.clip(c, 0.0, 1.0)], axis=1)
     f = _to_numpy(faces, "faces", 3, integer=True)
     _check_range(f, len(v), "faces", str(path))
     if (verts_uvs is None) != (faces_uvs is None):
@@ -552,7 +563,7 @@ def save_obj(
                "Kd 1.000 1.000 1.000\nKs 0.000 0.000 0.000\nNs 0.0\nillum 0\n")
         _atomic_write(path.with_suffix(".mtl"), mtl.encode())
         out.write(f"mtllib {path.with_suffix('.mtl').name}\nusemtl mesh\n")
-    np.savetxt(out, v, fmt="v %.9g %.9g %.9g")
+    np.savetxt(out, v, fmt="v %.9g %.9g %.9g" + (" %.6g %.6g %.6g" if v.shape[1] == 6 else ""))
     if verts_uvs is not None:
         np.savetxt(out, uv, fmt="vt %.9g %.9g")
         inter = np.stack([f + 1, fuv + 1], axis=2).reshape(-1, 6)
@@ -608,12 +619,14 @@ def save_ply(
     verts: torch.Tensor,
     faces: torch.Tensor,
     verts_normals: torch.Tensor | None = None,
+    verts_colors: torch.Tensor | None = None,
 ) -> None:
     """Write a binary PLY (via trimesh), atomically.
 
     Args:
         verts: (V, 3) float; faces: (F, 3) int indices into verts; verts_normals: optional
-            (V, 3) float normals written as nx, ny, nz.
+            (V, 3) float normals written as nx, ny, nz; verts_colors: optional (V, 3) float
+            RGB in [0, 1], written as 8-bit red, green, blue.
     """
     path = Path(path)
     v = _to_numpy(verts, "verts", 3, integer=False)
@@ -625,6 +638,12 @@ def save_ply(
         if n.shape != v.shape:
             raise ValueError(f"verts_normals: expected shape {v.shape}, got {n.shape}")
         mesh.vertex_normals = n
+    if verts_colors is not None:
+        c = _to_numpy(verts_colors, "verts_colors", 3, integer=False)
+        if c.shape != v.shape:
+            raise ValueError(f"verts_colors: expected shape {v.shape}, got {c.shape}")
+        rgba = np.concatenate([np.round(np.clip(c, 0, 1) * 255), np.full((len(c), 1), 255)], 1)
+        mesh.visual.vertex_colors = rgba.astype(np.uint8)
     data = trimesh.exchange.ply.export_ply(
         mesh, encoding="binary", vertex_normal=verts_normals is not None
     )

@@ -1,0 +1,213 @@
+"""``diffrend fit`` end to end: inputs, the fit, metrics and the output folder.
+
+Inputs are either a target mesh (default: the bundled cow), from which training and
+held-out views are rendered, or a folder of real views (:func:`~diffrend.io.load_views`),
+of which every tenth is held out. Outputs (all written atomically):
+
+- ``mesh.obj`` / ``mesh.ply``: the fitted mesh with per-vertex colours;
+- ``progress.gif``: targets above, the fit below, over the steps;
+- ``loss.png``: the loss terms per step (log scale, stage changes marked);
+- ``final.png``: held-out targets above the fit's renders of the same views;
+- ``metrics.json``: held-out silhouette IoU, chamfer distance (when the target is a mesh),
+  time and steps;
+- ``index.html``: all of the above on one page;
+- ``checkpoint.pt``: the state for ``--resume``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..io import load_views, save_obj, save_ply
+from ..io.views import MultiViewData
+from ..preview import image_grid, load_for_render, write_png
+from ..structures import Meshes
+from .fit_mesh import FitMeshResult, FitMeshSettings, fit_mesh, render_mesh_views
+from .metrics import heldout_iou, normalized_chamfer
+from .report import loss_curve, progress_frames, write_gif_frames, write_index, write_json
+from .scene import render_target_views, sphere_cameras
+
+
+@dataclass
+class FitInputs:
+    """What a fit runs on.
+
+    Attributes:
+        train: training views. heldout: views kept out of the fit for the metrics (may be
+        None). target: the mesh the views were rendered from (None for real data).
+        source: a short description (file name). lit: the views are lit by headlights
+        (rendered) rather than unknown lights (photographs).
+    """
+
+    train: MultiViewData
+    heldout: MultiViewData | None
+    target: Meshes | None
+    source: str
+    lit: bool
+
+
+def prepare_inputs(
+    mesh: str | os.PathLike | None = None,
+    data: str | os.PathLike | None = None,
+    views: int = 20,
+    heldout: int = 10,
+    image_size: int = 128,
+    device: str | torch.device = "cpu",
+) -> FitInputs:
+    """Training and held-out views from a target mesh or a folder of views.
+
+    Args:
+        mesh: target mesh file (rendered from ``views`` cameras spread over a sphere, and
+            ``heldout`` other cameras); default: the bundled cow when ``data`` is None.
+        data: a folder (or JSON file) readable by :func:`~diffrend.io.load_views`; every
+            tenth view is held out (none when there are fewer than 5 views).
+        views, heldout: numbers of rendered views (``mesh`` only).
+        image_size: side of the square images (``data`` is resized to it).
+        device: where the views live.
+
+    Raises:
+        ValueError: both ``mesh`` and ``data`` given, bad files, out-of-range counts.
+    """
+    from ..io import default_mesh_path
+
+    if mesh is not None and data is not None:
+        raise ValueError("give either a target mesh or --data, not both")
+    if not isinstance(views, int) or views < 1:
+        raise ValueError(f"views must be an int >= 1, got {views!r}")
+    if not isinstance(heldout, int) or heldout < 0:
+        raise ValueError(f"heldout must be an int >= 0, got {heldout!r}")
+    if data is not None:
+        all_views = load_views(data, image_size=image_size).to(device)
+        h, w = all_views.masks.shape[1:]
+        if h != w:
+            raise ValueError(f"data: the fit needs square images, got {h}x{w}")
+        n = len(all_views)
+        held = list(range(5, n, 10)) if n >= 5 else []
+        train = [i for i in range(n) if i not in held]
+        return FitInputs(all_views.subset(train), all_views.subset(held) if held else None,
+                         None, Path(data).name, lit=False)
+    path = Path(mesh) if mesh is not None else default_mesh_path()
+    target = load_for_render(path, device=device)
+    train = render_target_views(target, sphere_cameras(views, device=device), image_size)
+    held = (render_target_views(target, sphere_cameras(heldout, offset=0.25, device=device),
+                                image_size) if heldout else None)
+    return FitInputs(train, held, target, path.name, lit=True)
+
+
+def check_writable(folder: str | os.PathLike) -> Path:
+    """Create ``folder`` if needed and check a file can be written in it.
+
+    Raises:
+        ValueError: the folder cannot be created or written (named in the message).
+    """
+    out = Path(folder)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".write-test-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise ValueError(f"output folder {out} is not writable: {e}") from e
+    return out
+
+
+def _u8(images: torch.Tensor) -> np.ndarray:
+    return (images.clamp(0, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
+
+
+def evaluate(result: FitMeshResult, inputs: FitInputs) -> dict:
+    """Metrics of a fit: held-out IoU (mean, min, per view), chamfer, steps, time."""
+    metrics: dict = {"source": inputs.source, "steps": result.steps,
+                     "stopped": result.stopped, "seconds": round(result.seconds, 2),
+                     "verts": int(result.mesh.verts_packed().shape[0]),
+                     "faces": int(result.mesh.faces_packed().shape[0])}
+    if inputs.heldout is not None:
+        iou = heldout_iou(result.mesh, inputs.heldout.cameras, inputs.heldout.masks)
+        metrics.update(heldout_views=len(iou), heldout_iou_mean=float(iou.mean()),
+                       heldout_iou_min=float(iou.min()),
+                       heldout_iou=[round(float(x), 4) for x in iou])
+    if inputs.target is not None:
+        metrics["chamfer_normalized"] = normalized_chamfer(result.mesh, inputs.target)
+    return metrics
+
+
+def write_outputs(out: Path, result: FitMeshResult, inputs: FitInputs, metrics: dict,
+                  settings: FitMeshSettings, command: str) -> list[str]:
+    """Write the fitted mesh, pictures, metrics and index.html into ``out``; returns the
+    written file names."""
+    verts, faces = result.mesh.verts_packed(), result.mesh.faces_packed()
+    colors = result.mesh.textures.verts_features_packed()
+    save_obj(out / "mesh.obj", verts, faces, verts_colors=colors)
+    save_ply(out / "mesh.ply", verts, faces, verts_colors=colors)
+    written = ["mesh.obj", "mesh.ply"]
+    size = settings.stages[-1].image_size
+    figures = []
+    if result.frames:
+        targets = _u8(torch.nn.functional.interpolate(
+            inputs.train.images[result.snapshot_views].permute(0, 3, 1, 2), size=(size, size),
+            mode="area").permute(0, 2, 3, 1))
+        write_gif_frames(progress_frames(targets, result.frames, sum(
+            s.iters for s in settings.stages)), out / "progress.gif")
+        written.append("progress.gif")
+        figures.append(("progress.gif", "training views: targets (top) and the fit (bottom) "
+                        "over the steps"))
+    if result.history:
+        bounds, acc = [], 0
+        for s in settings.stages[:-1]:
+            acc += s.iters
+            bounds.append(acc)
+        write_png(loss_curve(result.history, boundaries=bounds,
+                             title="loss per step (grey lines: subdivision)"), out / "loss.png")
+        written.append("loss.png")
+        figures.append(("loss.png", "loss terms per step"))
+    if inputs.heldout is not None:
+        shown = list(range(min(6, len(inputs.heldout))))
+        cams = inputs.heldout.cameras[shown]
+        fit = render_mesh_views(result.mesh, cams, inputs.heldout.images.shape[1], inputs.lit)
+        grid = torch.cat([inputs.heldout.images[shown], fit])
+        write_png(image_grid(grid, cols=len(shown)), out / "final.png")
+        written.append("final.png")
+        figures.append(("final.png", "held-out views: targets (top), the fit (bottom)"))
+    write_json(metrics, out / "metrics.json")
+    written.append("metrics.json")
+    summary = (f"Fitted to {len(inputs.train)} views of {inputs.source} in {result.steps} "
+               f"steps ({metrics['seconds']:.0f} s). Command: {command}")
+    files = [("mesh.obj", "fitted mesh, per-vertex colours"),
+             ("mesh.ply", "the same, PLY"), ("metrics.json", "metrics")]
+    shown_metrics = {k: v for k, v in metrics.items() if k != "heldout_iou"}
+    write_index(out, "diffrend fit", summary, shown_metrics, figures, files, asdict(settings))
+    written.append("index.html")
+    return written
+
+
+def run_fit_job(
+    out: str | os.PathLike,
+    inputs: FitInputs,
+    settings: FitMeshSettings,
+    seed: int = 0,
+    resume: bool = False,
+    checkpoint_every: int = 50,
+    progress: bool = True,
+    command: str = "diffrend fit",
+    echo: Callable[[str], None] = print,
+) -> dict:
+    """Fit, measure and write everything into ``out``; returns the metrics.
+
+    A fit stopped by Ctrl-C still writes the mesh so far (and the checkpoint that
+    ``resume=True`` continues from); the metrics then say ``"stopped": "interrupted"``.
+    """
+    folder = check_writable(out)
+    result = fit_mesh(inputs.train, settings=settings, seed=seed,
+                      checkpoint=folder / "checkpoint.pt", checkpoint_every=checkpoint_every,
+                      resume=resume, progress=progress)
+    metrics = evaluate(result, inputs)
+    written = write_outputs(folder, result, inputs, metrics, settings, command)
+    echo(f"wrote {folder}/: " + ", ".join(written))
+    return metrics

@@ -1,0 +1,54 @@
+"""How good a fit is: silhouette IoU on held-out views, chamfer distance to a known mesh."""
+
+from __future__ import annotations
+
+import torch
+
+from ..cameras import CamerasBase
+from ..losses import chamfer_distance, sample_points_from_meshes, silhouette_iou
+from ..raster import MeshRasterizer, RasterizationSettings
+from ..structures import Meshes
+
+
+@torch.no_grad()
+def silhouettes(mesh: Meshes, cameras: CamerasBase, image_size: int,
+                batch_size: int = 10) -> torch.Tensor:
+    """Hard silhouettes (N, S, S) in {0, 1} of one mesh seen by N cameras."""
+    rasterizer = MeshRasterizer(raster_settings=RasterizationSettings(image_size=image_size))
+    out = []
+    for start in range(0, len(cameras), batch_size):
+        idx = list(range(start, min(start + batch_size, len(cameras))))
+        fragments = rasterizer(mesh.extend(len(idx)), cameras=cameras[idx])
+        out.append((fragments.pix_to_face[..., 0] >= 0).float())
+    return torch.cat(out)
+
+
+def heldout_iou(mesh: Meshes, cameras: CamerasBase, masks: torch.Tensor) -> torch.Tensor:
+    """Silhouette IoU of one mesh against target masks (N, S, S), per view: (N,)."""
+    if masks.ndim != 3 or masks.shape[0] != len(cameras) or masks.shape[1] != masks.shape[2]:
+        raise ValueError(f"masks must have shape ({len(cameras)}, S, S), got "
+                         f"{tuple(masks.shape)}")
+    return silhouette_iou(silhouettes(mesh, cameras, masks.shape[1]), masks)
+
+
+@torch.no_grad()
+def normalized_chamfer(mesh: Meshes, reference: Meshes, num_samples: int = 10000,
+                       seed: int = 0) -> float:
+    """Symmetric chamfer distance (mean squared, both directions summed) between surface
+    samples, in the frame where ``reference`` is centred with max |coordinate| 1.
+
+    Both meshes are moved by the same similarity (the reference's), so a fit in the
+    reference's frame is measured in units of the reference's size.
+    """
+    ref = reference.verts_packed()
+    lo, hi = ref.amin(0), ref.amax(0)
+    centre = (lo + hi) / 2
+    scale = (ref - centre).abs().max().clamp(min=1e-12)
+
+    def normalise(m: Meshes) -> Meshes:
+        return Meshes([(m.verts_packed() - centre) / scale], [m.faces_packed()])
+
+    g = torch.Generator(device=ref.device).manual_seed(seed)
+    a = sample_points_from_meshes(normalise(mesh), num_samples, generator=g)
+    b = sample_points_from_meshes(normalise(reference), num_samples, generator=g)
+    return float(chamfer_distance(a, b)[0])
