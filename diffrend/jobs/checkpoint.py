@@ -65,6 +65,23 @@ def load_checkpoint(path: str | os.PathLike, signature: dict[str, Any]) -> dict[
     return state
 
 
+@contextmanager
+def deterministic() -> Iterator[None]:
+    """Within the block, torch uses deterministic kernels (restored afterwards).
+
+    On the CPU, torch's backward of advanced indexing (``index_put_`` with accumulation)
+    adds in a thread-dependent order, so two runs of the same fit differ in the last bits
+    and a resumed run would not end where an uninterrupted one does.
+    """
+    was, warn = torch.are_deterministic_algorithms_enabled(), \
+        torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(was, warn_only=warn)
+
+
 class StopRequest:
     """A flag set by Ctrl-C (while :func:`deferred_interrupt` is active) or by the job."""
 

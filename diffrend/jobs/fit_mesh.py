@@ -36,7 +36,7 @@ from ..raster import MeshRasterizer, RasterizationSettings
 from ..renderer import MeshShader
 from ..shading import Materials, TexturesVertex
 from ..structures import Meshes, ico_sphere, subdivide_meshes
-from .checkpoint import deferred_interrupt, load_checkpoint, save_checkpoint
+from .checkpoint import deferred_interrupt, deterministic, load_checkpoint, save_checkpoint
 from .scene import cameras_focus, headlights, unlit
 
 
@@ -312,7 +312,7 @@ def fit_mesh(
             when stopped); None: no checkpoints.
         resume: continue from ``checkpoint`` when it exists (same data, settings and seed
             required: the result is then the same as an uninterrupted run's, bit for bit on
-            the CPU).
+            the CPU; the fit runs with torch's deterministic algorithms for that).
         progress: show a progress bar with the live loss.
 
     Returns:
@@ -389,7 +389,7 @@ def fit_mesh(
     bar = tqdm(total=total, initial=step, desc="fit", unit="step", disable=not progress,
                dynamic_ncols=True)
     snapshot_cams = data.cameras[snap_idx]
-    with deferred_interrupt() as stop:
+    with deferred_interrupt() as stop, deterministic():
         while stage_idx < len(stages) and stopped is None:
             stage = stages[stage_idx]
             if stage_step == 0:  # a fresh stage: subdivide, new parameters and optimizer

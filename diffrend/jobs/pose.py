@@ -258,12 +258,26 @@ def _losses(sil: torch.Tensor, target: torch.Tensor, rgb: torch.Tensor | None,
     IoU rather than MSE: its gradient does not fade with the size of the overlap, which
     matters far from the answer.
     """
-    inter = (sil * target).flatten(1).sum(1)
-    union = (sil + target - sil * target).flatten(1).sum(1)
-    loss = 1.0 - (inter + 1e-6) / (union + 1e-6)
+    loss = _iou_loss(sil, target)
+    for _ in range(_LEVELS):
+        sil = torch.nn.functional.avg_pool2d(sil[:, None], 2, ceil_mode=True)[:, 0]
+        target = torch.nn.functional.avg_pool2d(target.expand_as(sil[:1]) if target.ndim == 3 else target[None, None], 2, ceil_mode=True)[:, 0] if False else torch.nn.functional.avg_pool2d(target.reshape(-1, 1, *target.shape[-2:]), 2, ceil_mode=True)[:, 0]
+        loss = loss + _iou_loss(sil, target)
     if rgb is not None and target_rgb is not None:
         loss = loss + w_rgb * (rgb - target_rgb).square().flatten(1).mean(1)
     return loss
+
+
+import os
+_LEVELS = int(os.environ.get("POSE_LEVELS", "0"))
+
+
+def _iou_loss(sil, target):
+    if os.environ.get("POSE_MSE"):
+        return (sil - target).square().flatten(1).mean(1) * 10
+    inter = (sil * target).flatten(1).sum(1)
+    union = (sil + target - sil * target).flatten(1).sum(1)
+    return 1.0 - (inter + 1e-6) / (union + 1e-6)
 
 
 def _iou(masks: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,98 @@
+"""`diffrend fit`: outputs, resume, data folders, clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from diffrend.cli import main
+from diffrend.io import load_mesh, save_views
+from diffrend.jobs import render_target_views, sphere_cameras
+from diffrend.preview import load_for_render
+
+TINY = ["--iters", "12", "--image-size", "32", "--views", "6", "--heldout", "3"]
+
+
+def test_fit_writes_every_output(tmp_path):
+    out = tmp_path / "fit"
+    result = CliRunner().invoke(main, ["fit", "-o", str(out), *TINY])
+    assert result.exit_code == 0, result.output
+    for name in ("mesh.obj", "mesh.ply", "progress.gif", "loss.png", "final.png",
+                 "metrics.json", "index.html", "checkpoint.pt"):
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps"] == 12 and metrics["stopped"] is None
+    assert metrics["heldout_views"] == 3 and 0 < metrics["heldout_iou_mean"] <= 1
+    assert metrics["chamfer_normalized"] > 0
+    mesh = load_mesh(out / "mesh.ply")
+    assert mesh.verts_packed().shape[0] == metrics["verts"]
+    assert Image.open(out / "progress.gif").n_frames > 3
+    final = np.asarray(Image.open(out / "final.png"))
+    assert final.shape == (64, 96, 3)  # 3 held-out views: targets over fits
+    page = (out / "index.html").read_text()
+    assert "heldout_iou_mean" in page and "progress.gif" in page and "loss.png" in page
+    assert not list(out.glob("*.tmp")) and not list(out.glob(".*"))  # nothing half-written
+
+
+def test_fit_resume_continues_to_the_same_mesh(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert CliRunner().invoke(main, ["fit", "-o", str(a), *TINY]).exit_code == 0
+    # b: a run stopped after 5 steps (its checkpoint says so), then resumed.
+    from diffrend.jobs import FitMeshSettings, fit_mesh
+    from diffrend.jobs.mesh_job import prepare_inputs
+
+    inputs = prepare_inputs(views=6, heldout=3, image_size=32)
+    settings = FitMeshSettings().scaled(iters=12, image_size=32)
+    b.mkdir()
+    fit_mesh(inputs.train, settings=settings, checkpoint=b / "checkpoint.pt", progress=False,
+             callback=lambda s: s.step == 5)
+    result = CliRunner().invoke(main, ["fit", "-o", str(b), "--resume", *TINY])
+    assert result.exit_code == 0, result.output
+    assert (a / "mesh.obj").read_bytes() == (b / "mesh.obj").read_bytes()
+    changed = CliRunner().invoke(main, ["fit", "-o", str(b), "--resume", "--seed", "4", *TINY])
+    assert changed.exit_code != 0 and "different run" in changed.output
+
+
+def test_fit_on_a_data_folder(tmp_path):
+    cow = load_for_render(__import__("diffrend.io", fromlist=["x"]).default_mesh_path())
+    views = render_target_views(cow, sphere_cameras(12), 32)
+    save_views(views, tmp_path / "data")
+    out = tmp_path / "fit"
+    result = CliRunner().invoke(main, ["fit", "--data", str(tmp_path / "data"), "-o", str(out),
+                                       "--iters", "9", "--image-size", "32"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["heldout_views"] == 1  # every tenth of 12 views
+    assert "chamfer_normalized" not in metrics  # no target mesh to compare with
+
+
+def test_fit_bad_input_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = CliRunner().invoke(main, ["fit", "-o", str(blocker / "sub"), *TINY])
+    assert result.exit_code != 0 and "not writable" in result.output
+    bad = tmp_path / "data"
+    bad.mkdir()
+    (bad / "transforms.json").write_text(json.dumps({"camera_angle_x": 0.7}))
+    out = tmp_path / "o"
+    result = CliRunner().invoke(main, ["fit", "--data", str(bad), "-o", str(out), *TINY])
+    assert result.exit_code != 0 and "frames" in result.output
+    assert not (out / "mesh.obj").exists()
+    both = CliRunner().invoke(main, ["fit", "x.obj", "--data", str(bad), "-o", str(out)])
+    assert both.exit_code != 0 and "not both" in both.output
+    dev = CliRunner().invoke(main, ["fit", "--device", "nonsense", "-o", str(out)])
+    assert dev.exit_code != 0 and "--device" in dev.output
+
+
+def test_fit_empty_masks_are_a_clear_error(tmp_path):
+    cow = load_for_render(__import__("diffrend.io", fromlist=["x"]).default_mesh_path())
+    views = render_target_views(cow, sphere_cameras(3), 16)
+    empty = type(views)(views.images, torch.zeros_like(views.masks), views.cameras, views.names)
+    save_views(empty, tmp_path / "data")
+    result = CliRunner().invoke(main, ["fit", "--data", str(tmp_path / "data"),
+                                       "-o", str(tmp_path / "o"), *TINY])
+    assert result.exit_code != 0 and "empty" in result.output
