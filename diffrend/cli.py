@@ -152,6 +152,62 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
 
 
 @main.command()
+@click.argument("mesh", required=False, type=click.Path(dir_okay=False))
+@click.option("--data", type=click.Path(exists=True),
+              help="Real views (transforms.json / cameras.json folder); MESH is then required "
+              "and must be in the cameras' frame.")
+@click.option("-o", "--output", default="out/texture", show_default=True,
+              type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--iters", default=300, show_default=True, type=click.IntRange(1, 100000))
+@click.option("--image-size", default=256, show_default=True, type=click.IntRange(16, 2048))
+@click.option("--texture-size", default=512, show_default=True,
+              type=click.IntRange(4, 8192), help="Side of the recovered texture map.")
+@click.option("--views", default=20, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--heldout", default=10, show_default=True, type=click.IntRange(0, 1000))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
+@click.option("--checkpoint-every", default=50, show_default=True,
+              type=click.IntRange(1, 100000))
+@click.option("--resume", is_flag=True, help="Continue from OUTPUT/checkpoint.pt.")
+def texture(mesh: str | None, data: str | None, output: str, iters: int, image_size: int,
+            texture_size: int, views: int, heldout: int, seed: int, device: str,
+            checkpoint_every: int, resume: bool) -> None:
+    """Recover the texture map of MESH (default: the bundled cow, from its own renders)
+    from views: writes mesh.obj/.mtl/.png, progress.gif, loss.png, final.png, texture.png,
+    metrics.json and index.html."""
+    import sys
+
+    from .jobs.fit_texture import FitTextureSettings
+    from .jobs.mesh_job import check_writable
+    from .jobs.texture_job import prepare_texture_inputs, run_texture_job
+
+    dev = _device(device)
+    try:
+        check_writable(output)
+        inputs = prepare_texture_inputs(mesh, data, views=views, heldout=heldout,
+                                        image_size=image_size, device=dev)
+        settings = FitTextureSettings(texture_size=texture_size, iters=iters,
+                                      lit=inputs.lit, levels=min(5, texture_size.bit_length()))
+        metrics = run_texture_job(output, inputs, settings, known_texture=data is None,
+                                  seed=seed, resume=resume, checkpoint_every=checkpoint_every,
+                                  command="diffrend " + " ".join(sys.argv[1:]),
+                                  echo=click.echo)
+    except (ValueError, FileNotFoundError) as e:
+        raise click.ClickException(str(e)) from e
+    parts = [f"{metrics['steps']} steps in {metrics['seconds']:.1f} s"]
+    if "heldout_psnr" in metrics:
+        parts.append(f"held-out PSNR {metrics['heldout_psnr']:.2f} dB")
+    if "texture_psnr_observed" in metrics:
+        parts.append(f"texture PSNR {metrics['texture_psnr_observed']:.2f} dB on the "
+                     f"{100 * metrics['observed_texels']:.0f}% of texels seen")
+    click.echo("; ".join(parts))
+    if metrics["stopped"] == "interrupted":
+        click.echo("interrupted: the texture so far is written; continue with --resume",
+                   err=True)
+        sys.exit(130)
+
+
+@main.command()
 @click.option("--quick", is_flag=True, help="Small sizes and few repeats (a smoke test).")
 @click.option("--repeats", default=10, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--no-llvmpipe", is_flag=True, help="Skip the OpenGL (Mesa llvmpipe) baseline.")

@@ -73,12 +73,19 @@ def deterministic() -> Iterator[None]:
     adds in a thread-dependent order, so two runs of the same fit differ in the last bits
     and a resumed run would not end where an uninterrupted one does.
     """
+    import torch.utils.deterministic as det
+
     was, warn = torch.are_deterministic_algorithms_enabled(), \
         torch.is_deterministic_algorithms_warn_only_enabled()
+    fill = det.fill_uninitialized_memory
     torch.use_deterministic_algorithms(True, warn_only=True)
+    # Deterministic mode also fills every torch.empty with NaN (a debugging aid); that
+    # costs a third of a render step and changes nothing here: every buffer is written.
+    det.fill_uninitialized_memory = False
     try:
         yield
     finally:
+        det.fill_uninitialized_memory = fill
         torch.use_deterministic_algorithms(was, warn_only=warn)
 
 

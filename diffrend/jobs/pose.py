@@ -258,26 +258,12 @@ def _losses(sil: torch.Tensor, target: torch.Tensor, rgb: torch.Tensor | None,
     IoU rather than MSE: its gradient does not fade with the size of the overlap, which
     matters far from the answer.
     """
-    loss = _iou_loss(sil, target)
-    for _ in range(_LEVELS):
-        sil = torch.nn.functional.avg_pool2d(sil[:, None], 2, ceil_mode=True)[:, 0]
-        target = torch.nn.functional.avg_pool2d(target.expand_as(sil[:1]) if target.ndim == 3 else target[None, None], 2, ceil_mode=True)[:, 0] if False else torch.nn.functional.avg_pool2d(target.reshape(-1, 1, *target.shape[-2:]), 2, ceil_mode=True)[:, 0]
-        loss = loss + _iou_loss(sil, target)
+    inter = (sil * target).flatten(1).sum(1)
+    union = (sil + target - sil * target).flatten(1).sum(1)
+    loss = 1.0 - (inter + 1e-6) / (union + 1e-6)
     if rgb is not None and target_rgb is not None:
         loss = loss + w_rgb * (rgb - target_rgb).square().flatten(1).mean(1)
     return loss
-
-
-import os
-_LEVELS = int(os.environ.get("POSE_LEVELS", "0"))
-
-
-def _iou_loss(sil, target):
-    if os.environ.get("POSE_MSE"):
-        return (sil - target).square().flatten(1).mean(1) * 10
-    inter = (sil * target).flatten(1).sum(1)
-    union = (sil + target - sil * target).flatten(1).sum(1)
-    return 1.0 - (inter + 1e-6) / (union + 1e-6)
 
 
 def _iou(masks: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -382,19 +368,23 @@ def _starts(mesh: Meshes, target: torch.Tensor, init_R: torch.Tensor, init_T: to
 def _optimise(
     mesh: Meshes, renderer: _SoftRenderer, target: torch.Tensor,
     target_rgb: torch.Tensor | None, w_rgb: float, R0: torch.Tensor, T0: torch.Tensor,
-    steps: int, lr: float, phase: str, ids: list[int], callback, bar,
+    steps: int, lr: float, phase: str, ids: list[int],
+    callback: Callable[[PoseStep], bool | None] | None, bar: tqdm,
 ) -> tuple[torch.Tensor, torch.Tensor, list[list[float]], bool]:
-    """Adam on N poses at once for ``steps`` steps (Adam is elementwise, so each pose moves as
-    if optimised alone).
+    """Adam on N poses at once (Adam is elementwise: each pose moves as if alone).
+
+    Args:
+        R0: (N, 3, 3), T0: (N, 3) starting poses; ``ids`` their restart numbers.
+        phase: "search" keeps each pose's last value, "refine" its lowest-loss one.
 
     Returns:
-        ``(R (N, 3, 3), T (N, 3), losses (steps, N), stopped)``: in "refine" the pose of the
-        lowest loss seen, in "search" the last one.
+        ``(R (N, 3, 3), T (N, 3), losses (steps done, N), stopped by the callback)``.
     """
     poses = _Poses(R0, T0)
     opt = torch.optim.Adam(poses.params(), lr=lr)
     history: list[list[float]] = []
-    best = (math.inf, R0.detach().clone(), T0.detach().clone())
+    best_loss = torch.full((R0.shape[0],), math.inf, dtype=R0.dtype, device=R0.device)
+    best_R, best_T = R0.detach().clone(), T0.detach().clone()
     stopped = False
     for step in range(steps):
         R, T = poses.RT()
@@ -403,11 +393,12 @@ def _optimise(
         opt.zero_grad(set_to_none=True)
         losses.sum().backward()
         opt.step()
-        values = losses.detach().tolist()
+        R, T, values = R.detach(), T.detach(), losses.detach()
+        better = values < best_loss
+        best_loss = torch.where(better, values, best_loss)
+        best_R[better], best_T[better] = R[better], T[better]
+        values = values.tolist()
         history.append(values)
-        R, T = R.detach(), T.detach()
-        if phase == "refine" and values[0] < best[0]:
-            best = (values[0], R, T)
         bar.update(1)
         bar.set_postfix(phase=phase, loss=f"{min(values):.4f}")
         if callback is not None:
@@ -417,8 +408,8 @@ def _optimise(
                     stopped = True
         if stopped:
             break
-    if phase == "refine" and math.isfinite(best[0]):
-        return best[1], best[2], history, stopped
+    if phase == "refine":
+        return best_R, best_T, history, stopped
     with torch.no_grad():
         R, T = poses.RT()
     return R.detach(), T.detach(), history, stopped
@@ -431,7 +422,7 @@ def fit_pose(
     init_T: torch.Tensor,
     target_rgb: torch.Tensor | None = None,
     fov: float = 60.0,
-    restarts: int = 8,
+    restarts: int = 16,
     search_steps: int = 60,
     refine_steps: int = 40,
     lr: float = 0.05,
@@ -439,11 +430,13 @@ def fit_pose(
     callback: Callable[[PoseStep], bool | None] | None = None,
     progress: bool = False,
     search_size: int = 64,
-    screen_pool: int = 256,
-    min_sep_deg: float = 45.0,
-    blur_px: float = 1.0,
-    faces_per_pixel: int = 20,
+    screen_pool: int = 1024,
+    min_sep_deg: float = 20.0,
+    search_blur_px: float = 1.0,
+    refine_blur_px: float = 0.25,
+    faces_per_pixel: int = 50,
     w_rgb: float = 1.0,
+    finalists: int = 4,
 ) -> PoseResult:
     """Recover the camera (R, T) from which ``mesh`` looks like the target image.
 
@@ -470,8 +463,13 @@ def fit_pose(
         search_size: larger side of the images of the search (small is fast and smooth).
         screen_pool: random rotations rendered (hard, at 32 pixels) to choose the restarts.
         min_sep_deg: least angle between two screened restarts (keeps them diverse).
-        blur_px: soft-silhouette blur radius in pixels of each phase's images.
-        faces_per_pixel: K of the soft rasterizer.
+        search_blur_px, refine_blur_px: soft-silhouette blur radius in pixels of each
+            phase's images. A wide blur reaches further in the search; a narrow one biases
+            the refined pose less (blurred edges make the object look larger, and the fit
+            then moves the camera away).
+        faces_per_pixel: K of the soft rasterizer. Keep it large for small faces: the K
+            nearest faces within the blur must include the ones covering the pixel, or the
+            silhouette's interior drops below 1 in speckles and the loss misleads the fit.
         w_rgb: weight of the colour term.
 
     Returns:
@@ -501,14 +499,15 @@ def fit_pose(
                              f"target_silhouette {tuple(t.shape)}, got {shape}")
         if not torch.isfinite(target_rgb).all():
             raise ValueError("target_rgb holds NaN or inf")
-        target_rgb = target_rgb.to(device, dtype)
     for name, value, low in (("restarts", restarts, 1), ("search_steps", search_steps, 0),
                              ("refine_steps", refine_steps, 0), ("search_size", search_size, 8),
                              ("screen_pool", screen_pool, 1),
-                             ("faces_per_pixel", faces_per_pixel, 1)):
+                             ("faces_per_pixel", faces_per_pixel, 1),
+                             ("finalists", finalists, 1)):
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    for name, value in (("lr", lr), ("blur_px", blur_px)):
+    for name, value in (("lr", lr), ("search_blur_px", search_blur_px),
+                        ("refine_blur_px", refine_blur_px)):
         if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     if not (isinstance(fov, int | float) and 0 < fov < 180):
@@ -521,49 +520,57 @@ def fit_pose(
     with_rgb = target_rgb is not None and w_rgb > 0
     if with_rgb:
         mesh = _grey(mesh)
+        target_rgb = target_rgb.to(device, dtype)
+    else:
+        target_rgb = None
     full = tuple(t.shape)
     target = t.to(device, dtype)
     generator = torch.Generator().manual_seed(seed)
     small = _screen_size(full, search_size)
-    target_small = _resize(target[..., None], small)[..., 0]
-    rgb_small = _resize(target_rgb, small) if with_rgb else None
-
+    finalists = min(finalists, restarts)
     bar = tqdm(total=search_steps + refine_steps, desc="fit pose", unit="step",
                disable=not progress, dynamic_ncols=True)
-    # 1. screen
+
+    # 1. screen: choose the starts
     screen = _screen_size(full, 32)
     starts, sources = _starts(mesh, _resize(target[..., None], screen)[..., 0], init_R, init_T,
                               restarts, screen_pool, min_sep_deg, fov, generator)
-    T0 = init_T.expand(restarts, 3)
-    # 2. search
-    renderer = _SoftRenderer(small, fov, blur_px, faces_per_pixel, with_rgb, device)
+    # 2. search: all restarts at once on small images
+    renderer = _SoftRenderer(small, fov, search_blur_px, faces_per_pixel, with_rgb, device)
     R, T, search_hist, stopped = _optimise(
-        mesh, renderer, target_small, rgb_small, w_rgb, starts, T0, search_steps, lr, "search",
-        list(range(restarts)), callback, bar)
-    # 3. pick by hard IoU at full resolution (ties: lower soft loss)
-    ious = _iou(_hard_silhouettes(mesh, R, T, full, fov), target)
-    last = search_hist[-1] if search_hist else [math.inf] * restarts
-    winner = max(range(restarts), key=lambda i: (round(float(ious[i]), 4), -last[i]))
+        mesh, renderer, _resize(target[..., None], small)[..., 0],
+        None if target_rgb is None else _resize(target_rgb, small), w_rgb, starts,
+        init_T.expand(restarts, 3), search_steps, lr, "search", list(range(restarts)),
+        callback, bar)
+    last = search_hist[-1] if search_hist else [0.0] * restarts
     runs = [{"restart": i, "source": sources[i], "R0": starts[i : i + 1].clone(),
              "T0": init_T.clone(), "R": R[i : i + 1].clone(), "T": T[i : i + 1].clone(),
-             "loss": last[i], "iou": float(ious[i])} for i in range(restarts)]
-    history = [h[winner] for h in search_hist]
-    R, T = R[winner : winner + 1], T[winner : winner + 1]
+             "loss": last[i], "iou": math.nan, "refined": False} for i in range(restarts)]
+    # 3. refine the finalists (lowest search loss) at full resolution, together
+    keep = sorted(range(restarts), key=lambda i: last[i])[:finalists]
+    R, T = R[keep], T[keep]
+    renderer = _SoftRenderer(full, fov, refine_blur_px, faces_per_pixel, with_rgb, device)
+    refine_hist: list[list[float]] = []
     if not stopped and refine_steps > 0:
-        renderer = _SoftRenderer(full, fov, blur_px, faces_per_pixel, with_rgb, device)
         R, T, refine_hist, stopped = _optimise(
-            mesh, renderer, target, target_rgb if with_rgb else None, w_rgb, R, T,
-            refine_steps, lr / 4, "refine", [winner], callback, bar)
-        history += [h[0] for h in refine_hist]
+            mesh, renderer, target, target_rgb, w_rgb, R, T, refine_steps, lr / 4, "refine",
+            keep, callback, bar)
     bar.close()
+    # 4. pick by hard IoU at full resolution: the search's soft loss on small, blurred
+    # images ranks near-ties badly, and its blur biases the distance.
     with torch.no_grad():
-        renderer = _SoftRenderer(full, fov, blur_px, faces_per_pixel, with_rgb, device)
         sil, rgb = renderer(mesh, R, T)
-        loss = float(_losses(sil, target[None], rgb,
-                             target_rgb[None] if with_rgb else None, w_rgb)[0])
-        iou = float(_iou(_hard_silhouettes(mesh, R, T, full, fov), target)[0])
-    return PoseResult(R=R, T=T, loss=loss, iou=iou, history=history, restarts=runs,
-                      winner=winner, stopped=stopped, seconds=time.perf_counter() - start_time)
+        losses = _losses(sil, target, rgb, target_rgb, w_rgb).tolist()
+        ious = _iou(_hard_silhouettes(mesh, R, T, full, fov), target).tolist()
+    for j, i in enumerate(keep):
+        runs[i].update(iou=ious[j], refined=bool(refine_hist), final_loss=losses[j],
+                       R_final=R[j : j + 1].clone(), T_final=T[j : j + 1].clone())
+    j = max(range(len(keep)), key=lambda j: (round(ious[j], 4), -losses[j]))
+    winner = keep[j]
+    history = [h[winner] for h in search_hist] + [h[j] for h in refine_hist]
+    return PoseResult(R=R[j : j + 1].clone(), T=T[j : j + 1].clone(), loss=losses[j],
+                      iou=ious[j], history=history, restarts=runs, winner=winner,
+                      stopped=stopped, seconds=time.perf_counter() - start_time)
 
 
 # ---------------------------------------------------------------------------------------------

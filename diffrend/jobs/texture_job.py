@@ -1,0 +1,177 @@
+"""``diffrend texture`` end to end: views of a textured mesh (or real views and the mesh),
+the texture fit, metrics and the output folder.
+
+Outputs (written atomically): ``mesh.obj`` + ``mesh.mtl`` + ``mesh.png`` (the recovered
+texture), ``progress.gif``, ``loss.png``, ``final.png`` (held-out views: targets over
+renders), ``texture.png`` (recovered beside the true texture, when known), ``metrics.json``,
+``index.html`` and ``checkpoint.pt``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..io import load_objs_as_meshes, load_views, save_obj
+from ..preview import image_grid, load_for_render, write_png
+from ..shading import TexturesUV
+from .fit_texture import FitTextureResult, FitTextureSettings, fit_texture, render_textured
+from .mesh_job import FitInputs, check_writable
+from .report import loss_curve, progress_frames, write_gif_frames, write_index, write_json
+from .scene import render_target_views, sphere_cameras
+
+
+def prepare_texture_inputs(
+    mesh: str | os.PathLike | None = None,
+    data: str | os.PathLike | None = None,
+    views: int = 20,
+    heldout: int = 10,
+    image_size: int = 256,
+    device: str | torch.device = "cpu",
+) -> FitInputs:
+    """Views to fit a texture to, and the mesh (with UVs) in ``FitInputs.target``.
+
+    Without ``data``, views are rendered from ``mesh`` (default: the bundled cow) with its
+    own texture, after normalising it; the fit then starts from grey. With ``data``, ``mesh``
+    (an OBJ with UVs, in the cameras' frame: not normalised) is required.
+
+    Raises:
+        ValueError: no UVs in the mesh, ``data`` without a mesh, bad files.
+    """
+    from ..io import default_mesh_path
+
+    if data is not None:
+        if mesh is None:
+            raise ValueError("--data needs the MESH (an OBJ with UVs in the cameras' frame)")
+        target = load_objs_as_meshes([mesh], device=device)
+        if not isinstance(target.textures, TexturesUV):
+            raise ValueError(f"{mesh}: no UVs/texture; a texture fit needs a UV layout")
+        all_views = load_views(data, image_size=image_size).to(device)
+        n = len(all_views)
+        held = list(range(5, n, 10)) if n >= 5 else []
+        train = [i for i in range(n) if i not in held]
+        return FitInputs(all_views.subset(train), all_views.subset(held) if held else None,
+                         target, Path(data).name, lit=False)
+    path = Path(mesh) if mesh is not None else default_mesh_path()
+    target = load_for_render(path, device=device)
+    if not isinstance(target.textures, TexturesUV):
+        raise ValueError(f"{path}: no UVs/texture; a texture fit needs a UV layout")
+    train = render_target_views(target, sphere_cameras(views, device=device), image_size)
+    held = (render_target_views(target, sphere_cameras(heldout, offset=0.25, device=device),
+                                image_size) if heldout else None)
+    return FitInputs(train, held, target, path.name, lit=True)
+
+
+def _psnr(mse: float) -> float:
+    return float("inf") if mse <= 0 else -10.0 * math.log10(mse)
+
+
+def evaluate_texture(result: FitTextureResult, inputs: FitInputs, known_texture: bool) -> dict:
+    """Held-out PSNR (inside the masks) and, with a known texture, texture PSNR on the
+    texels the views observed."""
+    metrics: dict = {"source": inputs.source, "steps": result.steps, "stopped": result.stopped,
+                     "seconds": round(result.seconds, 2),
+                     "texture_size": int(result.texture.shape[0]),
+                     "observed_texels": round(float(result.observed.float().mean()), 4)}
+    if inputs.heldout is not None:
+        h = inputs.heldout
+        img = render_textured(result.mesh, h.cameras, h.images.shape[1], inputs.lit)
+        m = h.masks[..., None]
+        mse = float(((img - h.images) ** 2 * m).sum() / (m.sum() * 3).clamp(min=1))
+        metrics.update(heldout_views=len(h), heldout_psnr=round(_psnr(mse), 3))
+    if known_texture:
+        truth = _true_texture(inputs, result.texture.shape[0])
+        obs = result.observed
+        if bool(obs.any()):
+            mse = float(((result.texture - truth) ** 2)[obs].mean())
+            metrics["texture_psnr_observed"] = round(_psnr(mse), 3)
+    return metrics
+
+
+def _true_texture(inputs: FitInputs, size: int) -> torch.Tensor:
+    """The target's texture map resampled to (size, size, 3) (area average)."""
+    truth = inputs.target.textures.maps_padded()[0]
+    return F.interpolate(truth.permute(2, 0, 1)[None], size=(size, size),
+                         mode="area")[0].permute(1, 2, 0)
+
+
+def _u8(images: torch.Tensor) -> np.ndarray:
+    return (images.clamp(0, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
+
+
+def write_texture_outputs(out: Path, result: FitTextureResult, inputs: FitInputs,
+                          metrics: dict, settings: FitTextureSettings, known_texture: bool,
+                          command: str) -> list[str]:
+    """Write the textured mesh, pictures, metrics and index.html; returns the file names."""
+    tex = result.mesh.textures
+    save_obj(out / "mesh.obj", result.mesh.verts_packed(), result.mesh.faces_packed(),
+             verts_uvs=tex.verts_uvs_list()[0], faces_uvs=tex.faces_uvs_list()[0],
+             texture_map=result.texture)
+    written = ["mesh.obj", "mesh.mtl", "mesh.png"]
+    figures = []
+    if result.frames:
+        targets = _u8(inputs.train.images[result.snapshot_views])
+        write_gif_frames(progress_frames(targets, result.frames, settings.iters),
+                         out / "progress.gif")
+        written.append("progress.gif")
+        figures.append(("progress.gif", "training views: targets (top), renders with the "
+                        "texture so far (bottom)"))
+    if result.history:
+        write_png(loss_curve(result.history, title="colour error per step"), out / "loss.png")
+        written.append("loss.png")
+        figures.append(("loss.png", "mean squared colour error inside the masks"))
+    if inputs.heldout is not None:
+        shown = list(range(min(6, len(inputs.heldout))))
+        h = inputs.heldout
+        fit = render_textured(result.mesh, h.cameras[shown], h.images.shape[1], inputs.lit)
+        write_png(image_grid(torch.cat([h.images[shown], fit]), cols=len(shown)),
+                  out / "final.png")
+        written.append("final.png")
+        figures.append(("final.png", "held-out views: targets (top), the fit (bottom)"))
+    if known_texture:
+        size = result.texture.shape[0]
+        truth = _true_texture(inputs, size)
+        write_png(image_grid(torch.stack([result.texture, truth]), cols=2), out / "texture.png")
+        written.append("texture.png")
+        figures.append(("texture.png", "recovered texture (left), true texture (right)"))
+    write_json(metrics, out / "metrics.json")
+    written.append("metrics.json")
+    summary = (f"Recovered a {result.texture.shape[0]}^2 texture from {len(inputs.train)} "
+               f"views of {inputs.source} in {result.steps} steps ({metrics['seconds']:.0f} s)."
+               f" Command: {command}")
+    files = [("mesh.obj", "the mesh with the recovered texture (mesh.mtl, mesh.png)"),
+             ("metrics.json", "metrics")]
+    write_index(out, "diffrend texture", summary, metrics, figures, files, asdict(settings))
+    written.append("index.html")
+    return written
+
+
+def run_texture_job(
+    out: str | os.PathLike,
+    inputs: FitInputs,
+    settings: FitTextureSettings,
+    known_texture: bool,
+    seed: int = 0,
+    resume: bool = False,
+    checkpoint_every: int = 50,
+    progress: bool = True,
+    command: str = "diffrend texture",
+    echo: Callable[[str], None] = print,
+) -> dict:
+    """Fit the texture, measure and write everything into ``out``; returns the metrics."""
+    folder = check_writable(out)
+    result = fit_texture(inputs.train, inputs.target, settings=settings, seed=seed,
+                         checkpoint=folder / "checkpoint.pt", checkpoint_every=checkpoint_every,
+                         resume=resume, progress=progress)
+    metrics = evaluate_texture(result, inputs, known_texture)
+    written = write_texture_outputs(folder, result, inputs, metrics, settings, known_texture,
+                                    command)
+    echo(f"wrote {folder}/: " + ", ".join(written))
+    return metrics
