@@ -208,6 +208,46 @@ def texture(mesh: str | None, data: str | None, output: str, iters: int, image_s
 
 
 @main.command()
+@click.argument("mesh", required=False, type=click.Path(dir_okay=False))
+@click.option("-o", "--output", default="out/pose", show_default=True,
+              type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--seed", default=0, show_default=True, type=int,
+              help="Picks the true camera and the start.")
+@click.option("--image-size", default=128, show_default=True, type=click.IntRange(16, 1024))
+@click.option("--min-deg", default=60.0, show_default=True, type=click.FloatRange(0, 180),
+              help="Smallest rotation between the start and the true camera.")
+@click.option("--max-deg", default=120.0, show_default=True, type=click.FloatRange(0, 180))
+@click.option("--restarts", default=16, show_default=True, type=click.IntRange(1, 256))
+@click.option("--evaluate", default=0, show_default=True, type=click.IntRange(0, 1000),
+              help="Also run this many random trials and report the success rate.")
+def pose(mesh: str | None, output: str, seed: int, image_size: int, min_deg: float,
+         max_deg: float, restarts: int, evaluate: int) -> None:
+    """Recover a random camera of MESH (default: the bundled cow) from its silhouette,
+    starting MIN-DEG..MAX-DEG away: writes pose.png, progress.gif, restarts.png, loss.png,
+    metrics.json and index.html."""
+    import sys
+
+    from .jobs.pose_job import run_pose_job
+
+    if min_deg > max_deg:
+        raise click.BadParameter("must be <= --max-deg", param_hint="--min-deg")
+    try:
+        metrics = run_pose_job(output, mesh, seed=seed, image_size=image_size,
+                               min_deg=min_deg, max_deg=max_deg, restarts=restarts,
+                               evaluate=evaluate, command="diffrend " + " ".join(sys.argv[1:]),
+                               echo=click.echo)
+    except (ValueError, FileNotFoundError) as e:
+        raise click.ClickException(str(e)) from e
+    line = (f"start {metrics['start_error_deg']:.1f} deg away -> rotation error "
+            f"{metrics['rotation_error_deg']:.2f} deg, IoU {metrics['iou']:.4f}, "
+            f"{metrics['seconds']:.1f} s")
+    if evaluate:
+        line += (f"; {evaluate} trials: success {100 * metrics['evaluation_success_rate']:.0f}%"
+                 f", median error {metrics['evaluation_median_error_deg']:.2f} deg")
+    click.echo(line)
+
+
+@main.command()
 @click.option("--quick", is_flag=True, help="Small sizes and few repeats (a smoke test).")
 @click.option("--repeats", default=10, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--no-llvmpipe", is_flag=True, help="Skip the OpenGL (Mesa llvmpipe) baseline.")

@@ -96,3 +96,20 @@ def test_fit_empty_masks_are_a_clear_error(tmp_path):
     result = CliRunner().invoke(main, ["fit", "--data", str(tmp_path / "data"),
                                        "-o", str(tmp_path / "o"), *TINY])
     assert result.exit_code != 0 and "empty" in result.output
+
+
+def test_pose_cli_writes_outputs(tmp_path):
+    out = tmp_path / "pose"
+    result = CliRunner().invoke(main, ["pose", "-o", str(out), "--image-size", "48",
+                                       "--restarts", "4", "--min-deg", "20", "--max-deg", "30",
+                                       "--evaluate", "1"])
+    assert result.exit_code == 0, result.output
+    for name in ("pose.png", "progress.gif", "restarts.png", "loss.png", "metrics.json",
+                 "evaluation.json", "index.html"):
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 20 <= metrics["start_error_deg"] <= 30
+    assert metrics["rotation_error_deg"] < metrics["start_error_deg"]
+    assert metrics["evaluation_trials"] == 1
+    bad = CliRunner().invoke(main, ["pose", "--min-deg", "90", "--max-deg", "10"])
+    assert bad.exit_code != 0 and "--min-deg" in bad.output

@@ -15,6 +15,16 @@ from .fit_mesh import (
     render_mesh_views,
     sigma_for_blur,
 )
+from .fit_texture import FitTextureResult, FitTextureSettings, fit_texture
+from .pose import (
+    PoseResult,
+    PoseStep,
+    evaluate_pose_recovery,
+    fit_pose,
+    random_rotation_away,
+    render_pose_target,
+    rotation_error_degrees,
+)
 from .scene import cameras_focus, headlights, render_target_views, sphere_cameras, unlit
 from .smooth_param import SmoothVertexParam
 
@@ -23,14 +33,24 @@ __all__ = [
     "FitMeshResult",
     "FitMeshSettings",
     "FitStep",
+    "FitTextureResult",
+    "FitTextureSettings",
+    "PoseResult",
+    "PoseStep",
     "SmoothVertexParam",
     "Stage",
     "cameras_focus",
+    "evaluate_pose_recovery",
     "fit_mesh",
+    "fit_pose",
+    "fit_texture",
     "headlights",
     "initial_mesh",
+    "random_rotation_away",
     "render_mesh_views",
+    "render_pose_target",
     "render_target_views",
+    "rotation_error_degrees",
     "sigma_for_blur",
     "sphere_cameras",
     "unlit",
