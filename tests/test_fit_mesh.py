@@ -134,7 +134,7 @@ def test_sphere_cameras_cover_the_sphere_and_look_at_the_origin():
 
 def test_fit_mesh_improves_silhouettes_and_shape(cow, views, heldout):
     settings = FitMeshSettings(stages=(Stage(32, 25, 0.05), Stage(48, 25, 0.03, subdivide=True)),
-                               init_level=2, views_per_step=4)
+                               init_level=2, views_per_step=4, lr_end=1.0)
     start = initial_mesh(views, settings)
     iou0 = heldout_iou(start, heldout.cameras, heldout.masks).mean()
     cd0 = normalized_chamfer(start, cow)
@@ -260,6 +260,7 @@ def test_fit_mesh_bad_input(views):
     (dict(views_per_step=0), "views_per_step"),
     (dict(smooth=-1.0), "smooth"),
     (dict(blur_px=0.0), "blur_px"),
+    (dict(lr_end=0.0), "lr_end"),
     (dict(w_rgb=float("nan")), "w_rgb"),
     (dict(init_radius=0.0), "init_radius"),
 ])

@@ -76,6 +76,8 @@ class FitMeshSettings:
             distance (the object then fills about half of each view).
         views_per_step: training views rendered per step (a random subset).
         smooth: lambda of the smooth parameterisation (0: plain per-vertex steps).
+        lr_end: the vertex learning rate falls linearly within each stage to this fraction
+            of the stage's ``lr`` (steps shrink as the fit settles; 1: constant).
         colors: also fit per-vertex colours to the images (False: silhouettes only).
         color_lr: Adam learning rate of the colours.
         lit: the targets are lit by :func:`~diffrend.jobs.scene.headlights` (rendered
@@ -96,6 +98,7 @@ class FitMeshSettings:
     init_radius: float | None = None
     views_per_step: int = 5
     smooth: float = 10.0
+    lr_end: float = 0.3
     colors: bool = True
     color_lr: float = 0.02
     lit: bool = True
@@ -134,6 +137,8 @@ class FitMeshSettings:
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if not (math.isfinite(self.lr_end) and 0 < self.lr_end <= 1):
+            raise ValueError(f"lr_end must be in (0, 1], got {self.lr_end}")
         if not (math.isfinite(self.blur_px) and 0 < self.blur_px <= 16):
             raise ValueError(f"blur_px must be in (0, 16], got {self.blur_px}")
         if self.init_radius is not None and not (math.isfinite(self.init_radius)
@@ -415,6 +420,8 @@ def fit_mesh(
             images = _resize(data.images, stage.image_size)
 
             while stage_step < stage.iters:
+                frac = stage_step / max(1, stage.iters - 1)
+                opt.param_groups[0]["lr"] = stage.lr * (1.0 - (1.0 - settings.lr_end) * frac)
                 idx = torch.randperm(n_views, generator=generator)[: settings.views_per_step]
                 idx = idx.to(device)
                 cams = data.cameras[idx.tolist()]
