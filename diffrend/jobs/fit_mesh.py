@@ -37,7 +37,8 @@ from ..renderer import MeshShader
 from ..shading import Materials, TexturesVertex
 from ..structures import Meshes, ico_sphere, subdivide_meshes
 from .checkpoint import deferred_interrupt, deterministic, load_checkpoint, save_checkpoint
-from .scene import cameras_focus, headlights, unlit
+from .report import to_uint8
+from .scene import cameras_focus, headlights, render_hard, unlit
 
 
 @dataclass(frozen=True)
@@ -275,19 +276,8 @@ def _resize(images: torch.Tensor, size: int) -> torch.Tensor:
 
 @torch.no_grad()
 def render_mesh_views(mesh: Meshes, cameras, image_size: int, lit: bool) -> torch.Tensor:
-    """Hard Phong renders (N, S, S, 3) of one vertex-coloured mesh (previews, frames)."""
-    device = mesh.device
-    rasterizer = MeshRasterizer(raster_settings=RasterizationSettings(image_size=image_size))
-    shader = MeshShader("phong", "hard", device, materials=Materials(device=device),
-                        blend_params=BlendParams(background_color=(0.0, 0.0, 0.0)))
-    meshes = mesh.extend(len(cameras))
-    fragments = rasterizer(meshes, cameras=cameras)
-    lights = headlights(cameras) if lit else unlit(device)
-    return shader(fragments, meshes, cameras=cameras, lights=lights)[..., :3].clamp(0, 1)
-
-
-def _to_uint8(images: torch.Tensor) -> np.ndarray:
-    return (images.clamp(0, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
+    """Hard Phong renders (N, S, S, 3) in [0, 1] of one textured mesh (previews, frames)."""
+    return render_hard(mesh, cameras, image_size, lit)[0][..., :3].clamp(0, 1)
 
 
 def fit_mesh(
@@ -459,7 +449,7 @@ def fit_mesh(
                                 sil=f"{record['silhouette']:.4f}")
                 if step % snap_every == 0 or step == total:
                     shown = Meshes([verts], [faces], textures=TexturesVertex([colors.detach()]))
-                    frames.append((step, _to_uint8(render_mesh_views(
+                    frames.append((step, to_uint8(render_mesh_views(
                         shown, snapshot_cams, snap_size, settings.lit))))
                 if callback is not None and callback(FitStep(
                         step, total, stage_idx, record, verts, faces, colors.detach())):

@@ -23,14 +23,12 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..blend import BlendParams
 from ..io.views import MultiViewData
-from ..raster import MeshRasterizer, RasterizationSettings
-from ..renderer import MeshShader
-from ..shading import Materials, TexturesUV
+from ..shading import TexturesUV
 from ..structures import Meshes
 from .checkpoint import deferred_interrupt, deterministic, load_checkpoint, save_checkpoint
-from .scene import headlights, unlit
+from .report import to_uint8
+from .scene import render_hard
 
 
 @dataclass(frozen=True)
@@ -120,18 +118,6 @@ def _uvs(mesh: Meshes) -> tuple[torch.Tensor, torch.Tensor]:
         raise ValueError("mesh must carry TexturesUV (its verts_uvs and faces_uvs give the "
                          "texture layout); load it with diffrend.io.load_objs_as_meshes")
     return tex.verts_uvs_list()[0], tex.faces_uvs_list()[0]
-
-
-def _render(mesh: Meshes, cameras, image_size: int, lit: bool) -> torch.Tensor:
-    """Hard Phong RGBA (N, S, S, 4) of one textured mesh from N cameras (differentiable)."""
-    device = mesh.device
-    rasterizer = MeshRasterizer(raster_settings=RasterizationSettings(image_size=image_size))
-    shader = MeshShader("phong", "hard", device, materials=Materials(device=device),
-                        blend_params=BlendParams(background_color=(0.0, 0.0, 0.0)))
-    meshes = mesh.extend(len(cameras))
-    fragments = rasterizer(meshes, cameras=cameras)
-    lights = headlights(cameras) if lit else unlit(device)
-    return shader(fragments, meshes, cameras=cameras, lights=lights)
 
 
 def _with_texture(mesh: Meshes, texture: torch.Tensor, uvs: tuple) -> Meshes:
@@ -228,7 +214,7 @@ def fit_texture(
             idx = torch.randperm(n_views, generator=generator)[: settings.views_per_step]
             cams = data.cameras[idx.tolist()]
             texture = pyramid_texture(levels, size)
-            rgba = _render(_with_texture(mesh, texture, uvs), cams, height, settings.lit)
+            rgba = render_hard(_with_texture(mesh, texture, uvs), cams, height, settings.lit)[0]
             mask = data.masks[idx.to(device)][..., None]
             err = ((rgba[..., :3] - data.images[idx.to(device)]) ** 2 * mask).sum()
             loss = err / (mask.sum() * 3).clamp(min=1)
@@ -245,9 +231,8 @@ def fit_texture(
             if step % snap_every == 0 or step == settings.iters:
                 with torch.no_grad():
                     shown = _with_texture(mesh, pyramid_texture(levels, size), uvs)
-                    img = _render(shown, data.cameras[snap_idx], height, settings.lit)
-                frames.append((step, (img[..., :3].clamp(0, 1).cpu().numpy() * 255 + 0.5)
-                               .astype(np.uint8)))
+                    img = render_hard(shown, data.cameras[snap_idx], height, settings.lit)[0]
+                frames.append((step, to_uint8(img[..., :3])))
             if callback is not None and callback(step, record):
                 stop.reason = stop.reason or "callback"
             stopped = stop.reason
@@ -267,5 +252,6 @@ def fit_texture(
 
 def render_textured(mesh: Meshes, cameras, image_size: int, lit: bool) -> torch.Tensor:
     """Hard Phong renders (N, S, S, 3) of a UV-textured mesh (previews, metrics)."""
-    with torch.no_grad():
-        return _render(mesh, cameras, image_size, lit)[..., :3].clamp(0, 1)
+    from .fit_mesh import render_mesh_views
+
+    return render_mesh_views(mesh, cameras, image_size, lit)

@@ -22,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ..io import load_views, save_obj, save_ply
@@ -31,7 +30,7 @@ from ..preview import image_grid, load_for_render, write_png
 from ..structures import Meshes
 from .fit_mesh import FitMeshResult, FitMeshSettings, fit_mesh, render_mesh_views
 from .metrics import heldout_iou, normalized_chamfer
-from .report import loss_curve, progress_frames, write_gif_frames, write_index, write_json
+from .report import loss_curve, progress_frames, to_uint8, write_gif_frames, write_index, write_json
 from .scene import render_target_views, sphere_cameras
 
 
@@ -118,9 +117,6 @@ def check_writable(folder: str | os.PathLike) -> Path:
     return out
 
 
-def _u8(images: torch.Tensor) -> np.ndarray:
-    return (images.clamp(0, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
-
 
 def evaluate(result: FitMeshResult, inputs: FitInputs) -> dict:
     """Metrics of a fit: held-out IoU (mean, min, per view), chamfer, steps, time."""
@@ -150,7 +146,7 @@ def write_outputs(out: Path, result: FitMeshResult, inputs: FitInputs, metrics: 
     size = settings.stages[-1].image_size
     figures = []
     if result.frames:
-        targets = _u8(torch.nn.functional.interpolate(
+        targets = to_uint8(torch.nn.functional.interpolate(
             inputs.train.images[result.snapshot_views].permute(0, 3, 1, 2), size=(size, size),
             mode="area").permute(0, 2, 3, 1))
         write_gif_frames(progress_frames(targets, result.frames, sum(

@@ -30,7 +30,7 @@ from .pose import (
     render_pose_target,
     rotation_error_degrees,
 )
-from .report import labelled_row, loss_curve, write_gif_frames, write_index, write_json
+from .report import labelled_row, loss_curve, to_uint8, write_gif_frames, write_index, write_json
 
 
 def overlay(target: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
@@ -39,9 +39,6 @@ def overlay(target: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
     t, c = target.float(), current.float()
     return torch.stack([t, t * c, c], dim=-1)
 
-
-def _u8(x: torch.Tensor) -> np.ndarray:
-    return (x.clamp(0, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
 
 
 def run_pose_job(
@@ -102,11 +99,11 @@ def run_pose_job(
     frames = []
     for s in kept[::stride] + kept[-1:]:
         label = f"{s.phase} step {s.step}  loss {s.loss:.4f}"
-        frames.append(labelled_row(_u8(overlay(target, sil(s.R, s.T)))[None], label))
+        frames.append(labelled_row(to_uint8(overlay(target, sil(s.R, s.T)))[None], label))
     if frames:
         write_gif_frames(frames, folder / "progress.gif")
         written.append("progress.gif")
-    tiles = [labelled_row(_u8(overlay(target, sil(r["R"], r["T"])))[None],
+    tiles = [labelled_row(to_uint8(overlay(target, sil(r["R"], r["T"])))[None],
                           f"#{r['restart']}{' init' if r['source'] == 'init' else ''} "
                           f"IoU {r['iou']:.3f}" + (" *" if r["restart"] == result.winner else ""))
              for r in result.restarts]

@@ -22,6 +22,11 @@ _COLORS = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 
            (140, 86, 75)]
 
 
+def to_uint8(images) -> np.ndarray:
+    """Float images in [0, 1] (a tensor of any shape) -> uint8 numpy array."""
+    return (images.detach().clamp(0, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
+
+
 def _font(size: int) -> ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
@@ -186,5 +191,5 @@ img{{max-width:100%;image-rendering:pixelated}}figure{{margin:1.5em 0}}</style><
     return path
 
 
-__all__ = ["labelled_row", "loss_curve", "progress_frames", "write_gif_frames", "write_index",
-           "write_json", "write_png"]
+__all__ = ["labelled_row", "loss_curve", "progress_frames", "to_uint8", "write_gif_frames",
+           "write_index", "write_json", "write_png"]

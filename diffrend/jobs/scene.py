@@ -63,6 +63,28 @@ def unlit(device: torch.device | str = "cpu") -> AmbientLights:
     return AmbientLights(device=device)
 
 
+def render_hard(mesh: Meshes, cameras: CamerasBase, image_size: int,
+                lit: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hard-rasterized Phong render of one textured mesh from N cameras, black background.
+
+    Args:
+        mesh: one mesh with textures. cameras: N cameras. image_size: square side S.
+        lit: lit by :func:`headlights`, else unlit (colour = albedo).
+
+    Returns:
+        ``(rgba (N, S, S, 4), pix_to_face (N, S, S, 1))``; rgba differentiable w.r.t. the
+        texture / vertex colours (and the vertices through the barycentrics).
+    """
+    device = mesh.device
+    rasterizer = MeshRasterizer(raster_settings=RasterizationSettings(image_size=image_size))
+    shader = MeshShader("phong", "hard", device, materials=Materials(device=device),
+                        blend_params=BlendParams(background_color=(0.0, 0.0, 0.0)))
+    meshes = mesh.extend(len(cameras))
+    fragments = rasterizer(meshes, cameras=cameras)
+    lights = headlights(cameras) if lit else unlit(device)
+    return shader(fragments, meshes, cameras=cameras, lights=lights), fragments.pix_to_face
+
+
 @torch.no_grad()
 def render_target_views(
     mesh: Meshes,
@@ -86,21 +108,12 @@ def render_target_views(
     """
     if not isinstance(mesh, Meshes) or len(mesh) != 1 or mesh.textures is None:
         raise ValueError("mesh must be one mesh with textures")
-    device = mesh.device
-    settings = RasterizationSettings(image_size=image_size, faces_per_pixel=1)
-    rasterizer = MeshRasterizer(raster_settings=settings)
-    shader = MeshShader("phong", "hard", device, materials=Materials(device=device),
-                        blend_params=BlendParams(background_color=(0.0, 0.0, 0.0)))
     images, masks = [], []
     for start in range(0, len(cameras), batch_size):
         idx = list(range(start, min(start + batch_size, len(cameras))))
-        cams = cameras[idx]
-        meshes = mesh.extend(len(idx))
-        fragments = rasterizer(meshes, cameras=cams)
-        lights = headlights(cams) if lit else unlit(device)
-        rgba = shader(fragments, meshes, cameras=cams, lights=lights)
+        rgba, pix_to_face = render_hard(mesh, cameras[idx], image_size, lit)
         images.append(rgba[..., :3].clamp(0, 1))
-        masks.append((fragments.pix_to_face[..., 0] >= 0).to(rgba.dtype))
+        masks.append((pix_to_face[..., 0] >= 0).to(rgba.dtype))
     names = tuple(f"view_{i:03d}" for i in range(len(cameras)))
     return MultiViewData(images=torch.cat(images), masks=torch.cat(masks), cameras=cameras,
                          names=names)

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -24,7 +23,7 @@ from ..preview import image_grid, load_for_render, write_png
 from ..shading import TexturesUV
 from .fit_texture import FitTextureResult, FitTextureSettings, fit_texture, render_textured
 from .mesh_job import FitInputs, check_writable
-from .report import loss_curve, progress_frames, write_gif_frames, write_index, write_json
+from .report import loss_curve, progress_frames, to_uint8, write_gif_frames, write_index, write_json
 from .scene import render_target_views, sphere_cameras
 
 
@@ -102,9 +101,6 @@ def _true_texture(inputs: FitInputs, size: int) -> torch.Tensor:
                          mode="area")[0].permute(1, 2, 0)
 
 
-def _u8(images: torch.Tensor) -> np.ndarray:
-    return (images.clamp(0, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
-
 
 def write_texture_outputs(out: Path, result: FitTextureResult, inputs: FitInputs,
                           metrics: dict, settings: FitTextureSettings, known_texture: bool,
@@ -117,7 +113,7 @@ def write_texture_outputs(out: Path, result: FitTextureResult, inputs: FitInputs
     written = ["mesh.obj", "mesh.mtl", "mesh.png"]
     figures = []
     if result.frames:
-        targets = _u8(inputs.train.images[result.snapshot_views])
+        targets = to_uint8(inputs.train.images[result.snapshot_views])
         write_gif_frames(progress_frames(targets, result.frames, settings.iters),
                          out / "progress.gif")
         written.append("progress.gif")
