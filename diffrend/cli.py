@@ -110,13 +110,17 @@ def _device(name: str) -> torch.device:
               help="Held-out views rendered from the target mesh (for the IoU).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
-@click.option("--no-colors", is_flag=True, help="Fit the shape to silhouettes only.")
+@click.option("--colors", default="vertex", show_default=True,
+              type=click.Choice(["vertex", "texture", "none"]),
+              help="Fit per-vertex colours, a UV texture map, or silhouettes only.")
+@click.option("--texture-size", default=256, show_default=True, type=click.IntRange(4, 8192),
+              help="Side of the texture map (--colors texture).")
 @click.option("--checkpoint-every", default=50, show_default=True,
               type=click.IntRange(1, 100000), help="Steps between checkpoints.")
 @click.option("--resume", is_flag=True,
               help="Continue from OUTPUT/checkpoint.pt (same arguments: same result).")
 def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size: int,
-        views: int, heldout: int, seed: int, device: str, no_colors: bool,
+        views: int, heldout: int, seed: int, device: str, colors: str, texture_size: int,
         checkpoint_every: int, resume: bool) -> None:
     """Fit an ico-sphere to views of MESH (default: the bundled cow) or of --data: writes
     mesh.obj/.ply, progress.gif, loss.png, final.png, metrics.json and index.html."""
@@ -132,7 +136,8 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
         inputs = prepare_inputs(mesh, data, views=views, heldout=heldout,
                                 image_size=image_size, device=dev)
         settings = replace(FitMeshSettings().scaled(iters=iters, image_size=image_size),
-                           lit=inputs.lit, colors=not no_colors)
+                           lit=inputs.lit, colors=colors, texture_size=texture_size,
+                           texture_levels=min(5, texture_size.bit_length()))
         metrics = run_fit_job(output, inputs, settings, seed=seed, resume=resume,
                               checkpoint_every=checkpoint_every,
                               command="diffrend " + " ".join(sys.argv[1:]), echo=click.echo)

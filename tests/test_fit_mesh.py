@@ -157,7 +157,7 @@ def test_fit_mesh_improves_silhouettes_and_shape(cow, views, heldout):
 
 
 def test_fit_mesh_silhouette_only(views):
-    settings = replace(SMALL, colors=False)
+    settings = replace(SMALL, colors="none")
     result = fit_mesh(views, settings=settings, progress=False)
     assert "rgb" not in result.history[0]
     torch.testing.assert_close(result.mesh.textures.verts_features_packed(),
@@ -261,6 +261,8 @@ def test_fit_mesh_bad_input(views):
     (dict(smooth=-1.0), "smooth"),
     (dict(blur_px=0.0), "blur_px"),
     (dict(lr_end=0.0), "lr_end"),
+    (dict(colors="rainbow"), "colors"),
+    (dict(texture_size=8, texture_levels=5), "texture_levels"),
     (dict(w_rgb=float("nan")), "w_rgb"),
     (dict(init_radius=0.0), "init_radius"),
 ])
@@ -275,3 +277,42 @@ def test_settings_scaled():
     assert s.stages[-1].image_size == 64 and s.stages[0].image_size == 32
     with pytest.raises(ValueError, match="iters"):
         FitMeshSettings().scaled(iters=2)
+
+
+# ---------------------------------------------------------------- texture mode
+
+
+def test_sphere_uvs_seam_faces_do_not_span_the_map():
+    from diffrend.jobs.uv import sphere_uvs
+
+    mesh = ico_sphere(3)
+    uvs, faces_uvs = sphere_uvs(mesh.verts_packed(), mesh.faces_packed())
+    assert uvs.shape[0] > mesh.verts_packed().shape[0]  # seam corners were added
+    assert uvs.min() >= 0 and uvs.max() <= 1
+    corner = uvs[faces_uvs]
+    span = corner[..., 0].amax(1) - corner[..., 0].amin(1)
+    # No face wraps around the map; faces around the poles (which hold every longitude)
+    # stretch, as in any latitude/longitude map.
+    away_from_poles = (corner[..., 1] - 0.5).abs().amax(1) < 0.4
+    assert away_from_poles.float().mean() > 0.8
+    assert span[away_from_poles].max() < 0.1, span[away_from_poles].max()
+    # Each UV corner belongs to the vertex it shades: same v, u equal up to the seam shift.
+    v_of_vertex = uvs[: mesh.verts_packed().shape[0], 1]
+    torch.testing.assert_close(uvs[faces_uvs][..., 1], v_of_vertex[mesh.faces_packed()])
+
+
+def test_fit_mesh_texture_mode_fits_and_resumes(views, tmp_path):
+    settings = replace(SMALL, colors="texture", texture_size=32, texture_levels=3)
+    full = fit_mesh(views, settings=settings, seed=5, progress=False)
+    tex = full.mesh.textures
+    assert tex.maps_padded().shape == (1, 32, 32, 3)
+    assert tex.maps_padded().std() > 0.01  # the texture learned something
+    loss = [h["rgb"] for h in full.history]
+    assert loss[-1] < loss[0]
+    ck = tmp_path / "ck.pt"
+    fit_mesh(views, settings=settings, seed=5, progress=False, checkpoint=ck,
+             callback=lambda s: s.step == 9)
+    rest = fit_mesh(views, settings=settings, seed=5, progress=False, checkpoint=ck,
+                    resume=True)
+    assert torch.equal(rest.mesh.verts_packed(), full.mesh.verts_packed())
+    assert torch.equal(rest.mesh.textures.maps_padded(), tex.maps_padded())

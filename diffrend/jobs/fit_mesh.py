@@ -34,11 +34,13 @@ from ..io.views import MultiViewData
 from ..losses import mesh_edge_loss, mesh_laplacian_smoothing, mesh_normal_consistency
 from ..raster import MeshRasterizer, RasterizationSettings
 from ..renderer import MeshShader
-from ..shading import Materials, TexturesVertex
+from ..shading import Materials, TexturesUV, TexturesVertex
 from ..structures import Meshes, ico_sphere, subdivide_meshes
 from .checkpoint import deferred_interrupt, deterministic, load_checkpoint, save_checkpoint
+from .fit_texture import pyramid_texture
 from .report import to_uint8
 from .scene import cameras_focus, headlights, render_hard, unlit
+from .uv import sphere_uvs
 
 
 @dataclass(frozen=True)
@@ -79,8 +81,12 @@ class FitMeshSettings:
         smooth: lambda of the smooth parameterisation (0: plain per-vertex steps).
         lr_end: the vertex learning rate falls linearly within each stage to this fraction
             of the stage's ``lr`` (steps shrink as the fit settles; 1: constant).
-        colors: also fit per-vertex colours to the images (False: silhouettes only).
+        colors: what carries colour: ``"vertex"`` (per-vertex colours), ``"texture"`` (a UV
+            texture map: the sphere's longitude/latitude layout, see :mod:`.uv`, as a
+            pyramid of images like :mod:`.fit_texture`'s) or ``"none"`` (silhouettes only).
         color_lr: Adam learning rate of the colours.
+        texture_size, texture_levels: side and pyramid levels of the texture map
+            (``colors="texture"``).
         lit: the targets are lit by :func:`~diffrend.jobs.scene.headlights` (rendered
             targets); False: unlit (photographs: colours are then albedo times lighting).
         blur_px: soft silhouette blur radius, in pixels of each stage's image.
@@ -100,8 +106,10 @@ class FitMeshSettings:
     views_per_step: int = 5
     smooth: float = 10.0
     lr_end: float = 0.3
-    colors: bool = True
+    colors: str = "vertex"
     color_lr: float = 0.02
+    texture_size: int = 256
+    texture_levels: int = 5
     lit: bool = True
     blur_px: float = 1.0
     faces_per_pixel: int = 20
@@ -131,6 +139,16 @@ class FitMeshSettings:
                 continue
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        if self.colors not in ("vertex", "texture", "none"):
+            raise ValueError(f"colors must be 'vertex', 'texture' or 'none', got "
+                             f"{self.colors!r}")
+        if not (isinstance(self.texture_size, int) and 4 <= self.texture_size <= 8192):
+            raise ValueError(f"texture_size must be an int in [4, 8192], got "
+                             f"{self.texture_size!r}")
+        if not (isinstance(self.texture_levels, int) and self.texture_levels >= 1
+                and self.texture_size >> (self.texture_levels - 1) >= 1):
+            raise ValueError(f"texture_levels must be an int in [1, log2(texture_size) + 1], "
+                             f"got {self.texture_levels!r}")
         if not isinstance(self.init_level, int) or not 0 <= self.init_level <= 6:
             raise ValueError(f"init_level must be an int in [0, 6], got {self.init_level!r}")
         for name in ("smooth", "color_lr", "w_silhouette", "w_rgb", "w_laplacian", "w_edge",
@@ -168,7 +186,9 @@ class FitMeshSettings:
 class FitStep:
     """What the callback of :func:`fit_mesh` receives after every step.
 
-    ``verts (V, 3)``, ``faces (F, 3)`` and ``colors (V, 3)`` are detached current values.
+    ``verts (V, 3)``, ``faces (F, 3)`` and ``colors`` are detached current values:
+    ``colors`` is (V, 3) vertex colours, or the (T, T, 3) texture map with
+    ``colors="texture"``.
     """
 
     step: int
@@ -185,7 +205,8 @@ class FitMeshResult:
     """What :func:`fit_mesh` returns.
 
     Attributes:
-        mesh: the fitted mesh, with ``TexturesVertex`` colours (no gradients).
+        mesh: the fitted mesh, with ``TexturesVertex`` colours, or ``TexturesUV`` with
+            ``colors="texture"`` (no gradients).
         history: per step, the weighted total ``"loss"`` and each term.
         frames: ``(step, (V, S, S, 3) uint8)`` renders of the snapshot views over time.
         snapshot_views: indices (into the training views) of the views in ``frames``.
@@ -250,7 +271,7 @@ class _Renderer:
         self.color = MeshShader("phong", "hard", device, materials=Materials(device=device),
                                 blend_params=BlendParams(background_color=(0.0, 0.0, 0.0)))
         self.lit = settings.lit
-        self.with_colors = settings.colors
+        self.with_colors = settings.colors != "none"
 
     def __call__(self, mesh: Meshes, cameras) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Soft silhouettes (B, S, S) and, when fitting colours, colours (B, S, S, 3)."""
@@ -262,6 +283,15 @@ class _Renderer:
         lights = headlights(cameras) if self.lit else unlit(mesh.device)
         rgb = self.color(fragments, meshes, cameras=cameras, lights=lights)[..., :3]
         return sil, rgb
+
+
+def _textures(colors: torch.Tensor, levels: list[torch.Tensor], uvs: tuple | None, size: int,
+              detach: bool = False) -> TexturesVertex | TexturesUV:
+    """The fit's colours: vertex colours (V, 3), or the pyramid texture on ``uvs``."""
+    if uvs is None:
+        return TexturesVertex([colors.detach() if detach else colors])
+    tex = pyramid_texture(levels, size)
+    return TexturesUV([tex.detach() if detach else tex], [uvs[1]], [uvs[0]])
 
 
 def _resize(images: torch.Tensor, size: int) -> torch.Tensor:
@@ -357,6 +387,15 @@ def fit_mesh(
     verts = init.verts_packed().detach().clone()
     faces = init.faces_packed().clone()
     colors = torch.full_like(verts, 0.5)
+    # Each vertex's direction on the starting sphere: the texture layout (colors="texture").
+    dirs = verts - verts.mean(0)
+    dirs = dirs / dirs.norm(dim=1, keepdim=True).clamp(min=1e-12)
+    texture_mode = settings.colors == "texture"
+    tsize = settings.texture_size
+    levels = [torch.zeros(3, max(1, tsize >> i), max(1, tsize >> i), device=device)
+              for i in range(settings.texture_levels)] if texture_mode else []
+    if levels:
+        levels[-1].fill_(0.5)  # start grey, in the coarsest level
     stage_idx, stage_step, step = 0, 0, 0
     u: torch.Tensor | None = None
     opt_state = None
@@ -366,7 +405,8 @@ def fit_mesh(
         ck = load_checkpoint(checkpoint, signature)
         stage_idx, stage_step, step = ck["stage"], ck["stage_step"], ck["step"]
         faces, colors, u = ck["faces"].to(device), ck["colors"].to(device), ck["u"].to(device)
-        verts = ck["verts"].to(device)
+        verts, dirs = ck["verts"].to(device), ck["dirs"].to(device)
+        levels = [lv.to(device) for lv in ck["levels"]]
         opt_state, history, frames = ck["optimizer"], ck["history"], ck["frames"]
         generator.set_state(ck["generator"])
 
@@ -374,6 +414,7 @@ def fit_mesh(
         return {"signature": signature, "stage": stage_idx, "stage_step": stage_step,
                 "step": step, "faces": faces.cpu(), "colors": colors.detach().cpu(),
                 "u": param_u.detach().cpu(), "verts": verts.detach().cpu(),
+                "dirs": dirs.cpu(), "levels": [lv.detach().cpu() for lv in levels],
                 "optimizer": opt.state_dict(), "generator": generator.get_state(),
                 "history": history, "frames": frames}
 
@@ -389,18 +430,24 @@ def fit_mesh(
             stage = stages[stage_idx]
             if stage_step == 0:  # a fresh stage: subdivide, new parameters and optimizer
                 if stage.subdivide:
-                    sub, colors = subdivide_meshes(Meshes([verts], [faces]), colors)
+                    sub, feats = subdivide_meshes(Meshes([verts], [faces]),
+                                                  torch.cat([colors.detach(), dirs], 1))
                     verts, faces = sub.verts_packed(), sub.faces_packed()
+                    colors, dirs = feats[:, :3], feats[:, 3:]
+                    dirs = dirs / dirs.norm(dim=1, keepdim=True).clamp(min=1e-12)
                 param = SmoothVertexParam(Meshes([verts], [faces]), settings.smooth)
                 u = param.to_params(verts)
                 opt_state = None
             else:
                 param = SmoothVertexParam(Meshes([verts], [faces]), settings.smooth)
             u = u.detach().clone().requires_grad_(True)
-            colors = colors.detach().clone().requires_grad_(settings.colors)
+            colors = colors.detach().clone().requires_grad_(settings.colors == "vertex")
+            levels = [lv.detach().clone().requires_grad_(True) for lv in levels]
+            uvs = sphere_uvs(dirs, faces) if texture_mode else None
             groups = [{"params": [u], "lr": stage.lr}]
-            if settings.colors:
-                groups.append({"params": [colors], "lr": settings.color_lr})
+            if settings.colors != "none":
+                groups.append({"params": levels if texture_mode else [colors],
+                               "lr": settings.color_lr})
             opt = torch.optim.Adam(groups)
             if opt_state is not None:
                 opt.load_state_dict(opt_state)
@@ -416,7 +463,7 @@ def fit_mesh(
                 idx = idx.to(device)
                 cams = data.cameras[idx.tolist()]
                 verts_now = param.to_verts(u)
-                mesh = Meshes([verts_now], [faces], textures=TexturesVertex([colors]))
+                mesh = Meshes([verts_now], [faces], textures=_textures(colors, levels, uvs, tsize))
                 sil, rgb = renderer(mesh, cams)
                 terms = {"silhouette": ((sil - masks[idx]) ** 2).mean()}
                 weights = {"silhouette": settings.w_silhouette}
@@ -437,7 +484,7 @@ def fit_mesh(
                 loss.backward()
                 opt.step()
                 with torch.no_grad():
-                    colors.clamp_(0.0, 1.0)
+                    colors.clamp_(0.0, 1.0)  # (the texture's pyramid clamps its sum)
                     verts = param.to_verts(u).detach()
                 stage_step += 1
                 step += 1
@@ -448,11 +495,14 @@ def fit_mesh(
                 bar.set_postfix(stage=stage_idx, loss=f"{record['loss']:.4f}",
                                 sil=f"{record['silhouette']:.4f}")
                 if step % snap_every == 0 or step == total:
-                    shown = Meshes([verts], [faces], textures=TexturesVertex([colors.detach()]))
+                    shown = Meshes([verts], [faces],
+                                   textures=_textures(colors, levels, uvs, tsize, True))
                     frames.append((step, to_uint8(render_mesh_views(
                         shown, snapshot_cams, snap_size, settings.lit))))
+                shown_colors = (pyramid_texture(levels, tsize).detach() if texture_mode
+                                else colors.detach())
                 if callback is not None and callback(FitStep(
-                        step, total, stage_idx, record, verts, faces, colors.detach())):
+                        step, total, stage_idx, record, verts, faces, shown_colors)):
                     stop.reason = stop.reason or "callback"
                 if stop:
                     stopped = stop.reason
@@ -465,7 +515,14 @@ def fit_mesh(
                 stage_idx += 1
                 stage_step = 0
     bar.close()
-    fitted = Meshes([verts.detach()], [faces], textures=TexturesVertex([colors.detach()]))
+    if texture_mode:
+        with torch.no_grad():
+            uvs = sphere_uvs(dirs, faces)
+            final_textures = TexturesUV([pyramid_texture(levels, tsize).detach()], [uvs[1]],
+                                        [uvs[0]])
+    else:
+        final_textures = TexturesVertex([colors.detach()])
+    fitted = Meshes([verts.detach()], [faces], textures=final_textures)
     return FitMeshResult(mesh=fitted, history=history, frames=frames,
                          snapshot_views=snap_idx, steps=step, stopped=stopped,
                          seconds=time.perf_counter() - start_time)

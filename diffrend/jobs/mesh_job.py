@@ -27,6 +27,7 @@ import torch
 from ..io import load_views, save_obj, save_ply
 from ..io.views import MultiViewData
 from ..preview import image_grid, load_for_render, write_png
+from ..shading import TexturesUV
 from ..structures import Meshes
 from .fit_mesh import FitMeshResult, FitMeshSettings, fit_mesh, render_mesh_views
 from .metrics import heldout_iou, normalized_chamfer
@@ -139,10 +140,16 @@ def write_outputs(out: Path, result: FitMeshResult, inputs: FitInputs, metrics: 
     """Write the fitted mesh, pictures, metrics and index.html into ``out``; returns the
     written file names."""
     verts, faces = result.mesh.verts_packed(), result.mesh.faces_packed()
-    colors = result.mesh.textures.verts_features_packed()
-    save_obj(out / "mesh.obj", verts, faces, verts_colors=colors)
-    save_ply(out / "mesh.ply", verts, faces, verts_colors=colors)
-    written = ["mesh.obj", "mesh.ply"]
+    tex = result.mesh.textures
+    if isinstance(tex, TexturesUV):  # OBJ + MTL + PNG; PLY has no standard texture
+        save_obj(out / "mesh.obj", verts, faces, verts_uvs=tex.verts_uvs_list()[0],
+                 faces_uvs=tex.faces_uvs_list()[0], texture_map=tex.maps_padded()[0])
+        written = ["mesh.obj", "mesh.mtl", "mesh.png"]
+    else:
+        colors = tex.verts_features_packed()
+        save_obj(out / "mesh.obj", verts, faces, verts_colors=colors)
+        save_ply(out / "mesh.ply", verts, faces, verts_colors=colors)
+        written = ["mesh.obj", "mesh.ply"]
     size = settings.stages[-1].image_size
     figures = []
     if result.frames:
@@ -175,8 +182,10 @@ def write_outputs(out: Path, result: FitMeshResult, inputs: FitInputs, metrics: 
     written.append("metrics.json")
     summary = (f"Fitted to {len(inputs.train)} views of {inputs.source} in {result.steps} "
                f"steps ({metrics['seconds']:.0f} s). Command: {command}")
-    files = [("mesh.obj", "fitted mesh, per-vertex colours"),
-             ("mesh.ply", "the same, PLY"), ("metrics.json", "metrics")]
+    files = ([("mesh.obj", "fitted mesh with its texture (mesh.mtl, mesh.png)")]
+             if "mesh.png" in written else
+             [("mesh.obj", "fitted mesh, per-vertex colours"), ("mesh.ply", "the same, PLY")])
+    files.append(("metrics.json", "metrics"))
     shown_metrics = {k: v for k, v in metrics.items() if k != "heldout_iou"}
     write_index(out, "diffrend fit", summary, shown_metrics, figures, files, asdict(settings))
     written.append("index.html")
