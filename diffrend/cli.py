@@ -225,8 +225,9 @@ def texture(mesh: str | None, data: str | None, output: str, iters: int, image_s
 @click.option("--restarts", default=16, show_default=True, type=click.IntRange(1, 256))
 @click.option("--evaluate", default=0, show_default=True, type=click.IntRange(0, 1000),
               help="Also run this many random trials and report the success rate.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
 def pose(mesh: str | None, output: str, seed: int, image_size: int, min_deg: float,
-         max_deg: float, restarts: int, evaluate: int) -> None:
+         max_deg: float, restarts: int, evaluate: int, device: str) -> None:
     """Recover a random camera of MESH (default: the bundled cow) from its silhouette,
     starting MIN-DEG..MAX-DEG away: writes pose.png, progress.gif, restarts.png, loss.png,
     metrics.json and index.html."""
@@ -236,11 +237,12 @@ def pose(mesh: str | None, output: str, seed: int, image_size: int, min_deg: flo
 
     if min_deg > max_deg:
         raise click.BadParameter("must be <= --max-deg", param_hint="--min-deg")
+    dev = _device(device)
     try:
         metrics = run_pose_job(output, mesh, seed=seed, image_size=image_size,
                                min_deg=min_deg, max_deg=max_deg, restarts=restarts,
-                               evaluate=evaluate, command="diffrend " + " ".join(sys.argv[1:]),
-                               echo=click.echo)
+                               evaluate=evaluate, device=dev,
+                               command="diffrend " + " ".join(sys.argv[1:]), echo=click.echo)
     except (ValueError, FileNotFoundError) as e:
         raise click.ClickException(str(e)) from e
     line = (f"start {metrics['start_error_deg']:.1f} deg away -> rotation error "

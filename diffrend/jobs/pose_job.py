@@ -51,6 +51,7 @@ def run_pose_job(
     max_deg: float = 120.0,
     restarts: int = 16,
     evaluate: int = 0,
+    device: str | torch.device = "cpu",
     progress: bool = True,
     command: str = "diffrend pose",
     echo: Callable[[str], None] = print,
@@ -63,14 +64,14 @@ def run_pose_job(
     """
     folder = check_writable(out)
     path = Path(mesh_path) if mesh_path is not None else default_mesh_path()
-    mesh = normalize_meshes(load_mesh(path))
+    mesh = normalize_meshes(load_mesh(path, device=device))
     g = torch.Generator().manual_seed(seed)
     elev = -30.0 + 90.0 * float(torch.rand((), generator=g))
     azim = 360.0 * float(torch.rand((), generator=g))
-    R_true, T_true = look_at_view_transform(dist, elev, azim)
+    R_true, T_true = look_at_view_transform(dist, elev, azim, device=mesh.device)
     target, _ = render_pose_target(mesh, R_true, T_true, image_size)
-    init_R = random_rotation_away(R_true, min_deg, max_deg, g)
-    init_T = torch.tensor([[0.0, 0.0, dist]])
+    init_R = random_rotation_away(R_true.cpu(), min_deg, max_deg, g).to(mesh.device)
+    init_T = torch.tensor([[0.0, 0.0, dist]], device=mesh.device)
     steps: list[PoseStep] = []
     result = fit_pose(mesh, target, init_R, init_T, restarts=restarts, seed=seed,
                       callback=steps.append, progress=progress)
