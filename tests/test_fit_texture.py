@@ -49,7 +49,7 @@ def test_fit_texture_recovers_colours(inputs):
     m = evaluate_texture(result, inputs, True)
     loss = [h["loss"] for h in result.history]
     assert loss[-1] < 0.5 * loss[0]
-    # Measured: held-out PSNR 11.2 -> 21.8 dB, texture PSNR 8.0 -> 18.6 dB; the bounds
+    # Measured: held-out PSNR 11.2 -> 22.5 dB, texture PSNR 8.0 -> 19.6 dB; the bounds
     # leave a margin for other platforms.
     assert m["heldout_psnr"] > grey["heldout_psnr"] + 6, (grey, m)
     assert m["texture_psnr_observed"] > grey["texture_psnr_observed"] + 6, (grey, m)

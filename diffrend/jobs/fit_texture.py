@@ -102,14 +102,17 @@ class FitTextureResult:
 def pyramid_texture(levels: list[torch.Tensor], size: int) -> torch.Tensor:
     """Sum of pyramid levels ``(3, s_l, s_l)`` upsampled to ``(size, size, 3)``, in [0, 1].
 
-    Differentiable w.r.t. every level (the clamp passes no gradient outside [0, 1]).
+    Differentiable w.r.t. every level. The clamp to [0, 1] passes gradients straight through:
+    a plain clamp gives a texel whose sum left [0, 1] zero gradient in that channel, and the
+    channel then stays stuck (a grey texel pushed past white stays tinted).
     """
     total = 0
     for level in levels:
         up = level[None] if level.shape[-1] == size else F.interpolate(
             level[None], size=(size, size), mode="bilinear", align_corners=False)
         total = total + up
-    return total[0].permute(1, 2, 0).clamp(0.0, 1.0)
+    total = total[0].permute(1, 2, 0)
+    return total + (total.clamp(0.0, 1.0) - total).detach()
 
 
 def _uvs(mesh: Meshes) -> tuple[torch.Tensor, torch.Tensor]:
