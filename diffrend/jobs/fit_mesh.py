@@ -40,6 +40,7 @@ from .checkpoint import deferred_interrupt, deterministic, load_checkpoint, save
 from .fit_texture import pyramid_texture
 from .report import to_uint8
 from .scene import cameras_focus, headlights, render_hard, unlit
+from .smooth_param import SmoothVertexParam
 from .uv import sphere_uvs
 
 
@@ -418,8 +419,6 @@ def fit_mesh(
                 "optimizer": opt.state_dict(), "generator": generator.get_state(),
                 "history": history, "frames": frames}
 
-    from .smooth_param import SmoothVertexParam
-
     start_time = time.perf_counter()
     stopped: str | None = None
     bar = tqdm(total=total, initial=step, desc="fit", unit="step", disable=not progress,
@@ -435,11 +434,11 @@ def fit_mesh(
                     verts, faces = sub.verts_packed(), sub.faces_packed()
                     colors, dirs = feats[:, :3], feats[:, 3:]
                     dirs = dirs / dirs.norm(dim=1, keepdim=True).clamp(min=1e-12)
-                param = SmoothVertexParam(Meshes([verts], [faces]), settings.smooth)
+            # Depends on the topology only: rebuilt identically when a run resumes mid-stage.
+            param = SmoothVertexParam(Meshes([verts], [faces]), settings.smooth)
+            if stage_step == 0:
                 u = param.to_params(verts)
                 opt_state = None
-            else:
-                param = SmoothVertexParam(Meshes([verts], [faces]), settings.smooth)
             u = u.detach().clone().requires_grad_(True)
             colors = colors.detach().clone().requires_grad_(settings.colors == "vertex")
             levels = [lv.detach().clone().requires_grad_(True) for lv in levels]
