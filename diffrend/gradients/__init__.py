@@ -1,0 +1,8 @@
+"""Ways to get silhouette gradients from a hard render (the gradient lab, issue 5).
+
+So far: :func:`antialias` (nvdiffrast-style analytic edge antialiasing).
+"""
+
+from .antialias import antialias
+
+__all__ = ["antialias"]
