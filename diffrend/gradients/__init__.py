@@ -3,6 +3,6 @@
 So far: :func:`antialias` (nvdiffrast-style analytic edge antialiasing).
 """
 
-from .antialias import antialias
+from .antialias import antialias, antialias_render
 
-__all__ = ["antialias"]
+__all__ = ["antialias", "antialias_render"]

@@ -197,3 +197,23 @@ def antialias(
         delta = delta.index_add(0, ot, over * (cf - co))
         delta = delta.index_add(0, fr, under * (co - cf))
     return (flat_colors + delta).reshape(n, h, w, c)
+
+
+def antialias_render(
+    colors: torch.Tensor,
+    fragments,
+    meshes,
+    cameras,
+) -> torch.Tensor:
+    """:func:`antialias` for a renderer's output: hard-rendered ``colors`` (N, H, W, C) with
+    the ``fragments`` they came from, the ``meshes`` and ``cameras`` that were rendered.
+
+    Differentiable w.r.t. the colours, the mesh vertices and the camera parameters (through
+    the projected silhouette edges).
+    """
+    from ..raster.rasterizer import meshes_to_ndc
+
+    projected = meshes_to_ndc(meshes, cameras)
+    faces = projected.faces_packed()
+    return antialias(colors, fragments.pix_to_face[..., 0], fragments.zbuf[..., 0],
+                     projected.verts_packed()[faces], faces)
