@@ -83,6 +83,17 @@ def render(mesh: str | None, output: str, shader: str, views: int, gif_frames: i
                f"{image_size}x{image_size}")
 
 
+def _finish(metrics: dict, parts: list[str], what: str) -> None:
+    """Print a job's one-line summary; exit 130 after Ctrl-C (the outputs are written)."""
+    import sys
+
+    click.echo("; ".join([f"{metrics['steps']} steps in {metrics['seconds']:.1f} s", *parts]))
+    if metrics["stopped"] == "interrupted":
+        click.echo(f"interrupted: the {what} so far is written; continue with --resume",
+                   err=True)
+        sys.exit(130)
+
+
 def _device(name: str) -> torch.device:
     try:
         device = torch.device(name)
@@ -143,17 +154,13 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
                               command="diffrend " + " ".join(sys.argv[1:]), echo=click.echo)
     except (ValueError, FileNotFoundError) as e:
         raise click.ClickException(str(e)) from e
-    parts = [f"{metrics['steps']} steps in {metrics['seconds']:.1f} s"]
+    parts = []
     if "heldout_iou_mean" in metrics:
         parts.append(f"held-out IoU mean {metrics['heldout_iou_mean']:.4f} "
                      f"(min {metrics['heldout_iou_min']:.4f})")
     if "chamfer_normalized" in metrics:
         parts.append(f"chamfer {metrics['chamfer_normalized']:.2e}")
-    click.echo("; ".join(parts))
-    if metrics["stopped"] == "interrupted":
-        click.echo("interrupted: the mesh so far is written; continue with --resume",
-                   err=True)
-        sys.exit(130)
+    _finish(metrics, parts, "mesh")
 
 
 @main.command()
@@ -199,17 +206,13 @@ def texture(mesh: str | None, data: str | None, output: str, iters: int, image_s
                                   echo=click.echo)
     except (ValueError, FileNotFoundError) as e:
         raise click.ClickException(str(e)) from e
-    parts = [f"{metrics['steps']} steps in {metrics['seconds']:.1f} s"]
+    parts = []
     if "heldout_psnr" in metrics:
         parts.append(f"held-out PSNR {metrics['heldout_psnr']:.2f} dB")
     if "texture_psnr_observed" in metrics:
         parts.append(f"texture PSNR {metrics['texture_psnr_observed']:.2f} dB on the "
                      f"{100 * metrics['observed_texels']:.0f}% of texels seen")
-    click.echo("; ".join(parts))
-    if metrics["stopped"] == "interrupted":
-        click.echo("interrupted: the texture so far is written; continue with --resume",
-                   err=True)
-        sys.exit(130)
+    _finish(metrics, parts, "texture")
 
 
 @main.command()
