@@ -6,6 +6,12 @@ gradients behind one switch.
 """
 
 from .antialias import antialias, antialias_render
-from .methods import METHODS, render_silhouette
+from .methods import METHODS, render_silhouette, supersampled_silhouette
 
-__all__ = ["METHODS", "antialias", "antialias_render", "render_silhouette"]
+__all__ = [
+    "METHODS",
+    "antialias",
+    "antialias_render",
+    "render_silhouette",
+    "supersampled_silhouette",
+]
