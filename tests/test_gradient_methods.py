@@ -43,6 +43,15 @@ def test_hard_has_no_edge_gradient():
     assert _grad_of_area("hard") == 0.0
 
 
+def test_nmr_growth_gradient_sign():
+    """NMR's gradient is not the derivative of coverage (it sums the slopes of the steps
+    every pixel of a line would take), but a loss that wants more coverage must grow it."""
+    scale = torch.tensor(0.8, requires_grad=True)
+    out = silhouette(scale, torch.zeros(()), 64, "nmr")
+    (g,) = torch.autograd.grad(-out.sum(), scale)
+    assert g < 0
+
+
 @pytest.mark.parametrize("method, rel", [("antialias", 0.05), ("soft", 0.3)])
 def test_growing_sphere_gradient_magnitude(growth_truth, method, rel):
     # Measured: truth 2531 pixels per unit scale; antialias 2592 (+2.4%), soft 3108 (+23%:
@@ -52,7 +61,7 @@ def test_growing_sphere_gradient_magnitude(growth_truth, method, rel):
     assert g == pytest.approx(growth_truth, rel=rel)
 
 
-@pytest.mark.parametrize("method", ["soft", "antialias"])
+@pytest.mark.parametrize("method", ["soft", "antialias", "nmr"])
 def test_sideways_move_gradient_points_to_the_target(method):
     target = silhouette(torch.tensor(0.8), torch.tensor(0.08), 64, "hard").detach()
     shift = torch.tensor(0.0, requires_grad=True)
@@ -68,7 +77,7 @@ def test_unknown_method_and_bad_settings():
         render_silhouette(SPHERE, CAMERAS, 16, "soft", sigma=0.0)
     with pytest.raises(ValueError, match="faces_per_pixel"):
         render_silhouette(SPHERE, CAMERAS, 16, "soft", faces_per_pixel=0)
-    assert set(METHODS) == {"soft", "hard", "antialias"}
+    assert set(METHODS) == {"soft", "hard", "antialias", "nmr"}
 
 
 def test_supersampled_silhouette_is_pixel_coverage():

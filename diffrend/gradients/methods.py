@@ -11,8 +11,11 @@ different gradients at the outline:
   the problem).
 - ``"antialias"``: the hard silhouette antialiased analytically at its edges
   (:func:`~diffrend.gradients.antialias`); gradient at the outline pixels only.
+- ``"nmr"``: the hard silhouette with Neural Mesh Renderer's backward pass
+  (:mod:`~diffrend.gradients.nmr`): slopes of the steps an edge makes as it sweeps along
+  pixel rows and columns, where they would lower the loss.
 
-NMR's and OpenDR's rules are to come (issue 5).
+OpenDR's rule is to come (issue 5).
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ from ..raster import MeshRasterizer, RasterizationSettings
 from ..renderer import MeshShader
 from ..structures import Meshes
 from .antialias import antialias_render
+from .nmr import nmr_silhouette
 
-METHODS = ("soft", "hard", "antialias")
+METHODS = ("soft", "hard", "antialias", "nmr")
 
 
 def render_silhouette(
@@ -79,6 +83,8 @@ def render_silhouette(
     hard = (fragments.pix_to_face[..., :1] >= 0).to(meshes.verts_packed().dtype)
     if method == "hard":
         return hard[..., 0]
+    if method == "nmr":
+        return nmr_silhouette(fragments, meshes, cameras)
     return antialias_render(hard, fragments, meshes, cameras)[..., 0]
 
 
