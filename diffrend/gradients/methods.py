@@ -15,7 +15,9 @@ different gradients at the outline:
   (:mod:`~diffrend.gradients.nmr`): slopes of the steps an edge makes as it sweeps along
   pixel rows and columns, where they would lower the loss.
 
-OpenDR's rule is to come (issue 5).
+- ``"opendr"``: the hard silhouette with OpenDR's backward pass
+  (:mod:`~diffrend.gradients.opendr`): image-space central differences at the boundary
+  times the screen motion of the surface point at each pixel.
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ from ..renderer import MeshShader
 from ..structures import Meshes
 from .antialias import antialias_render
 from .nmr import nmr_silhouette
+from .opendr import opendr_silhouette
 
-METHODS = ("soft", "hard", "antialias", "nmr")
+METHODS = ("soft", "hard", "antialias", "nmr", "opendr")
 
 
 def render_silhouette(
@@ -85,6 +88,8 @@ def render_silhouette(
         return hard[..., 0]
     if method == "nmr":
         return nmr_silhouette(fragments, meshes, cameras)
+    if method == "opendr":
+        return opendr_silhouette(fragments, meshes, cameras)
     return antialias_render(hard, fragments, meshes, cameras)[..., 0]
 
 
