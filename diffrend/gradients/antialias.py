@@ -51,6 +51,22 @@ def _pairs(p2f: torch.Tensor, zbuf: torch.Tensor, axis: int):
 _MAX_HOPS = 8
 
 
+def _check_face_verts(face_verts_ndc: torch.Tensor) -> None:
+    if face_verts_ndc.ndim != 3 or face_verts_ndc.shape[1:] != (3, 3):
+        raise ValueError(f"face_verts_ndc must have shape (F, 3, 3), got "
+                         f"{tuple(face_verts_ndc.shape)}")
+
+
+def hard_silhouette(face_verts_ndc: torch.Tensor, pix_to_face: torch.Tensor) -> torch.Tensor:
+    """Checked inputs of the hard-forward methods, and their forward image: the silhouette
+    (N, H, W) in face_verts_ndc's dtype (1 where ``pix_to_face`` (N, H, W) >= 0)."""
+    _check_face_verts(face_verts_ndc)
+    if pix_to_face.ndim != 3:
+        raise ValueError(f"pix_to_face must have shape (N, H, W), got "
+                         f"{tuple(pix_to_face.shape)}")
+    return (pix_to_face >= 0).to(face_verts_ndc.dtype)
+
+
 def _edge(a: torch.Tensor, b: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
     """Edge functions (P, 3) of points p (P, 2) against edges a -> b (P, 3, 2)."""
     ab, d = b - a, p[:, None, :] - a
@@ -119,9 +135,7 @@ def antialias(
     for name, t in (("pix_to_face", pix_to_face), ("zbuf", zbuf)):
         if tuple(t.shape) != (n, h, w):
             raise ValueError(f"{name} must have shape {(n, h, w)}, got {tuple(t.shape)}")
-    if face_verts_ndc.ndim != 3 or face_verts_ndc.shape[1:] != (3, 3):
-        raise ValueError(f"face_verts_ndc must have shape (F, 3, 3), got "
-                         f"{tuple(face_verts_ndc.shape)}")
+    _check_face_verts(face_verts_ndc)
     if tuple(faces.shape) != (face_verts_ndc.shape[0], 3):
         raise ValueError(f"faces must have shape ({face_verts_ndc.shape[0]}, 3), got "
                          f"{tuple(faces.shape)}")

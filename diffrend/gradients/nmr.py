@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 
 from ..raster.grid import pixel_centers_torch
-from .antialias import _edge_topology
+from .antialias import _edge_topology, hard_silhouette
 
 
 def _sweeps(face_xy, face_image, faces_edge, p2f, grad, centers_along, centers_across, axis):
@@ -126,16 +126,10 @@ def nmr_silhouette_faces(face_verts_ndc: torch.Tensor, pix_to_face: torch.Tensor
         (N, H, W) hard silhouette; its backward pass gives ``face_verts_ndc`` NMR's gradient
         (x and y; none for z).
     """
-    if face_verts_ndc.ndim != 3 or face_verts_ndc.shape[1:] != (3, 3):
-        raise ValueError(f"face_verts_ndc must have shape (F, 3, 3), got "
-                         f"{tuple(face_verts_ndc.shape)}")
-    if pix_to_face.ndim != 3:
-        raise ValueError(f"pix_to_face must have shape (N, H, W), got "
-                         f"{tuple(pix_to_face.shape)}")
+    silhouette = hard_silhouette(face_verts_ndc, pix_to_face)
     n_faces = face_verts_ndc.shape[0]
     if tuple(faces.shape) != (n_faces, 3) or tuple(face_image.shape) != (n_faces,):
         raise ValueError(f"faces must be ({n_faces}, 3) and face_image ({n_faces},)")
-    silhouette = (pix_to_face >= 0).to(face_verts_ndc.dtype)
     return _NMRSilhouette.apply(face_verts_ndc, silhouette, pix_to_face, face_image, faces)
 
 

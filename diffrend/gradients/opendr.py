@@ -20,6 +20,7 @@ from __future__ import annotations
 import torch
 
 from ..raster.grid import pixel_centers_torch
+from .antialias import hard_silhouette
 
 
 def _barycentric_2d(tri: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
@@ -80,13 +81,7 @@ def opendr_silhouette_faces(face_verts_ndc: torch.Tensor,
                             pix_to_face: torch.Tensor) -> torch.Tensor:
     """Hard silhouette (N, H, W) whose backward pass gives ``face_verts_ndc`` (F, 3, 3)
     OpenDR's gradient (x, y; none for z). ``pix_to_face``: (N, H, W) int64, -1 background."""
-    if face_verts_ndc.ndim != 3 or face_verts_ndc.shape[1:] != (3, 3):
-        raise ValueError(f"face_verts_ndc must have shape (F, 3, 3), got "
-                         f"{tuple(face_verts_ndc.shape)}")
-    if pix_to_face.ndim != 3:
-        raise ValueError(f"pix_to_face must have shape (N, H, W), got "
-                         f"{tuple(pix_to_face.shape)}")
-    silhouette = (pix_to_face >= 0).to(face_verts_ndc.dtype)
+    silhouette = hard_silhouette(face_verts_ndc, pix_to_face)
     return _OpenDRSilhouette.apply(face_verts_ndc, silhouette, pix_to_face)
 
 
