@@ -4,6 +4,9 @@
 - :func:`sigmoid_alpha_blend`: SoftRas silhouette, ``alpha = 1 - prod_k(1 - sigmoid(-d_k/sigma))``.
 - :func:`softmax_rgb_blend`: SoftRas colour aggregation, a softmax over faces by inverse
   depth with a background term, and the SoftRas silhouette as alpha.
+- :func:`coverage_probability`: SoftRas's per-face coverage probability with its options
+  (distance Euclidean or barycentric, probability sigmoid or Gaussian), which
+  ``BlendParams`` selects for both soft blends.
 
 The soft blends dispatch to fused Numba kernels (:mod:`diffrend.blend_kernels`) for CPU
 tensors, and to the pure-torch ``*_reference`` functions (same signature, differentiable by
@@ -23,7 +26,11 @@ import torch
 from .raster import Fragments
 
 __all__ = [
+    "ALPHA_AGGREGATIONS",
     "BlendParams",
+    "DISTANCE_FUNCTIONS",
+    "PROBABILITY_FUNCTIONS",
+    "coverage_probability",
     "hard_rgb_blend",
     "sigmoid_alpha_blend",
     "sigmoid_alpha_blend_reference",
@@ -32,6 +39,9 @@ __all__ = [
 ]
 
 _EPS = 1e-10  # PyTorch3D's floor for z_inv_max and for the background weight
+DISTANCE_FUNCTIONS = ("euclidean", "barycentric")
+PROBABILITY_FUNCTIONS = ("sigmoid", "gaussian")
+ALPHA_AGGREGATIONS = ("prod", "sum")
 _KERNEL_DTYPES = (torch.float32, torch.float64)
 
 
@@ -76,19 +86,104 @@ class BlendParams:
             dominates more; larger => faces are more transparent. Must be > 0.
         background_color: RGB as 3 numbers or a (3,) tensor. A tensor that requires grad
             receives gradients from :func:`hard_rgb_blend` and :func:`softmax_rgb_blend`.
+        distance: SoftRas's pixel-to-face distance ``d`` (negative inside): "euclidean"
+            (PyTorch3D's, the squared screen distance ``fragments.dists``) or
+            "barycentric" (SoftRas's alternative, the squared smallest barycentric
+            coordinate: a distance measured in units of the triangle's size; needs
+            unclipped ``bary_coords``, the rasterizer's default).
+        probability: how ``d`` becomes a coverage probability: "sigmoid" (SoftRas,
+            ``sigmoid(-d / sigma)``) or "gaussian" (1 inside, ``exp(-d / sigma)`` outside,
+            as DIB-R: no gradient from inside the face).
+        alpha: silhouette aggregation of the K probabilities: "prod" (SoftRas's logical or,
+            ``1 - prod(1 - D)``) or "sum" (``min(1, sum D)``).
+
+    The soft blends use the Numba kernels only for the defaults (PyTorch3D's behaviour);
+    other choices run the pure-torch path.
 
     Raises:
-        ValueError: sigma or gamma not > 0, or background_color without exactly 3 entries.
+        ValueError: sigma or gamma not > 0, background_color without exactly 3 entries, or
+            an unknown distance, probability or alpha.
     """
 
     sigma: float = 1e-4
     gamma: float = 1e-4
     background_color: torch.Tensor | Sequence[float] = (1.0, 1.0, 1.0)
+    distance: str = "euclidean"
+    probability: str = "sigmoid"
+    alpha: str = "prod"
 
     def __post_init__(self) -> None:
         _check_positive("sigma", self.sigma)
         _check_positive("gamma", self.gamma)
         _check_background(self.background_color)
+        for name, allowed in (("distance", DISTANCE_FUNCTIONS),
+                              ("probability", PROBABILITY_FUNCTIONS),
+                              ("alpha", ALPHA_AGGREGATIONS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"BlendParams.{name} must be one of {allowed}, got "
+                                 f"{getattr(self, name)!r}")
+
+
+def _soft_options(blend_params) -> tuple[str, str, str]:
+    """(distance, probability, alpha) of blend params; PyTorch3D's own BlendParams (which
+    lacks these fields) gets the defaults."""
+    return (getattr(blend_params, "distance", "euclidean"),
+            getattr(blend_params, "probability", "sigmoid"),
+            getattr(blend_params, "alpha", "prod"))
+
+
+def _is_default(blend_params) -> bool:
+    return _soft_options(blend_params) == ("euclidean", "sigmoid", "prod")
+
+
+def coverage_probability(
+    fragments: Fragments, blend_params: BlendParams, dtype: torch.dtype | None = None
+) -> torch.Tensor:
+    """SoftRas's probability (N, H, W, K) that each listed face covers the pixel.
+
+    With ``d`` the signed squared distance chosen by ``blend_params.distance`` (negative
+    inside the face), the probability is ``sigmoid(-d / sigma)`` or, for "gaussian",
+    ``exp(-max(d, 0) / sigma)``; 0 for empty slots (``pix_to_face < 0``). Faces farther than
+    the rasterizer's ``blur_radius`` are not listed, so set it where the probability is
+    negligible (PyTorch3D's ``sigma * log(1 / eps - 1)`` for the sigmoid, ``sigma *
+    log(1 / eps)`` for the Gaussian; for "barycentric", Euclidean candidates cover every
+    face whose barycentric probability matters as long as faces are under 1 NDC unit tall).
+
+    Args:
+        fragments: rasterizer output; ``pix_to_face`` and ``dists`` or ``bary_coords``.
+        blend_params: ``sigma``, ``distance``, ``probability``.
+        dtype: result dtype (default: that of ``fragments.dists``).
+
+    Returns:
+        (N, H, W, K) in [0, 1]; differentiable w.r.t. ``fragments.dists`` (Euclidean) or
+        ``fragments.bary_coords`` (barycentric).
+    """
+    sigma = _check_positive("blend_params.sigma", blend_params.sigma)
+    distance, probability, _ = _soft_options(blend_params)
+    mask = fragments.pix_to_face >= 0
+    if distance == "euclidean":
+        d = fragments.dists
+    else:
+        bary = fragments.bary_coords
+        if not isinstance(bary, torch.Tensor) or bary.shape != (*mask.shape, 3):
+            raise ValueError("distance='barycentric' needs fragments.bary_coords of shape "
+                             f"(N, H, W, K, 3) = {(*mask.shape, 3)}")
+        w_min = bary.min(dim=-1).values
+        d = -torch.sign(w_min) * w_min * w_min
+    if dtype is not None:
+        d = d.to(dtype)
+    if probability == "sigmoid":
+        prob = torch.sigmoid(-d / sigma)
+    else:
+        prob = torch.exp(-d.clamp(min=0.0) / sigma)
+    return prob * mask
+
+
+def _alpha(prob: torch.Tensor, how: str) -> torch.Tensor:
+    """Silhouette (N, H, W) from probabilities (N, H, W, K)."""
+    if how == "sum":
+        return prob.sum(dim=-1).clamp(max=1.0)
+    return 1.0 - torch.prod(1.0 - prob, dim=-1)
 
 
 def _background(blend_params: BlendParams, colors: torch.Tensor) -> torch.Tensor:
@@ -206,11 +301,8 @@ def sigmoid_alpha_blend_reference(
     Same arguments, result and gradients as :func:`sigmoid_alpha_blend`.
     """
     _check_inputs(colors, fragments, ("dists",))
-    sigma = _check_positive("blend_params.sigma", blend_params.sigma)
-    mask = fragments.pix_to_face >= 0
-    dists = fragments.dists.to(colors.dtype)
-    prob = torch.sigmoid(-dists / sigma) * mask
-    alpha = 1.0 - torch.prod(1.0 - prob, dim=-1)
+    prob = coverage_probability(fragments, blend_params, colors.dtype)
+    alpha = _alpha(prob, _soft_options(blend_params)[2])
     return torch.cat([colors[..., 0, :], alpha[..., None]], dim=-1)
 
 
@@ -223,6 +315,8 @@ def sigmoid_alpha_blend(
     empty slots; ``A = 1 - prod_k (1 - prob_k)``; ``RGB = colors[..., 0, :]`` (no background,
     as in PyTorch3D). Uses the Numba kernel (first-order differentiable, saves only dists and
     pix_to_face) for CPU float32/float64 tensors, else :func:`sigmoid_alpha_blend_reference`.
+    ``blend_params``' SoftRas options (distance, probability, alpha) other than these
+    defaults are computed by :func:`coverage_probability` in torch.
 
     Args:
         colors: (N, H, W, K, 3) colour of each of the K faces at each pixel.
@@ -240,7 +334,7 @@ def sigmoid_alpha_blend(
     _check_inputs(colors, fragments, ("dists",))
     sigma = _check_positive("blend_params.sigma", blend_params.sigma)
     dists = fragments.dists.to(colors.dtype)
-    if not _use_kernel(colors, dists):
+    if not (_is_default(blend_params) and _use_kernel(colors, dists)):
         return sigmoid_alpha_blend_reference(colors, fragments, blend_params)
     from .blend_kernels import sigmoid_alpha_cpu
 
@@ -269,12 +363,11 @@ def softmax_rgb_blend_reference(
         znear = znear.to(colors.device, colors.dtype).reshape(-1, 1, 1, 1)
     if isinstance(zfar, torch.Tensor):
         zfar = zfar.to(colors.device, colors.dtype).reshape(-1, 1, 1, 1)
+    del sigma  # (checked; coverage_probability uses it)
     mask = fragments.pix_to_face >= 0
-    dists = fragments.dists.to(colors.dtype)
     zbuf = fragments.zbuf.to(colors.dtype)
 
-    prob = torch.sigmoid(-dists / sigma) * mask  # (N, H, W, K)
-    alpha = torch.prod(1.0 - prob, dim=-1)  # (N, H, W), 0 where a face fully covers
+    prob = coverage_probability(fragments, blend_params, colors.dtype)  # (N, H, W, K)
     z_inv = (zfar - zbuf) / (zfar - znear) * mask  # (N, H, W, K), larger = nearer
     z_inv_max = torch.max(z_inv, dim=-1).values[..., None].clamp(min=_EPS)
     weights_num = prob * torch.exp((z_inv - z_inv_max) / gamma)  # exponent <= 0
@@ -282,7 +375,7 @@ def softmax_rgb_blend_reference(
     denom = weights_num.sum(dim=-1, keepdim=True) + delta  # (N, H, W, 1), >= 1e-10
     weighted = (weights_num[..., None] * colors).sum(dim=-2)  # (N, H, W, 3)
     rgb = (weighted + delta * background) / denom
-    return torch.cat([rgb, (1.0 - alpha)[..., None]], dim=-1)
+    return torch.cat([rgb, _alpha(prob, _soft_options(blend_params)[2])[..., None]], dim=-1)
 
 
 def softmax_rgb_blend(
@@ -303,6 +396,9 @@ def softmax_rgb_blend(
         delta     = max(exp((1e-10 - z_max) / gamma), 1e-10)
         RGB       = (sum_k w_k colors_k + delta * background) / (sum_k w_k + delta)
         A         = 1 - prod_k (1 - prob_k)
+
+    (``prob_k`` and ``A`` follow ``blend_params``' SoftRas options when they are not these
+    defaults; see :func:`coverage_probability`.)
 
     Uses the fused Numba kernel for CPU float32/float64 tensors (which saves only its inputs
     for backward and is differentiable to first order), else
@@ -331,7 +427,7 @@ def softmax_rgb_blend(
     clip_grad = any(isinstance(z, torch.Tensor) and z.requires_grad for z in (zn, zf))
     dists = fragments.dists.to(colors.dtype)
     zbuf = fragments.zbuf.to(colors.dtype)
-    if clip_grad or not _use_kernel(colors, dists, zbuf):
+    if clip_grad or not (_is_default(blend_params) and _use_kernel(colors, dists, zbuf)):
         return softmax_rgb_blend_reference(colors, fragments, blend_params, znear, zfar)
     from .blend_kernels import softmax_blend_cpu
 

@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from .blend import BlendParams, hard_rgb_blend, sigmoid_alpha_blend, softmax_rgb_blend
+from .blend import (
+    BlendParams,
+    coverage_probability,
+    hard_rgb_blend,
+    sigmoid_alpha_blend,
+    softmax_rgb_blend,
+)
 from .compact import compact_fragments, scatter_colors, visible_entries
 from .raster import Fragments, MeshRasterizer, RasterizationSettings
 from .shading import (
@@ -34,6 +40,9 @@ if TYPE_CHECKING:
 
 SHADINGS = ("phong", "gouraud", "flat", "silhouette", "normals", "depth")
 BLENDS = ("hard", "softmax", "sigmoid")
+# How edge pixels get gradients (docs/gradients.md): SoftRas blending, none, or an edge
+# pass after a hard blend.
+GRADIENT_METHODS = ("soft", "hard", "antialias", "nmr", "opendr")
 
 
 @dataclass(frozen=True)
@@ -86,6 +95,47 @@ def blend_colors(
     raise ValueError(f"blend must be one of {BLENDS}, got {blend!r}")
 
 
+def edge_gradient(
+    method: str, images: torch.Tensor, fragments: Fragments, meshes: Meshes,
+    cameras: CamerasBase,
+) -> torch.Tensor:
+    """Hard-blended images (N, H, W, C) with the edge gradient of ``method`` added.
+
+    "hard" returns them unchanged; "antialias" blends across silhouette edges (forward
+    changes, nvdiffrast); "nmr" and "opendr" keep the forward image and add their backward
+    rules (:mod:`diffrend.gradients`). Differentiable w.r.t. the images and, except for
+    "hard", the vertices and cameras.
+    """
+    if method == "hard":
+        return images
+    from .gradients.antialias import antialias_render
+    from .gradients.nmr import nmr_render
+    from .gradients.opendr import opendr_render
+
+    edge = {"antialias": antialias_render, "nmr": nmr_render, "opendr": opendr_render}
+    if method not in edge:
+        raise ValueError(f"gradient_method must be one of {GRADIENT_METHODS}, got {method!r}")
+    return edge[method](images, fragments, meshes, cameras)
+
+
+def _check_gradient_method(shading: str, blend: str, method: str | None) -> str:
+    """The shader's gradient method (None: what the blend implies), checked against it."""
+    soft = blend != "hard"
+    if method is None:
+        return "soft" if soft else "hard"
+    if method not in GRADIENT_METHODS:
+        raise ValueError(f"gradient_method must be one of {GRADIENT_METHODS}, got {method!r}")
+    if soft and method != "soft":
+        raise ValueError(f"gradient_method={method!r} needs blend='hard' (it works on a hard "
+                         f"render); blend={blend!r} is SoftRas, gradient_method='soft'")
+    if not soft and method == "soft":
+        raise ValueError("gradient_method='soft' needs a SoftRas blend ('softmax' or "
+                         "'sigmoid'), e.g. SoftPhongShader / SoftSilhouetteShader")
+    if shading == "depth" and method not in ("soft", "hard"):
+        raise ValueError(f"gradient_method={method!r} is not available for depth shading")
+    return method
+
+
 def depth_image(fragments: Fragments, scene: _Scene, soft: bool) -> torch.Tensor:
     """Depth images (N, H, W, 1); background pixels get the cameras' zfar.
 
@@ -100,7 +150,7 @@ def depth_image(fragments: Fragments, scene: _Scene, soft: bool) -> torch.Tensor
     mask = fragments.pix_to_face >= 0
     if not soft:
         return torch.where(mask[..., :1], z[..., :1], zfar.expand_as(z[..., :1]))
-    prob = torch.sigmoid(-fragments.dists / scene.blend_params.sigma) * mask
+    prob = coverage_probability(fragments, scene.blend_params)
     # weight of face k: prob_k * prod_{j<k} (1 - prob_j)
     keep = torch.cumprod(torch.cat((torch.ones_like(prob[..., :1]), 1 - prob[..., :-1]), -1),
                          dim=-1)
@@ -119,6 +169,14 @@ class MeshShader(nn.Module):
         device: where default lights/materials are created.
         cameras, lights, materials, blend_params: stored defaults; each can be given per call.
             Defaults: ``PointLights()``, ``Materials()``, ``BlendParams()``.
+        gradient_method: how silhouette and occlusion edges get gradients (one of
+            :data:`GRADIENT_METHODS`): "soft" for the SoftRas blends; with ``blend="hard"``,
+            "hard" (none), "antialias", "nmr" or "opendr". None: "soft" or "hard" as the
+            blend implies.
+
+    Raises:
+        ValueError: unknown shading, blend or gradient_method, or a method that does not
+            fit the blend.
     """
 
     def __init__(
@@ -130,6 +188,7 @@ class MeshShader(nn.Module):
         lights: object | None = None,
         materials: Materials | None = None,
         blend_params: BlendParams | None = None,
+        gradient_method: str | None = None,
     ) -> None:
         super().__init__()
         if shading not in SHADINGS:
@@ -138,6 +197,7 @@ class MeshShader(nn.Module):
             raise ValueError(f"blend must be one of {BLENDS}, got {blend!r}")
         self.shading = shading
         self.blend = blend
+        self.gradient_method = _check_gradient_method(shading, blend, gradient_method)
         self.cameras = cameras
         self.lights = lights if lights is not None else PointLights(device=device)
         self.materials = materials if materials is not None else Materials(device=device)
@@ -179,7 +239,13 @@ class MeshShader(nn.Module):
             compact, where = compact_fragments(fragments, keep)
             colors = scatter_colors(shade_colors(self.shading, meshes, compact, scene), where,
                                     tuple(fragments.pix_to_face.shape))
-        return blend_colors(self.blend, colors, fragments, scene)
+        images = blend_colors(self.blend, colors, fragments, scene)
+        if self.gradient_method in ("soft", "hard"):
+            return images
+        if scene.cameras is None:
+            raise ValueError(f"gradient_method={self.gradient_method!r} needs cameras: pass "
+                             "them at construction or call")
+        return edge_gradient(self.gradient_method, images, fragments, meshes, scene.cameras)
 
     def to(self, *args, **kwargs) -> MeshShader:  # noqa: D102 - nn.Module's signature
         super().to(*args, **kwargs)
@@ -198,8 +264,10 @@ def _factory(shading: str, blend: str, doc: str):
         lights: object | None = None,
         materials: Materials | None = None,
         blend_params: BlendParams | None = None,
+        gradient_method: str | None = None,
     ) -> MeshShader:
-        return MeshShader(shading, blend, device, cameras, lights, materials, blend_params)
+        return MeshShader(shading, blend, device, cameras, lights, materials, blend_params,
+                          gradient_method)
 
     make.__doc__ = f"{doc} PyTorch3D's name for ``MeshShader({shading!r}, {blend!r}, ...)``."
     return make

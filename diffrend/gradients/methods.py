@@ -14,7 +14,6 @@ different gradients at the outline:
 - ``"nmr"``: the hard silhouette with Neural Mesh Renderer's backward pass
   (:mod:`~diffrend.gradients.nmr`): slopes of the steps an edge makes as it sweeps along
   pixel rows and columns, where they would lower the loss.
-
 - ``"opendr"``: the hard silhouette with OpenDR's backward pass
   (:mod:`~diffrend.gradients.opendr`): image-space central differences at the boundary
   times the screen motion of the surface point at each pixel.
@@ -29,13 +28,9 @@ import torch
 from ..blend import BlendParams
 from ..cameras import CamerasBase
 from ..raster import MeshRasterizer, RasterizationSettings
+from ..renderer import GRADIENT_METHODS as METHODS
 from ..renderer import MeshShader
 from ..structures import Meshes
-from .antialias import antialias_render
-from .nmr import nmr_silhouette
-from .opendr import opendr_silhouette
-
-METHODS = ("soft", "hard", "antialias", "nmr", "opendr")
 
 
 def render_silhouette(
@@ -83,14 +78,8 @@ def render_silhouette(
         return shader(fragments, meshes, cameras=cameras)[..., 3]
     fragments = MeshRasterizer(raster_settings=RasterizationSettings(image_size=image_size))(
         meshes, cameras=cameras)
-    hard = (fragments.pix_to_face[..., :1] >= 0).to(meshes.verts_packed().dtype)
-    if method == "hard":
-        return hard[..., 0]
-    if method == "nmr":
-        return nmr_silhouette(fragments, meshes, cameras)
-    if method == "opendr":
-        return opendr_silhouette(fragments, meshes, cameras)
-    return antialias_render(hard, fragments, meshes, cameras)[..., 0]
+    shader = MeshShader("silhouette", "hard", meshes.device, gradient_method=method)
+    return shader(fragments, meshes, cameras=cameras)[..., 3]
 
 
 @torch.no_grad()
