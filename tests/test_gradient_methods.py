@@ -52,10 +52,10 @@ def test_nmr_growth_gradient_sign():
     assert g < 0
 
 
-@pytest.mark.parametrize("method, rel", [("antialias", 0.05), ("opendr", 0.05), ("soft", 0.3)])
+@pytest.mark.parametrize("method, rel", [("antialias", 0.03), ("opendr", 0.05), ("soft", 0.3)])
 def test_growing_sphere_gradient_magnitude(growth_truth, method, rel):
-    # Measured: truth 2531 pixels per unit scale; antialias 2592 (+2.4%), opendr 2575
-    # (+1.7%), soft 3108 (+23%: sigma=1e-4 blurs ~1 pixel at 64x64, and the blurred outline
+    # Measured: truth 2531 pixels per unit scale; antialias 2560 (+1.2%), opendr 2595
+    # (+2.5%), soft 3108 (+23%: sigma=1e-4 blurs ~1 pixel at 64x64, and the blurred outline
     # grows faster).
     g = _grad_of_area(method)
     assert g > 0
@@ -101,15 +101,15 @@ def test_supersampled_silhouette_is_pixel_coverage():
 
 def test_sideways_translation_changes_coverage_like_the_truth():
     """Moving the sphere along world x also changes its depth (perspective), so its coverage
-    changes: 370 pixels per unit by supersampled finite differences. Measured: opendr 380
-    (+2.8%), antialias 325 (-12%)."""
+    changes: 370 pixels per unit by supersampled finite differences. Measured: opendr 383
+    (+3.6%), antialias 372 (+0.7%)."""
     def area(shift: float) -> float:
         verts = SPHERE.verts_packed() * 0.8 + torch.tensor([shift, 0.0, 0.0])
         return float(supersampled_silhouette(Meshes([verts], [SPHERE.faces_packed()]),
                                              CAMERAS, 64, factor=16).sum())
 
     truth = (area(0.01) - area(-0.01)) / 0.02
-    for method, rel in (("opendr", 0.06), ("antialias", 0.2)):
+    for method, rel in (("opendr", 0.06), ("antialias", 0.03)):
         shift = torch.tensor(0.0, requires_grad=True)
         (g,) = torch.autograd.grad(silhouette(torch.tensor(0.8), shift, 64, method).sum(),
                                    shift)

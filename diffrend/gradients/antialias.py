@@ -159,17 +159,19 @@ def antialias(
         # edge; an interior edge hands over to the triangle across it (the outline may belong
         # to a neighbour of the front pixel's triangle), a silhouette edge ends the walk.
         with torch.no_grad():
+            # The walk decides which edge a pair belongs to: in float64, since nearly
+            # edge-on triangles at an outline make float32 edge tests lose pairs.
+            fv64, pf64, po64 = face_verts_ndc.detach().double(), pf.double(), po.double()
             face = fid.clone()
-            t_prev = torch.full(fid.shape, -1.0, dtype=face_verts_ndc.dtype,
-                                device=fid.device)
+            t_prev = torch.full(fid.shape, -1.0, dtype=torch.float64, device=fid.device)
             ok = torch.zeros(fid.shape, dtype=torch.bool, device=fid.device)
             live = torch.ones_like(ok)
             exit_face = torch.zeros_like(fid)
             which = torch.zeros_like(fid)
             for _ in range(_MAX_HOPS):
-                tri = face_verts_ndc[face][..., :2]
+                tri = fv64[face][..., :2]
                 a, b = tri[:, [1, 2, 0]], tri[:, [2, 0, 1]]
-                ef, eo = _edge(a, b, pf), _edge(a, b, po)
+                ef, eo = _edge(a, b, pf64), _edge(a, b, po64)
                 cross = (ef * eo) < 0
                 t_all = ef / torch.where(cross, ef - eo, 1.0)
                 t_all = torch.where(cross & (t_all > t_prev[:, None] + 1e-9), t_all, 2.0)
@@ -195,6 +197,15 @@ def antialias(
             shared = ((fo >= 0) & (fo_verts == e0[:, None]).any(1)
                       & (fo_verts == e1[:, None]).any(1) & (fo != exit_face))
             ok &= ~shared
+            # Each edge is resolved along one axis only, the one it crosses more steeply
+            # (horizontal pairs for edges closer to vertical): along either axis alone the
+            # blend moves coverage at the true rate, so both together would count a slanted
+            # edge twice.
+            ev_xy = fv64[exit_face][..., :2]
+            ea = ev_xy.gather(1, ((which + 1) % 3)[:, None, None].expand(-1, 1, 2))[:, 0]
+            eb = ev_xy.gather(1, ((which + 2) % 3)[:, None, None].expand(-1, 1, 2))[:, 0]
+            dx, dy = (eb - ea).abs().unbind(1)
+            ok &= (dy >= dx) if axis == 2 else (dx > dy)
         if not bool(ok.any()):
             continue
         sel = ok.nonzero()[:, 0]
@@ -206,8 +217,10 @@ def antialias(
         t = (e_f / (e_f - e_o)).clamp(0.0, 1.0)  # differentiable w.r.t. the edge vertices
         fr, ot = front[sel], other[sel]
         cf, co = flat_colors[fr], flat_colors[ot]
-        over = (t - 0.5).clamp(min=0.0)[:, None]  # front covers part of the other pixel
-        under = (0.5 - t).clamp(min=0.0)[:, None]  # front leaves part of its own pixel
+        # front covers part of the other pixel, or leaves part of its own (one side owns
+        # t = 1/2 exactly, so an edge midway between centres is not counted twice)
+        over = torch.where(t >= 0.5, t - 0.5, 0.0)[:, None]
+        under = torch.where(t < 0.5, 0.5 - t, 0.0)[:, None]
         delta = delta.index_add(0, ot, over * (cf - co))
         delta = delta.index_add(0, fr, under * (co - cf))
     return (flat_colors + delta).reshape(n, h, w, c)
