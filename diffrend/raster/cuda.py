@@ -59,7 +59,7 @@ def bin_faces_torch(
     n_meshes: int,
     params: RasterParams,
     tile: int,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """List, for each (image, tile), the faces whose pixel range touches it.
 
     Args:
@@ -69,6 +69,8 @@ def bin_faces_torch(
     Returns:
         tile_start: (N * TY * TX + 1,) int64 offsets into ``tile_faces``.
         tile_faces: (total,) int32 face indices, ascending within each tile.
+        tile_verts: (total, 9) the vertices of each entry's face, so that the kernel reads
+            a tile's faces in memory order rather than through the index.
         ok: (F,) bool, whether each face is rasterized at all (area, depth, culling).
 
     Raises:
@@ -125,7 +127,8 @@ def bin_faces_torch(
     tile_faces = face[order].to(torch.int32)
     tile_start = torch.zeros(n_tiles + 1, dtype=torch.int64, device=dev)
     tile_start[1:] = torch.cumsum(torch.bincount(t, minlength=n_tiles), 0)
-    return tile_start, tile_faces, ok
+    tile_verts = fv.reshape(F, 9)[tile_faces.long()]
+    return tile_start, tile_faces, tile_verts, ok
 
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -161,7 +164,7 @@ def rasterize_forward(
     if tile < 1 or tile & (tile - 1):
         raise ValueError(f"tile must be a power of two, got {tile}")
     fv = face_verts.detach().to(cdt).contiguous()
-    tile_start, tile_faces, ok = bin_faces_torch(fv, face_mesh, n_meshes, params, tile)
+    tile_start, tile_faces, tile_verts, ok = bin_faces_torch(fv, face_mesh, n_meshes, params, tile)
     # The other half of a clipped face matters only where it is rasterized itself.
     has_nb = neighbor >= 0
     nb = torch.where(has_nb & ok[neighbor.clamp(min=0)], neighbor, -1).to(torch.int32)
@@ -176,12 +179,13 @@ def rasterize_forward(
         n_ty, n_tx = -(-H // tile), -(-W // tile)
         if tile_faces.numel() == 0:  # a valid pointer, never read
             tile_faces = torch.zeros(1, dtype=torch.int32, device=dev)
+            tile_verts = torch.zeros((1, 9), dtype=cdt, device=dev)
         if fv.numel() == 0:
             fv = torch.zeros((1, 3, 3), dtype=cdt, device=dev)
             nb = torch.full((1,), -1, dtype=torch.int32, device=dev)
         kp = triton_next_pow2(K)
         tk.raster_forward_kernel[(n_meshes * n_ty * n_tx,)](
-            fv, nb, tile_start, tile_faces, ys, xs, consts, p2f, zbuf, bary, dists,
+            fv, nb, tile_start, tile_faces, tile_verts, ys, xs, consts, p2f, zbuf, bary, dists,
             H, W, n_ty, n_tx, K,
             T=tile, KP=kp, BLUR=blur > 0.0, PERSP=params.perspective_correct,
             CLIP=params.clip_barycentric_coords,

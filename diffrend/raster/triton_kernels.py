@@ -110,6 +110,7 @@ def raster_forward_kernel(
     nb_ptr,  # (F,) int32 other half of a clipped face if it is rasterizable, else -1
     tile_start_ptr,  # (n_tiles + 1,) int64
     tile_faces_ptr,  # (total,) int32, ascending within a tile
+    tile_verts_ptr,  # (total, 9) the entry's face vertices (read in memory order)
     ys_ptr, xs_ptr,  # (H,), (W,) pixel centres, compute dtype
     consts_ptr,  # (2,) [blur_radius, sqrt(blur_radius)], compute dtype
     p2f_ptr, zbuf_ptr, bary_ptr, dists_ptr,  # outputs (N, H, W, K[, 3])
@@ -135,11 +136,16 @@ def raster_forward_kernel(
     # worst entry is unique); padding columns >= K: -inf, never the worst, never replaced.
     kz = tl.where(col < K, zero2 + float("inf"), zero2 - float("inf"))
     kf = tl.zeros((BLOCK, KP), dtype=tl.int32) - col - 1
+    # Largest listed depth that a face must beat somewhere in the block (+inf while any
+    # pixel's list has room); only tracked where listed depths are convex combinations of
+    # the vertex depths (no blur, or clipped barycentrics).
+    EARLY_Z: tl.constexpr = (not BLUR) or CLIP
+    z_worst = tl.max(tl.where(pvalid, tl.max(kz, axis=1), -float("inf")), axis=0)
     start = tl.load(tile_start_ptr + pid)
     end = tl.load(tile_start_ptr + pid + 1)
     for e in range(start, end):
         f = tl.load(tile_faces_ptr + e)
-        x0, y0, z0, x1, y1, z1, x2, y2, z2 = _load_face(fv_ptr, f)
+        x0, y0, z0, x1, y1, z1, x2, y2, z2 = _load_face(tile_verts_ptr, e)
         m = (pvalid
              & (px >= tl.minimum(tl.minimum(x0, x1), x2) - radius)
              & (px <= tl.maximum(tl.maximum(x0, x1), x2) + radius)
@@ -168,6 +174,12 @@ def raster_forward_kernel(
         else:
             m = m & (e0 * area > 0.0) & (e1 * area > 0.0) & (e2 * area > 0.0)
             go = m
+        if EARLY_Z:
+            # Inside a face (or clipped to it) the depth is >= min vertex depth times the sum
+            # of the barycentrics, (area - KEPS) / area, minus rounding: skip the face for
+            # the block when that bound already loses everywhere.
+            zb = tl.minimum(tl.minimum(z0, z1), z2) * tl.minimum((area - KEPS) / area, 1.0)
+            go = go & (tl.zeros_like(px) + zb * 0.99999 < z_worst)
         if tl.max(go.to(tl.int32), axis=0) > 0:
             w0 = e0 / area
             w1 = e1 / area
@@ -216,6 +228,8 @@ def raster_forward_kernel(
             slot = is_max & (kf == fmax[:, None]) & take[:, None]
             kz = tl.where(slot, pz[:, None] + zero2, kz)
             kf = tl.where(slot, f, kf)
+            if EARLY_Z:
+                z_worst = tl.max(tl.where(pvalid, tl.max(kz, axis=1), -float("inf")), axis=0)
     # Rank the entries by (depth, face): ranks 0..K-1 over the real columns, used entries
     # (finite depth) first.
     rank = tl.zeros((BLOCK, KP), dtype=tl.int32)
