@@ -27,7 +27,11 @@ from diffrend.raster import cuda, rasterize_faces  # noqa: E402
 from diffrend.raster.fragments import RasterParams  # noqa: E402
 
 DEVICE = torch.device("cuda" if CUDA else "cpu")
-cuda_only = pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
+
+
+def cuda_only(test):
+    """Marks a test that needs a CUDA GPU (skipped without one)."""
+    return pytest.mark.cuda(pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")(test))
 
 
 def _run(fv, fm, n_meshes, backend, **kw):
