@@ -233,9 +233,13 @@ def _check_inputs(
 
 
 def _check_clip(
-    znear: float | torch.Tensor, zfar: float | torch.Tensor, n: int
+    znear: float | torch.Tensor, zfar: float | torch.Tensor, n: int, check_values: bool = True
 ) -> tuple[float | torch.Tensor, float | torch.Tensor]:
-    """Validate znear/zfar: numbers or (N,) / (1,) / scalar tensors with znear < zfar."""
+    """Validate znear/zfar: numbers or (N,) / (1,) / scalar tensors with znear < zfar.
+
+    ``check_values=False`` skips the finiteness and order checks of tensors (each a host
+    sync on a GPU) for callers whose values are already checked (perspective cameras).
+    """
     out = []
     for name, z in (("znear", znear), ("zfar", zfar)):
         if isinstance(z, torch.Tensor):
@@ -246,8 +250,6 @@ def _check_clip(
                 )
             if not z.dtype.is_floating_point:
                 z = z.double()
-            if not bool(torch.isfinite(z).all()):
-                raise ValueError(f"{name} must be finite, got {z}")
         else:
             try:
                 z = float(z)
@@ -257,8 +259,21 @@ def _check_clip(
                 raise ValueError(f"{name} must be finite, got {z}")
         out.append(z)
     zn, zf = out
-    ok = zn < zf
-    if not (bool(ok.all()) if isinstance(ok, torch.Tensor) else ok):
+    tensors = [z for z in out if isinstance(z, torch.Tensor)]
+    if not tensors:
+        ok = zn < zf
+    elif not check_values:
+        return zn, zf
+    else:
+        # One host sync for all the checks; the message is worked out only on failure.
+        dev = tensors[0].device
+        checks = [torch.isfinite(z).all().to(dev) for z in tensors]
+        ok = bool(torch.stack([*checks, torch.as_tensor(zn < zf).all().to(dev)]).all())
+        if not ok:
+            for name, z in (("znear", zn), ("zfar", zf)):
+                if isinstance(z, torch.Tensor) and not bool(torch.isfinite(z).all()):
+                    raise ValueError(f"{name} must be finite, got {z}")
+    if not ok:
         raise ValueError(f"znear must be < zfar, got znear={znear}, zfar={zfar}")
     return zn, zf
 
@@ -348,6 +363,8 @@ def softmax_rgb_blend_reference(
     blend_params: BlendParams,
     znear: float | torch.Tensor = 1.0,
     zfar: float | torch.Tensor = 100.0,
+    *,
+    check_clip_values: bool = True,
 ) -> torch.Tensor:
     """Pure-torch :func:`softmax_rgb_blend` (the oracle, and the path off CPU).
 
@@ -357,7 +374,7 @@ def softmax_rgb_blend_reference(
     N = _check_inputs(colors, fragments, ("dists", "zbuf"))[0]
     sigma = _check_positive("blend_params.sigma", blend_params.sigma)
     gamma = _check_positive("blend_params.gamma", blend_params.gamma)
-    znear, zfar = _check_clip(znear, zfar, N)
+    znear, zfar = _check_clip(znear, zfar, N, check_clip_values)
     background = _background(blend_params, colors)
     if isinstance(znear, torch.Tensor):
         znear = znear.to(colors.device, colors.dtype).reshape(-1, 1, 1, 1)
@@ -384,6 +401,8 @@ def softmax_rgb_blend(
     blend_params: BlendParams,
     znear: float | torch.Tensor = 1.0,
     zfar: float | torch.Tensor = 100.0,
+    *,
+    check_clip_values: bool = True,
 ) -> torch.Tensor:
     """SoftRas colour aggregation (Liu et al. 2019), exactly as PyTorch3D computes it.
 
@@ -410,6 +429,8 @@ def softmax_rgb_blend(
         fragments: rasterizer output; ``pix_to_face``, ``dists`` and ``zbuf`` (N, H, W, K).
         blend_params: ``sigma`` > 0, ``gamma`` > 0, ``background_color``.
         znear, zfar: depth range of the camera, numbers or (N,) tensors; znear < zfar.
+        check_clip_values: False skips checking that znear/zfar tensors are finite and
+            ordered (a host sync on a GPU), for values checked already (cameras).
 
     Returns:
         (N, H, W, 4) RGBA in colors' dtype. Differentiable w.r.t. colors, fragments.dists,
@@ -423,12 +444,13 @@ def softmax_rgb_blend(
     N = _check_inputs(colors, fragments, ("dists", "zbuf"))[0]
     sigma = _check_positive("blend_params.sigma", blend_params.sigma)
     gamma = _check_positive("blend_params.gamma", blend_params.gamma)
-    zn, zf = _check_clip(znear, zfar, N)
+    zn, zf = _check_clip(znear, zfar, N, check_clip_values)
     clip_grad = any(isinstance(z, torch.Tensor) and z.requires_grad for z in (zn, zf))
     dists = fragments.dists.to(colors.dtype)
     zbuf = fragments.zbuf.to(colors.dtype)
     if clip_grad or not (_is_default(blend_params) and _use_kernel(colors, dists, zbuf)):
-        return softmax_rgb_blend_reference(colors, fragments, blend_params, znear, zfar)
+        return softmax_rgb_blend_reference(colors, fragments, blend_params, znear, zfar,
+                                           check_clip_values=check_clip_values)
     from .blend_kernels import softmax_blend_cpu
 
     def per_image(z: float | torch.Tensor) -> np.ndarray:

@@ -91,7 +91,10 @@ def blend_colors(
         return sigmoid_alpha_blend(colors, fragments, scene.blend_params)
     if blend == "softmax":
         znear, zfar = _clip_range(scene.cameras)
-        return softmax_rgb_blend(colors, fragments, scene.blend_params, znear=znear, zfar=zfar)
+        # Perspective cameras check 0 < znear < zfar (finite) when built: skip the per-call
+        # checks, host syncs on a GPU.
+        return softmax_rgb_blend(colors, fragments, scene.blend_params, znear=znear, zfar=zfar,
+                                 check_clip_values=not scene.cameras.is_perspective())
     raise ValueError(f"blend must be one of {BLENDS}, got {blend!r}")
 
 

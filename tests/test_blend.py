@@ -463,6 +463,15 @@ def test_bad_clip_planes(fn):
         fn(colors, fr, bp, znear=1.0, zfar=torch.ones(3) * 100)
     with pytest.raises(ValueError, match="zfar"):
         fn(colors, fr, bp, znear=1.0, zfar=float("inf"))
+    with pytest.raises(ValueError, match="znear must be finite"):
+        fn(colors, fr, bp, znear=torch.tensor([1.0, math.nan]), zfar=torch.tensor(100.0))
+    # Skipping the value checks (for cameras that checked them) skips only those.
+    fn(colors, fr, bp, znear=torch.tensor([1.0, 200.0]), zfar=100.0, check_clip_values=False)
+    with pytest.raises(ValueError, match="zfar"):
+        fn(colors, fr, bp, znear=1.0, zfar=torch.ones(3) * 100, check_clip_values=False)
+    z = torch.tensor([1.0, 2.0])
+    torch.testing.assert_close(fn(colors, fr, bp, znear=z, zfar=100.0),
+                               fn(colors, fr, bp, znear=z, zfar=100.0, check_clip_values=False))
 
 
 def test_kernel_slot_partition_every_mask():

@@ -6,7 +6,10 @@ PyTorch3D-compatible entry point taking a ``Meshes`` already in NDC space.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import math
+import os
 from typing import TYPE_CHECKING
 
 import torch
@@ -20,7 +23,7 @@ from .grid import ndc_extent
 if TYPE_CHECKING:
     from ..structures import Meshes
 
-BACKENDS = ("auto", "numba", "reference")
+BACKENDS = ("auto", "numba", "reference", "triton")
 
 
 def parse_image_size(image_size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
@@ -81,6 +84,57 @@ class _NumbaRasterize(torch.autograd.Function):
         return grad, None, None, None, None
 
 
+class _TritonRasterize(torch.autograd.Function):
+    """Autograd glue for the Triton kernels (same signature as :class:`_NumbaRasterize`)."""
+
+    @staticmethod
+    def forward(ctx, face_verts, face_mesh, n_meshes, neighbor, params):
+        from . import cuda
+
+        out = cuda.rasterize_forward(face_verts, face_mesh, n_meshes, neighbor, params)
+        ctx.save_for_backward(face_verts, out[0])
+        ctx.params = params
+        ctx.mark_non_differentiable(out[0])
+        return out
+
+    @staticmethod
+    def backward(ctx, _grad_p2f, grad_zbuf, grad_bary, grad_dists):
+        from . import cuda
+
+        face_verts, p2f = ctx.saved_tensors
+        p = ctx.params
+        grad = cuda.rasterize_backward(face_verts, p2f, grad_zbuf, grad_bary, grad_dists,
+                                       p.perspective_correct, p.clip_barycentric_coords)
+        return grad, None, None, None, None
+
+
+@functools.cache
+def _triton_installed() -> bool:
+    # find_spec, not import: importing triton takes a while and "auto" asks on every call.
+    return importlib.util.find_spec("triton") is not None
+
+
+def _resolve_backend(backend: str, device: torch.device) -> str:
+    """The backend that runs: "auto" is Numba on CPU, Triton on CUDA when installed, the
+    reference elsewhere; an explicit choice is checked against the device."""
+    interpret = os.environ.get("TRITON_INTERPRET", "0") == "1"
+    if backend == "auto":
+        if device.type == "cpu":
+            return "numba"
+        return "triton" if device.type == "cuda" and _triton_installed() else "reference"
+    if backend == "numba" and device.type != "cpu":
+        raise ValueError(f"backend='numba' needs CPU tensors, got device {device}")
+    if backend == "triton":
+        if not _triton_installed():
+            raise ValueError("backend='triton' needs triton: pip install 'diffrend[triton]'")
+        if not (device.type == "cuda" or (device.type == "cpu" and interpret)):
+            raise ValueError(
+                f"backend='triton' needs CUDA tensors (or CPU tensors with TRITON_INTERPRET=1 "
+                f"set before triton is imported, Triton's slow interpreter), got device {device}"
+            )
+    return backend
+
+
 def rasterize_faces(
     face_verts: torch.Tensor,
     face_mesh: torch.Tensor,
@@ -110,7 +164,9 @@ def rasterize_faces(
         z_clip_value: clip faces to z >= z_clip_value first (None = no clipping; faces with
             any vertex at z < 1e-8 are then skipped, as in PyTorch3D).
         cull_to_frustum: skip faces entirely outside the image.
-        backend: "auto" (Numba for CPU tensors, reference elsewhere), "numba", "reference".
+        backend: "auto" (Numba for CPU tensors, Triton for CUDA tensors when triton is
+            installed, the reference elsewhere), "numba", "triton" (CUDA tensors; CPU tensors
+            only under ``TRITON_INTERPRET=1``) or "reference".
 
     Returns:
         :class:`Fragments` with (N, H, W, K) tensors; zbuf, bary_coords and dists are
@@ -133,10 +189,7 @@ def rasterize_faces(
         face_verts, face_mesh, z_clip_value, perspective_correct,
         ndc_extent(H, W) if cull_to_frustum else None,
     )
-    if backend == "auto":
-        backend = "numba" if face_verts.device.type == "cpu" else "reference"
-    if backend == "numba" and face_verts.device.type != "cpu":
-        raise ValueError(f"backend='numba' needs CPU tensors, got device {face_verts.device}")
+    backend = _resolve_backend(backend, face_verts.device)
     params = RasterParams(
         (H, W), float(blur_radius), faces_per_pixel, bool(perspective_correct),
         bool(clip_barycentric_coords), bool(cull_backfaces),
@@ -145,6 +198,9 @@ def rasterize_faces(
     if backend == "numba":
         # (the kernel's first pass raises on NaN coordinates, saving a pass here)
         p2f, zbuf, bary, dists = _NumbaRasterize.apply(*args)
+    elif backend == "triton":
+        # (the binning's one host sync also counts NaN faces and raises)
+        p2f, zbuf, bary, dists = _TritonRasterize.apply(*args)
     else:
         if torch.isnan(face_verts).any():
             raise ValueError("face_verts contains NaN (check the vertices and the camera)")

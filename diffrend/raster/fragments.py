@@ -55,7 +55,8 @@ class RasterizationSettings:
         z_clip_value: clip faces against the plane z = z_clip_value (view depth) before
             rasterizing; None = ``znear / 2`` for perspective cameras that have a znear.
         cull_to_frustum: drop faces entirely outside the view frustum.
-        backend: "auto" (Numba on CPU, reference elsewhere), "numba" or "reference".
+        backend: "auto" (Numba on CPU, Triton on CUDA when installed, reference elsewhere),
+            "numba", "triton" or "reference".
     """
 
     image_size: int | tuple[int, int] = 256

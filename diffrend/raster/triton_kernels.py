@@ -1,0 +1,425 @@
+"""Triton kernels of the mesh rasterizer: forward (pick K faces per pixel) and backward.
+
+The per (pixel, face) maths is :mod:`.pixel_math`'s (PyTorch3D's formulas and epsilons),
+written over blocks of pixels. Computation is in the dtype of the face vertices (float32 or
+float64), like :mod:`.reference`. Host code, binning and launches live in :mod:`.cuda`.
+
+Forward: one program per (image, tile of T x T pixels) walks the tile's faces in ascending
+index order (from :func:`.cuda.bin_faces_torch`) and keeps, per pixel, the K best (depth,
+face index) in registers as an unsorted list where a new face replaces the current worst
+entry; at the end the list is ranked and barycentrics and distances are recomputed for the
+survivors only. Backward: one program per block of (pixel, k) slots adds each slot's
+vector-Jacobian product into the face's gradient with atomics (order not deterministic), or,
+in deterministic mode, writes per-slot contributions that the host sums with ``index_add_``.
+"""
+
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+KEPS: tl.constexpr = tl.constexpr(1e-8)  # pixel_math.KEPS
+CLIP_EPS: tl.constexpr = tl.constexpr(1e-5)  # pixel_math.CLIP_EPS
+INT_MIN: tl.constexpr = tl.constexpr(-(2**31))
+
+
+@triton.jit
+def _bary_depth(px, py, x0, y0, z0, x1, y1, z1, x2, y2, z2,
+                PERSP: tl.constexpr, CLIP: tl.constexpr):
+    """pixel_math.bary_depth: (b0, b1, b2, inside, pz) and the edge values (e0, e1, e2)."""
+    area = (x2 - x0) * (y1 - y0) - (y2 - y0) * (x1 - x0) + KEPS
+    e0 = (px - x1) * (y2 - y1) - (py - y1) * (x2 - x1)
+    e1 = (px - x2) * (y0 - y2) - (py - y2) * (x0 - x2)
+    e2 = (px - x0) * (y1 - y0) - (py - y0) * (x1 - x0)
+    w0 = e0 / area
+    w1 = e1 / area
+    w2 = e2 / area
+    if PERSP:
+        t0 = w0 * z1 * z2
+        t1 = w1 * z0 * z2
+        t2 = w2 * z0 * z1
+        den = t0 + t1 + t2
+        w0 = t0 / den
+        w1 = t1 / den
+        w2 = t2 / den
+    inside = (w0 > 0.0) & (w1 > 0.0) & (w2 > 0.0)
+    if CLIP:
+        c0 = tl.maximum(w0, 0.0)
+        c1 = tl.maximum(w1, 0.0)
+        c2 = tl.maximum(w2, 0.0)
+        s = tl.maximum(c0 + c1 + c2, CLIP_EPS)
+        w0 = c0 / s
+        w1 = c1 / s
+        w2 = c2 / s
+    pz = w0 * z0 + w1 * z1 + w2 * z2
+    return w0, w1, w2, inside, pz
+
+
+@triton.jit
+def _edge_dist2(px, py, ax, ay, bx, by):
+    """pixel_math.edge_dist2: (squared distance to segment a-b, t); t = -1 if degenerate."""
+    ex = bx - ax
+    ey = by - ay
+    l2 = ex * ex + ey * ey
+    deg = l2 <= KEPS
+    t = (ex * (px - ax) + ey * (py - ay)) / tl.where(deg, 1.0, l2)
+    t = tl.minimum(tl.maximum(t, 0.0), 1.0)
+    dx = tl.where(deg, px - bx, px - (ax + t * ex))
+    dy = tl.where(deg, py - by, py - (ay + t * ey))
+    return dx * dx + dy * dy, tl.where(deg, -1.0, t)
+
+
+@triton.jit
+def _tri_dist2(px, py, x0, y0, x1, y1, x2, y2):
+    d01, _t01 = _edge_dist2(px, py, x0, y0, x1, y1)
+    d02, _t02 = _edge_dist2(px, py, x0, y0, x2, y2)
+    d12, _t12 = _edge_dist2(px, py, x1, y1, x2, y2)
+    return tl.minimum(tl.minimum(d01, d02), d12)
+
+
+@triton.jit
+def _load_face(fv_ptr, f):
+    b = fv_ptr + f * 9
+    return (tl.load(b), tl.load(b + 1), tl.load(b + 2), tl.load(b + 3), tl.load(b + 4),
+            tl.load(b + 5), tl.load(b + 6), tl.load(b + 7), tl.load(b + 8))
+
+
+@triton.jit
+def _listable(px, py, x0, y0, z0, x1, y1, z1, x2, y2, z2, radius, blur,
+              PERSP: tl.constexpr, CLIP: tl.constexpr, BLUR: tl.constexpr):
+    """Whether a face may be listed at the pixels (box, depth >= 0, inside or within the
+    blur radius), and its signed squared distance: (ok, sd)."""
+    box = ((px >= tl.minimum(tl.minimum(x0, x1), x2) - radius)
+           & (px <= tl.maximum(tl.maximum(x0, x1), x2) + radius)
+           & (py >= tl.minimum(tl.minimum(y0, y1), y2) - radius)
+           & (py <= tl.maximum(tl.maximum(y0, y1), y2) + radius))
+    _b0, _b1, _b2, inside, pz = _bary_depth(px, py, x0, y0, z0, x1, y1, z1, x2, y2, z2,
+                                            PERSP, CLIP)
+    d = _tri_dist2(px, py, x0, y0, x1, y1, x2, y2)
+    ok = box & (pz >= 0.0)
+    if BLUR:
+        ok = ok & (inside | (d < blur))
+    else:
+        ok = ok & inside
+    return ok, tl.where(inside, -d, d)
+
+
+@triton.jit
+def raster_forward_kernel(
+    fv_ptr,  # (F, 9) face vertices, compute dtype
+    nb_ptr,  # (F,) int32 other half of a clipped face if it is rasterizable, else -1
+    tile_start_ptr,  # (n_tiles + 1,) int64
+    tile_faces_ptr,  # (total,) int32, ascending within a tile
+    tile_verts_ptr,  # (total, 9) the entry's face vertices (read in memory order)
+    ys_ptr, xs_ptr,  # (H,), (W,) pixel centres, compute dtype
+    consts_ptr,  # (2,) [blur_radius, sqrt(blur_radius)], compute dtype
+    p2f_ptr, zbuf_ptr, bary_ptr, dists_ptr,  # outputs (N, H, W, K[, 3])
+    H, W, n_ty, n_tx, K,
+    T: tl.constexpr, KP: tl.constexpr, BLUR: tl.constexpr, PERSP: tl.constexpr,
+    CLIP: tl.constexpr,
+):
+    pid = tl.program_id(0)
+    n = pid // (n_ty * n_tx)
+    rem = pid % (n_ty * n_tx)
+    BLOCK: tl.constexpr = T * T
+    offs = tl.arange(0, BLOCK)
+    r = (rem // n_tx) * T + offs // T
+    c = (rem % n_tx) * T + offs % T
+    pvalid = (r < H) & (c < W)
+    py = tl.load(ys_ptr + r, mask=r < H, other=0.0)
+    px = tl.load(xs_ptr + c, mask=c < W, other=0.0)
+    blur = tl.load(consts_ptr)
+    radius = tl.load(consts_ptr + 1)
+    col = tl.arange(0, KP)[None, :]
+    zero2 = tl.zeros((BLOCK, KP), dtype=px.dtype)
+    # Unused slots: +inf depth (any face beats them), distinct negative ids (so that the
+    # worst entry is unique); padding columns >= K: -inf, never the worst, never replaced.
+    kz = tl.where(col < K, zero2 + float("inf"), zero2 - float("inf"))
+    kf = tl.zeros((BLOCK, KP), dtype=tl.int32) - col - 1
+    # Largest listed depth that a face must beat somewhere in the block (+inf while any
+    # pixel's list has room); only tracked where listed depths are convex combinations of
+    # the vertex depths (no blur, or clipped barycentrics).
+    EARLY_Z: tl.constexpr = (not BLUR) or CLIP
+    z_worst = tl.max(tl.where(pvalid, tl.max(kz, axis=1), -float("inf")), axis=0)
+    start = tl.load(tile_start_ptr + pid)
+    end = tl.load(tile_start_ptr + pid + 1)
+    for e in range(start, end):
+        f = tl.load(tile_faces_ptr + e)
+        x0, y0, z0, x1, y1, z1, x2, y2, z2 = _load_face(tile_verts_ptr, e)
+        m = (pvalid
+             & (px >= tl.minimum(tl.minimum(x0, x1), x2) - radius)
+             & (px <= tl.maximum(tl.maximum(x0, x1), x2) + radius)
+             & (py >= tl.minimum(tl.minimum(y0, y1), y2) - radius)
+             & (py <= tl.maximum(tl.maximum(y0, y1), y2) + radius))
+        area = (x2 - x0) * (y1 - y0) - (y2 - y0) * (x1 - x0) + KEPS
+        e0 = (px - x1) * (y2 - y1) - (py - y1) * (x2 - x1)
+        e1 = (px - x2) * (y0 - y2) - (py - y2) * (x0 - x2)
+        e2 = (px - x0) * (y1 - y0) - (py - y0) * (x1 - x0)
+        if BLUR:
+            # Skip the face for the whole block when every pixel is farther than the blur
+            # radius from some edge's line on its outer side (a lower bound of the distance
+            # to the triangle, with slack for rounding); the mask itself is exact below.
+            # (scalar masks are spelled as where() on scalars: Triton's interpreter cannot
+            # combine a scalar bool with a block bool)
+            l0 = (x2 - x1) * (x2 - x1) + (y2 - y1) * (y2 - y1)
+            l1 = (x0 - x2) * (x0 - x2) + (y0 - y2) * (y0 - y2)
+            l2 = (x1 - x0) * (x1 - x0) + (y1 - y0) * (y1 - y0)
+            l0 = tl.where(l0 > KEPS, l0, float("inf"))  # degenerate edge: no bound
+            l1 = tl.where(l1 > KEPS, l1, float("inf"))
+            l2 = tl.where(l2 > KEPS, l2, float("inf"))
+            lb = tl.where(e0 * area < 0.0, e0 * e0 / l0, 0.0)
+            lb = tl.maximum(lb, tl.where(e1 * area < 0.0, e1 * e1 / l1, 0.0))
+            lb = tl.maximum(lb, tl.where(e2 * area < 0.0, e2 * e2 / l2, 0.0))
+            go = m & (lb * 0.999 < blur)
+        else:
+            m = m & (e0 * area > 0.0) & (e1 * area > 0.0) & (e2 * area > 0.0)
+            go = m
+        if EARLY_Z:
+            # Inside a face (or clipped to it) the depth is >= min vertex depth times the sum
+            # of the barycentrics, (area - KEPS) / area, minus rounding: skip the face for
+            # the block when that bound already loses everywhere.
+            zb = tl.minimum(tl.minimum(z0, z1), z2) * tl.minimum((area - KEPS) / area, 1.0)
+            go = go & (tl.zeros_like(px) + zb * 0.99999 < z_worst)
+        if tl.max(go.to(tl.int32), axis=0) > 0:
+            w0 = e0 / area
+            w1 = e1 / area
+            w2 = e2 / area
+            if PERSP:
+                t0 = w0 * z1 * z2
+                t1 = w1 * z0 * z2
+                t2 = w2 * z0 * z1
+                den = t0 + t1 + t2
+                w0 = t0 / den
+                w1 = t1 / den
+                w2 = t2 / den
+            inside = (w0 > 0.0) & (w1 > 0.0) & (w2 > 0.0)
+            if CLIP:
+                c0 = tl.maximum(w0, 0.0)
+                c1 = tl.maximum(w1, 0.0)
+                c2 = tl.maximum(w2, 0.0)
+                s = tl.maximum(c0 + c1 + c2, CLIP_EPS)
+                w0 = c0 / s
+                w1 = c1 / s
+                w2 = c2 / s
+            pz = w0 * z0 + w1 * z1 + w2 * z2
+            m = m & (pz >= 0.0)
+            if BLUR:
+                d = _tri_dist2(px, py, x0, y0, x1, y1, x2, y2)
+                m = m & (inside | (d < blur))
+            else:
+                m = m & inside
+            g = tl.load(nb_ptr + f)
+            if g >= 0:
+                # Halves of a face split by near-plane clipping: only the one with the
+                # smaller signed distance is listed (ties: the lower index), as in cpu.py.
+                dd = _tri_dist2(px, py, x0, y0, x1, y1, x2, y2)
+                sd = tl.where(inside, -dd, dd)
+                gx0, gy0, gz0, gx1, gy1, gz1, gx2, gy2, gz2 = _load_face(fv_ptr, g)
+                g_ok, g_sd = _listable(px, py, gx0, gy0, gz0, gx1, gy1, gz1, gx2, gy2, gz2,
+                                       radius, blur, PERSP, CLIP, BLUR)
+                lower = (tl.zeros_like(offs) + g) < f
+                m = m & ~(g_ok & ((g_sd < sd) | ((g_sd == sd) & lower)))
+            # Replace the worst entry (largest depth, then largest face index) when beaten;
+            # f is larger than every listed index, so equal depth keeps the listed face.
+            zmax = tl.max(kz, axis=1)
+            take = m & (pz < zmax)
+            is_max = kz == zmax[:, None]
+            fmax = tl.max(tl.where(is_max, kf, INT_MIN), axis=1)
+            slot = is_max & (kf == fmax[:, None]) & take[:, None]
+            kz = tl.where(slot, pz[:, None] + zero2, kz)
+            kf = tl.where(slot, f, kf)
+            if EARLY_Z:
+                z_worst = tl.max(tl.where(pvalid, tl.max(kz, axis=1), -float("inf")), axis=0)
+    # Rank the entries by (depth, face): ranks 0..K-1 over the real columns, used entries
+    # (finite depth) first.
+    rank = tl.zeros((BLOCK, KP), dtype=tl.int32)
+    if KP > 1:
+        for i in range(0, K):
+            sel = col == i
+            zi = tl.max(tl.where(sel, kz, zero2 - float("inf")), axis=1)[:, None]
+            fi = tl.max(tl.where(sel, kf, INT_MIN), axis=1)[:, None]
+            rank += ((zi < kz) | ((zi == kz) & (fi < kf))).to(tl.int32)
+    used = (kz < float("inf")) & (col < K)
+    real = pvalid[:, None] & (col < K)
+    fr = tl.where(used, kf, 0)
+    # Recompute barycentrics and distance of the survivors (same formulas as the loop).
+    b = fv_ptr + fr * 9
+    x0 = tl.load(b, mask=used, other=0.0)
+    y0 = tl.load(b + 1, mask=used, other=0.0)
+    z0 = tl.load(b + 2, mask=used, other=1.0)
+    x1 = tl.load(b + 3, mask=used, other=1.0)
+    y1 = tl.load(b + 4, mask=used, other=0.0)
+    z1 = tl.load(b + 5, mask=used, other=1.0)
+    x2 = tl.load(b + 6, mask=used, other=0.0)
+    y2 = tl.load(b + 7, mask=used, other=1.0)
+    z2 = tl.load(b + 8, mask=used, other=1.0)
+    px2 = px[:, None] + zero2
+    py2 = py[:, None] + zero2
+    w0, w1, w2, inside, _pz = _bary_depth(px2, py2, x0, y0, z0, x1, y1, z1, x2, y2, z2,
+                                          PERSP, CLIP)
+    d = _tri_dist2(px2, py2, x0, y0, x1, y1, x2, y2)
+    pix = (n * H + r.to(tl.int64)) * W + c
+    out = pix[:, None] * K + rank
+    tl.store(p2f_ptr + out, tl.where(used, kf, -1).to(tl.int64), mask=real)
+    tl.store(zbuf_ptr + out, tl.where(used, kz, -1.0), mask=real)
+    tl.store(dists_ptr + out, tl.where(used, tl.where(inside, -d, d), -1.0), mask=real)
+    tl.store(bary_ptr + out * 3, tl.where(used, w0, -1.0), mask=real)
+    tl.store(bary_ptr + out * 3 + 1, tl.where(used, w1, -1.0), mask=real)
+    tl.store(bary_ptr + out * 3 + 2, tl.where(used, w2, -1.0), mask=real)
+
+
+@triton.jit
+def raster_backward_kernel(
+    fv_ptr,  # (F, 9) face vertices, compute dtype
+    p2f_ptr,  # (M,) int64, M = N*H*W*K
+    gz_ptr, gb_ptr, gd_ptr,  # (M,), (M, 3), (M,) output gradients, compute dtype
+    ys_ptr, xs_ptr,
+    grad_ptr,  # (F, 9) accumulated with atomics, or (M, 9) per-slot terms if not ATOMIC
+    M, H, W, K,
+    BLOCK: tl.constexpr, PERSP: tl.constexpr, CLIP: tl.constexpr, ATOMIC: tl.constexpr,
+):
+    """pixel_math.fragment_vjp over a block of (pixel, k) slots."""
+    i = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    f = tl.load(p2f_ptr + i, mask=i < M, other=-1)
+    m = f >= 0
+    pix = i // K
+    c = pix % W
+    r = (pix // W) % H
+    px = tl.load(xs_ptr + c, mask=m, other=0.0)
+    py = tl.load(ys_ptr + r, mask=m, other=0.0)
+    fb = fv_ptr + tl.where(m, f, 0) * 9
+    x0 = tl.load(fb, mask=m, other=0.0)
+    y0 = tl.load(fb + 1, mask=m, other=0.0)
+    z0 = tl.load(fb + 2, mask=m, other=1.0)
+    x1 = tl.load(fb + 3, mask=m, other=1.0)
+    y1 = tl.load(fb + 4, mask=m, other=0.0)
+    z1 = tl.load(fb + 5, mask=m, other=1.0)
+    x2 = tl.load(fb + 6, mask=m, other=0.0)
+    y2 = tl.load(fb + 7, mask=m, other=1.0)
+    z2 = tl.load(fb + 8, mask=m, other=1.0)
+    gz = tl.load(gz_ptr + i, mask=m, other=0.0)
+    gb0 = tl.load(gb_ptr + i * 3, mask=m, other=0.0)
+    gb1 = tl.load(gb_ptr + i * 3 + 1, mask=m, other=0.0)
+    gb2 = tl.load(gb_ptr + i * 3 + 2, mask=m, other=0.0)
+    gd = tl.load(gd_ptr + i, mask=m, other=0.0)
+    # ---- forward recompute
+    area = (x2 - x0) * (y1 - y0) - (y2 - y0) * (x1 - x0) + KEPS
+    e0 = (px - x1) * (y2 - y1) - (py - y1) * (x2 - x1)
+    e1 = (px - x2) * (y0 - y2) - (py - y2) * (x0 - x2)
+    e2 = (px - x0) * (y1 - y0) - (py - y0) * (x1 - x0)
+    w0 = e0 / area
+    w1 = e1 / area
+    w2 = e2 / area
+    b0 = w0
+    b1 = w1
+    b2 = w2
+    if PERSP:
+        t0 = w0 * z1 * z2
+        t1 = w1 * z0 * z2
+        t2 = w2 * z0 * z1
+        den = t0 + t1 + t2
+        b0 = t0 / den
+        b1 = t1 / den
+        b2 = t2 / den
+    inside = (b0 > 0.0) & (b1 > 0.0) & (b2 > 0.0)
+    o0 = b0
+    o1 = b1
+    o2 = b2
+    if CLIP:
+        c0 = tl.maximum(b0, 0.0)
+        c1 = tl.maximum(b1, 0.0)
+        c2 = tl.maximum(b2, 0.0)
+        s_raw = c0 + c1 + c2
+        s = tl.maximum(s_raw, CLIP_EPS)
+        o0 = c0 / s
+        o1 = c1 / s
+        o2 = c2 / s
+    # ---- depth: zbuf = o . z
+    g0 = gb0 + gz * z0
+    g1 = gb1 + gz * z1
+    g2 = gb2 + gz * z2
+    gz0 = gz * o0
+    gz1 = gz * o1
+    gz2 = gz * o2
+    # ---- clip backward: o_i = c_i / s
+    if CLIP:
+        gs = tl.where(s_raw >= CLIP_EPS, -(g0 * c0 + g1 * c1 + g2 * c2) / (s * s), 0.0)
+        g0 = tl.where(b0 >= 0.0, g0 / s + gs, 0.0)
+        g1 = tl.where(b1 >= 0.0, g1 / s + gs, 0.0)
+        g2 = tl.where(b2 >= 0.0, g2 / s + gs, 0.0)
+    # ---- perspective backward: b_i = t_i / den
+    if PERSP:
+        gden = -(g0 * t0 + g1 * t1 + g2 * t2) / (den * den)
+        gt0 = g0 / den + gden
+        gt1 = g1 / den + gden
+        gt2 = g2 / den + gden
+        g0 = gt0 * z1 * z2
+        g1 = gt1 * z0 * z2
+        g2 = gt2 * z0 * z1
+        gz0 += gt1 * w1 * z2 + gt2 * w2 * z1
+        gz1 += gt0 * w0 * z2 + gt2 * w2 * z0
+        gz2 += gt0 * w0 * z1 + gt1 * w1 * z0
+    # ---- screen barycentrics backward: w_i = e_i / area
+    ge0 = g0 / area
+    ge1 = g1 / area
+    ge2 = g2 / area
+    garea = -(g0 * e0 + g1 * e1 + g2 * e2) / (area * area)
+    gx0 = ge1 * (y2 - py) + ge2 * (py - y1) + garea * (y2 - y1)
+    gy0 = ge1 * (px - x2) + ge2 * (x1 - px) + garea * (x1 - x2)
+    gx1 = ge0 * (py - y2) + ge2 * (y0 - py) + garea * (y0 - y2)
+    gy1 = ge0 * (x2 - px) + ge2 * (px - x0) + garea * (x2 - x0)
+    gx2 = ge0 * (y1 - py) + ge1 * (py - y0) + garea * (y1 - y0)
+    gy2 = ge0 * (px - x1) + ge1 * (x0 - px) + garea * (x0 - x1)
+    # ---- distance backward (closest edge, first of e01, e02, e12 on ties)
+    d01, t01 = _edge_dist2(px, py, x0, y0, x1, y1)
+    d02, t02 = _edge_dist2(px, py, x0, y0, x2, y2)
+    d12, t12 = _edge_dist2(px, py, x1, y1, x2, y2)
+    s01 = (d01 <= d02) & (d01 <= d12)
+    s02 = ~s01 & (d02 <= d12)
+    a_is0 = s01 | s02  # edge starts at vertex 0 (else 1)
+    b_is1 = s01  # edge ends at vertex 1 (else 2)
+    t = tl.where(s01, t01, tl.where(s02, t02, t12))
+    ax = tl.where(a_is0, x0, x1)
+    ay = tl.where(a_is0, y0, y1)
+    bx = tl.where(b_is1, x1, x2)
+    by = tl.where(b_is1, y1, y2)
+    deg = t < 0.0  # degenerate edge: dist = |p - b|^2
+    qx = tl.where(deg, bx - px, ax + t * (bx - ax) - px)
+    qy = tl.where(deg, by - py, ay + t * (by - ay) - py)
+    wa = tl.where(deg, 0.0, 1.0 - t)
+    wb = tl.where(deg, 1.0, t)
+    gdd = tl.where(inside, -gd, gd) * 2.0
+    use = gd != 0.0
+    ga_x = tl.where(use, gdd * wa * qx, 0.0)
+    ga_y = tl.where(use, gdd * wa * qy, 0.0)
+    gb_x = tl.where(use, gdd * wb * qx, 0.0)
+    gb_y = tl.where(use, gdd * wb * qy, 0.0)
+    gx0 += tl.where(a_is0, ga_x, 0.0)
+    gy0 += tl.where(a_is0, ga_y, 0.0)
+    gx1 += tl.where(a_is0, 0.0, ga_x) + tl.where(b_is1, gb_x, 0.0)
+    gy1 += tl.where(a_is0, 0.0, ga_y) + tl.where(b_is1, gb_y, 0.0)
+    gx2 += tl.where(b_is1, 0.0, gb_x)
+    gy2 += tl.where(b_is1, 0.0, gb_y)
+    if ATOMIC:
+        ob = grad_ptr + tl.where(m, f, 0) * 9
+        tl.atomic_add(ob, gx0, mask=m, sem="relaxed")
+        tl.atomic_add(ob + 1, gy0, mask=m, sem="relaxed")
+        tl.atomic_add(ob + 2, gz0, mask=m, sem="relaxed")
+        tl.atomic_add(ob + 3, gx1, mask=m, sem="relaxed")
+        tl.atomic_add(ob + 4, gy1, mask=m, sem="relaxed")
+        tl.atomic_add(ob + 5, gz1, mask=m, sem="relaxed")
+        tl.atomic_add(ob + 6, gx2, mask=m, sem="relaxed")
+        tl.atomic_add(ob + 7, gy2, mask=m, sem="relaxed")
+        tl.atomic_add(ob + 8, gz2, mask=m, sem="relaxed")
+    else:
+        ob = grad_ptr + i * 9
+        mm = i < M
+        tl.store(ob, tl.where(m, gx0, 0.0), mask=mm)
+        tl.store(ob + 1, tl.where(m, gy0, 0.0), mask=mm)
+        tl.store(ob + 2, tl.where(m, gz0, 0.0), mask=mm)
+        tl.store(ob + 3, tl.where(m, gx1, 0.0), mask=mm)
+        tl.store(ob + 4, tl.where(m, gy1, 0.0), mask=mm)
+        tl.store(ob + 5, tl.where(m, gz1, 0.0), mask=mm)
+        tl.store(ob + 6, tl.where(m, gx2, 0.0), mask=mm)
+        tl.store(ob + 7, tl.where(m, gy2, 0.0), mask=mm)
+        tl.store(ob + 8, tl.where(m, gz2, 0.0), mask=mm)

@@ -1,0 +1,274 @@
+"""The Triton kernels against the pure-torch reference (tests/raster_contract.py).
+
+Without a GPU the kernels run in Triton's interpreter on CPU tensors (``TRITON_INTERPRET=1``,
+set here before triton is first imported): slow, so the scenes are small. With CUDA the same
+comparisons run compiled on CUDA tensors, plus bigger scenes.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import pytest
+import torch
+
+CUDA = torch.cuda.is_available()
+if not CUDA:
+    # Must precede the first import of triton's jit (diffrend.raster.triton_kernels).
+    os.environ["TRITON_INTERPRET"] = "1"
+pytest.importorskip("triton", reason="triton is not installed (pip install 'diffrend[triton]')")
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from raster_contract import assert_fragments_equal, cotangents, vjp  # noqa: E402
+from test_raster_kernel import raster_cases, soup  # noqa: E402
+
+from diffrend.raster import cuda, rasterize_faces  # noqa: E402
+from diffrend.raster.fragments import RasterParams  # noqa: E402
+
+DEVICE = torch.device("cuda" if CUDA else "cpu")
+
+
+def cuda_only(test):
+    """Marks a test that needs a CUDA GPU (skipped without one)."""
+    return pytest.mark.cuda(pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")(test))
+
+
+def _run(fv, fm, n_meshes, backend, **kw):
+    x = fv.to(DEVICE).clone().requires_grad_()
+    fr = rasterize_faces(x, fm.to(DEVICE), n_meshes, backend=backend, **kw)
+    cots = tuple(c.to(DEVICE) for c in cotangents(fr))
+    return fr, vjp(fr, x, cots)
+
+
+def _compare(fv, fm, n_meshes, rtol=1e-9, atol=1e-9, grad_tol=1e-7, min_agree=1.0, **kw):
+    a, ga = _run(fv, fm, n_meshes, "triton", **kw)
+    b, gb = _run(fv, fm, n_meshes, "reference", **kw)
+    assert_fragments_equal(a, b, rtol=rtol, atol=atol, min_agree=min_agree)
+    assert torch.isfinite(ga).all()
+    if grad_tol is not None:
+        torch.testing.assert_close(ga, gb, rtol=grad_tol, atol=grad_tol)
+    return a
+
+
+# float64 on both sides, same formulas in the same order: equal up to rounding (the kernel
+# may fuse multiply-adds on the GPU), hence 1e-9 on values and 1e-7 on summed gradients.
+CASES = {
+    "hard": dict(image_size=(16, 20)),
+    "soft-persp-clip": dict(image_size=(16, 20), blur_radius=3e-3, faces_per_pixel=3,
+                            perspective_correct=True, clip_barycentric_coords=True),
+    "blur-no-clip": dict(image_size=(13, 9), blur_radius=0.05, faces_per_pixel=4),
+    "cull": dict(image_size=(16, 20), faces_per_pixel=2, cull_backfaces=True, blur_radius=1e-3),
+    "persp-K2": dict(image_size=(20, 16), faces_per_pixel=2, perspective_correct=True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_matches_reference_float64(name):
+    fv, fm = soup(11, 40, 2, 0.5, False, torch.float64)
+    fr = _compare(fv, fm, 2, **CASES[name])
+    assert (fr.pix_to_face >= 0).any()
+
+
+def test_degenerate_triangles():
+    fv, fm = soup(12, 30, 1, 0.5, True, torch.float64)
+    fv[3, 1] = fv[3, 0] + 1e-9  # nearly coincident vertices
+    fr = _compare(fv, fm, 1, image_size=(16, 20), blur_radius=1e-2, faces_per_pixel=5,
+                  perspective_correct=True, clip_barycentric_coords=True)
+    assert not (fr.pix_to_face == 2).any()  # the point-triangle is never drawn
+
+
+@pytest.mark.parametrize("persp", [False, True])
+def test_near_plane_crossing(persp):
+    # z from -1: many faces cross the camera plane and are clipped, some split in two
+    # halves (the neighbor rule).
+    fv, fm = soup(13, 30, 2, -1.0, False, torch.float64)
+    fr = _compare(fv, fm, 2, image_size=(16, 20), blur_radius=2e-3, faces_per_pixel=3,
+                  perspective_correct=persp, z_clip_value=0.3)
+    assert (fr.pix_to_face >= 0).any()
+
+
+def test_batch_of_different_meshes():
+    fv, fm = soup(14, 36, 3, 0.5, False, torch.float64)
+    fm[fm == 2] = 1  # image 2 stays empty
+    fr = _compare(fv, fm, 3, image_size=(12, 12), faces_per_pixel=2, blur_radius=1e-3)
+    assert (fr.pix_to_face[2] == -1).all() and (fr.pix_to_face[:2] >= 0).any()
+
+
+def test_k_larger_than_face_count():
+    fv, fm = soup(5, 3, 1, 0.5, False, torch.float64)
+    fr = _compare(fv, fm, 1, image_size=(8, 8), faces_per_pixel=10, blur_radius=0.5,
+                  clip_barycentric_coords=True)
+    assert (fr.pix_to_face[..., 3:] == -1).all() and (fr.zbuf[..., 3:] == -1).all()
+    assert (fr.pix_to_face[..., 2] >= 0).any()
+
+
+def test_large_k():
+    # K = 50: a 64-slot list per pixel (tile 8), every face within blur of most pixels.
+    fv, fm = soup(15, 24, 1, 0.5, False, torch.float64)
+    fr = _compare(fv, fm, 1, image_size=(6, 7), faces_per_pixel=50, blur_radius=0.3,
+                  clip_barycentric_coords=True, perspective_correct=True)
+    assert (fr.pix_to_face[..., 20] >= 0).any()
+
+
+def test_depth_ties_go_to_the_lower_face_index():
+    # Four copies of one triangle at equal depth, listed in a scrambled order of indices.
+    tri = torch.tensor([[-0.9, -0.9, 2.0], [0.9, -0.9, 2.0], [0.0, 0.9, 2.0]],
+                       dtype=torch.float64)
+    fv = tri.expand(4, 3, 3).clone()
+    fv[1, :, 2] = 1.5  # nearest
+    fm = torch.zeros(4, dtype=torch.int64)
+    fr = _compare(fv, fm, 1, image_size=8, faces_per_pixel=3)
+    assert fr.pix_to_face[0, 4, 4].tolist() == [1, 0, 2]
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(faces_per_pixel=2, blur_radius=1e-3,
+                                               clip_barycentric_coords=True)])
+def test_faces_behind_full_lists(kw):
+    # Screen-filling triangles first, so every pixel's list fills up and the kernel's
+    # early depth rejection of whole faces is exercised by the faces after them.
+    big = torch.tensor([[[-5.0, -5.0, 2.0], [5.0, -5.0, 2.0], [0.0, 5.0, 2.0]]],
+                       dtype=torch.float64).expand(2, 3, 3).clone()
+    big[1, :, 2] = 2.5
+    fv, fm = soup(18, 40, 1, 0.5, False, torch.float64)
+    fv[..., 2] = 1.7 + (fv[..., 2] - 0.5) * 0.2  # depths around the big ones' 2 and 2.5
+    fr = _compare(torch.cat((big, fv)), torch.cat((torch.zeros(2, dtype=torch.int64), fm)), 1,
+                  image_size=(16, 20), **kw)
+    assert (fr.pix_to_face > 1).any()
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=raster_cases)
+def test_random_scenes_float64(case):
+    case = {**case, "H": min(case["H"], 12), "W": min(case["W"], 12),
+            "n_faces": min(case["n_faces"], 20), "K": min(case["K"], 8)}
+    fv, fm = soup(case["seed"], case["n_faces"], case["n_meshes"], case["z_lo"],
+                  case["degenerate"], torch.float64)
+    _compare(fv, fm, case["n_meshes"], image_size=(case["H"], case["W"]),
+             blur_radius=case["blur"], faces_per_pixel=case["K"],
+             perspective_correct=case["persp"], clip_barycentric_coords=case["clip"],
+             cull_backfaces=case["cull"], z_clip_value=case["z_clip"])
+
+
+def test_float32():
+    fv, fm = soup(16, 40, 2, 0.5, False, torch.float32)
+    # Both sides compute in float32 but may round differently (fused multiply-adds on the
+    # GPU), so a pixel centre within rounding of an edge may flip: allow one pixel, compare
+    # values to float32 precision. Gradients sum ~100 float32 terms per vertex, in a
+    # different order (atomics): relative 1e-3.
+    npix = 2 * 16 * 20
+    _compare(fv, fm, 2, rtol=1e-4, atol=1e-5, grad_tol=1e-3, min_agree=1 - 1.5 / npix,
+             image_size=(16, 20), blur_radius=3e-3, faces_per_pixel=3,
+             perspective_correct=True)
+
+
+def test_results_do_not_depend_on_tile_size():
+    fv, fm = soup(3, 20, 2, 0.5, True, torch.float32)
+    params = RasterParams((9, 11), 2e-3, 3, True, True, False)
+    args = (fv.to(DEVICE), fm.to(DEVICE), 2, torch.full((20,), -1, device=DEVICE), params)
+    ref = cuda.rasterize_forward(*args, tile=4)
+    for tile in (2, 16):
+        for x, y in zip(cuda.rasterize_forward(*args, tile=tile), ref, strict=True):
+            assert torch.equal(x, y)
+
+
+def test_deterministic_backward_equals_atomic_backward():
+    fv, fm = soup(4, 20, 1, 0.5, False, torch.float64)
+    _, g_atomic = _run(fv, fm, 1, "triton", image_size=10, blur_radius=1e-2,
+                       faces_per_pixel=3)
+    torch.use_deterministic_algorithms(True)
+    try:
+        _, g_det = _run(fv, fm, 1, "triton", image_size=10, blur_radius=1e-2,
+                        faces_per_pixel=3)
+    finally:
+        torch.use_deterministic_algorithms(False)
+    torch.testing.assert_close(g_det, g_atomic, rtol=1e-12, atol=1e-12)
+    assert (g_det != 0).any()
+
+
+def test_gradcheck_float64():
+    fv, fm = soup(8, 3, 1, 1.0, False, torch.float64)
+    fv = fv.to(DEVICE).requires_grad_()
+
+    def f(x):
+        fr = rasterize_faces(x, fm.to(DEVICE), 1, image_size=(5, 6), blur_radius=0.02,
+                             faces_per_pixel=2, perspective_correct=True,
+                             clip_barycentric_coords=True, backend="triton")
+        return fr.zbuf, fr.bary_coords, fr.dists
+
+    assert torch.autograd.gradcheck(f, (fv,), eps=1e-7, atol=1e-5, rtol=1e-4, fast_mode=True)
+
+
+def test_nan_vertices_raise():
+    fv, fm = soup(0, 3, 1, 0.5, False, torch.float32)
+    fv[1, 2, 0] = math.nan
+    with pytest.raises(ValueError, match="NaN"):
+        rasterize_faces(fv.to(DEVICE), fm.to(DEVICE), 1, image_size=8, backend="triton")
+
+
+def test_no_faces_gives_empty_image():
+    fr = rasterize_faces(torch.zeros(0, 3, 3, device=DEVICE),
+                         torch.zeros(0, dtype=torch.int64, device=DEVICE), 2,
+                         image_size=(5, 6), faces_per_pixel=2, backend="triton")
+    assert fr.pix_to_face.shape == (2, 5, 6, 2) and (fr.pix_to_face == -1).all()
+
+
+def test_triton_on_cpu_needs_the_interpreter(monkeypatch):
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    fv, fm = soup(0, 3, 1, 0.5, False, torch.float32)
+    with pytest.raises(ValueError, match="TRITON_INTERPRET"):
+        rasterize_faces(fv, fm, 1, image_size=8, backend="triton")
+
+
+# ---- CUDA only: bigger scenes, the auto backend
+
+
+@cuda_only
+def test_auto_picks_triton_on_cuda(monkeypatch):
+    called = []
+    forward = cuda.rasterize_forward
+    monkeypatch.setattr(cuda, "rasterize_forward",
+                        lambda *a, **k: called.append(1) or forward(*a, **k))
+    fv, fm = soup(0, 3, 1, 0.5, False, torch.float32)
+    rasterize_faces(fv.cuda(), fm.cuda(), 1, image_size=8)
+    assert called
+
+
+@cuda_only
+@pytest.mark.parametrize("K", [100, 300])
+def test_cuda_very_large_k(K):
+    fv, fm = soup(17, 150, 1, 0.5, False, torch.float32)
+    fr = _compare(fv, fm, 1, rtol=1e-4, atol=1e-5, grad_tol=None, min_agree=0.99,
+                  image_size=(24, 20), faces_per_pixel=K, blur_radius=0.5)
+    assert (fr.pix_to_face[..., 99] >= 0).any()
+
+
+@cuda_only
+def test_cuda_cow_256_k8():
+    from diffrend.cameras import FoVPerspectiveCameras, look_at_view_transform
+    from diffrend.io import default_mesh_path
+    from diffrend.preview import load_for_render
+    from diffrend.raster import MeshRasterizer, RasterizationSettings
+
+    meshes = load_for_render(str(default_mesh_path()), device=DEVICE)
+    R, T = look_at_view_transform(dist=2.7, elev=10.0, azim=torch.tensor([30.0, 150.0]))
+    cameras = FoVPerspectiveCameras(R=R, T=T, device=DEVICE)
+    meshes = meshes.extend(2)
+    out = {}
+    for backend in ("triton", "reference"):
+        verts = meshes.verts_padded().detach().clone().requires_grad_()
+        rast = MeshRasterizer(cameras, RasterizationSettings(
+            image_size=256, blur_radius=math.log(1 / 1e-4 - 1) * 1e-4, faces_per_pixel=8,
+            backend=backend))
+        fr = rast(meshes.update_padded(verts))
+        cots = tuple(c.to(DEVICE) for c in cotangents(fr))
+        out[backend] = (fr, vjp(fr, verts, cots))
+    (a, ga), (b, gb) = out["triton"], out["reference"]
+    # float32 on both sides; neighbouring faces of a closed mesh share edges and vertices,
+    # so pixels on a shared edge and equal clipped depths may order differently under
+    # different rounding: allow 0.5% of pixels, values to float32 precision.
+    assert_fragments_equal(a, b, rtol=1e-4, atol=1e-5, min_agree=0.995)
+    assert (a.pix_to_face >= 0).float().mean() > 0.1
+    # Gradients differ where face lists differ; compare their overall direction.
+    cos = torch.nn.functional.cosine_similarity(ga.flatten(), gb.flatten(), dim=0)
+    assert cos > 0.99
