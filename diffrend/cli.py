@@ -258,6 +258,48 @@ def pose(mesh: str | None, output: str, seed: int, image_size: int, min_deg: flo
 
 
 @main.command()
+@click.option("-o", "--output", default="out/gradlab", show_default=True,
+              type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--tiny", is_flag=True, help="Seconds-long settings (a smoke test, as in CI).")
+@click.option("--parts", default="pictures,accuracy,pose,fit", show_default=True,
+              help="Comma-separated subset of pictures, accuracy, pose, fit.")
+@click.option("--trials", default=None, type=click.IntRange(1, 1000),
+              help="Pose trials per range (default 20; tiny: 2).")
+@click.option("--steps", default=None, type=click.IntRange(1, 100000),
+              help="Adam steps per pose trial (default 200, PyTorch3D's tutorial).")
+@click.option("--no-pose-job", is_flag=True, help="Skip diffrend's pose job in the pose table.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
+def gradlab(output: str, tiny: bool, parts: str, trials: int | None, steps: int | None,
+            no_pose_job: bool, seed: int, device: str) -> None:
+    """Compare the gradient methods (soft, hard, antialias, nmr, opendr) on the bundled cow
+    and teapot: gradient pictures, gradient accuracy against supersampled finite
+    differences, camera-pose recovery and silhouette mesh fitting. Writes report.md,
+    results.json and PNG figures into OUTPUT."""
+    import dataclasses
+    import sys
+
+    from .gradlab import GradlabSettings, run_gradlab
+
+    dev = _device(device)
+    base = GradlabSettings.tiny() if tiny else GradlabSettings()
+    chosen = tuple(p.strip() for p in parts.split(",") if p.strip())
+    changes = {"parts": chosen, "seed": seed}
+    if trials is not None:
+        changes["pose_trials"] = trials
+    if steps is not None:
+        changes["pose_steps"] = steps
+    if no_pose_job:
+        changes["pose_job"] = False
+    try:
+        settings = dataclasses.replace(base, **changes)
+        run_gradlab(output, settings, device=dev, command="diffrend " + " ".join(sys.argv[1:]),
+                    echo=click.echo)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from e
+
+
+@main.command()
 @click.option("--quick", is_flag=True, help="Small sizes and few repeats (a smoke test).")
 @click.option("--repeats", default=10, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--no-llvmpipe", is_flag=True, help="Skip the OpenGL (Mesa llvmpipe) baseline.")

@@ -48,7 +48,7 @@ class AccuracyRow:
 def _target_weights(mesh: Meshes, cameras: FoVPerspectiveCameras, size: int,
                     generator: torch.Generator) -> torch.Tensor:
     """(N, S, S) weights ``1 - 2T`` of the L1 loss to a target from a perturbed scene."""
-    target_state = State.zeros(mesh.verts_packed().shape[0])
+    target_state = State.zeros(mesh.verts_packed().shape[0], device=mesh.device)
     target_state.dv = 0.04 * random_direction(mesh, "vertices", generator).dv
     turn = random_direction(mesh, "camera", generator)
     target_state.omega, target_state.tau = 0.05 * turn.omega, 0.05 * turn.tau
@@ -83,7 +83,7 @@ def gradient_accuracy(
     gen = torch.Generator().manual_seed(seed)
     weights = _target_weights(mesh, cameras, image_size, gen)
     rows = []
-    base = State.zeros(mesh.verts_packed().shape[0])
+    base = State.zeros(mesh.verts_packed().shape[0], device=mesh.device)
 
     def loss_true(state: State) -> float:
         m, c = apply(mesh, cameras, state)
@@ -99,7 +99,8 @@ def gradient_accuracy(
         truth = fd(dirs, eps)
         rows.append(_row(scene, kind, "truth (eps/2)", fd(dirs, eps / 2), truth))
         for spec in methods:
-            state = State.zeros(mesh.verts_packed().shape[0], requires_grad=True)
+            state = State.zeros(mesh.verts_packed().shape[0], requires_grad=True,
+                                device=mesh.device)
             m, c = apply(mesh, cameras, state)
             sil = spec.render(m, c, image_size).double()
             loss = (weights * sil).sum()
@@ -109,7 +110,7 @@ def gradient_accuracy(
                 g = State(*[torch.zeros_like(x) if gi is None else gi
                             for gi, x in zip(g, (state.dv, state.omega, state.tau),
                                              strict=True)])
-                pred = torch.stack([g.dot(d) for d in dirs]).detach().double()
+                pred = torch.stack([g.dot(d) for d in dirs]).detach().double().cpu()
             else:
                 pred = torch.zeros(directions, dtype=torch.float64)
             rows.append(_row(scene, kind, spec.label, pred, truth))

@@ -9,7 +9,6 @@ the cow, both at the end, and the time taken.
 
 from __future__ import annotations
 
-import statistics
 import time
 from dataclasses import asdict, dataclass
 
@@ -53,8 +52,8 @@ def make_setup(reference: Meshes, image_size: int, views: int = 16, heldout: int
                dist: float = 3.0) -> FitSetup:
     """Hard silhouettes of ``reference`` from ``views`` training cameras (at
     ``image_size``) and ``heldout`` other cameras (at 2 x ``image_size``)."""
-    train = sphere_cameras(views, dist=dist, offset=0.5)
-    held = sphere_cameras(heldout, dist=dist, offset=0.25)
+    train = sphere_cameras(views, dist=dist, offset=0.5, device=reference.device)
+    held = sphere_cameras(heldout, dist=dist, offset=0.25, device=reference.device)
     return FitSetup(train, silhouettes(reference, train, image_size), held,
                     silhouettes(reference, held, 2 * image_size))
 
@@ -77,7 +76,8 @@ def fit_silhouettes(
     """
     gen = torch.Generator().manual_seed(seed)
     sphere = ico_sphere(level)
-    sphere = Meshes([sphere.verts_packed() * 0.6], [sphere.faces_packed()])
+    dev = reference.device
+    sphere = Meshes([sphere.verts_packed().to(dev) * 0.6], [sphere.faces_packed().to(dev)])
     param = SmoothVertexParam(sphere, lam)
     u = param.to_params(sphere.verts_packed()).requires_grad_(True)
     opt = torch.optim.Adam([u], lr=lr)
@@ -123,12 +123,9 @@ def fit_figure(meshes: dict[str, Meshes], setup: FitSetup, views: int = 3) -> np
 
 def _mask_rgb(pred: torch.Tensor, target: torch.Tensor) -> np.ndarray:
     p, t = pred.bool(), target.bool()
+    p, t = p.cpu(), t.cpu()
     rgb = torch.ones(*p.shape, 3)
     rgb[p & t] = 0.15
     rgb[~p & t] = torch.tensor([0.85, 0.2, 0.2])
     rgb[p & ~t] = torch.tensor([0.2, 0.35, 0.85])
     return (rgb.numpy() * 255 + 0.5).astype(np.uint8)
-
-
-def median(values: list[float]) -> float:
-    return float(statistics.median(values)) if values else float("nan")

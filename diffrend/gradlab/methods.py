@@ -57,10 +57,13 @@ def sigma_for_px(blur_px: float, image_size: int) -> float:
 
 
 def default_methods(image_size: int = 128) -> list[MethodSpec]:
-    """The five methods at ``image_size``; soft at PyTorch3D's sigma and at a wide blur."""
+    """The five methods at ``image_size``; soft at PyTorch3D's sigma and at a wide blur
+    (4 pixels, or a sixteenth of the image on small images)."""
+    blur = min(4.0, image_size / 16)
     return [
         MethodSpec("soft (sigma 1e-4)", "soft", image_size, 1e-4, 50),
-        MethodSpec("soft (blur 4 px)", "soft", image_size, sigma_for_px(4.0, image_size), 80),
+        MethodSpec(f"soft (blur {blur:g} px)", "soft", image_size,
+                   sigma_for_px(blur, image_size), 80),
         MethodSpec("hard", "hard", image_size),
         MethodSpec("antialias", "antialias", image_size),
         MethodSpec("nmr", "nmr", image_size),

@@ -25,10 +25,14 @@ class State:
     tau: torch.Tensor
 
     @staticmethod
-    def zeros(n_verts: int, requires_grad: bool = False) -> State:
-        z = [torch.zeros(s, dtype=torch.float64, requires_grad=requires_grad)
+    def zeros(n_verts: int, requires_grad: bool = False,
+              device: torch.device | str = "cpu") -> State:
+        z = [torch.zeros(s, dtype=torch.float64, device=device, requires_grad=requires_grad)
              for s in ((n_verts, 3), (3,), (3,))]
         return State(*z)
+
+    def to(self, device: torch.device | str) -> State:
+        return State(self.dv.to(device), self.omega.to(device), self.tau.to(device))
 
     def step(self, direction: State, eps: float) -> State:
         return State(self.dv + eps * direction.dv, self.omega + eps * direction.omega,
@@ -57,7 +61,7 @@ def smooth_field(mesh: Meshes, generator: torch.Generator, smoothing: int = 8
     noise averaged over vertex neighbourhoods ``smoothing`` times (a surface deforming as a
     whole, not jittering)."""
     v = mesh.verts_packed()
-    edges = mesh.edges_packed()
+    edges = mesh.edges_packed().cpu()
     field = torch.randn(v.shape, generator=generator, dtype=torch.float64)
     deg = torch.zeros(v.shape[0], dtype=torch.float64).index_add_(
         0, edges.reshape(-1), torch.ones(edges.numel(), dtype=torch.float64))
@@ -72,7 +76,7 @@ def smooth_field(mesh: Meshes, generator: torch.Generator, smoothing: int = 8
 def random_direction(mesh: Meshes, kind: str, generator: torch.Generator) -> State:
     """A unit direction: "vertices" (a smooth field, RMS 1) or "camera" (a unit 6-vector
     of rotation in radians and translation in scene units)."""
-    d = State.zeros(mesh.verts_packed().shape[0])
+    d = State.zeros(mesh.verts_packed().shape[0])  # on the CPU (the generator's device)
     if kind == "vertices":
         d.dv = smooth_field(mesh, generator)
     elif kind == "camera":
@@ -81,4 +85,4 @@ def random_direction(mesh: Meshes, kind: str, generator: torch.Generator) -> Sta
         d.omega, d.tau = u[:3], u[3:]
     else:
         raise ValueError(f"kind must be 'vertices' or 'camera', got {kind!r}")
-    return d
+    return d.to(mesh.device)

@@ -23,7 +23,8 @@ from .methods import MethodSpec
 def method_picture(spec: MethodSpec, mesh: Meshes, cameras: CamerasBase, u: torch.Tensor,
                    size: int) -> torch.Tensor:
     """(S, S) per-pixel derivative of ``spec``'s silhouette along ``u`` (V, 3), one view."""
-    t = torch.zeros((), dtype=mesh.verts_packed().dtype, requires_grad=True)
+    t = torch.zeros((), dtype=mesh.verts_packed().dtype, device=mesh.device,
+                    requires_grad=True)
     moved = Meshes([mesh.verts_packed() + t * u.to(t.dtype)], [mesh.faces_packed()])
     sil = spec.render(moved, cameras, size)[0]
     out = torch.zeros(size, size, dtype=torch.float64)
@@ -46,7 +47,7 @@ def true_picture(mesh: Meshes, cameras: CamerasBase, u: torch.Tensor, size: int,
     def at(h: float) -> torch.Tensor:
         moved = Meshes([mesh.verts_packed() + h * u.to(mesh.verts_packed().dtype)],
                        [mesh.faces_packed()])
-        return supersampled_silhouette(moved, cameras, size, factor=factor)[0].double()
+        return supersampled_silhouette(moved, cameras, size, factor=factor)[0].double().cpu()
 
     return (at(eps) - at(-eps)) / (2 * eps)
 

@@ -112,6 +112,7 @@ def recover_poses(
     """
     n = trials.targets.shape[0]
     size = spec.image_size
+    device = mesh.device
     if batch is None:
         per_trial = size * size * (spec.faces_per_pixel if spec.method == "soft" else 1) * 60
         batch = max(1, min(n, (512 * 2**20) // per_trial))
@@ -120,14 +121,16 @@ def recover_poses(
     t0 = time.perf_counter()
     for lo in range(0, n, batch):
         idx = slice(lo, min(n, lo + batch))
-        tgt = trials.targets[idx].float()
+        tgt = trials.targets[idx].float().to(device)
         with torch.no_grad():
             ref = (spec.render(mesh, _cameras(tgt, fov), size) if spec.method == "hard"
                    else MethodSpec("hard", "hard", size).render(mesh, _cameras(tgt, fov)))
             ref = (ref > 0.5).float()
-        p = trials.starts[idx].float().clone().requires_grad_(True)
+        p = trials.starts[idx].float().to(device).requires_grad_(True)
+        tgt64 = trials.targets[idx].to(device)
         opt = torch.optim.Adam([p], lr=lr)
-        for step in range(steps):
+        hits = []  # per step, (B,) bool on the device: read back once per batch
+        for _ in range(steps):
             opt.zero_grad()
             sil = spec.render(mesh, _cameras(p, fov), size)
             loss = ((sil - ref) ** 2).sum()
@@ -135,15 +138,17 @@ def recover_poses(
                 loss.backward()
                 opt.step()
             with torch.no_grad():
-                hit = (angle_deg(p.double(), trials.targets[idx]) < success_deg)
-                fh = first_hit[idx]
-                first_hit[idx] = torch.where((fh < 0) & hit, step + 1, fh)
-        final[idx] = p.detach().double()
+                hits.append(angle_deg(p.double(), tgt64) < success_deg)
+        final[idx] = p.detach().double().cpu()
+        if hits:
+            hit = torch.stack(hits).cpu()  # (steps, B)
+            first = torch.where(hit.any(0), hit.float().argmax(0) + 1, -1)
+            first_hit[idx] = first
         if progress is not None:
             progress(idx.stop)
     seconds = time.perf_counter() - t0
     err = angle_deg(final, trials.targets)
     ok = err < success_deg
-    hits = [int(s) for s, good in zip(first_hit, ok, strict=True) if good and s > 0]
+    reached = [int(s) for s, good in zip(first_hit, ok, strict=True) if good and s > 0]
     return PoseRow(spec.label, size, n, int(ok.sum()), float(err.median()),
-                   float(statistics.median(hits)) if hits else None, seconds / n)
+                   float(statistics.median(reached)) if reached else None, seconds / n)

@@ -1,0 +1,247 @@
+"""``diffrend gradlab``: run the lab's experiments and write the report.
+
+:func:`run_gradlab` runs the parts named in :class:`GradlabSettings` (pictures, accuracy,
+pose, fit) and writes into one folder: ``report.md`` (tables, figures, the settings and the
+command), ``results.json``, and PNG figures.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from ..cameras import FoVPerspectiveCameras
+from ..jobs.report import write_json
+from ..jobs.scene import sphere_cameras
+from ..preview import write_png, write_text
+from ..structures import Meshes
+from . import report
+from .accuracy import gradient_accuracy
+from .fitting import fit_figure, fit_silhouettes, make_setup
+from .methods import MethodSpec, default_methods, tutorial_method
+from .perturb import smooth_field
+from .pictures import method_picture, picture_figure, true_picture
+from .pose import draw_trials, recover_poses
+from .scenes import load_scene_mesh
+
+PARTS = ("pictures", "accuracy", "pose", "fit")
+
+
+@dataclass(frozen=True)
+class GradlabSettings:
+    """What the lab runs; the defaults are the full run of the docs.
+
+    Attributes:
+        parts: which experiments to run (a subset of :data:`PARTS`).
+        picture_scene, picture_size, picture_factor: the gradient pictures' mesh, image side
+            and supersampling of the truth.
+        accuracy_scenes, accuracy_size, accuracy_views, accuracy_directions,
+        accuracy_factor: the accuracy experiment (per scene: N views, P random directions
+            per kind, truth supersampled ``factor x factor``).
+        pose_scene, pose_trials, pose_steps, pose_size: the pose experiment (trials from the
+            same starts for every method; Adam steps; the methods' image side).
+        pose_ranges: (min, max) start angles in degrees, one experiment per range.
+        tutorial_size: image side of PyTorch3D's tutorial setting (its 256).
+        pose_job: also run diffrend's pose job (:func:`~diffrend.jobs.fit_pose`, screened
+            restarts) on the trials of the widest range.
+        fit_scene, fit_size, fit_steps, fit_views, fit_level: silhouette-only mesh fitting.
+        seed: seeds every random choice.
+    """
+
+    parts: tuple[str, ...] = PARTS
+    picture_scene: str = "cow"
+    picture_size: int = 32
+    picture_factor: int = 32
+    accuracy_scenes: tuple[str, ...] = ("cow", "teapot")
+    accuracy_size: int = 64
+    accuracy_views: int = 4
+    accuracy_directions: int = 24
+    accuracy_factor: int = 16
+    pose_scene: str = "teapot"
+    pose_trials: int = 20
+    pose_steps: int = 200
+    pose_size: int = 64
+    pose_ranges: tuple[tuple[float, float], ...] = ((20.0, 40.0), (60.0, 120.0))
+    tutorial_size: int = 256
+    pose_job: bool = True
+    fit_scene: str = "cow"
+    fit_size: int = 64
+    fit_steps: int = 400
+    fit_views: int = 16
+    fit_level: int = 3
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        bad = [p for p in self.parts if p not in PARTS]
+        if bad or not self.parts:
+            raise ValueError(f"parts must be a non-empty subset of {PARTS}, got {self.parts}")
+        for name in ("picture_size", "picture_factor", "accuracy_size", "accuracy_views",
+                     "accuracy_directions", "accuracy_factor", "pose_trials", "pose_steps",
+                     "pose_size", "tutorial_size", "fit_size", "fit_steps", "fit_views"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+        for lo, hi in self.pose_ranges:
+            if not 0 <= lo <= hi <= 180:
+                raise ValueError(f"pose_ranges must hold 0 <= min <= max <= 180, got "
+                                 f"{(lo, hi)}")
+
+    @staticmethod
+    def tiny() -> GradlabSettings:
+        """Seconds-long settings that still run every part (CI's smoke run)."""
+        return GradlabSettings(picture_size=8, picture_factor=4, accuracy_scenes=("cow",),
+                               accuracy_size=16, accuracy_views=1, accuracy_directions=3,
+                               accuracy_factor=4, pose_trials=2, pose_steps=3, pose_size=16,
+                               pose_ranges=((60.0, 120.0),), tutorial_size=32, pose_job=False,
+                               fit_size=16, fit_steps=3, fit_views=4, fit_level=1)
+
+
+def _views(n: int, device: torch.device, dtype: torch.dtype) -> FoVPerspectiveCameras:
+    c = sphere_cameras(n, dist=3.0, offset=0.3, device=device)
+    return FoVPerspectiveCameras(R=c.R.to(dtype), T=c.T.to(dtype), fov=60.0, device=device)
+
+
+def _as(mesh: Meshes, dtype: torch.dtype) -> Meshes:
+    return Meshes([mesh.verts_packed().to(dtype)], [mesh.faces_packed()])
+
+
+def _pose_job_row(mesh: Meshes, trials, size: int, seed: int) -> dict:
+    """diffrend's pose job on the same trials, in the rows' format."""
+    from ..jobs.pose import fit_pose
+    from .pose import _cameras, angle_deg
+
+    errors, t0 = [], time.perf_counter()
+    for i in range(trials.targets.shape[0]):
+        tgt = trials.targets[i : i + 1].float().to(mesh.device)
+        start = trials.starts[i : i + 1].float().to(mesh.device)
+        ref = MethodSpec("hard", "hard", size).render(mesh, _cameras(tgt, 60.0))[0]
+        init = _cameras(start, 60.0)
+        result = fit_pose(mesh, ref, init.R, init.T, fov=60.0, seed=seed + i)
+        centre = -(result.T[:, None, :] @ result.R.transpose(1, 2))[:, 0]  # -T R^T
+        errors.append(float(angle_deg(centre.double().cpu(), trials.targets[i : i + 1])[0]))
+    seconds = time.perf_counter() - t0
+    n = len(errors)
+    ok = [e < 5.0 for e in errors]
+    return {"method": "diffrend pose job (16 screened restarts)", "image_size": size,
+            "trials": n, "converged": int(sum(ok)),
+            "median_error_deg": float(torch.tensor(errors).median()),
+            "median_steps_to_converge": None, "seconds_per_trial": seconds / n}
+
+
+def run_gradlab(
+    output: str | Path,
+    settings: GradlabSettings = GradlabSettings(),  # noqa: B008 - frozen, immutable
+    device: torch.device | str = "cpu",
+    command: str = "diffrend gradlab",
+    echo: Callable[[str], None] = print,
+    progress: bool = True,
+) -> dict:
+    """Run the lab; write ``report.md``, ``results.json`` and figures into ``output``.
+
+    Args:
+        output: folder (created).
+        settings: what to run.
+        device: where to render (a CUDA device uses the Triton kernels).
+        command: the command line, recorded in the report.
+        echo: where progress lines go.
+        progress: show progress bars.
+
+    Returns:
+        The results (as written to results.json).
+    """
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    if not out.is_dir():
+        raise ValueError(f"output must be a folder, got {out}")
+    device = torch.device(device)
+    s = settings
+    results: dict = {"settings": asdict(s), "device": _device_name(device),
+                     "command": command, "seconds": {}}
+    bars = {"disable": not progress, "leave": False}
+
+    if "pictures" in s.parts:
+        t0 = time.perf_counter()
+        mesh = _as(load_scene_mesh(s.picture_scene, device), torch.float64)
+        cam = _views(1, device, torch.float64)
+        u = smooth_field(mesh, torch.Generator().manual_seed(s.seed)).to(device)
+        pics = {"truth (supersampled)": true_picture(mesh, cam, u, s.picture_size,
+                                                     s.picture_factor)}
+        specs = default_methods(s.picture_size)
+        for spec in tqdm(specs, desc="gradient pictures", **bars):
+            pics[spec.label] = method_picture(spec, mesh, cam, u, s.picture_size)
+        cover = MethodSpec("hard", "hard").render(mesh, cam, s.picture_size)[0].cpu()
+        pics_np = {k: v.numpy() for k, v in pics.items()}
+        write_png(picture_figure(pics_np, cover.numpy()), out / "gradient_pictures.png")
+        truth = pics["truth (supersampled)"]
+        results["pictures"] = [
+            {"method": k, "cosine_to_truth": _cos(v, truth)} for k, v in pics.items()]
+        results["seconds"]["pictures"] = time.perf_counter() - t0
+
+    if "accuracy" in s.parts:
+        t0 = time.perf_counter()
+        rows = []
+        for scene in tqdm(s.accuracy_scenes, desc="gradient accuracy", **bars):
+            mesh = _as(load_scene_mesh(scene, device), torch.float64)
+            rows += gradient_accuracy(scene, mesh, _views(s.accuracy_views, device,
+                                                          torch.float64),
+                                      default_methods(s.accuracy_size), s.accuracy_size,
+                                      s.accuracy_directions, s.accuracy_factor, seed=s.seed)
+        results["accuracy"] = [r.as_dict() for r in rows]
+        results["seconds"]["accuracy"] = time.perf_counter() - t0
+
+    if "pose" in s.parts:
+        t0 = time.perf_counter()
+        mesh = load_scene_mesh(s.pose_scene, device)
+        specs = [m for m in default_methods(s.pose_size) if "blur" not in m.label]
+        results["pose"] = []
+        for lo, hi in s.pose_ranges:
+            trials = draw_trials(s.pose_trials, min_deg=lo, max_deg=hi, seed=s.seed)
+            run_specs = ([tutorial_method(s.tutorial_size)] if hi >= 60 else []) + specs
+            rows = []
+            for spec in tqdm(run_specs, desc=f"pose {lo:.0f}-{hi:.0f} deg", **bars):
+                rows.append(recover_poses(mesh, spec, trials, steps=s.pose_steps).as_dict())
+            if s.pose_job and hi >= 60:
+                rows.append(_pose_job_row(mesh, trials, 2 * s.pose_size, s.seed))
+            results["pose"].append({"min_deg": lo, "max_deg": hi, "rows": rows})
+        results["seconds"]["pose"] = time.perf_counter() - t0
+
+    if "fit" in s.parts:
+        t0 = time.perf_counter()
+        reference = load_scene_mesh(s.fit_scene, device)
+        setup = make_setup(reference, s.fit_size, views=s.fit_views)
+        rows, meshes = [], {}
+        for spec in tqdm(default_methods(s.fit_size), desc="mesh fitting", **bars):
+            row, mesh = fit_silhouettes(spec, reference, setup, steps=s.fit_steps,
+                                        level=s.fit_level, seed=s.seed)
+            rows.append(row.as_dict())
+            meshes[spec.label] = mesh
+        write_png(fit_figure(meshes, setup), out / "fit_silhouettes.png")
+        results["fit"] = rows
+        results["seconds"]["fit"] = time.perf_counter() - t0
+
+    write_json(results, out / "results.json")
+    write_text(report.markdown(results), out / "report.md")
+    echo(f"wrote {out}/report.md, results.json"
+         + (", gradient_pictures.png" if "pictures" in s.parts else "")
+         + (", fit_silhouettes.png" if "fit" in s.parts else ""))
+    return results
+
+
+def _cos(a: torch.Tensor, b: torch.Tensor) -> float:
+    na, nb = float(a.norm()), float(b.norm())
+    return float((a * b).sum()) / (na * nb) if na > 0 and nb > 0 else 0.0
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (torch {torch.__version__})"
+    return (f"CPU: {platform.processor() or platform.machine()}, "
+            f"{torch.get_num_threads()} threads (torch {torch.__version__})")
+
+
