@@ -57,6 +57,24 @@ def _check_face_verts(face_verts_ndc: torch.Tensor) -> None:
                          f"{tuple(face_verts_ndc.shape)}")
 
 
+def check_image(image, pix_to_face, zbuf, face_verts_ndc, faces, face_image=None,
+                name: str = "image") -> None:
+    """Shape checks shared by the edge methods (ValueError naming the argument)."""
+    if image.ndim != 4:
+        raise ValueError(f"{name} must have shape (N, H, W, C), got {tuple(image.shape)}")
+    n, h, w, _ = image.shape
+    for arg, t in (("pix_to_face", pix_to_face), ("zbuf", zbuf)):
+        if tuple(t.shape) != (n, h, w):
+            raise ValueError(f"{arg} must have shape {(n, h, w)}, got {tuple(t.shape)}")
+    _check_face_verts(face_verts_ndc)
+    n_faces = face_verts_ndc.shape[0]
+    if tuple(faces.shape) != (n_faces, 3):
+        raise ValueError(f"faces must have shape ({n_faces}, 3), got {tuple(faces.shape)}")
+    if face_image is not None and tuple(face_image.shape) != (n_faces,):
+        raise ValueError(f"face_image must have shape ({n_faces},), got "
+                         f"{tuple(face_image.shape)}")
+
+
 def hard_silhouette(face_verts_ndc: torch.Tensor, pix_to_face: torch.Tensor) -> torch.Tensor:
     """Checked inputs of the hard-forward methods, and their forward image: the silhouette
     (N, H, W) in face_verts_ndc's dtype (1 where ``pix_to_face`` (N, H, W) >= 0)."""
@@ -129,16 +147,8 @@ def antialias(
     Raises:
         ValueError: shapes that do not match.
     """
-    if colors.ndim != 4:
-        raise ValueError(f"colors must have shape (N, H, W, C), got {tuple(colors.shape)}")
+    check_image(colors, pix_to_face, zbuf, face_verts_ndc, faces, name="colors")
     n, h, w, c = colors.shape
-    for name, t in (("pix_to_face", pix_to_face), ("zbuf", zbuf)):
-        if tuple(t.shape) != (n, h, w):
-            raise ValueError(f"{name} must have shape {(n, h, w)}, got {tuple(t.shape)}")
-    _check_face_verts(face_verts_ndc)
-    if tuple(faces.shape) != (face_verts_ndc.shape[0], 3):
-        raise ValueError(f"faces must have shape ({face_verts_ndc.shape[0]}, 3), got "
-                         f"{tuple(faces.shape)}")
     ys, xs = pixel_centers_torch(h, w, face_verts_ndc.dtype, colors.device)
     with torch.no_grad():
         face_sil, face_across = _edge_topology(face_verts_ndc, faces)

@@ -28,24 +28,7 @@ from __future__ import annotations
 import torch
 
 from ..raster.grid import pixel_centers_torch
-from .antialias import _check_face_verts, _edge_topology, hard_silhouette
-
-
-def _check_image(image, pix_to_face, zbuf, face_verts_ndc, faces, face_image=None):
-    """Shape checks shared by the hard-forward methods."""
-    if image.ndim != 4:
-        raise ValueError(f"image must have shape (N, H, W, C), got {tuple(image.shape)}")
-    n, h, w, _ = image.shape
-    for name, t in (("pix_to_face", pix_to_face), ("zbuf", zbuf)):
-        if tuple(t.shape) != (n, h, w):
-            raise ValueError(f"{name} must have shape {(n, h, w)}, got {tuple(t.shape)}")
-    _check_face_verts(face_verts_ndc)
-    n_faces = face_verts_ndc.shape[0]
-    if tuple(faces.shape) != (n_faces, 3):
-        raise ValueError(f"faces must have shape ({n_faces}, 3), got {tuple(faces.shape)}")
-    if face_image is not None and tuple(face_image.shape) != (n_faces,):
-        raise ValueError(f"face_image must have shape ({n_faces},), got "
-                         f"{tuple(face_image.shape)}")
+from .antialias import _edge_topology, check_image, hard_silhouette
 
 
 def _line_values(t: torch.Tensor, img: torch.Tensor, line: torch.Tensor, axis: int):
@@ -161,7 +144,7 @@ def nmr(image: torch.Tensor, pix_to_face: torch.Tensor, zbuf: torch.Tensor,
     Raises:
         ValueError: shapes that do not match.
     """
-    _check_image(image, pix_to_face, zbuf, face_verts_ndc, faces, face_image)
+    check_image(image, pix_to_face, zbuf, face_verts_ndc, faces, face_image)
     return _NMR.apply(face_verts_ndc, image, pix_to_face, zbuf, face_image, faces)
 
 

@@ -23,8 +23,8 @@ from __future__ import annotations
 import torch
 
 from ..raster.grid import pixel_centers_torch
-from .antialias import hard_silhouette
-from .nmr import _check_image, _projected
+from .antialias import check_image, hard_silhouette
+from .nmr import _projected
 
 
 def _barycentric_2d(tri: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
@@ -120,7 +120,7 @@ def opendr(image: torch.Tensor, pix_to_face: torch.Tensor, zbuf: torch.Tensor,
     Raises:
         ValueError: shapes that do not match.
     """
-    _check_image(image, pix_to_face, zbuf, face_verts_ndc, faces)
+    check_image(image, pix_to_face, zbuf, face_verts_ndc, faces)
     return _OpenDR.apply(face_verts_ndc, image, pix_to_face, zbuf, faces)
 
 
