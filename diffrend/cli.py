@@ -257,6 +257,57 @@ def pose(mesh: str | None, output: str, seed: int, image_size: int, min_deg: flo
     click.echo(line)
 
 
+@main.command("fit-points")
+@click.argument("mesh", required=False, type=click.Path(dir_okay=False))
+@click.option("--data", type=click.Path(exists=True),
+              help="Folder (or JSON file) of views: transforms.json or cameras.json.")
+@click.option("-o", "--output", default="out/fit-points", show_default=True,
+              type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--points", "n_points", default=20000, show_default=True,
+              type=click.IntRange(1, 10_000_000), help="Points in the cloud.")
+@click.option("--iters", default=400, show_default=True, type=click.IntRange(1, 100000))
+@click.option("--image-size", default=128, show_default=True, type=click.IntRange(16, 2048))
+@click.option("--views", default=20, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--heldout", default=10, show_default=True, type=click.IntRange(0, 1000))
+@click.option("--radius-px", default=1.5, show_default=True, type=click.FloatRange(0.05, 50),
+              help="Point radius in pixels.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
+@click.option("--checkpoint-every", default=50, show_default=True,
+              type=click.IntRange(1, 100000))
+@click.option("--resume", is_flag=True, help="Continue from OUTPUT/checkpoint.pt.")
+def fit_points_cmd(mesh: str | None, data: str | None, output: str, n_points: int, iters: int,
+                   image_size: int, views: int, heldout: int, radius_px: float, seed: int,
+                   device: str, checkpoint_every: int, resume: bool) -> None:
+    """Fit a coloured point cloud to views of MESH (default: the bundled cow, rendered
+    unlit) or of --data: writes points.ply, progress.gif, loss.png, final.png, metrics.json
+    and index.html."""
+    import sys
+
+    from .jobs.fit_points import FitPointsSettings
+    from .jobs.mesh_job import check_writable
+    from .jobs.points_job import prepare_points_inputs, run_points_job
+
+    dev = _device(device)
+    try:
+        check_writable(output)
+        inputs = prepare_points_inputs(mesh, data, views=views, heldout=heldout,
+                                       image_size=image_size, device=dev)
+        settings = FitPointsSettings(n_points=n_points, iters=iters, radius_px=radius_px)
+        metrics = run_points_job(output, inputs, settings, seed=seed, resume=resume,
+                                 checkpoint_every=checkpoint_every,
+                                 command="diffrend " + " ".join(sys.argv[1:]), echo=click.echo)
+    except (ValueError, FileNotFoundError) as e:
+        raise click.ClickException(str(e)) from e
+    parts = []
+    if "heldout_psnr" in metrics:
+        parts.append(f"held-out PSNR {metrics['heldout_psnr']:.2f} dB, IoU "
+                     f"{metrics['heldout_iou_mean']:.4f}")
+    if "chamfer_normalized" in metrics:
+        parts.append(f"chamfer {metrics['chamfer_normalized']:.2e}")
+    _finish(metrics, parts, "point cloud")
+
+
 @main.command()
 @click.option("-o", "--output", default="out/gradlab", show_default=True,
               type=click.Path(file_okay=False), help="Output folder.")

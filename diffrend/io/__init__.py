@@ -13,6 +13,7 @@ from .mesh_io import (
     save_obj,
     save_ply,
 )
+from .points_io import load_points_ply, save_points_ply
 from .views import MultiViewData, load_views, save_views
 
 __all__ = [
@@ -25,8 +26,10 @@ __all__ = [
     "load_mesh",
     "load_obj",
     "load_objs_as_meshes",
+    "load_points_ply",
     "load_views",
     "save_obj",
     "save_ply",
+    "save_points_ply",
     "save_views",
 ]

@@ -1,0 +1,288 @@
+"""Fit a coloured point cloud to multi-view images (``diffrend fit-points``).
+
+The cloud starts on the surface of the views' visual hull: random points inside every
+training silhouette are rendered from each training camera and the front-most point of
+every pixel is kept (the hull's surface as the cameras see it). Each step then renders a
+random subset of the training views with the points rasterizer and the alpha compositor and
+compares
+
+- the colour (RGB over a black background) with the target images, and
+- the coverage (the composited alpha) with the target masks;
+
+positions and colours are optimised together by Adam. The points' radius is set in pixels
+of the images.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..compositing import AlphaCompositor
+from ..io.views import MultiViewData
+from ..points_renderer import PointsRenderer
+from ..raster import PointsRasterizationSettings, PointsRasterizer
+from ..structures import Pointclouds
+from .checkpoint import deferred_interrupt, deterministic, load_checkpoint, save_checkpoint
+from .report import to_uint8
+
+
+@dataclass(frozen=True)
+class FitPointsSettings:
+    """Settings of :func:`fit_points`.
+
+    Attributes:
+        n_points: points in the cloud.
+        iters: optimisation steps.
+        lr_points, lr_colors: Adam learning rates of positions (scene units) and colours.
+        views_per_step: training views rendered per step (a random subset).
+        radius_px: point radius in pixels of the images.
+        points_per_pixel: K of the rasterizer.
+        w_silhouette: weight of the coverage term.
+        hull_samples: random points tried when carving the visual hull.
+        snapshot_every: steps between renders kept for the progress animation (None: ~50).
+        snapshot_views: how many views the animation shows.
+    """
+
+    n_points: int = 20000
+    iters: int = 400
+    lr_points: float = 2e-3
+    lr_colors: float = 3e-2
+    views_per_step: int = 4
+    radius_px: float = 1.5
+    points_per_pixel: int = 8
+    w_silhouette: float = 1.0
+    hull_samples: int = 400000
+    snapshot_every: int | None = None
+    snapshot_views: int = 4
+
+    def __post_init__(self) -> None:
+        for name in ("n_points", "iters", "views_per_step", "points_per_pixel",
+                     "hull_samples", "snapshot_views"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        for name in ("lr_points", "lr_colors", "radius_px"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a number > 0, got {value!r}")
+        if not (math.isfinite(self.w_silhouette) and self.w_silhouette >= 0):
+            raise ValueError(f"w_silhouette must be >= 0, got {self.w_silhouette}")
+        if self.snapshot_every is not None and (not isinstance(self.snapshot_every, int)
+                                                or self.snapshot_every < 1):
+            raise ValueError(f"snapshot_every must be None or an int >= 1, got "
+                             f"{self.snapshot_every!r}")
+
+
+@dataclass
+class FitPointsResult:
+    """What :func:`fit_points` returns.
+
+    Attributes:
+        points: (P, 3) fitted positions; colors: (P, 3) in [0, 1] (no gradients).
+        history: per-step losses; frames: ``(step, (V, S, S, 3) uint8)`` renders of the
+            snapshot views; snapshot_views: their indices; steps, stopped, seconds: as in
+            :class:`~diffrend.jobs.FitMeshResult`.
+    """
+
+    points: torch.Tensor
+    colors: torch.Tensor
+    history: list[dict[str, float]] = field(default_factory=list)
+    frames: list[tuple[int, np.ndarray]] = field(default_factory=list)
+    snapshot_views: list[int] = field(default_factory=list)
+    steps: int = 0
+    stopped: str | None = None
+    seconds: float = 0.0
+
+
+def radius_ndc(radius_px: float, image_size: int) -> float:
+    """A radius of ``radius_px`` pixels in NDC units (the shorter image side spans 2)."""
+    return 2.0 * radius_px / image_size
+
+
+def render_points(points: torch.Tensor, colors: torch.Tensor, cameras, image_size: int,
+                  radius: float, points_per_pixel: int = 8) -> torch.Tensor:
+    """RGBA renders (N, S, S, 4) of one cloud from N cameras: alpha compositing of
+    ``[colors, 1]`` over black (A is the coverage). Differentiable w.r.t. points (P, 3) and
+    colors (P, 3)."""
+    features = torch.cat([colors, torch.ones_like(colors[:, :1])], 1)
+    cloud = Pointclouds(points=[points], features=[features])
+    settings = PointsRasterizationSettings(image_size=image_size, radius=radius,
+                                           points_per_pixel=points_per_pixel)
+    renderer = PointsRenderer(PointsRasterizer(cameras=cameras, raster_settings=settings),
+                              AlphaCompositor())
+    return renderer(cloud)
+
+
+@torch.no_grad()
+def hull_surface_points(data: MultiViewData, n_points: int, samples: int,
+                        generator: torch.Generator) -> torch.Tensor:
+    """About ``n_points`` (P, 3) points on the surface of the views' visual hull.
+
+    Random points in the cube the cameras look at are kept when they fall inside every
+    mask; rendering the kept points from each camera and keeping the front-most point of
+    each pixel leaves the surface the cameras see. Raises ValueError if the masks leave
+    nothing.
+    """
+    from .scene import cameras_focus
+
+    device = data.images.device
+    centre, dist = cameras_focus(data.cameras)
+    half = dist * 0.6  # a field of view of 60 degrees sees about this far off-axis
+    cand = (torch.rand(samples, 3, generator=generator) * 2 - 1).to(device) * half + centre
+    n, s = data.masks.shape[0], data.masks.shape[1]
+    keep = torch.ones(samples, dtype=torch.bool, device=device)
+    for i in range(n):
+        cam = data.cameras[[i]]
+        ndc = _project(cam, cand)
+        inside = (ndc[:, 2] > 0) & (ndc[:, :2].abs() < 1).all(1)
+        # NDC +x is the image's left, +y its top
+        col = ((1 - ndc[:, 0]) * s / 2).long().clamp(0, s - 1)
+        row = ((1 - ndc[:, 1]) * s / 2).long().clamp(0, s - 1)
+        keep &= inside & (data.masks[i][row, col] > 0.5)
+    hull = cand[keep]
+    if hull.shape[0] == 0:
+        raise ValueError("the masks' visual hull is empty: no point falls inside every mask")
+    front = torch.zeros(hull.shape[0], dtype=torch.bool, device=device)
+    settings = PointsRasterizationSettings(image_size=s, radius=radius_ndc(0.75, s),
+                                           points_per_pixel=1)
+    cloud = Pointclouds(points=[hull])
+    for i in range(n):
+        idx = PointsRasterizer(cameras=data.cameras[[i]], raster_settings=settings)(cloud).idx
+        front[idx[idx >= 0]] = True
+    surface = hull[front]
+    pick = torch.randperm(surface.shape[0], generator=generator)[:n_points].to(device)
+    return surface[pick]
+
+
+def _project(cameras, points: torch.Tensor) -> torch.Tensor:
+    """(P, 3) NDC x, y and view depth z of world points seen by one camera."""
+    view = cameras.get_world_to_view_transform().transform_points(points[None])
+    to_ndc = cameras.get_projection_transform()
+    if not cameras.in_ndc():
+        to_ndc = to_ndc.compose(cameras.get_ndc_camera_transform())
+    ndc = to_ndc.transform_points(view)
+    return torch.cat([ndc[0, :, :2], view[0, :, 2:3]], 1)
+
+
+def fit_points(
+    data: MultiViewData,
+    settings: FitPointsSettings | None = None,
+    seed: int = 0,
+    callback: Callable[[int, dict[str, float]], bool | None] | None = None,
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int = 50,
+    resume: bool = False,
+    progress: bool = True,
+) -> FitPointsResult:
+    """Fit point positions and colours to views.
+
+    Args:
+        data: N views: images (N, S, S, 3) on black, masks (N, S, S), cameras.
+        settings: see :class:`FitPointsSettings`.
+        seed: seeds the hull sampling and the random view subsets.
+        callback: called after every step with ``(step, losses)``; returning True stops.
+        checkpoint, checkpoint_every, resume: as in :func:`~diffrend.jobs.fit_mesh` (a
+            resumed run ends where an uninterrupted one does).
+        progress: show a progress bar with the live loss.
+
+    Returns:
+        :class:`FitPointsResult`; Ctrl-C stops at the end of a step
+        (``stopped="interrupted"``) with the cloud so far.
+
+    Raises:
+        ValueError: empty masks or hull, non-square views, bad settings, a checkpoint of
+            another run.
+    """
+    settings = settings if settings is not None else FitPointsSettings()
+    if not isinstance(settings, FitPointsSettings):
+        raise ValueError("settings must be a FitPointsSettings")
+    if not isinstance(data, MultiViewData):
+        raise ValueError("data must be a MultiViewData (see diffrend.io.load_views)")
+    n_views, height, width = data.masks.shape
+    if height != width:
+        raise ValueError(f"data: images must be square, got {height}x{width}")
+    if not bool((data.masks.flatten(1).amax(1) > 0).any()):
+        raise ValueError("data.masks are empty in every view: nothing to fit")
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs a checkpoint path")
+    device = data.images.device
+    radius = radius_ndc(settings.radius_px, height)
+    n_snap = min(settings.snapshot_views, n_views)
+    snap_idx = [round(i * n_views / n_snap) for i in range(n_snap)]
+    snap_every = settings.snapshot_every or max(1, settings.iters // 50)
+    signature = {"job": "fit_points", "settings": asdict(settings), "seed": seed,
+                 "views": tuple(data.images.shape),
+                 "masks_sum": round(float(data.masks.double().sum()), 3)}
+    generator = torch.Generator().manual_seed(seed)
+    points = hull_surface_points(data, settings.n_points, settings.hull_samples,
+                                 generator).requires_grad_(True)
+    colors = torch.full_like(points, 0.5).requires_grad_(True)
+    opt = torch.optim.Adam([{"params": [points], "lr": settings.lr_points},
+                            {"params": [colors], "lr": settings.lr_colors}])
+    step, history, frames = 0, [], []
+    if resume and checkpoint is not None and Path(checkpoint).exists():
+        ck = load_checkpoint(checkpoint, signature)
+        with torch.no_grad():
+            points.data = ck["points"].to(device)
+            colors.data = ck["colors"].to(device)
+        opt = torch.optim.Adam([{"params": [points], "lr": settings.lr_points},
+                                {"params": [colors], "lr": settings.lr_colors}])
+        opt.load_state_dict(ck["optimizer"])
+        generator.set_state(ck["generator"])
+        step, history, frames = ck["step"], ck["history"], ck["frames"]
+
+    def save() -> None:
+        save_checkpoint({"signature": signature, "step": step,
+                         "points": points.detach().cpu(), "colors": colors.detach().cpu(),
+                         "optimizer": opt.state_dict(), "generator": generator.get_state(),
+                         "history": history, "frames": frames}, checkpoint)
+
+    start = time.perf_counter()
+    stopped = None
+    bar = tqdm(total=settings.iters, initial=step, desc="fit points", unit="step",
+               disable=not progress, dynamic_ncols=True)
+    with deferred_interrupt() as stop, deterministic():
+        while step < settings.iters:
+            idx = torch.randperm(n_views, generator=generator)[: settings.views_per_step]
+            sel = idx.to(device)
+            rgba = render_points(points, colors, data.cameras[idx.tolist()], height, radius,
+                                 settings.points_per_pixel)
+            rgb_loss = ((rgba[..., :3] - data.images[sel]) ** 2).mean()
+            sil_loss = ((rgba[..., 3] - data.masks[sel]) ** 2).mean()
+            loss = rgb_loss + settings.w_silhouette * sil_loss
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                colors.clamp_(0.0, 1.0)
+            step += 1
+            record = {"loss": float(loss.detach()), "rgb": float(rgb_loss.detach()),
+                      "silhouette": float(sil_loss.detach())}
+            history.append(record)
+            bar.update(1)
+            bar.set_postfix(loss=f"{record['loss']:.5f}")
+            if step % snap_every == 0 or step == settings.iters:
+                with torch.no_grad():
+                    img = render_points(points, colors, data.cameras[snap_idx], height, radius,
+                                        settings.points_per_pixel)
+                frames.append((step, to_uint8(img[..., :3])))
+            if callback is not None and callback(step, record):
+                stop.reason = stop.reason or "callback"
+            stopped = stop.reason
+            if checkpoint is not None and (step % checkpoint_every == 0 or stopped
+                                           or step == settings.iters):
+                save()
+            if stopped:
+                break
+    bar.close()
+    return FitPointsResult(points=points.detach(), colors=colors.detach(), history=history,
+                           frames=frames, snapshot_views=snap_idx, steps=step,
+                           stopped=stopped, seconds=time.perf_counter() - start)

@@ -1,0 +1,167 @@
+"""``diffrend fit-points`` end to end: views of a mesh (or real views), the point cloud fit,
+metrics and the output folder.
+
+Outputs (written atomically): ``points.ply`` (positions and colours), ``progress.gif``,
+``loss.png``, ``final.png`` (held-out views: targets over renders), ``metrics.json``,
+``index.html`` and ``checkpoint.pt``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from ..io import load_views, save_points_ply
+from ..losses import chamfer_distance, sample_points_from_meshes
+from ..preview import image_grid, load_for_render, write_png
+from .fit_points import FitPointsResult, FitPointsSettings, fit_points, radius_ndc, render_points
+from .mesh_job import FitInputs, check_writable
+from .report import loss_curve, progress_frames, to_uint8, write_gif_frames, write_index, write_json
+from .scene import render_target_views, sphere_cameras
+
+
+def prepare_points_inputs(
+    mesh: str | os.PathLike | None = None,
+    data: str | os.PathLike | None = None,
+    views: int = 20,
+    heldout: int = 10,
+    image_size: int = 128,
+    device: str | torch.device = "cpu",
+) -> FitInputs:
+    """Training and held-out views: rendered unlit from ``mesh`` (default: the bundled cow,
+    normalised) so each point's colour is the surface's, or read from ``data`` (every tenth
+    view held out).
+
+    Raises:
+        ValueError: both or bad inputs, non-square data.
+    """
+    from ..io import default_mesh_path
+
+    if mesh is not None and data is not None:
+        raise ValueError("give either a target mesh or --data, not both")
+    if not isinstance(views, int) or views < 1:
+        raise ValueError(f"views must be an int >= 1, got {views!r}")
+    if not isinstance(heldout, int) or heldout < 0:
+        raise ValueError(f"heldout must be an int >= 0, got {heldout!r}")
+    if data is not None:
+        all_views = load_views(data, image_size=image_size).to(device)
+        h, w = all_views.masks.shape[1:]
+        if h != w:
+            raise ValueError(f"data: the fit needs square images, got {h}x{w}")
+        n = len(all_views)
+        held = list(range(5, n, 10)) if n >= 5 else []
+        train = [i for i in range(n) if i not in held]
+        return FitInputs(all_views.subset(train), all_views.subset(held) if held else None,
+                         None, Path(data).name, lit=False)
+    path = Path(mesh) if mesh is not None else default_mesh_path()
+    target = load_for_render(path, device=device)
+    train = render_target_views(target, sphere_cameras(views, device=device), image_size,
+                                lit=False)
+    held = (render_target_views(target, sphere_cameras(heldout, offset=0.25, device=device),
+                                image_size, lit=False) if heldout else None)
+    return FitInputs(train, held, target, path.name, lit=False)
+
+
+def _psnr(mse: float) -> float:
+    return float("inf") if mse <= 0 else -10.0 * math.log10(mse)
+
+
+def evaluate_points(result: FitPointsResult, inputs: FitInputs,
+                    settings: FitPointsSettings) -> dict:
+    """Held-out PSNR and coverage IoU, and (with a target mesh) the chamfer distance from
+    the points to its surface in the frame where the mesh has max |coordinate| 1."""
+    metrics: dict = {"source": inputs.source, "points": int(result.points.shape[0]),
+                     "steps": result.steps, "stopped": result.stopped,
+                     "seconds": round(result.seconds, 2)}
+    if inputs.heldout is not None:
+        h = inputs.heldout
+        size = h.images.shape[1]
+        with torch.no_grad():
+            img = render_points(result.points, result.colors, h.cameras, size,
+                                radius_ndc(settings.radius_px, size),
+                                settings.points_per_pixel)
+        mse = float(((img[..., :3] - h.images) ** 2).mean())
+        cover = img[..., 3] > 0.5
+        target = h.masks > 0.5
+        iou = ((cover & target).flatten(1).sum(1) / (cover | target).flatten(1).sum(1)
+               .clamp(min=1))
+        metrics.update(heldout_views=len(h), heldout_psnr=round(_psnr(mse), 3),
+                       heldout_iou_mean=round(float(iou.mean()), 4),
+                       heldout_iou_min=round(float(iou.min()), 4))
+    if inputs.target is not None:
+        verts = inputs.target.verts_packed()
+        lo, hi = verts.amin(0), verts.amax(0)
+        centre, scale = (lo + hi) / 2, (verts - (lo + hi) / 2).abs().max()
+        g = torch.Generator(device=verts.device).manual_seed(0)
+        surf = sample_points_from_meshes(inputs.target, 20000, generator=g)
+        pts = result.points.to(verts.device)[None]
+        metrics["chamfer_normalized"] = float(chamfer_distance(
+            (pts - centre) / scale, (surf - centre) / scale)[0])
+    return metrics
+
+
+def write_points_outputs(out: Path, result: FitPointsResult, inputs: FitInputs,
+                         metrics: dict, settings: FitPointsSettings, command: str) -> list[str]:
+    """Write the cloud, pictures, metrics and index.html; returns the file names."""
+    save_points_ply(out / "points.ply", result.points, result.colors)
+    written, figures = ["points.ply"], []
+    if result.frames:
+        targets = to_uint8(inputs.train.images[result.snapshot_views])
+        write_gif_frames(progress_frames(targets, result.frames, settings.iters),
+                         out / "progress.gif")
+        written.append("progress.gif")
+        figures.append(("progress.gif", "training views: targets (top), the cloud so far "
+                        "(bottom)"))
+    if result.history:
+        write_png(loss_curve(result.history, title="loss per step"), out / "loss.png")
+        written.append("loss.png")
+        figures.append(("loss.png", "colour and coverage errors per step"))
+    if inputs.heldout is not None:
+        h = inputs.heldout
+        shown = list(range(min(6, len(h))))
+        size = h.images.shape[1]
+        with torch.no_grad():
+            fit = render_points(result.points, result.colors, h.cameras[shown], size,
+                                radius_ndc(settings.radius_px, size),
+                                settings.points_per_pixel)[..., :3]
+        write_png(image_grid(torch.cat([h.images[shown], fit.clamp(0, 1)]), cols=len(shown)),
+                  out / "final.png")
+        written.append("final.png")
+        figures.append(("final.png", "held-out views: targets (top), the cloud (bottom)"))
+    write_json(metrics, out / "metrics.json")
+    written.append("metrics.json")
+    summary = (f"Fitted {result.points.shape[0]} coloured points to {len(inputs.train)} views "
+               f"of {inputs.source} in {result.steps} steps ({metrics['seconds']:.0f} s). "
+               f"Command: {command}")
+    files = [("points.ply", "the point cloud with colours"), ("metrics.json", "metrics")]
+    write_index(out, "diffrend fit-points", summary, metrics, figures, files,
+                asdict(settings))
+    written.append("index.html")
+    return written
+
+
+def run_points_job(
+    out: str | os.PathLike,
+    inputs: FitInputs,
+    settings: FitPointsSettings,
+    seed: int = 0,
+    resume: bool = False,
+    checkpoint_every: int = 50,
+    progress: bool = True,
+    command: str = "diffrend fit-points",
+    echo: Callable[[str], None] = print,
+) -> dict:
+    """Fit the cloud, measure and write everything into ``out``; returns the metrics."""
+    folder = check_writable(out)
+    result = fit_points(inputs.train, settings=settings, seed=seed,
+                        checkpoint=folder / "checkpoint.pt", checkpoint_every=checkpoint_every,
+                        resume=resume, progress=progress)
+    metrics = evaluate_points(result, inputs, settings)
+    written = write_points_outputs(folder, result, inputs, metrics, settings, command)
+    echo(f"wrote {folder}/: " + ", ".join(written))
+    return metrics
