@@ -238,7 +238,12 @@ def test_auto_picks_triton_on_cuda(monkeypatch):
 @pytest.mark.parametrize("K", [100, 300])
 def test_cuda_very_large_k(K):
     fv, fm = soup(17, 150, 1, 0.5, False, torch.float32)
-    fr = _compare(fv, fm, 1, rtol=1e-4, atol=1e-5, grad_tol=None, min_agree=0.99,
+    # blur 0.5 (radius ~0.71 NDC) lists faces at pixels far outside them, where the
+    # unclipped barycentrics are extrapolated well beyond [0, 1] and zbuf = sum w_i z_i
+    # cancels terms of size |w| z: float32 rounding differences (fused multiply-adds,
+    # Triton's approximate float32 division) grow with |w|. Seen on an H100: 1 zbuf value in
+    # 144000 off by 1.1e-4 (relative 2.6e-4), hence 1e-3 here.
+    fr = _compare(fv, fm, 1, rtol=1e-3, atol=1e-3, grad_tol=None, min_agree=0.99,
                   image_size=(24, 20), faces_per_pixel=K, blur_radius=0.5)
     assert (fr.pix_to_face[..., 99] >= 0).any()
 

@@ -5,7 +5,7 @@ written over blocks of pixels. Computation is in the dtype of the face vertices 
 float64), like :mod:`.reference`. Host code, binning and launches live in :mod:`.cuda`.
 
 Forward: one program per (image, tile of T x T pixels) walks the tile's faces in ascending
-index order (from :func:`.cuda.bin_faces_torch`) and keeps, per pixel, the K best (depth,
+index order (from :func:`.cuda.bin_faces`) and keeps, per pixel, the K best (depth,
 face index) in registers as an unsorted list where a new face replaces the current worst
 entry; at the end the list is ranked and barycentrics and distances are recomputed for the
 survivors only. Backward: one program per block of (pixel, k) slots adds each slot's
@@ -85,6 +85,19 @@ def _load_face(fv_ptr, f):
 
 
 @triton.jit
+def _load_entry(tile_faces_ptr, tile_verts_ptr, e, end):
+    """Face index and vertices of tile entry ``e`` (zeros when ``e >= end``)."""
+    ok = e < end
+    b = tile_verts_ptr + e * 9
+    return (tl.load(tile_faces_ptr + e, mask=ok, other=0),
+            tl.load(b, mask=ok, other=0.0), tl.load(b + 1, mask=ok, other=0.0),
+            tl.load(b + 2, mask=ok, other=0.0), tl.load(b + 3, mask=ok, other=0.0),
+            tl.load(b + 4, mask=ok, other=0.0), tl.load(b + 5, mask=ok, other=0.0),
+            tl.load(b + 6, mask=ok, other=0.0), tl.load(b + 7, mask=ok, other=0.0),
+            tl.load(b + 8, mask=ok, other=0.0))
+
+
+@triton.jit
 def _listable(px, py, x0, y0, z0, x1, y1, z1, x2, y2, z2, radius, blur,
               PERSP: tl.constexpr, CLIP: tl.constexpr, BLUR: tl.constexpr):
     """Whether a face may be listed at the pixels (box, depth >= 0, inside or within the
@@ -136,16 +149,22 @@ def raster_forward_kernel(
     # worst entry is unique); padding columns >= K: -inf, never the worst, never replaced.
     kz = tl.where(col < K, zero2 + float("inf"), zero2 - float("inf"))
     kf = tl.zeros((BLOCK, KP), dtype=tl.int32) - col - 1
-    # Largest listed depth that a face must beat somewhere in the block (+inf while any
-    # pixel's list has room); only tracked where listed depths are convex combinations of
+    # Largest listed depth of each pixel, which a face must beat there (+inf while the list
+    # has room); used for early rejection where listed depths are convex combinations of
     # the vertex depths (no blur, or clipped barycentrics).
     EARLY_Z: tl.constexpr = (not BLUR) or CLIP
-    z_worst = tl.max(tl.where(pvalid, tl.max(kz, axis=1), -float("inf")), axis=0)
+    z_worst = tl.max(kz, axis=1)
     start = tl.load(tile_start_ptr + pid)
     end = tl.load(tile_start_ptr + pid + 1)
+    # The next entry is loaded one iteration ahead, so that its load latency overlaps the
+    # current face's work (the loop is otherwise bound by these dependent scalar loads).
+    nf, nx0, ny0, nz0, nx1, ny1, nz1, nx2, ny2, nz2 = _load_entry(tile_faces_ptr,
+                                                                 tile_verts_ptr, start, end)
     for e in range(start, end):
-        f = tl.load(tile_faces_ptr + e)
-        x0, y0, z0, x1, y1, z1, x2, y2, z2 = _load_face(tile_verts_ptr, e)
+        f = nf
+        x0, y0, z0, x1, y1, z1, x2, y2, z2 = nx0, ny0, nz0, nx1, ny1, nz1, nx2, ny2, nz2
+        nf, nx0, ny0, nz0, nx1, ny1, nz1, nx2, ny2, nz2 = _load_entry(tile_faces_ptr,
+                                                                     tile_verts_ptr, e + 1, end)
         m = (pvalid
              & (px >= tl.minimum(tl.minimum(x0, x1), x2) - radius)
              & (px <= tl.maximum(tl.maximum(x0, x1), x2) + radius)
@@ -179,7 +198,7 @@ def raster_forward_kernel(
             # of the barycentrics, (area - KEPS) / area, minus rounding: skip the face for
             # the block when that bound already loses everywhere.
             zb = tl.minimum(tl.minimum(z0, z1), z2) * tl.minimum((area - KEPS) / area, 1.0)
-            go = go & (tl.zeros_like(px) + zb * 0.99999 < z_worst)
+            go = go & (zb * 0.99999 < z_worst)
         if tl.max(go.to(tl.int32), axis=0) > 0:
             w0 = e0 / area
             w1 = e1 / area
@@ -229,7 +248,7 @@ def raster_forward_kernel(
             kz = tl.where(slot, pz[:, None] + zero2, kz)
             kf = tl.where(slot, f, kf)
             if EARLY_Z:
-                z_worst = tl.max(tl.where(pvalid, tl.max(kz, axis=1), -float("inf")), axis=0)
+                z_worst = tl.max(kz, axis=1)
     # Rank the entries by (depth, face): ranks 0..K-1 over the real columns, used entries
     # (finite depth) first.
     rank = tl.zeros((BLOCK, KP), dtype=tl.int32)
@@ -423,3 +442,90 @@ def raster_backward_kernel(
         tl.store(ob + 6, tl.where(m, gx2, 0.0), mask=mm)
         tl.store(ob + 7, tl.where(m, gy2, 0.0), mask=mm)
         tl.store(ob + 8, tl.where(m, gz2, 0.0), mask=mm)
+
+
+# ---- binning (see cuda.bin_faces): per-face setup, then the (tile, face) entries
+
+
+@triton.jit
+def face_setup_kernel(
+    fv_ptr,  # (F, 9) face vertices, compute dtype
+    fm_ptr,  # (F,) int64 image of each face (-1 = skip)
+    count_ptr, nan_ptr, ok_ptr, r0_ptr, c0_ptr, ntx_ptr,  # (F,) int32 outputs
+    F, n_meshes, H, W, radius, yfirst, ystep, xfirst, xstep,  # float64 scalars
+    TILE: tl.constexpr, CULL: tl.constexpr, BLOCK: tl.constexpr,
+):
+    """Whether each face is rasterized (like reference._face_ok), its pixel range grown by
+    the blur radius (binning._index_range, float64, conservative by 1e-3 pixel) and its
+    number of tiles. Launched without fp fusion, so the area test rounds like torch's."""
+    f = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    fm_ok = f < F
+    b = fv_ptr + f * 9
+    x0 = tl.load(b, mask=fm_ok, other=0.0)
+    y0 = tl.load(b + 1, mask=fm_ok, other=0.0)
+    z0 = tl.load(b + 2, mask=fm_ok, other=0.0)
+    x1 = tl.load(b + 3, mask=fm_ok, other=0.0)
+    y1 = tl.load(b + 4, mask=fm_ok, other=0.0)
+    z1 = tl.load(b + 5, mask=fm_ok, other=0.0)
+    x2 = tl.load(b + 6, mask=fm_ok, other=0.0)
+    y2 = tl.load(b + 7, mask=fm_ok, other=0.0)
+    z2 = tl.load(b + 8, mask=fm_ok, other=0.0)
+    mesh = tl.load(fm_ptr + f, mask=fm_ok, other=-1)
+    nan = ((x0 != x0) | (y0 != y0) | (z0 != z0) | (x1 != x1) | (y1 != y1) | (z1 != z1)
+           | (x2 != x2) | (y2 != y2) | (z2 != z2))
+    area = (x0 - x1) * (y2 - y1) - (y0 - y1) * (x2 - x1)
+    ok = fm_ok & (mesh >= 0) & (mesh < n_meshes) & ~nan
+    ok = ok & (tl.minimum(tl.minimum(z0, z1), z2) >= KEPS) & (tl.abs(area) > KEPS)
+    if CULL:
+        ok = ok & (area >= 0.0)
+    xa = x0.to(tl.float64)
+    xb = x1.to(tl.float64)
+    xc = x2.to(tl.float64)
+    ya = y0.to(tl.float64)
+    yb = y1.to(tl.float64)
+    yc = y2.to(tl.float64)
+    xlo = tl.minimum(tl.minimum(xa, xb), xc) - radius
+    xhi = tl.maximum(tl.maximum(xa, xb), xc) + radius
+    ylo = tl.minimum(tl.minimum(ya, yb), yc) - radius
+    yhi = tl.maximum(tl.maximum(ya, yb), yc) + radius
+    ra = (yfirst - yhi) / ystep
+    rb = (yfirst - ylo) / ystep
+    ca = (xfirst - xhi) / xstep
+    cb = (xfirst - xlo) / xstep
+    ok = ok & (ra < H + 1.0) & (rb > -2.0) & (ca < W + 1.0) & (cb > -2.0)
+    r0 = tl.minimum(tl.maximum(tl.ceil(tl.where(ok, ra, 0.0) - 1e-3), 0.0), H).to(tl.int32)
+    r1 = tl.minimum(tl.floor(tl.where(ok, rb, 0.0) + 1e-3), H - 1.0).to(tl.int32)
+    c0 = tl.minimum(tl.maximum(tl.ceil(tl.where(ok, ca, 0.0) - 1e-3), 0.0), W).to(tl.int32)
+    c1 = tl.minimum(tl.floor(tl.where(ok, cb, 0.0) + 1e-3), W - 1.0).to(tl.int32)
+    ok = ok & (r0 <= r1) & (c0 <= c1)
+    # (r1, c1 >= -1 here, so // rounds toward zero and floor alike on non-negative values)
+    nty = (tl.maximum(r1, 0) // TILE) - r0 // TILE + 1
+    ntx = (tl.maximum(c1, 0) // TILE) - c0 // TILE + 1
+    tl.store(count_ptr + f, tl.where(ok, nty * ntx, 0), mask=fm_ok)
+    tl.store(nan_ptr + f, nan.to(tl.int32), mask=fm_ok)
+    tl.store(ok_ptr + f, ok.to(tl.int32), mask=fm_ok)
+    tl.store(r0_ptr + f, r0, mask=fm_ok)
+    tl.store(c0_ptr + f, c0, mask=fm_ok)
+    tl.store(ntx_ptr + f, ntx, mask=fm_ok)
+
+
+@triton.jit
+def face_entries_kernel(
+    fm_ptr, count_ptr, first_ptr, r0_ptr, c0_ptr, ntx_ptr,  # (F,) per face
+    key_ptr, face_ptr,  # (total,) int32 outputs: tile id, face index
+    F, n_ty, n_tx, TILE: tl.constexpr, BLOCK: tl.constexpr,
+):
+    """Writes each face's (tile, face) entries at its offset ``first`` (faces in order)."""
+    f = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    fm_ok = f < F
+    cnt = tl.load(count_ptr + f, mask=fm_ok, other=0)
+    first = tl.load(first_ptr + f, mask=fm_ok, other=0)
+    mesh = tl.load(fm_ptr + f, mask=fm_ok, other=0).to(tl.int32)
+    ty0 = tl.load(r0_ptr + f, mask=fm_ok, other=0) // TILE
+    tx0 = tl.load(c0_ptr + f, mask=fm_ok, other=0) // TILE
+    w = tl.maximum(tl.load(ntx_ptr + f, mask=fm_ok, other=1), 1)
+    base = mesh * (n_ty * n_tx) + ty0 * n_tx + tx0
+    for j in range(0, tl.max(cnt, axis=0)):
+        m = j < cnt
+        tl.store(key_ptr + first + j, base + (j // w) * n_tx + j % w, mask=m)
+        tl.store(face_ptr + first + j, f, mask=m)
