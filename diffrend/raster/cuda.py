@@ -3,7 +3,8 @@
 Same contract as :mod:`.cpu` (and :mod:`.reference`). Faces are binned into T x T pixel
 tiles by two small Triton kernels and a sort, counting before filling, so no per-tile
 budget exists to overflow; the only host synchronisation per forward call reads the number
-of (tile, face) entries (and the number of NaN faces) to size the list. Results do not depend on the tile size.
+of (tile, face) entries (and the number of NaN faces) to size the list. Results do not
+depend on the tile size.
 The kernels (:mod:`.triton_kernels`) compute in the dtype of the face vertices (float32 or
 float64; other float dtypes are computed in float32).
 
