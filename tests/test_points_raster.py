@@ -364,6 +364,9 @@ def test_rasterize_points_radius_forms():
     padded = torch.zeros(3, 30)
     padded[0, :30], padded[1, :12] = per_point[:30], per_point[30:]
     a = rasterize_points(pc, image_size=12, radius=per_point, points_per_pixel=4)
+    s1 = rasterize_points(pc, image_size=12, radius=0.2, points_per_pixel=4)
+    s2 = rasterize_points(pc, image_size=12, radius=torch.tensor(0.2), points_per_pixel=4)
+    assert torch.equal(s1.idx, s2.idx)
     b = rasterize_points(pc, image_size=12, radius=padded, points_per_pixel=4,
                          bin_size=0, max_points_per_bin=1)  # accepted and ignored
     c = rasterize_points(pc, image_size=12, radius=padded.tolist(), points_per_pixel=4)

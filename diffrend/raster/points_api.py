@@ -68,6 +68,8 @@ def _radius_tensor(radius: float | torch.Tensor, points: torch.Tensor) -> torch.
     """(P,) detached radius in the points' dtype and device; raises on bad values."""
     P = points.shape[0]
     if torch.is_tensor(radius):
+        if radius.ndim == 0:
+            radius = radius.expand(P)
         if radius.shape != (P,):
             raise ValueError(
                 f"radius: expected a float or a tensor of shape ({P},) (one per point), "
@@ -114,8 +116,8 @@ def rasterize_points_packed(
         cloud_idx: (P,) integer index of the image each point is drawn into (-1 = none).
         n_clouds: N, the number of images.
         image_size: int or (H, W).
-        radius: disc radius in NDC units, a float or a (P,) tensor (each point its own);
-            >= 0 (0 draws nothing). Not differentiable here.
+        radius: disc radius in NDC units, a float (or 0-d tensor) or a (P,) tensor (each
+            point its own); >= 0 (0 draws nothing). Not differentiable here.
         points_per_pixel: K >= 1 (no upper cap; may exceed P).
         backend: "auto" (Numba for CPU tensors, the reference elsewhere), "numba" or
             "reference".
