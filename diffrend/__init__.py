@@ -34,9 +34,14 @@ from .io import load_mesh, load_obj, load_objs_as_meshes, save_obj, save_ply
 from .raster import (
     Fragments,
     MeshRasterizer,
+    PointFragments,
+    PointsRasterizationSettings,
+    PointsRasterizer,
     RasterizationSettings,
     rasterize_faces,
     rasterize_meshes,
+    rasterize_points,
+    rasterize_points_packed,
 )
 from .renderer import (
     HardDepthShader,
@@ -62,7 +67,13 @@ from .shading import (
     TexturesVertex,
     interpolate_face_attributes,
 )
-from .structures import Meshes, ico_sphere, join_meshes_as_batch
+from .structures import (
+    Meshes,
+    Pointclouds,
+    ico_sphere,
+    join_meshes_as_batch,
+    join_pointclouds_as_batch,
+)
 from .transforms import (
     Transform3d,
     axis_angle_to_matrix,
@@ -96,7 +107,11 @@ __all__ = [
     "NormalShader",
     "OrthographicCameras",
     "PerspectiveCameras",
+    "PointFragments",
     "PointLights",
+    "Pointclouds",
+    "PointsRasterizationSettings",
+    "PointsRasterizer",
     "RasterizationSettings",
     "SoftDepthShader",
     "SoftGouraudShader",
@@ -112,6 +127,7 @@ __all__ = [
     "ico_sphere",
     "interpolate_face_attributes",
     "join_meshes_as_batch",
+    "join_pointclouds_as_batch",
     "load_mesh",
     "load_obj",
     "load_objs_as_meshes",
@@ -121,6 +137,8 @@ __all__ = [
     "quaternion_to_matrix",
     "rasterize_faces",
     "rasterize_meshes",
+    "rasterize_points",
+    "rasterize_points_packed",
     "rotation_6d_to_matrix",
     "save_obj",
     "save_ply",

@@ -90,3 +90,66 @@ class RasterParams:
     perspective_correct: bool
     clip_barycentric_coords: bool
     cull_backfaces: bool
+
+
+@dataclass(frozen=True)
+class PointFragments:
+    """What the points rasterizer found at each pixel, nearest point first.
+
+    Attributes:
+        idx: (N, H, W, K) int64 index into ``pointclouds.points_packed()`` of the K points
+            nearest in depth whose disc covers the pixel centre; -1 where fewer than K.
+            Not differentiable.
+        zbuf: (N, H, W, K) view-space depth (z) of each listed point; -1 where empty.
+            Differentiable w.r.t. the points' z.
+        dists: (N, H, W, K) squared NDC distance from the pixel centre to the point's (x, y);
+            -1 where empty. Differentiable w.r.t. the points' x and y.
+    """
+
+    idx: torch.Tensor
+    zbuf: torch.Tensor
+    dists: torch.Tensor
+
+    def __iter__(self):
+        # Allows ``idx, zbuf, dists = fragments`` like PyTorch3D's namedtuple.
+        return iter(getattr(self, f.name) for f in fields(self))
+
+    def detach(self) -> PointFragments:
+        """A copy whose tensors are detached from the autograd graph."""
+        return PointFragments(*(t.detach() for t in self))
+
+
+@dataclass(frozen=True)
+class PointsRasterizationSettings:
+    """Settings of :func:`diffrend.rasterize_points`, with PyTorch3D's names and defaults.
+
+    Attributes:
+        image_size: int for a square image, or (H, W).
+        radius: the points' disc radius in NDC units (a point covers a pixel centre when the
+            squared distance is < radius**2): a float, a (sum P_i,) tensor (one per packed
+            point) or PyTorch3D's (N, max P_i) padded tensor. >= 0.
+        points_per_pixel: K, how many points nearest in depth to keep per pixel. >= 1.
+        bin_size, max_points_per_bin: accepted for PyTorch3D compatibility and ignored:
+            diffrend's binning sizes itself exactly (it counts before it fills).
+        backend: "auto" (Numba on CPU, the reference elsewhere), "numba" or "reference".
+    """
+
+    image_size: int | tuple[int, int] = 256
+    radius: float | torch.Tensor = 0.01
+    points_per_pixel: int = 8
+    bin_size: int | None = None
+    max_points_per_bin: int | None = None
+    backend: str = "auto"
+
+
+@dataclass(frozen=True)
+class PointsRasterParams:
+    """The plain parameter record every points rasterizer backend takes (validated).
+
+    Attributes:
+        image_size: (H, W).
+        points_per_pixel: K >= 1.
+    """
+
+    image_size: tuple[int, int]
+    points_per_pixel: int

@@ -1,7 +1,9 @@
-"""Batched mesh structures (PyTorch3D's ``Meshes``), ico-spheres and batching helpers."""
+"""Batched mesh and point-cloud structures (PyTorch3D's ``Meshes``, ``Pointclouds``),
+ico-spheres and batching helpers."""
 
 from .ico_sphere import ico_sphere, subdivide_meshes
 from .meshes import Meshes, join_meshes_as_batch
+from .pointclouds import Pointclouds, join_pointclouds_as_batch
 from .utils import (
     list_to_packed,
     list_to_padded,
@@ -13,8 +15,10 @@ from .utils import (
 
 __all__ = [
     "Meshes",
+    "Pointclouds",
     "ico_sphere",
     "join_meshes_as_batch",
+    "join_pointclouds_as_batch",
     "list_to_packed",
     "list_to_padded",
     "packed_to_list",

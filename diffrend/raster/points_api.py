@@ -1,0 +1,224 @@
+"""Public points rasterization functions: argument checks, backend dispatch, autograd.
+
+``rasterize_points_packed`` is the functional core over plain tensors; ``rasterize_points``
+is the PyTorch3D-compatible entry point taking a ``Pointclouds`` already in NDC space.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import torch
+
+from . import points_reference
+from .api import parse_image_size
+from .fragments import PointFragments, PointsRasterParams
+
+if TYPE_CHECKING:
+    from ..structures import Pointclouds
+
+POINTS_BACKENDS = ("auto", "numba", "reference")
+
+
+class _NumbaRasterizePoints(torch.autograd.Function):
+    """Autograd glue for the Numba kernels: points -> (idx, zbuf, dists)."""
+
+    @staticmethod
+    def forward(ctx, points, cloud_idx, n_clouds, radius, params):
+        from . import points_cpu
+
+        idx, zbuf, dists = points_cpu.rasterize_points_forward(
+            points, cloud_idx, n_clouds, radius, params
+        )
+        ctx.save_for_backward(points, idx)
+        ctx.mark_non_differentiable(idx)
+        return idx, zbuf, dists
+
+    @staticmethod
+    def backward(ctx, _grad_idx, grad_zbuf, grad_dists):
+        from . import points_cpu
+
+        points, idx = ctx.saved_tensors
+        grad = points_cpu.rasterize_points_backward(points, idx, grad_zbuf, grad_dists)
+        return grad, None, None, None, None
+
+
+def _resolve_backend(backend: str, device: torch.device) -> str:
+    """The backend that runs: "auto" is Numba for CPU tensors and the reference elsewhere."""
+    if backend not in POINTS_BACKENDS:
+        raise ValueError(f"backend must be one of {POINTS_BACKENDS}, got {backend!r}")
+    if backend == "auto":
+        # A CUDA kernel (Triton, as for meshes in api._resolve_backend) plugs in here:
+        # return "triton" for device.type == "cuda" once points have one.
+        return "numba" if device.type == "cpu" else "reference"
+    if backend == "numba" and device.type != "cpu":
+        raise ValueError(f"backend='numba' needs CPU tensors, got device {device}")
+    return backend
+
+
+def _check_points_per_pixel(points_per_pixel: int) -> None:
+    if isinstance(points_per_pixel, bool) or not isinstance(points_per_pixel, int):
+        raise ValueError(f"points_per_pixel must be an int, got {points_per_pixel!r}")
+    if points_per_pixel < 1:
+        raise ValueError(f"points_per_pixel must be >= 1, got {points_per_pixel}")
+
+
+def _radius_tensor(radius: float | torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """(P,) detached radius in the points' dtype and device; raises on bad values."""
+    P = points.shape[0]
+    if torch.is_tensor(radius):
+        if radius.ndim == 0:
+            radius = radius.expand(P)
+        if radius.shape != (P,):
+            raise ValueError(
+                f"radius: expected a float or a tensor of shape ({P},) (one per point), "
+                f"got shape {tuple(radius.shape)}"
+            )
+        if not radius.dtype.is_floating_point:
+            radius = radius.to(points.dtype)
+        radius = radius.detach().to(device=points.device, dtype=points.dtype)
+        if P:
+            bad = torch.stack(((~torch.isfinite(radius)).any(), (radius < 0).any())).tolist()
+            if bad[0]:
+                raise ValueError("radius contains NaN or inf values")
+            if bad[1]:
+                raise ValueError("radius must be >= 0 (a negative radius was given)")
+        return radius
+    if isinstance(radius, bool) or not isinstance(radius, (int, float)):
+        raise ValueError(f"radius must be a float or a tensor, got {type(radius).__name__}")
+    if not math.isfinite(radius):
+        raise ValueError(f"radius must be a finite number, got {radius!r}")
+    if radius < 0:
+        raise ValueError(f"radius must be >= 0, got {radius}")
+    return torch.full((P,), float(radius), dtype=points.dtype, device=points.device)
+
+
+def rasterize_points_packed(
+    points_ndc: torch.Tensor,
+    cloud_idx: torch.Tensor,
+    n_clouds: int,
+    image_size: int | tuple[int, int] = 256,
+    radius: float | torch.Tensor = 0.01,
+    points_per_pixel: int = 8,
+    backend: str = "auto",
+) -> PointFragments:
+    """Rasterize screen-space points as discs (the functional core).
+
+    A point covers a pixel when its z >= 0 (points behind the camera are skipped) and the
+    squared NDC distance from the pixel centre to its (x, y) is < radius**2 (strict, as in
+    PyTorch3D). Each pixel keeps the K covering points nearest in depth, ascending by z,
+    ties broken by the lower packed index.
+
+    Args:
+        points_ndc: (P, 3) float points; x, y in NDC (+X left, +Y up; the shorter image
+            side spans [-1, 1]), z the view depth.
+        cloud_idx: (P,) integer index of the image each point is drawn into (-1 = none).
+        n_clouds: N, the number of images.
+        image_size: int or (H, W).
+        radius: disc radius in NDC units, a float (or 0-d tensor) or a (P,) tensor (each
+            point its own); >= 0 (0 draws nothing). Not differentiable here.
+        points_per_pixel: K >= 1 (no upper cap; may exceed P).
+        backend: "auto" (Numba for CPU tensors, the reference elsewhere), "numba" or
+            "reference".
+
+    Returns:
+        :class:`PointFragments` of (N, H, W, K) tensors: idx (int64, -1 empty), zbuf, dists
+        (-1 empty). zbuf and dists are differentiable w.r.t. ``points_ndc`` (x, y, z);
+        idx is not.
+
+    Raises:
+        ValueError: naming the argument, on bad shapes, NaN/inf points, a negative or
+            non-finite radius, a radius tensor of the wrong length, points_per_pixel < 1,
+            a bad image_size or backend.
+    """
+    H, W = parse_image_size(image_size)
+    _check_points_per_pixel(points_per_pixel)
+    if not torch.is_tensor(points_ndc) or points_ndc.ndim != 2 or points_ndc.shape[1] != 3:
+        got = tuple(points_ndc.shape) if torch.is_tensor(points_ndc) else type(points_ndc)
+        raise ValueError(f"points_ndc must have shape (P, 3), got {got}")
+    if not points_ndc.is_floating_point():
+        raise ValueError(f"points_ndc must be a float tensor, got {points_ndc.dtype}")
+    P = points_ndc.shape[0]
+    if not torch.is_tensor(cloud_idx) or cloud_idx.shape != (P,):
+        got = tuple(cloud_idx.shape) if torch.is_tensor(cloud_idx) else type(cloud_idx)
+        raise ValueError(f"cloud_idx must have shape ({P},), got {got}")
+    if cloud_idx.is_floating_point() or cloud_idx.dtype == torch.bool:
+        raise ValueError(f"cloud_idx must be an integer tensor, got {cloud_idx.dtype}")
+    if isinstance(n_clouds, bool) or not isinstance(n_clouds, int) or n_clouds < 0:
+        raise ValueError(f"n_clouds must be a non-negative int, got {n_clouds!r}")
+    backend = _resolve_backend(backend, points_ndc.device)
+    radius_t = _radius_tensor(radius, points_ndc)
+    cloud_idx = cloud_idx.to(device=points_ndc.device, dtype=torch.int64)
+    if P:
+        lo, hi = (int(v) for v in cloud_idx.aminmax())
+        if lo < -1 or hi >= n_clouds:
+            raise ValueError(f"cloud_idx must lie in [-1, {n_clouds}), got [{lo}, {hi}]")
+    params = PointsRasterParams((H, W), points_per_pixel)
+    if backend == "numba":
+        if points_ndc.dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"backend='numba' needs float32 or float64 points, got "
+                             f"{points_ndc.dtype}")
+        # (the kernel's first pass raises on NaN/inf points, saving a pass here)
+        idx, zbuf, dists = _NumbaRasterizePoints.apply(
+            points_ndc, cloud_idx, n_clouds, radius_t, params
+        )
+    else:
+        if P and not bool(torch.isfinite(points_ndc).all()):
+            raise ValueError("points_ndc contains NaN or inf (check the points and the camera)")
+        idx, zbuf, dists = points_reference.rasterize_points_reference(
+            points_ndc, cloud_idx, n_clouds, radius_t, params
+        )
+    return PointFragments(idx=idx, zbuf=zbuf, dists=dists)
+
+
+def _packed_radius(radius: float | torch.Tensor | list | tuple,
+                   pointclouds: Pointclouds) -> float | torch.Tensor:
+    """PyTorch3D's radius forms -> a float or a (sum P_i,) tensor."""
+    if isinstance(radius, (list, tuple)):
+        radius = torch.tensor(radius, dtype=pointclouds.points_packed().dtype)
+    if torch.is_tensor(radius) and radius.ndim == 2:
+        n, p = len(pointclouds), int(pointclouds.num_points_per_cloud().max()) if len(
+            pointclouds) else 0
+        if tuple(radius.shape) != (n, p):
+            raise ValueError(f"radius: a padded radius must have shape ({n}, {p}), got "
+                             f"{tuple(radius.shape)}")
+        idx = pointclouds.padded_to_packed_idx().to(radius.device)
+        return radius.reshape(-1)[idx]
+    return radius
+
+
+def rasterize_points(
+    pointclouds: Pointclouds,
+    image_size: int | tuple[int, int] = 256,
+    radius: float | torch.Tensor = 0.01,
+    points_per_pixel: int = 8,
+    bin_size: int | None = None,
+    max_points_per_bin: int | None = None,
+    backend: str = "auto",
+) -> PointFragments:
+    """Rasterize a batch of point clouds already in NDC (PyTorch3D's signature).
+
+    Args:
+        pointclouds: ``Pointclouds`` of N clouds; x, y in NDC, z the view depth (what
+            ``PointsRasterizer.transform`` produces).
+        radius: a float, a (sum P_i,) tensor (one per packed point), or PyTorch3D's
+            (N, max P_i) padded tensor (or a list of it).
+        bin_size, max_points_per_bin: accepted for compatibility and ignored: binning here
+            counts before it fills, so it never runs out of room.
+        The other arguments are those of :func:`rasterize_points_packed`.
+
+    Returns:
+        :class:`PointFragments`; idx indexes ``pointclouds.points_packed()``. zbuf and dists
+        are differentiable w.r.t. the points.
+    """
+    del bin_size, max_points_per_bin
+    return rasterize_points_packed(
+        pointclouds.points_packed(),
+        pointclouds.packed_to_cloud_idx(),
+        len(pointclouds),
+        image_size=image_size,
+        radius=_packed_radius(radius, pointclouds),
+        points_per_pixel=points_per_pixel,
+        backend=backend,
+    )
