@@ -124,42 +124,55 @@ def render_points(points: torch.Tensor, colors: torch.Tensor, cameras, image_siz
 @torch.no_grad()
 def hull_surface_points(data: MultiViewData, n_points: int, samples: int,
                         generator: torch.Generator) -> torch.Tensor:
-    """About ``n_points`` (P, 3) points on the surface of the views' visual hull.
+    """Up to ``n_points`` (P, 3) points on the surface of the views' visual hull.
 
-    Random points in the cube the cameras look at are kept when they fall inside every
-    mask; rendering the kept points from each camera and keeping the front-most point of
-    each pixel leaves the surface the cameras see. Raises ValueError if the masks leave
-    nothing.
+    Random points in the cube the cameras look at (then, densely, in the bounding box of
+    those kept) are kept when they fall inside every mask; rendering the kept points from
+    each camera and keeping the front-most point of each pixel leaves the surface the
+    cameras see. Raises ValueError if the masks leave nothing.
     """
     from .scene import cameras_focus
 
     device = data.images.device
     centre, dist = cameras_focus(data.cameras)
-    half = dist * 0.6  # a field of view of 60 degrees sees about this far off-axis
-    cand = (torch.rand(samples, 3, generator=generator) * 2 - 1).to(device) * half + centre
-    n, s = data.masks.shape[0], data.masks.shape[1]
-    keep = torch.ones(samples, dtype=torch.bool, device=device)
-    for i in range(n):
-        cam = data.cameras[[i]]
-        ndc = _project(cam, cand)
-        inside = (ndc[:, 2] > 0) & (ndc[:, :2].abs() < 1).all(1)
-        # NDC +x is the image's left, +y its top
-        col = ((1 - ndc[:, 0]) * s / 2).long().clamp(0, s - 1)
-        row = ((1 - ndc[:, 1]) * s / 2).long().clamp(0, s - 1)
-        keep &= inside & (data.masks[i][row, col] > 0.5)
-    hull = cand[keep]
-    if hull.shape[0] == 0:
+    half = torch.full((3,), dist * 0.6)  # a 60 degree field of view sees about this far
+    lo, hi = centre.cpu() - half, centre.cpu() + half
+    hull = None
+    for _ in range(2):  # the second pass samples the first pass's bounding box, densely
+        cand = (lo + torch.rand(samples, 3, generator=generator) * (hi - lo)).to(device)
+        kept = cand[_inside_all_masks(data, cand)]
+        if kept.shape[0] == 0:
+            break
+        hull = kept
+        pad = (kept.amax(0) - kept.amin(0)).cpu() * 0.05
+        lo, hi = kept.amin(0).cpu() - pad, kept.amax(0).cpu() + pad
+    if hull is None:
         raise ValueError("the masks' visual hull is empty: no point falls inside every mask")
+    s = data.masks.shape[1]
     front = torch.zeros(hull.shape[0], dtype=torch.bool, device=device)
     settings = PointsRasterizationSettings(image_size=s, radius=radius_ndc(0.75, s),
                                            points_per_pixel=1)
     cloud = Pointclouds(points=[hull])
-    for i in range(n):
+    for i in range(data.masks.shape[0]):
         idx = PointsRasterizer(cameras=data.cameras[[i]], raster_settings=settings)(cloud).idx
         front[idx[idx >= 0]] = True
     surface = hull[front]
     pick = torch.randperm(surface.shape[0], generator=generator)[:n_points].to(device)
     return surface[pick]
+
+
+def _inside_all_masks(data: MultiViewData, points: torch.Tensor) -> torch.Tensor:
+    """(P,) bool: the point projects inside every view's mask (and in front of it)."""
+    s = data.masks.shape[1]
+    keep = torch.ones(points.shape[0], dtype=torch.bool, device=points.device)
+    for i in range(data.masks.shape[0]):
+        ndc = _project(data.cameras[[i]], points)
+        inside = (ndc[:, 2] > 0) & (ndc[:, :2].abs() < 1).all(1)
+        # NDC +x is the image's left, +y its top
+        col = ((1 - ndc[:, 0]) * s / 2).long().clamp(0, s - 1)
+        row = ((1 - ndc[:, 1]) * s / 2).long().clamp(0, s - 1)
+        keep &= inside & (data.masks[i][row, col] > 0.5)
+    return keep
 
 
 def _project(cameras, points: torch.Tensor) -> torch.Tensor:
