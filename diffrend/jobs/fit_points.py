@@ -46,6 +46,8 @@ class FitPointsSettings:
         radius_px: point radius in pixels of the images.
         points_per_pixel: K of the rasterizer.
         w_silhouette: weight of the coverage term.
+        lr_end: both learning rates fall linearly to this fraction of themselves by the
+            last step (quiets the jitter of random view subsets at the end).
         hull_samples: random points tried when carving the visual hull.
         snapshot_every: steps between renders kept for the progress animation (None: ~50).
         snapshot_views: how many views the animation shows.
@@ -59,6 +61,7 @@ class FitPointsSettings:
     radius_px: float = 1.5
     points_per_pixel: int = 8
     w_silhouette: float = 1.0
+    lr_end: float = 0.1
     hull_samples: int = 400000
     snapshot_every: int | None = None
     snapshot_views: int = 4
@@ -73,6 +76,8 @@ class FitPointsSettings:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a number > 0, got {value!r}")
+        if not (math.isfinite(self.lr_end) and 0 < self.lr_end <= 1):
+            raise ValueError(f"lr_end must be in (0, 1], got {self.lr_end}")
         if not (math.isfinite(self.w_silhouette) and self.w_silhouette >= 0):
             raise ValueError(f"w_silhouette must be >= 0, got {self.w_silhouette}")
         if self.snapshot_every is not None and (not isinstance(self.snapshot_every, int)
@@ -273,6 +278,10 @@ def fit_points(
             loss = rgb_loss + settings.w_silhouette * sil_loss
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            frac = 1.0 - (1.0 - settings.lr_end) * step / max(1, settings.iters - 1)
+            for group, lr in zip(opt.param_groups, (settings.lr_points, settings.lr_colors),
+                                 strict=True):
+                group["lr"] = lr * frac
             opt.step()
             with torch.no_grad():
                 colors.clamp_(0.0, 1.0)
