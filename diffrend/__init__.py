@@ -30,7 +30,16 @@ from .cameras import (
     look_at_rotation,
     look_at_view_transform,
 )
+from .compositing import (
+    AlphaCompositor,
+    NormWeightedCompositor,
+    WeightedSumCompositor,
+    alpha_composite,
+    norm_weighted_sum,
+    weighted_sum,
+)
 from .io import load_mesh, load_obj, load_objs_as_meshes, save_obj, save_ply
+from .points_renderer import PointsRenderer
 from .raster import (
     Fragments,
     MeshRasterizer,
@@ -87,6 +96,13 @@ from .transforms import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AlphaCompositor",
+    "NormWeightedCompositor",
+    "PointsRenderer",
+    "WeightedSumCompositor",
+    "alpha_composite",
+    "norm_weighted_sum",
+    "weighted_sum",
     "AmbientLights",
     "BlendParams",
     "CamerasBase",

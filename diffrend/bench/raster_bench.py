@@ -26,7 +26,7 @@ class Case:
     """One benchmark scene."""
 
     name: str
-    mesh: str  # "cow" or "ico<level>"
+    mesh: str  # "cow", "ico<level>", or "points<count>" (sampled on the cow, coloured)
     image_size: int
     faces_per_pixel: int = 1
     sigma: float | None = None  # soft rasterization: blur = log(1/sigma - 1) * sigma
@@ -45,12 +45,17 @@ FULL = (
     Case("SoftSilhouette cow 256^2 K=50, 1 view", "cow", 256, 50, 1e-4, False, "silhouette"),
     Case("SoftSilhouette cow 256^2 K=50, 20 views (per view)", "cow", 256, 50, 1e-4, False,
          "silhouette", 20),
+    Case("points 1M 512^2 K=8 rasterize fwd", "points1000000", 512, 8),
+    Case("points 1M 512^2 K=8 alpha render fwd+bwd", "points1000000", 512, 8, None, True,
+         "points"),
 )
 QUICK = (
     Case("cow 128^2 K=1 fwd", "cow", 128),
     Case("ico_sphere(4) 128^2 K=1 fwd", "ico4", 128),
     Case("cow 64^2 K=50 soft fwd+bwd", "cow", 64, 50, 1e-4, True),
     Case("SoftPhong cow 64^2 K=50 fwd+bwd", "cow", 64, 50, 1e-4, True, "soft-phong"),
+    Case("points 100k 128^2 K=8 alpha render fwd+bwd", "points100000", 128, 8, None, True,
+         "points"),
 )
 
 
@@ -59,13 +64,55 @@ def _scene(case: Case):
     from ..preview import load_for_render
     from ..structures import ico_sphere
 
-    if case.mesh == "cow":
+    if case.mesh.startswith("points"):
+        meshes = _cloud(int(case.mesh[6:]))
+    elif case.mesh == "cow":
         meshes = load_for_render(_default_mesh())
     else:
         meshes = ico_sphere(int(case.mesh[3:]))
     azim = torch.linspace(30.0, 390.0, case.views + 1)[:-1] if case.views > 1 else 30.0
     R, T = look_at_view_transform(dist=2.7, elev=10.0, azim=azim)
     return meshes, FoVPerspectiveCameras(R=R, T=T)
+
+
+def _cloud(n: int):
+    """``n`` coloured points on the cow's surface (a ``Pointclouds``; seeded)."""
+    from ..losses import sample_points_from_meshes
+    from ..preview import load_for_render
+    from ..structures import Pointclouds
+
+    g = torch.Generator().manual_seed(0)
+    points = sample_points_from_meshes(load_for_render(_default_mesh()), n, generator=g)[0]
+    colors = torch.rand(n, 3, generator=g)
+    return Pointclouds(points=[points], features=[colors])
+
+
+def _points_fn(case: Case) -> Callable[[], None]:
+    """Rasterize (K nearest, radius one pixel) or render with the alpha compositor."""
+    from ..compositing import AlphaCompositor
+    from ..points_renderer import PointsRenderer
+    from ..raster import PointsRasterizationSettings, PointsRasterizer
+    from ..structures import Pointclouds
+
+    cloud, cameras = _scene(case)
+    settings = PointsRasterizationSettings(image_size=case.image_size,
+                                           radius=2.0 / case.image_size,
+                                           points_per_pixel=case.faces_per_pixel)
+    rasterizer = PointsRasterizer(cameras=cameras, raster_settings=settings)
+    if case.shader is None:
+        def run() -> None:
+            with torch.no_grad():
+                rasterizer(cloud)
+
+        return run
+    renderer = PointsRenderer(rasterizer, AlphaCompositor())
+    points, colors = cloud.points_packed().detach(), cloud.features_packed().detach()
+
+    def run_backward() -> None:
+        p, c = points.clone().requires_grad_(), colors.clone().requires_grad_()
+        renderer(Pointclouds(points=[p], features=[c])).sum().backward()
+
+    return run_backward
 
 
 def _default_mesh() -> str:
@@ -78,6 +125,8 @@ def _diffrend_fn(case: Case) -> Callable[[], None]:
     from ..preview import make_renderer
     from ..raster import MeshRasterizer, RasterizationSettings
 
+    if case.mesh.startswith("points"):
+        return _points_fn(case)
     meshes, cameras = _scene(case)
     if case.shader is not None:
         renderer = make_renderer(case.shader, case.image_size, sigma=case.sigma or 1e-4,
@@ -183,7 +232,8 @@ def run_benchmarks(
     for case in cases:
         ours = _median_ms(_diffrend_fn(case), repeats) / case.views
         gl = None
-        if llvmpipe and not case.backward and case.shader is None:
+        if (llvmpipe and not case.backward and case.shader is None
+                and not case.mesh.startswith("points")):
             try:
                 gl = _median_ms(_llvmpipe_fn(case), repeats)
             except RuntimeError as e:  # no EGL here: say so, keep going
