@@ -459,3 +459,22 @@ def test_points_behind_camera_skipped_and_radius_zero_lists_nothing():
                                        image_size=3, radius=0.0, backend=backend)
         assert (zero.idx == -1).all()
     assert np.isfinite(fr.zbuf.numpy()).all()
+
+
+def test_point_on_the_camera_plane_is_skipped_with_finite_gradients():
+    """View z = 0 projects to infinity: the point is listed nowhere, gets a zero gradient,
+    and does not stop the rest of the cloud from rendering (a NaN point still raises)."""
+    import diffrend as dr
+
+    R, T = dr.look_at_view_transform(2.0, 0, 0)
+    cam = dr.FoVPerspectiveCameras(R=R, T=T)
+    c = cam.get_camera_center()[0]
+    pts = torch.stack([torch.zeros(3), c + torch.tensor([0.1, 0.0, 0.0])]).requires_grad_(True)
+    r = dr.PointsRasterizer(cameras=cam, raster_settings=dr.PointsRasterizationSettings(
+        image_size=16, radius=0.1))
+    fr = r(dr.Pointclouds(points=[pts]))
+    assert int((fr.idx == 0).sum()) > 0 and int((fr.idx == 1).sum()) == 0
+    fr.zbuf.clamp(min=0).sum().backward()
+    assert bool(torch.isfinite(pts.grad).all()) and float(pts.grad[1].abs().sum()) == 0.0
+    with pytest.raises(ValueError, match="NaN"):
+        r(dr.Pointclouds(points=[torch.tensor([[float("nan"), 0.0, 0.0]])]))

@@ -49,9 +49,17 @@ def points_to_ndc(
     to_ndc = cameras.get_projection_transform()
     if not cameras.in_ndc():
         to_ndc = to_ndc.compose(cameras.get_ndc_camera_transform())
-    pts_ndc = to_ndc.transform_points(pts_view)
-    pts_ndc = torch.cat((pts_ndc[..., :2], pts_view[..., 2:3]), dim=-1)
-    return pointclouds_world.update_padded(pts_ndc)
+    z = pts_view[..., 2:3]
+    # A point on the camera plane (view z = 0) projects to infinity: park it far outside
+    # the image (no pixel lists it, no gradient) instead of failing the whole batch. It is
+    # projected again from a harmless stand-in so that no inf enters the backward pass.
+    # NaN input keeps its NaN (z is NaN too) and is reported by the rasterizer.
+    with torch.no_grad():
+        off = (~torch.isfinite(to_ndc.transform_points(pts_view)[..., :2])).any(
+            -1, keepdim=True) & torch.isfinite(z)
+    pts_ndc = to_ndc.transform_points(torch.where(off, torch.ones_like(pts_view), pts_view))
+    xy = torch.where(off, torch.full_like(pts_ndc[..., :2], 1e6), pts_ndc[..., :2])
+    return pointclouds_world.update_padded(torch.cat((xy, z), dim=-1))
 
 
 class PointsRasterizer(nn.Module):
