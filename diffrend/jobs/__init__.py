@@ -15,6 +15,7 @@ from .fit_mesh import (
     render_mesh_views,
     sigma_for_blur,
 )
+from .fit_points import FitPointsResult, FitPointsSettings, fit_points
 from .fit_texture import FitTextureResult, FitTextureSettings, fit_texture
 from .pose import (
     PoseResult,
@@ -32,6 +33,8 @@ __all__ = [
     "DEFAULT_STAGES",
     "FitMeshResult",
     "FitMeshSettings",
+    "FitPointsResult",
+    "FitPointsSettings",
     "FitStep",
     "FitTextureResult",
     "FitTextureSettings",
@@ -42,6 +45,7 @@ __all__ = [
     "cameras_focus",
     "evaluate_pose_recovery",
     "fit_mesh",
+    "fit_points",
     "fit_pose",
     "fit_texture",
     "headlights",
