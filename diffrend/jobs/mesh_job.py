@@ -60,6 +60,7 @@ def prepare_inputs(
     heldout: int = 10,
     image_size: int = 128,
     device: str | torch.device = "cpu",
+    lit: bool = True,
 ) -> FitInputs:
     """Training and held-out views from a target mesh or a folder of views.
 
@@ -71,6 +72,8 @@ def prepare_inputs(
         views, heldout: numbers of rendered views (``mesh`` only).
         image_size: side of the square images (``data`` is resized to it).
         device: where the views live.
+        lit: render ``mesh``'s views lit by headlights (True) or unlit, the albedo (for
+            view-independent colours such as a point cloud's).
 
     Raises:
         ValueError: both ``mesh`` and ``data`` given, bad files, out-of-range counts.
@@ -95,10 +98,11 @@ def prepare_inputs(
                          None, Path(data).name, lit=False)
     path = Path(mesh) if mesh is not None else default_mesh_path()
     target = load_for_render(path, device=device)
-    train = render_target_views(target, sphere_cameras(views, device=device), image_size)
+    train = render_target_views(target, sphere_cameras(views, device=device), image_size,
+                                lit=lit)
     held = (render_target_views(target, sphere_cameras(heldout, offset=0.25, device=device),
-                                image_size) if heldout else None)
-    return FitInputs(train, held, target, path.name, lit=True)
+                                image_size, lit=lit) if heldout else None)
+    return FitInputs(train, held, target, path.name, lit=lit)
 
 
 def check_writable(folder: str | os.PathLike) -> Path:

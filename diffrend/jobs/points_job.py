@@ -16,13 +16,12 @@ from pathlib import Path
 
 import torch
 
-from ..io import load_views, save_points_ply
+from ..io import save_points_ply
 from ..losses import chamfer_distance, sample_points_from_meshes
-from ..preview import image_grid, load_for_render, write_png
+from ..preview import image_grid, write_png
 from .fit_points import FitPointsResult, FitPointsSettings, fit_points, radius_ndc, render_points
-from .mesh_job import FitInputs, check_writable
+from .mesh_job import FitInputs, check_writable, prepare_inputs
 from .report import loss_curve, progress_frames, to_uint8, write_gif_frames, write_index, write_json
-from .scene import render_target_views, sphere_cameras
 
 
 def prepare_points_inputs(
@@ -33,38 +32,11 @@ def prepare_points_inputs(
     image_size: int = 128,
     device: str | torch.device = "cpu",
 ) -> FitInputs:
-    """Training and held-out views: rendered unlit from ``mesh`` (default: the bundled cow,
-    normalised) so each point's colour is the surface's, or read from ``data`` (every tenth
-    view held out).
-
-    Raises:
-        ValueError: both or bad inputs, non-square data.
-    """
-    from ..io import default_mesh_path
-
-    if mesh is not None and data is not None:
-        raise ValueError("give either a target mesh or --data, not both")
-    if not isinstance(views, int) or views < 1:
-        raise ValueError(f"views must be an int >= 1, got {views!r}")
-    if not isinstance(heldout, int) or heldout < 0:
-        raise ValueError(f"heldout must be an int >= 0, got {heldout!r}")
-    if data is not None:
-        all_views = load_views(data, image_size=image_size).to(device)
-        h, w = all_views.masks.shape[1:]
-        if h != w:
-            raise ValueError(f"data: the fit needs square images, got {h}x{w}")
-        n = len(all_views)
-        held = list(range(5, n, 10)) if n >= 5 else []
-        train = [i for i in range(n) if i not in held]
-        return FitInputs(all_views.subset(train), all_views.subset(held) if held else None,
-                         None, Path(data).name, lit=False)
-    path = Path(mesh) if mesh is not None else default_mesh_path()
-    target = load_for_render(path, device=device)
-    train = render_target_views(target, sphere_cameras(views, device=device), image_size,
-                                lit=False)
-    held = (render_target_views(target, sphere_cameras(heldout, offset=0.25, device=device),
-                                image_size, lit=False) if heldout else None)
-    return FitInputs(train, held, target, path.name, lit=False)
+    """:func:`~diffrend.jobs.mesh_job.prepare_inputs` with ``mesh``'s views rendered unlit,
+    so that each point's colour is the surface's (a cloud's colours do not change with the
+    view). Default mesh: the bundled cow."""
+    return prepare_inputs(mesh, data, views=views, heldout=heldout, image_size=image_size,
+                          device=device, lit=False)
 
 
 def _psnr(mse: float) -> float:
