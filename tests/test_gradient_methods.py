@@ -114,3 +114,27 @@ def test_sideways_translation_changes_coverage_like_the_truth():
         (g,) = torch.autograd.grad(silhouette(torch.tensor(0.8), shift, 64, method).sum(),
                                    shift)
         assert float(g) == pytest.approx(truth, rel=rel), method
+
+
+@pytest.mark.parametrize("method", [m for m in METHODS if m != "hard"])
+def test_gradients_stay_finite_on_degenerate_faces(method):
+    """A collapsed edge (zero-area face) and a collinear face in a sphere, and a mesh whose
+    faces are all collinear: every method's gradient stays finite."""
+    from diffrend import ico_sphere as sphere_of
+
+    m = sphere_of(2)
+    v = m.verts_packed().clone()
+    f = m.faces_packed()
+    v[f[0, 1]] = v[f[0, 0]]
+    v[f[5, 2]] = (v[f[5, 0]] + v[f[5, 1]]) / 2
+    v.requires_grad_(True)
+    s = render_silhouette(Meshes([v], [f]), CAMERAS, 32, method)
+    (g,) = torch.autograd.grad(((s - 0.3) ** 2).sum(), v)
+    assert bool(torch.isfinite(g).all()) and float(g.abs().sum()) > 0
+    flat = torch.tensor([[0.0, 0, 0], [0.5, 0.5, 0], [1, 1, 0], [0.2, 0.2, 0.0]],
+                        requires_grad=True)
+    s = render_silhouette(Meshes([flat], [torch.tensor([[0, 1, 2], [0, 2, 3]])]), CAMERAS,
+                          16, method)
+    if s.requires_grad:
+        (g,) = torch.autograd.grad(s.sum(), flat, allow_unused=True)
+        assert g is None or bool(torch.isfinite(g).all())
