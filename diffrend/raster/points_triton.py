@@ -277,8 +277,9 @@ def point_setup_kernel(
     z = tl.load(pts_ptr + p * 3 + 2, mask=in_, other=0.0).to(tl.float64)
     rad = tl.load(r_ptr + p, mask=in_, other=0.0).to(tl.float64)
     cloud = tl.load(cloud_ptr + p, mask=in_, other=-1)
-    # finite: not NaN (x == x) and not +-inf (x - x == 0 fails for inf)
-    bad = ((x - x) != 0.0) | ((y - y) != 0.0) | ((z - z) != 0.0) | ((rad - rad) != 0.0)
+    # |v| < inf is false for NaN and +-inf alike
+    bad = ~((tl.abs(x) < float("inf")) & (tl.abs(y) < float("inf"))
+            & (tl.abs(z) < float("inf")) & (tl.abs(rad) < float("inf")))
     ok = in_ & ~bad & (cloud >= 0) & (cloud < n_clouds) & (z >= 0.0) & (rad > 0.0)
     ra = (yfirst - (y + rad)) / ystep
     rb = (yfirst - (y - rad)) / ystep
