@@ -387,14 +387,20 @@ def test_empty_inputs():
     assert fr.idx.shape == (0, 4, 4, 8)
 
 
-def test_backend_dispatch():
+def test_backend_dispatch(monkeypatch):
+    from diffrend.raster.api import _triton_installed
+
     assert _resolve_backend("auto", torch.device("cpu")) == "numba"
-    assert _resolve_backend("auto", torch.device("cuda")) == "reference"
+    cuda_auto = "triton" if _triton_installed() else "reference"
+    assert _resolve_backend("auto", torch.device("cuda")) == cuda_auto
     assert _resolve_backend("reference", torch.device("cpu")) == "reference"
     with pytest.raises(ValueError, match="numba"):
         _resolve_backend("numba", torch.device("cuda"))
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
     with pytest.raises(ValueError, match="backend"):
         _resolve_backend("triton", torch.device("cpu"))
+    with pytest.raises(ValueError, match="backend"):
+        _resolve_backend("vulkan", torch.device("cpu"))
 
 
 # ---------------------------------------------------------------------------- bad inputs

@@ -1,9 +1,11 @@
-"""CUDA benchmark of the mesh rasterizer: the Triton kernels against the pure-torch reference.
+"""CUDA benchmark of the mesh and points rasterizers: the Triton kernels against the
+pure-torch reference.
 
 Run on a machine with a GPU: ``python -m diffrend.bench.cuda_bench`` (``--help`` for options).
 Each case runs the whole path (world-space ``Meshes`` -> cameras -> ``MeshRasterizer`` or
-``MeshRenderer``) on CUDA tensors; times are medians over repeats after warm-up, measured
-with CUDA events around each call. Prints a markdown table.
+``MeshRenderer``; for points, a ``Pointclouds`` sampled on the cow -> ``PointsRasterizer`` or
+``PointsRenderer`` with the alpha compositor) on CUDA tensors; times are medians over
+repeats after warm-up, measured with CUDA events around each call. Prints a markdown table.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Callable
 
 import torch
 
-from .raster_bench import Case, _scene
+from .raster_bench import Case, _points_fn, _scene
 
 CASES = (
     # (case, target ms for the Triton backend on an H100, or None)
@@ -24,6 +26,9 @@ CASES = (
     (Case("ico_sphere(8) 1024^2 K=1 fwd", "ico8", 1024), 5.0),
     (Case("cow 128^2 K=50 soft fwd+bwd", "cow", 128, 50, 1e-4, True), 2.0),
     (Case("SoftPhong cow 256^2 K=50 fwd+bwd", "cow", 256, 50, 1e-4, True, "soft-phong"), None),
+    (Case("points 1M 512^2 K=8 rasterize fwd", "points1000000", 512, 8), None),
+    (Case("points 1M 512^2 K=8 alpha render fwd+bwd", "points1000000", 512, 8, None, True,
+          "points"), None),
 )
 
 
@@ -32,6 +37,8 @@ def make_fn(case: Case, backend: str, device: torch.device) -> Callable[[], None
     from ..preview import make_renderer
     from ..raster import MeshRasterizer, RasterizationSettings
 
+    if case.mesh.startswith("points"):
+        return _points_fn(case, backend, device)
     meshes, cameras = _scene(case)
     meshes, cameras = meshes.to(device), cameras.to(device)
     if case.shader is not None:

@@ -87,17 +87,21 @@ def _cloud(n: int):
     return Pointclouds(points=[points], features=[colors])
 
 
-def _points_fn(case: Case) -> Callable[[], None]:
-    """Rasterize (K nearest, radius one pixel) or render with the alpha compositor."""
+def _points_fn(case: Case, backend: str = "auto",
+               device: torch.device | str = "cpu") -> Callable[[], None]:
+    """Rasterize (K nearest, radius one pixel) or render with the alpha compositor, on
+    ``device`` with the given rasterizer backend."""
     from ..compositing import AlphaCompositor
     from ..points_renderer import PointsRenderer
     from ..raster import PointsRasterizationSettings, PointsRasterizer
     from ..structures import Pointclouds
 
     cloud, cameras = _scene(case)
+    cloud, cameras = cloud.to(device), cameras.to(device)
     settings = PointsRasterizationSettings(image_size=case.image_size,
                                            radius=2.0 / case.image_size,
-                                           points_per_pixel=case.faces_per_pixel)
+                                           points_per_pixel=case.faces_per_pixel,
+                                           backend=backend)
     rasterizer = PointsRasterizer(cameras=cameras, raster_settings=settings)
     if case.shader is None:
         def run() -> None:

@@ -14,6 +14,7 @@ Point clouds, the same layers:
     points_api.py         rasterize_points / rasterize_points_packed: checks, dispatch, autograd
     points_reference.py   pure-torch points rasterizer (oracle and fallback)
     points_cpu.py         Numba kernels (forward, backward), binned like the mesh kernels
+    points_cuda.py        Triton backend (binning on the device, launches) of points_triton.py
 """
 
 from .api import parse_image_size, rasterize_faces, rasterize_meshes

@@ -117,7 +117,6 @@ def _triton_installed() -> bool:
 def _resolve_backend(backend: str, device: torch.device) -> str:
     """The backend that runs: "auto" is Numba on CPU, Triton on CUDA when installed, the
     reference elsewhere; an explicit choice is checked against the device."""
-    interpret = os.environ.get("TRITON_INTERPRET", "0") == "1"
     if backend == "auto":
         if device.type == "cpu":
             return "numba"
@@ -125,14 +124,21 @@ def _resolve_backend(backend: str, device: torch.device) -> str:
     if backend == "numba" and device.type != "cpu":
         raise ValueError(f"backend='numba' needs CPU tensors, got device {device}")
     if backend == "triton":
-        if not _triton_installed():
-            raise ValueError("backend='triton' needs triton: pip install 'diffrend[triton]'")
-        if not (device.type == "cuda" or (device.type == "cpu" and interpret)):
-            raise ValueError(
-                f"backend='triton' needs CUDA tensors (or CPU tensors with TRITON_INTERPRET=1 "
-                f"set before triton is imported, Triton's slow interpreter), got device {device}"
-            )
+        check_triton_device(device)
     return backend
+
+
+def check_triton_device(device: torch.device) -> None:
+    """Raises ValueError unless backend="triton" can run on ``device``: triton installed,
+    and CUDA tensors (or CPU tensors under ``TRITON_INTERPRET=1``, Triton's interpreter)."""
+    interpret = os.environ.get("TRITON_INTERPRET", "0") == "1"
+    if not _triton_installed():
+        raise ValueError("backend='triton' needs triton: pip install 'diffrend[triton]'")
+    if not (device.type == "cuda" or (device.type == "cpu" and interpret)):
+        raise ValueError(
+            f"backend='triton' needs CUDA tensors (or CPU tensors with TRITON_INTERPRET=1 "
+            f"set before triton is imported, Triton's slow interpreter), got device {device}"
+        )
 
 
 def rasterize_faces(

@@ -131,7 +131,8 @@ class PointsRasterizationSettings:
         points_per_pixel: K, how many points nearest in depth to keep per pixel. >= 1.
         bin_size, max_points_per_bin: accepted for PyTorch3D compatibility and ignored:
             diffrend's binning sizes itself exactly (it counts before it fills).
-        backend: "auto" (Numba on CPU, the reference elsewhere), "numba" or "reference".
+        backend: "auto" (Numba on CPU, Triton on CUDA when installed, the reference
+            elsewhere), "numba", "triton" or "reference".
     """
 
     image_size: int | tuple[int, int] = 256

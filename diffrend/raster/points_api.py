@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING
 import torch
 
 from . import points_reference
-from .api import parse_image_size
+from .api import _triton_installed, check_triton_device, parse_image_size
 from .fragments import PointFragments, PointsRasterParams
 
 if TYPE_CHECKING:
     from ..structures import Pointclouds
 
-POINTS_BACKENDS = ("auto", "numba", "reference")
+POINTS_BACKENDS = ("auto", "numba", "reference", "triton")
 
 
 class _NumbaRasterizePoints(torch.autograd.Function):
@@ -44,16 +44,43 @@ class _NumbaRasterizePoints(torch.autograd.Function):
         return grad, None, None, None, None
 
 
+class _TritonRasterizePoints(torch.autograd.Function):
+    """Autograd glue for the Triton kernels (same signature as :class:`_NumbaRasterizePoints`)."""
+
+    @staticmethod
+    def forward(ctx, points, cloud_idx, n_clouds, radius, params):
+        from . import points_cuda
+
+        idx, zbuf, dists = points_cuda.rasterize_points_forward(
+            points, cloud_idx, n_clouds, radius, params
+        )
+        ctx.save_for_backward(points, idx)
+        ctx.mark_non_differentiable(idx)
+        return idx, zbuf, dists
+
+    @staticmethod
+    def backward(ctx, _grad_idx, grad_zbuf, grad_dists):
+        from . import points_cuda
+
+        points, idx = ctx.saved_tensors
+        grad = points_cuda.rasterize_points_backward(points, idx, grad_zbuf, grad_dists)
+        return grad, None, None, None, None
+
+
 def _resolve_backend(backend: str, device: torch.device) -> str:
-    """The backend that runs: "auto" is Numba for CPU tensors and the reference elsewhere."""
+    """The backend that runs: "auto" is Numba for CPU tensors, Triton for CUDA tensors when
+    triton is installed, the reference elsewhere (as for meshes, api._resolve_backend); an
+    explicit choice is checked against the device."""
     if backend not in POINTS_BACKENDS:
         raise ValueError(f"backend must be one of {POINTS_BACKENDS}, got {backend!r}")
     if backend == "auto":
-        # A CUDA kernel (Triton, as for meshes in api._resolve_backend) plugs in here:
-        # return "triton" for device.type == "cuda" once points have one.
-        return "numba" if device.type == "cpu" else "reference"
+        if device.type == "cpu":
+            return "numba"
+        return "triton" if device.type == "cuda" and _triton_installed() else "reference"
     if backend == "numba" and device.type != "cpu":
         raise ValueError(f"backend='numba' needs CPU tensors, got device {device}")
+    if backend == "triton":
+        check_triton_device(device)
     return backend
 
 
@@ -119,8 +146,9 @@ def rasterize_points_packed(
         radius: disc radius in NDC units, a float (or 0-d tensor) or a (P,) tensor (each
             point its own); >= 0 (0 draws nothing). Not differentiable here.
         points_per_pixel: K >= 1 (no upper cap; may exceed P).
-        backend: "auto" (Numba for CPU tensors, the reference elsewhere), "numba" or
-            "reference".
+        backend: "auto" (Numba for CPU tensors, Triton for CUDA tensors when triton is
+            installed, the reference elsewhere), "numba", "triton" (CUDA tensors; CPU
+            tensors only under ``TRITON_INTERPRET=1``) or "reference".
 
     Returns:
         :class:`PointFragments` of (N, H, W, K) tensors: idx (int64, -1 empty), zbuf, dists
@@ -161,6 +189,11 @@ def rasterize_points_packed(
                              f"{points_ndc.dtype}")
         # (the kernel's first pass raises on NaN/inf points, saving a pass here)
         idx, zbuf, dists = _NumbaRasterizePoints.apply(
+            points_ndc, cloud_idx, n_clouds, radius_t, params
+        )
+    elif backend == "triton":
+        # (the binning's one host sync also counts NaN/inf points and raises)
+        idx, zbuf, dists = _TritonRasterizePoints.apply(
             points_ndc, cloud_idx, n_clouds, radius_t, params
         )
     else:

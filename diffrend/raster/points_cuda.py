@@ -1,0 +1,207 @@
+"""Triton backend of the points rasterizer: binning, kernel launches.
+
+Same contract as :mod:`.points_cpu` (and :mod:`.points_reference`). Points are binned into
+T x T pixel tiles on the device (a small Triton kernel per point, the mesh binning's entry
+kernel, a stable sort), counting before filling, so no per-tile budget exists to overflow;
+the only host synchronisation per forward call reads the number of (tile, point) entries
+(and the number of non-finite points) to size the list. Results do not depend on the tile
+size. The kernels (:mod:`.points_triton`) compute in the dtype of the points (float32 or
+float64; other float dtypes are computed in float32).
+
+Runs on CUDA tensors, or on CPU tensors in Triton's interpreter (``TRITON_INTERPRET=1`` set
+before triton is first imported; slow, for tests).
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+
+from . import points_triton as pk
+from . import triton_kernels as tk
+from .fragments import PointsRasterParams
+from .grid import pixel_centers_ndc, pixel_centers_torch
+
+TILE = 8  # pixels per tile side (T*T = 64 pixels = the 64 threads of num_warps=2)
+SLOTS = 8  # K-best slots held in registers per pixel; larger K runs in rounds of 8
+BACKWARD_BLOCK = 256
+SETUP_BLOCK = 256  # points per program of the binning kernels
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    return dtype if dtype in (torch.float32, torch.float64) else torch.float32
+
+
+def num_warps_for(tile: int) -> int:
+    """Warps per forward program: one pixel per thread (T*T / 32), between 1 and 4. Below
+    T = 8 a warp holds fewer pixels than threads and elements are replicated, which the
+    forward kernel tolerates (elementwise work, "any" reductions only)."""
+    return max(1, min(4, tile * tile // 32))
+
+
+def bin_points(
+    points: torch.Tensor,
+    radius: torch.Tensor,
+    cloud_idx: torch.Tensor,
+    n_clouds: int,
+    image_size: tuple[int, int],
+    tile: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """List, for each (cloud, tile), the points whose disc's pixel range touches it.
+
+    Args:
+        points: (P, 3) screen-space points, float32 or float64, contiguous.
+        radius: (P,) radius of each point, same dtype.
+        cloud_idx: (P,) int64 (-1 = skip).
+        n_clouds: N. image_size: (H, W). tile: tile side in pixels.
+
+    Returns:
+        tile_start: (N * TY * TX + 1,) int64 offsets into ``tile_points``.
+        tile_points: (total,) int32 packed point indices, ascending within each tile.
+        tile_rec: (total, 4) each entry's x, y, z and r*r (r*r in the points' dtype, as
+            the reference computes it), so that the kernel reads a tile's points in
+            memory order.
+
+    Raises:
+        ValueError: if a point or radius is NaN or inf.
+    """
+    H, W = image_size
+    dev = points.device
+    P = points.shape[0]
+    n_ty, n_tx = -(-H // tile), -(-W // tile)
+    n_tiles = n_clouds * n_ty * n_tx
+    if P >= 2**31 - 1:
+        raise ValueError(f"too many points for the Triton kernels ({P})")
+    per_point = torch.empty((5, max(P, 1)), dtype=torch.int32, device=dev)
+    count, bad, r0, c0, ntx = per_point
+    ys, xs = pixel_centers_ndc(H, W)
+    ystep = float(ys[0] - ys[H - 1]) / (H - 1) if H > 1 else 1.0
+    xstep = float(xs[0] - xs[W - 1]) / (W - 1) if W > 1 else 1.0
+    if P:
+        pk.point_setup_kernel[(triton.cdiv(P, SETUP_BLOCK),)](
+            points, radius, cloud_idx, count, bad, r0, c0, ntx,
+            P, n_clouds, H, W, float(ys[0]), ystep, float(xs[0]), xstep,
+            TILE=tile, BLOCK=SETUP_BLOCK,
+        )
+    count, bad = count[:P], bad[:P]
+    last = torch.cumsum(count, 0, dtype=torch.int64)
+    # The one host synchronisation: the size of the entry list, and bad points to report.
+    total, n_bad = torch.stack((last[-1:].sum(), bad.sum(dtype=torch.int64))).tolist()
+    if n_bad:
+        raise ValueError(f"points (or radius) has NaN or inf values at {n_bad} points")
+    if n_tiles >= 2**31 or total >= 2**31:
+        raise ValueError(f"too many tiles or (tile, point) entries ({n_tiles}, {total})")
+    key = torch.empty(total, dtype=torch.int32, device=dev)
+    point = torch.empty(total, dtype=torch.int32, device=dev)
+    if total:
+        # Generic over items: each writes its (tile, item) entries at its offset.
+        tk.face_entries_kernel[(triton.cdiv(P, SETUP_BLOCK),)](
+            cloud_idx, count, (last - count).to(torch.int32), r0, c0, ntx, key, point,
+            P, n_ty, n_tx, TILE=tile, BLOCK=SETUP_BLOCK,
+        )
+    # Entries come in point order; a stable sort by tile keeps points ascending per tile.
+    key, order = torch.sort(key, stable=True)
+    tile_points = point[order]
+    tile_start = torch.searchsorted(
+        key, torch.arange(n_tiles + 1, dtype=torch.int32, device=dev)
+    )
+    rec = torch.cat((points, (radius * radius)[:, None]), dim=1)
+    return tile_start, tile_points, rec[tile_points.long()]
+
+
+def rasterize_points_forward(
+    points: torch.Tensor,
+    cloud_idx: torch.Tensor,
+    n_clouds: int,
+    radius: torch.Tensor,
+    params: PointsRasterParams,
+    tile: int | None = None,
+    num_warps: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Triton forward. Same contract as
+    :func:`.points_reference.rasterize_points_reference` (no autograd).
+
+    Args:
+        points: (P, 3) float CUDA tensor (CPU under ``TRITON_INTERPRET=1``), screen space.
+        cloud_idx: (P,) int64 cloud index of each point (-1 = not rasterized).
+        radius: (P,) radius of each point.
+        tile: tile side in pixels, a power of two (results do not depend on it).
+        num_warps: warps per forward program (default :func:`num_warps_for`).
+
+    Returns:
+        idx (N, H, W, K) int64, zbuf (N, H, W, K), dists (N, H, W, K) in the dtype of
+        ``points``; -1 where empty.
+
+    Raises:
+        ValueError: if a point or radius is NaN or inf, or ``tile`` is not a power of two.
+    """
+    H, W = params.image_size
+    K = params.points_per_pixel
+    dev = points.device
+    dtype = points.dtype
+    cdt = _compute_dtype(dtype)
+    tile = TILE if tile is None else tile
+    if tile < 1 or tile & (tile - 1):
+        raise ValueError(f"tile must be a power of two, got {tile}")
+    pts = points.detach().to(cdt).contiguous()
+    rad = radius.detach().to(device=dev, dtype=cdt).contiguous()
+    cloud_idx = cloud_idx.to(device=dev, dtype=torch.int64).contiguous()
+    tile_start, tile_points, tile_rec = bin_points(pts, rad, cloud_idx, n_clouds, (H, W),
+                                                   tile)
+    idx = torch.empty((n_clouds, H, W, K), dtype=torch.int64, device=dev)
+    zbuf = torch.empty((n_clouds, H, W, K), dtype=cdt, device=dev)
+    dists = torch.empty((n_clouds, H, W, K), dtype=cdt, device=dev)
+    if idx.numel():
+        ys, xs = pixel_centers_torch(H, W, cdt, dev)
+        n_ty, n_tx = -(-H // tile), -(-W // tile)
+        if tile_points.numel() == 0:  # valid pointers, never read
+            tile_points = torch.zeros(1, dtype=torch.int32, device=dev)
+            tile_rec = torch.zeros((1, 4), dtype=cdt, device=dev)
+        if pts.numel() == 0:
+            pts = torch.zeros((1, 3), dtype=cdt, device=dev)
+        slots = min(K, SLOTS)
+        pk.points_forward_kernel[(n_clouds * n_ty * n_tx,)](
+            pts, tile_start, tile_points, tile_rec, ys, xs, idx, zbuf, dists,
+            H, W, n_ty, n_tx, K, -(-K // slots),
+            T=tile, S=slots, num_warps=num_warps or num_warps_for(tile),
+            # no fused multiply-adds: dx*dx + dy*dy rounds like the reference's torch ops
+            enable_fp_fusion=False,
+        )
+    return idx, zbuf.to(dtype), dists.to(dtype)
+
+
+def rasterize_points_backward(
+    points: torch.Tensor,
+    idx: torch.Tensor,
+    grad_zbuf: torch.Tensor,
+    grad_dists: torch.Tensor,
+) -> torch.Tensor:
+    """Triton backward: gradient (P, 3) of the points from the zbuf and dists gradients.
+
+    d zbuf / d z = 1; d dists / d x = 2 (x - px), likewise y. Accumulates with atomic adds
+    (summation order not deterministic in float), unless
+    ``torch.are_deterministic_algorithms_enabled()``: then per-slot terms are written and
+    summed by ``index_add_`` (deterministic, more memory: (N*H*W*K, 3)).
+    """
+    N, H, W, K = idx.shape
+    dev = points.device
+    dtype = points.dtype
+    cdt = _compute_dtype(dtype)
+    P = points.shape[0]
+    M = idx.numel()
+    if M == 0 or P == 0:
+        return torch.zeros_like(points)
+    pts = points.detach().to(cdt).contiguous()
+    ys, xs = pixel_centers_torch(H, W, cdt, dev)
+    idx = idx.contiguous()
+    gz, gd = (g.detach().to(cdt).contiguous() for g in (grad_zbuf, grad_dists))
+    atomic = not torch.are_deterministic_algorithms_enabled()
+    out = torch.zeros((P, 3) if atomic else (M, 3), dtype=cdt, device=dev)
+    pk.points_backward_kernel[(triton.cdiv(M, BACKWARD_BLOCK),)](
+        pts, idx, gz, gd, ys, xs, out, M, H, W, K, BLOCK=BACKWARD_BLOCK, ATOMIC=atomic,
+    )
+    if not atomic:
+        grad = torch.zeros((P, 3), dtype=cdt, device=dev)
+        grad.index_add_(0, idx.view(-1).clamp(min=0), out)
+        out = grad
+    return out.to(dtype)
