@@ -232,8 +232,11 @@ def test_gradcheck_float64():
                                      points_per_pixel=3, backend="triton")
         return fr.zbuf, fr.dists
 
+    # On a GPU the backward adds with atomics, whose order (and so the last bits of a
+    # float64 sum) varies between calls: gradcheck's reentrancy check gets that noise as
+    # its tolerance (the deterministic path is compared with the atomic one elsewhere).
     assert torch.autograd.gradcheck(f, (pts.to(DEVICE).requires_grad_(),), eps=1e-7,
-                                    atol=1e-6, rtol=1e-5, fast_mode=True)
+                                    atol=1e-6, rtol=1e-5, fast_mode=True, nondet_tol=1e-12)
 
 
 def test_triton_on_cpu_needs_the_interpreter(monkeypatch):
@@ -266,6 +269,8 @@ def test_cuda_100k_points_256_k8():
     # selection and values are required equal (not yet seen on a GPU; if a pixel ever
     # differs, it is a centre within float32 rounding of a rim).
     assert_point_fragments_equal(a, b, rtol=0, atol=0)
-    assert (a.idx[..., 7] >= 0).float().mean() > 0.5
+    # ~4 points per pixel on average here: most pixels list some, some fill all K slots.
+    assert (a.idx[..., 0] >= 0).float().mean() > 0.5
+    assert bool((a.idx[..., 7] >= 0).any())
     # float32 sums of up to ~40 terms per point in different orders (atomics).
     torch.testing.assert_close(ga, gb, rtol=1e-4, atol=1e-4 * gb.abs().max().item())
