@@ -21,26 +21,18 @@ from . import triton_kernels as tk
 from .fragments import RasterParams
 from .grid import pixel_centers_ndc, pixel_centers_torch
 
+TILE = 8  # pixels per tile side (T*T = 64 pixels = the 64 threads of num_warps=2)
+SLOTS = 8  # K-best slots held in registers per pixel; larger K runs in rounds of 8
 BACKWARD_BLOCK = 256
 SETUP_BLOCK = 256  # faces per program of the binning kernels
 
 
-def tile_size(faces_per_pixel: int) -> int:
-    """Pixels per tile side: the K-best list of every pixel of a tile lives in registers,
-    so T*T*K is kept at or below 1024 entries (small tiles measured fastest on an H100:
-    fewer wasted pixel-face tests, more programs in flight)."""
-    kp = triton_next_pow2(faces_per_pixel)
-    if kp <= 16:
-        return 8
-    if kp <= 64:
-        return 4
-    if kp <= 256:
-        return 2
-    return 1
-
-
-def triton_next_pow2(n: int) -> int:
-    return 1 << max(0, int(n) - 1).bit_length()
+def num_warps_for(tile: int) -> int:
+    """Warps per forward program: one pixel per thread (T*T / 32), between 1 and 4. Below
+    T = 8 a program has fewer pixels than the 32 threads of one warp; the kernel then pads
+    its block with idle lanes (see :func:`rasterize_forward`) rather than let Triton
+    replicate pixels across threads."""
+    return max(1, min(4, tile * tile // 32))
 
 
 def bin_faces(
@@ -132,7 +124,10 @@ def rasterize_forward(
         face_verts: (F, 3, 3) float CUDA tensor (CPU under ``TRITON_INTERPRET=1``).
         face_mesh: (F,) int64 mesh index of each face (-1 = not rasterized).
         neighbor: (F,) int64 the other half of a clipped face, or -1.
-        tile: tile side in pixels, a power of two (default from K, :func:`tile_size`).
+        tile: tile side in pixels, a power of two (results do not depend on it).
+        num_warps: warps per forward program (default :func:`num_warps_for`). The program
+            holds max(T*T, 32 * num_warps) lanes, the extra ones idle, so that each thread
+            owns its own pixels (none is replicated across threads).
 
     Returns:
         pix_to_face (N, H, W, K) int64, zbuf (N, H, W, K), bary_coords (N, H, W, K, 3),
@@ -143,7 +138,7 @@ def rasterize_forward(
     dev = face_verts.device
     dtype = face_verts.dtype
     cdt = _compute_dtype(dtype)
-    tile = tile_size(K) if tile is None else tile
+    tile = TILE if tile is None else tile
     if tile < 1 or tile & (tile - 1):
         raise ValueError(f"tile must be a power of two, got {tile}")
     fv = face_verts.detach().to(cdt).contiguous()
@@ -166,13 +161,14 @@ def rasterize_forward(
         if fv.numel() == 0:
             fv = torch.zeros((1, 3, 3), dtype=cdt, device=dev)
             nb = torch.full((1,), -1, dtype=torch.int32, device=dev)
-        kp = triton_next_pow2(K)
+        warps = num_warps or num_warps_for(tile)
+        slots = min(K, SLOTS)
         tk.raster_forward_kernel[(n_meshes * n_ty * n_tx,)](
             fv, nb, tile_start, tile_faces, tile_verts, ys, xs, consts, p2f, zbuf, bary, dists,
-            H, W, n_ty, n_tx, K,
-            T=tile, KP=kp, BLUR=blur > 0.0, PERSP=params.perspective_correct,
-            CLIP=params.clip_barycentric_coords,
-            num_warps=num_warps or (2 if tile * tile * kp <= 1024 else 4),
+            H, W, n_ty, n_tx, K, -(-K // slots),
+            T=tile, BLOCK=max(tile * tile, 32 * warps), S=slots, BLUR=blur > 0.0,
+            PERSP=params.perspective_correct, CLIP=params.clip_barycentric_coords,
+            num_warps=warps,
         )
     return p2f, zbuf.to(dtype), bary.to(dtype), dists.to(dtype)
 

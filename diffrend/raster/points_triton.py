@@ -34,69 +34,9 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
+from .triton_slots import insert, last
+
 BIG: tl.constexpr = tl.constexpr(2**31 - 1)  # index of an empty slot (sorts last)
-
-
-@triton.jit
-def _swap(cz, ci, sz, si):
-    """One compare-and-swap step of the insertion: the carried (cz, ci) takes the slot
-    (sz, si) when it sorts first by (depth, index); returns (slot z, slot i, carry z,
-    carry i)."""
-    s = (cz < sz) | ((cz == sz) & (ci < si))
-    return (tl.where(s, cz, sz), tl.where(s, ci, si), tl.where(s, sz, cz),
-            tl.where(s, si, ci))
-
-
-@triton.jit
-def _insert(cz, ci, z0, i0, z1, i1, z2, i2, z3, i3, z4, i4, z5, i5, z6, i6, z7, i7,
-            S: tl.constexpr):
-    """Insert (cz, ci) into the sorted slots 0..S-1 (elementwise per pixel); what falls
-    off the end is discarded. Slots >= S are passed through untouched."""
-    z0, i0, cz, ci = _swap(cz, ci, z0, i0)
-    if S > 1:
-        z1, i1, cz, ci = _swap(cz, ci, z1, i1)
-    if S > 2:
-        z2, i2, cz, ci = _swap(cz, ci, z2, i2)
-    if S > 3:
-        z3, i3, cz, ci = _swap(cz, ci, z3, i3)
-    if S > 4:
-        z4, i4, cz, ci = _swap(cz, ci, z4, i4)
-    if S > 5:
-        z5, i5, cz, ci = _swap(cz, ci, z5, i5)
-    if S > 6:
-        z6, i6, cz, ci = _swap(cz, ci, z6, i6)
-    if S > 7:
-        z7, i7, cz, ci = _swap(cz, ci, z7, i7)
-    return z0, i0, z1, i1, z2, i2, z3, i3, z4, i4, z5, i5, z6, i6, z7, i7
-
-
-@triton.jit
-def _last(z0, i0, z1, i1, z2, i2, z3, i3, z4, i4, z5, i5, z6, i6, z7, i7, S: tl.constexpr):
-    """(z, i) of slot S - 1, the worst listed (or the empty marker)."""
-    zl = z0
-    il = i0
-    if S == 2:
-        zl = z1
-        il = i1
-    if S == 3:
-        zl = z2
-        il = i2
-    if S == 4:
-        zl = z3
-        il = i3
-    if S == 5:
-        zl = z4
-        il = i4
-    if S == 6:
-        zl = z5
-        il = i5
-    if S == 7:
-        zl = z6
-        il = i6
-    if S == 8:
-        zl = z7
-        il = i7
-    return zl, il
 
 
 @triton.jit
@@ -178,7 +118,7 @@ def points_forward_kernel(
                 dx = px - x
                 dy = py - y
                 d2 = dx * dx + dy * dy
-                zl, _il = _last(z0, i0, z1, i1, z2, i2, z3, i3, z4, i4, z5, i5, z6, i6,
+                zl, _il = last(z0, i0, z1, i1, z2, i2, z3, i3, z4, i4, z5, i5, z6, i6,
                                 z7, i7, S)
                 # p is larger than every index listed this round, so it must beat the
                 # worst slot's depth strictly.
@@ -187,7 +127,7 @@ def points_forward_kernel(
                 if tl.max(take.to(tl.int32), axis=0) > 0:
                     cz = tl.where(take, z, inf)
                     ci = tl.where(take, p, big)
-                    z0, i0, z1, i1, z2, i2, z3, i3, z4, i4, z5, i5, z6, i6, z7, i7 = _insert(
+                    z0, i0, z1, i1, z2, i2, z3, i3, z4, i4, z5, i5, z6, i6, z7, i7 = insert(
                         cz, ci, z0, i0, z1, i1, z2, i2, z3, i3, z4, i4, z5, i5, z6, i6,
                         z7, i7, S)
         k0 = rnd * S
@@ -213,7 +153,7 @@ def points_forward_kernel(
         if S > 7:
             _store_slot(k0 + 7, z7, i7, px, py, pts_ptr, idx_ptr, zbuf_ptr, dists_ptr, pix,
                         pvalid, K)
-        lz, li = _last(z0, i0, z1, i1, z2, i2, z3, i3, z4, i4, z5, i5, z6, i6, z7, i7, S)
+        lz, li = last(z0, i0, z1, i1, z2, i2, z3, i3, z4, i4, z5, i5, z6, i6, z7, i7, S)
 
 
 @triton.jit

@@ -18,9 +18,11 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
+from .triton_slots import insert, last
+
 KEPS: tl.constexpr = tl.constexpr(1e-8)  # pixel_math.KEPS
 CLIP_EPS: tl.constexpr = tl.constexpr(1e-5)  # pixel_math.CLIP_EPS
-INT_MIN: tl.constexpr = tl.constexpr(-(2**31))
+BIG: tl.constexpr = tl.constexpr(2**31 - 1)  # face index of an empty slot (sorts last)
 
 
 @triton.jit
@@ -118,151 +120,13 @@ def _listable(px, py, x0, y0, z0, x1, y1, z1, x2, y2, z2, radius, blur,
 
 
 @triton.jit
-def raster_forward_kernel(
-    fv_ptr,  # (F, 9) face vertices, compute dtype
-    nb_ptr,  # (F,) int32 other half of a clipped face if it is rasterizable, else -1
-    tile_start_ptr,  # (n_tiles + 1,) int64
-    tile_faces_ptr,  # (total,) int32, ascending within a tile
-    tile_verts_ptr,  # (total, 9) the entry's face vertices (read in memory order)
-    ys_ptr, xs_ptr,  # (H,), (W,) pixel centres, compute dtype
-    consts_ptr,  # (2,) [blur_radius, sqrt(blur_radius)], compute dtype
-    p2f_ptr, zbuf_ptr, bary_ptr, dists_ptr,  # outputs (N, H, W, K[, 3])
-    H, W, n_ty, n_tx, K,
-    T: tl.constexpr, KP: tl.constexpr, BLUR: tl.constexpr, PERSP: tl.constexpr,
-    CLIP: tl.constexpr,
-):
-    pid = tl.program_id(0)
-    n = pid // (n_ty * n_tx)
-    rem = pid % (n_ty * n_tx)
-    BLOCK: tl.constexpr = T * T
-    offs = tl.arange(0, BLOCK)
-    r = (rem // n_tx) * T + offs // T
-    c = (rem % n_tx) * T + offs % T
-    pvalid = (r < H) & (c < W)
-    py = tl.load(ys_ptr + r, mask=r < H, other=0.0)
-    px = tl.load(xs_ptr + c, mask=c < W, other=0.0)
-    blur = tl.load(consts_ptr)
-    radius = tl.load(consts_ptr + 1)
-    col = tl.arange(0, KP)[None, :]
-    zero2 = tl.zeros((BLOCK, KP), dtype=px.dtype)
-    # Unused slots: +inf depth (any face beats them), distinct negative ids (so that the
-    # worst entry is unique); padding columns >= K: -inf, never the worst, never replaced.
-    kz = tl.where(col < K, zero2 + float("inf"), zero2 - float("inf"))
-    kf = tl.zeros((BLOCK, KP), dtype=tl.int32) - col - 1
-    # Largest listed depth of each pixel, which a face must beat there (+inf while the list
-    # has room); used for early rejection where listed depths are convex combinations of
-    # the vertex depths (no blur, or clipped barycentrics).
-    EARLY_Z: tl.constexpr = (not BLUR) or CLIP
-    z_worst = tl.max(kz, axis=1)
-    start = tl.load(tile_start_ptr + pid)
-    end = tl.load(tile_start_ptr + pid + 1)
-    # The next entry is loaded one iteration ahead, so that its load latency overlaps the
-    # current face's work (the loop is otherwise bound by these dependent scalar loads).
-    nf, nx0, ny0, nz0, nx1, ny1, nz1, nx2, ny2, nz2 = _load_entry(tile_faces_ptr,
-                                                                 tile_verts_ptr, start, end)
-    for e in range(start, end):
-        f = nf
-        x0, y0, z0, x1, y1, z1, x2, y2, z2 = nx0, ny0, nz0, nx1, ny1, nz1, nx2, ny2, nz2
-        nf, nx0, ny0, nz0, nx1, ny1, nz1, nx2, ny2, nz2 = _load_entry(tile_faces_ptr,
-                                                                     tile_verts_ptr, e + 1, end)
-        m = (pvalid
-             & (px >= tl.minimum(tl.minimum(x0, x1), x2) - radius)
-             & (px <= tl.maximum(tl.maximum(x0, x1), x2) + radius)
-             & (py >= tl.minimum(tl.minimum(y0, y1), y2) - radius)
-             & (py <= tl.maximum(tl.maximum(y0, y1), y2) + radius))
-        area = (x2 - x0) * (y1 - y0) - (y2 - y0) * (x1 - x0) + KEPS
-        e0 = (px - x1) * (y2 - y1) - (py - y1) * (x2 - x1)
-        e1 = (px - x2) * (y0 - y2) - (py - y2) * (x0 - x2)
-        e2 = (px - x0) * (y1 - y0) - (py - y0) * (x1 - x0)
-        if BLUR:
-            # Skip the face for the whole block when every pixel is farther than the blur
-            # radius from some edge's line on its outer side (a lower bound of the distance
-            # to the triangle, with slack for rounding); the mask itself is exact below.
-            # (scalar masks are spelled as where() on scalars: Triton's interpreter cannot
-            # combine a scalar bool with a block bool)
-            l0 = (x2 - x1) * (x2 - x1) + (y2 - y1) * (y2 - y1)
-            l1 = (x0 - x2) * (x0 - x2) + (y0 - y2) * (y0 - y2)
-            l2 = (x1 - x0) * (x1 - x0) + (y1 - y0) * (y1 - y0)
-            l0 = tl.where(l0 > KEPS, l0, float("inf"))  # degenerate edge: no bound
-            l1 = tl.where(l1 > KEPS, l1, float("inf"))
-            l2 = tl.where(l2 > KEPS, l2, float("inf"))
-            lb = tl.where(e0 * area < 0.0, e0 * e0 / l0, 0.0)
-            lb = tl.maximum(lb, tl.where(e1 * area < 0.0, e1 * e1 / l1, 0.0))
-            lb = tl.maximum(lb, tl.where(e2 * area < 0.0, e2 * e2 / l2, 0.0))
-            go = m & (lb * 0.999 < blur)
-        else:
-            m = m & (e0 * area > 0.0) & (e1 * area > 0.0) & (e2 * area > 0.0)
-            go = m
-        if EARLY_Z:
-            # Inside a face (or clipped to it) the depth is >= min vertex depth times the sum
-            # of the barycentrics, (area - KEPS) / area, minus rounding: skip the face for
-            # the block when that bound already loses everywhere.
-            zb = tl.minimum(tl.minimum(z0, z1), z2) * tl.minimum((area - KEPS) / area, 1.0)
-            go = go & (zb * 0.99999 < z_worst)
-        if tl.max(go.to(tl.int32), axis=0) > 0:
-            w0 = e0 / area
-            w1 = e1 / area
-            w2 = e2 / area
-            if PERSP:
-                t0 = w0 * z1 * z2
-                t1 = w1 * z0 * z2
-                t2 = w2 * z0 * z1
-                den = t0 + t1 + t2
-                w0 = t0 / den
-                w1 = t1 / den
-                w2 = t2 / den
-            inside = (w0 > 0.0) & (w1 > 0.0) & (w2 > 0.0)
-            if CLIP:
-                c0 = tl.maximum(w0, 0.0)
-                c1 = tl.maximum(w1, 0.0)
-                c2 = tl.maximum(w2, 0.0)
-                s = tl.maximum(c0 + c1 + c2, CLIP_EPS)
-                w0 = c0 / s
-                w1 = c1 / s
-                w2 = c2 / s
-            pz = w0 * z0 + w1 * z1 + w2 * z2
-            m = m & (pz >= 0.0)
-            if BLUR:
-                d = _tri_dist2(px, py, x0, y0, x1, y1, x2, y2)
-                m = m & (inside | (d < blur))
-            else:
-                m = m & inside
-            g = tl.load(nb_ptr + f)
-            if g >= 0:
-                # Halves of a face split by near-plane clipping: only the one with the
-                # smaller signed distance is listed (ties: the lower index), as in cpu.py.
-                dd = _tri_dist2(px, py, x0, y0, x1, y1, x2, y2)
-                sd = tl.where(inside, -dd, dd)
-                gx0, gy0, gz0, gx1, gy1, gz1, gx2, gy2, gz2 = _load_face(fv_ptr, g)
-                g_ok, g_sd = _listable(px, py, gx0, gy0, gz0, gx1, gy1, gz1, gx2, gy2, gz2,
-                                       radius, blur, PERSP, CLIP, BLUR)
-                lower = (tl.zeros_like(offs) + g) < f
-                m = m & ~(g_ok & ((g_sd < sd) | ((g_sd == sd) & lower)))
-            # Replace the worst entry (largest depth, then largest face index) when beaten;
-            # f is larger than every listed index, so equal depth keeps the listed face.
-            zmax = tl.max(kz, axis=1)
-            take = m & (pz < zmax)
-            is_max = kz == zmax[:, None]
-            fmax = tl.max(tl.where(is_max, kf, INT_MIN), axis=1)
-            slot = is_max & (kf == fmax[:, None]) & take[:, None]
-            kz = tl.where(slot, pz[:, None] + zero2, kz)
-            kf = tl.where(slot, f, kf)
-            if EARLY_Z:
-                z_worst = tl.max(kz, axis=1)
-    # Rank the entries by (depth, face): ranks 0..K-1 over the real columns, used entries
-    # (finite depth) first.
-    rank = tl.zeros((BLOCK, KP), dtype=tl.int32)
-    if KP > 1:
-        for i in range(0, K):
-            sel = col == i
-            zi = tl.max(tl.where(sel, kz, zero2 - float("inf")), axis=1)[:, None]
-            fi = tl.max(tl.where(sel, kf, INT_MIN), axis=1)[:, None]
-            rank += ((zi < kz) | ((zi == kz) & (fi < kf))).to(tl.int32)
-    used = (kz < float("inf")) & (col < K)
-    real = pvalid[:, None] & (col < K)
-    fr = tl.where(used, kf, 0)
-    # Recompute barycentrics and distance of the survivors (same formulas as the loop).
-    b = fv_ptr + fr * 9
+def _store_slot(k, zk, fk, px, py, fv_ptr, p2f_ptr, zbuf_ptr, bary_ptr, dists_ptr, pix,
+                pvalid, K, PERSP: tl.constexpr, CLIP: tl.constexpr):
+    """Write list slot ``k`` of every pixel: the face, the depth it was ranked by, and the
+    barycentrics and signed distance recomputed from the face (the loop's formulas); -1
+    where the slot is empty."""
+    used = fk != BIG
+    b = fv_ptr + tl.where(used, fk, 0).to(tl.int64) * 9
     x0 = tl.load(b, mask=used, other=0.0)
     y0 = tl.load(b + 1, mask=used, other=0.0)
     z0 = tl.load(b + 2, mask=used, other=1.0)
@@ -272,19 +136,208 @@ def raster_forward_kernel(
     x2 = tl.load(b + 6, mask=used, other=0.0)
     y2 = tl.load(b + 7, mask=used, other=1.0)
     z2 = tl.load(b + 8, mask=used, other=1.0)
-    px2 = px[:, None] + zero2
-    py2 = py[:, None] + zero2
-    w0, w1, w2, inside, _pz = _bary_depth(px2, py2, x0, y0, z0, x1, y1, z1, x2, y2, z2,
+    w0, w1, w2, inside, _pz = _bary_depth(px, py, x0, y0, z0, x1, y1, z1, x2, y2, z2,
                                           PERSP, CLIP)
-    d = _tri_dist2(px2, py2, x0, y0, x1, y1, x2, y2)
-    pix = (n * H + r.to(tl.int64)) * W + c
-    out = pix[:, None] * K + rank
-    tl.store(p2f_ptr + out, tl.where(used, kf, -1).to(tl.int64), mask=real)
-    tl.store(zbuf_ptr + out, tl.where(used, kz, -1.0), mask=real)
+    d = _tri_dist2(px, py, x0, y0, x1, y1, x2, y2)
+    # (k < K as a block mask: Triton's interpreter cannot combine a scalar bool with a
+    # block bool)
+    real = pvalid & ((tl.zeros_like(fk) + k) < K)
+    out = pix * K + k
+    tl.store(p2f_ptr + out, tl.where(used, fk, -1).to(tl.int64), mask=real)
+    tl.store(zbuf_ptr + out, tl.where(used, zk, -1.0), mask=real)
     tl.store(dists_ptr + out, tl.where(used, tl.where(inside, -d, d), -1.0), mask=real)
     tl.store(bary_ptr + out * 3, tl.where(used, w0, -1.0), mask=real)
     tl.store(bary_ptr + out * 3 + 1, tl.where(used, w1, -1.0), mask=real)
     tl.store(bary_ptr + out * 3 + 2, tl.where(used, w2, -1.0), mask=real)
+
+
+@triton.jit
+def _store_round(k0, z0, f0, z1, f1, z2, f2, z3, f3, z4, f4, z5, f5, z6, f6, z7, f7,
+                 px, py, fv_ptr, p2f_ptr, zbuf_ptr, bary_ptr, dists_ptr, pix, pvalid, K,
+                 S: tl.constexpr, PERSP: tl.constexpr, CLIP: tl.constexpr):
+    """Write the S slots of a round as list entries k0 .. k0 + S - 1."""
+    _store_slot(k0, z0, f0, px, py, fv_ptr, p2f_ptr, zbuf_ptr, bary_ptr, dists_ptr, pix,
+                pvalid, K, PERSP, CLIP)
+    if S > 1:
+        _store_slot(k0 + 1, z1, f1, px, py, fv_ptr, p2f_ptr, zbuf_ptr, bary_ptr, dists_ptr,
+                    pix, pvalid, K, PERSP, CLIP)
+    if S > 2:
+        _store_slot(k0 + 2, z2, f2, px, py, fv_ptr, p2f_ptr, zbuf_ptr, bary_ptr, dists_ptr,
+                    pix, pvalid, K, PERSP, CLIP)
+    if S > 3:
+        _store_slot(k0 + 3, z3, f3, px, py, fv_ptr, p2f_ptr, zbuf_ptr, bary_ptr, dists_ptr,
+                    pix, pvalid, K, PERSP, CLIP)
+    if S > 4:
+        _store_slot(k0 + 4, z4, f4, px, py, fv_ptr, p2f_ptr, zbuf_ptr, bary_ptr, dists_ptr,
+                    pix, pvalid, K, PERSP, CLIP)
+    if S > 5:
+        _store_slot(k0 + 5, z5, f5, px, py, fv_ptr, p2f_ptr, zbuf_ptr, bary_ptr, dists_ptr,
+                    pix, pvalid, K, PERSP, CLIP)
+    if S > 6:
+        _store_slot(k0 + 6, z6, f6, px, py, fv_ptr, p2f_ptr, zbuf_ptr, bary_ptr, dists_ptr,
+                    pix, pvalid, K, PERSP, CLIP)
+    if S > 7:
+        _store_slot(k0 + 7, z7, f7, px, py, fv_ptr, p2f_ptr, zbuf_ptr, bary_ptr, dists_ptr,
+                    pix, pvalid, K, PERSP, CLIP)
+
+
+@triton.jit
+def raster_forward_kernel(
+    fv_ptr,  # (F, 9) face vertices, compute dtype
+    nb_ptr,  # (F,) int32 other half of a clipped face if it is rasterizable, else -1
+    tile_start_ptr,  # (n_tiles + 1,) int64
+    tile_faces_ptr,  # (total,) int32, ascending within a tile
+    tile_verts_ptr,  # (total, 9) the entry's face vertices (read in memory order)
+    ys_ptr, xs_ptr,  # (H,), (W,) pixel centres, compute dtype
+    consts_ptr,  # (2,) [blur_radius, sqrt(blur_radius)], compute dtype
+    p2f_ptr, zbuf_ptr, bary_ptr, dists_ptr,  # outputs (N, H, W, K[, 3])
+    H, W, n_ty, n_tx, K, n_rounds,
+    T: tl.constexpr, BLOCK: tl.constexpr, S: tl.constexpr, BLUR: tl.constexpr,
+    PERSP: tl.constexpr, CLIP: tl.constexpr,
+):
+    pid = tl.program_id(0)
+    n = pid // (n_ty * n_tx)
+    rem = pid % (n_ty * n_tx)
+    # BLOCK >= T * T lanes, at least one per thread (lanes >= T * T are idle padding), so
+    # that no pixel's values are replicated across threads.
+    offs = tl.arange(0, BLOCK)
+    r = (rem // n_tx) * T + offs // T
+    c = (rem % n_tx) * T + offs % T
+    pvalid = (offs < T * T) & (r < H) & (c < W)
+    py = tl.load(ys_ptr + r, mask=r < H, other=0.0)
+    px = tl.load(xs_ptr + c, mask=c < W, other=0.0)
+    pix = (n * H + r.to(tl.int64)) * W + c
+    blur = tl.load(consts_ptr)
+    radius = tl.load(consts_ptr + 1)
+    inf = tl.zeros_like(px) + float("inf")
+    big = tl.zeros_like(offs) + BIG
+    # Listed depths are convex combinations of the vertex depths where there is no blur or
+    # the barycentrics are clipped: then a face whose depth bound loses at every pixel of
+    # the block is skipped (EARLY_Z: it cannot beat the worst slot; BEHIND: it cannot come
+    # after the previous round's last entry, where the weights also sum to 1).
+    EARLY_Z: tl.constexpr = (not BLUR) or CLIP
+    BEHIND: tl.constexpr = CLIP or (PERSP and not BLUR)
+    start = tl.load(tile_start_ptr + pid)
+    end = tl.load(tile_start_ptr + pid + 1)
+    # Round j lists the S best (depth, face) after (lz, lf), the last entry of round j - 1
+    # (-inf: none yet; +inf: the pixel's list ended in round j - 1).
+    lz = -inf
+    lf = tl.zeros_like(offs) - 1
+    for rnd in range(0, n_rounds):
+        z0, f0, z1, f1, z2, f2, z3, f3 = inf, big, inf, big, inf, big, inf, big
+        z4, f4, z5, f5, z6, f6, z7, f7 = inf, big, inf, big, inf, big, inf, big
+        active = pvalid & (lz < float("inf"))
+        if tl.max(active.to(tl.int32), axis=0) > 0:
+            # The next entry is loaded one iteration ahead, so that its load latency
+            # overlaps the current face's work (the loop is otherwise bound by these
+            # dependent scalar loads).
+            nf, nx0, ny0, nz0, nx1, ny1, nz1, nx2, ny2, nz2 = _load_entry(
+                tile_faces_ptr, tile_verts_ptr, start, end)
+            for e in range(start, end):
+                f = nf
+                x0, y0, z0_, x1, y1, z1_, x2, y2, z2_ = (nx0, ny0, nz0, nx1, ny1, nz1, nx2,
+                                                         ny2, nz2)
+                nf, nx0, ny0, nz0, nx1, ny1, nz1, nx2, ny2, nz2 = _load_entry(
+                    tile_faces_ptr, tile_verts_ptr, e + 1, end)
+                # The worst slot, which a face must beat (+inf while the list has room).
+                zl, _fl = last(z0, f0, z1, f1, z2, f2, z3, f3, z4, f4, z5, f5, z6, f6, z7,
+                               f7, S)
+                m = (active
+                     & (px >= tl.minimum(tl.minimum(x0, x1), x2) - radius)
+                     & (px <= tl.maximum(tl.maximum(x0, x1), x2) + radius)
+                     & (py >= tl.minimum(tl.minimum(y0, y1), y2) - radius)
+                     & (py <= tl.maximum(tl.maximum(y0, y1), y2) + radius))
+                area = (x2 - x0) * (y1 - y0) - (y2 - y0) * (x1 - x0) + KEPS
+                e0 = (px - x1) * (y2 - y1) - (py - y1) * (x2 - x1)
+                e1 = (px - x2) * (y0 - y2) - (py - y2) * (x0 - x2)
+                e2 = (px - x0) * (y1 - y0) - (py - y0) * (x1 - x0)
+                if BLUR:
+                    # Skip the face for the whole block when every pixel is farther than
+                    # the blur radius from some edge's line on its outer side (a lower
+                    # bound of the distance to the triangle, with slack for rounding); the
+                    # mask itself is exact below. (scalar masks are spelled as where() on
+                    # scalars: Triton's interpreter cannot combine a scalar bool with a
+                    # block bool)
+                    l0 = (x2 - x1) * (x2 - x1) + (y2 - y1) * (y2 - y1)
+                    l1 = (x0 - x2) * (x0 - x2) + (y0 - y2) * (y0 - y2)
+                    l2 = (x1 - x0) * (x1 - x0) + (y1 - y0) * (y1 - y0)
+                    l0 = tl.where(l0 > KEPS, l0, float("inf"))  # degenerate edge: no bound
+                    l1 = tl.where(l1 > KEPS, l1, float("inf"))
+                    l2 = tl.where(l2 > KEPS, l2, float("inf"))
+                    lb = tl.where(e0 * area < 0.0, e0 * e0 / l0, 0.0)
+                    lb = tl.maximum(lb, tl.where(e1 * area < 0.0, e1 * e1 / l1, 0.0))
+                    lb = tl.maximum(lb, tl.where(e2 * area < 0.0, e2 * e2 / l2, 0.0))
+                    go = m & (lb * 0.999 < blur)
+                else:
+                    m = m & (e0 * area > 0.0) & (e1 * area > 0.0) & (e2 * area > 0.0)
+                    go = m
+                if EARLY_Z:
+                    # Inside a face (or clipped to it) the depth is >= min vertex depth
+                    # times the sum of the barycentrics, (area - KEPS) / area, minus
+                    # rounding: skip the face for the block when that bound already loses
+                    # everywhere.
+                    zb = (tl.minimum(tl.minimum(z0_, z1_), z2_)
+                          * tl.minimum((area - KEPS) / area, 1.0))
+                    go = go & (zb * 0.99999 < zl)
+                if BEHIND:
+                    # The weights are >= 0 and sum to 1 (at most 1 when clipped), so the
+                    # depth is <= the largest vertex depth, plus rounding.
+                    zt = tl.maximum(tl.maximum(z0_, z1_), z2_) * 1.00001
+                    go = go & (zt >= lz)
+                if tl.max(go.to(tl.int32), axis=0) > 0:
+                    w0 = e0 / area
+                    w1 = e1 / area
+                    w2 = e2 / area
+                    if PERSP:
+                        t0 = w0 * z1_ * z2_
+                        t1 = w1 * z0_ * z2_
+                        t2 = w2 * z0_ * z1_
+                        den = t0 + t1 + t2
+                        w0 = t0 / den
+                        w1 = t1 / den
+                        w2 = t2 / den
+                    inside = (w0 > 0.0) & (w1 > 0.0) & (w2 > 0.0)
+                    if CLIP:
+                        c0 = tl.maximum(w0, 0.0)
+                        c1 = tl.maximum(w1, 0.0)
+                        c2 = tl.maximum(w2, 0.0)
+                        s = tl.maximum(c0 + c1 + c2, CLIP_EPS)
+                        w0 = c0 / s
+                        w1 = c1 / s
+                        w2 = c2 / s
+                    pz = w0 * z0_ + w1 * z1_ + w2 * z2_
+                    m = m & (pz >= 0.0)
+                    if BLUR:
+                        d = _tri_dist2(px, py, x0, y0, x1, y1, x2, y2)
+                        m = m & (inside | (d < blur))
+                    else:
+                        m = m & inside
+                    g = tl.load(nb_ptr + f)
+                    if g >= 0:
+                        # Halves of a face split by near-plane clipping: only the one with
+                        # the smaller signed distance is listed (ties: the lower index), as
+                        # in cpu.py.
+                        dd = _tri_dist2(px, py, x0, y0, x1, y1, x2, y2)
+                        sd = tl.where(inside, -dd, dd)
+                        gx0, gy0, gz0, gx1, gy1, gz1, gx2, gy2, gz2 = _load_face(fv_ptr, g)
+                        g_ok, g_sd = _listable(px, py, gx0, gy0, gz0, gx1, gy1, gz1, gx2,
+                                               gy2, gz2, radius, blur, PERSP, CLIP, BLUR)
+                        lower = (tl.zeros_like(offs) + g) < f
+                        m = m & ~(g_ok & ((g_sd < sd) | ((g_sd == sd) & lower)))
+                    # f is larger than every index listed in this round (faces come in
+                    # ascending order), so it must beat the worst slot's depth strictly,
+                    # and sort after the previous round's last entry.
+                    take = m & (pz < zl) & ((pz > lz) | ((pz == lz) & (f > lf)))
+                    if tl.max(take.to(tl.int32), axis=0) > 0:
+                        cz = tl.where(take, pz, inf)
+                        cf = tl.where(take, f, big)
+                        z0, f0, z1, f1, z2, f2, z3, f3, z4, f4, z5, f5, z6, f6, z7, f7 = insert(
+                            cz, cf, z0, f0, z1, f1, z2, f2, z3, f3, z4, f4, z5, f5, z6, f6,
+                            z7, f7, S)
+        _store_round(rnd * S, z0, f0, z1, f1, z2, f2, z3, f3, z4, f4, z5, f5, z6, f6, z7, f7,
+                     px, py, fv_ptr, p2f_ptr, zbuf_ptr, bary_ptr, dists_ptr, pix, pvalid, K,
+                     S, PERSP, CLIP)
+        lz, lf = last(z0, f0, z1, f1, z2, f2, z3, f3, z4, f4, z5, f5, z6, f6, z7, f7, S)
 
 
 @triton.jit
