@@ -162,14 +162,69 @@ def test_float32():
              perspective_correct=True)
 
 
-def test_results_do_not_depend_on_tile_size():
+@pytest.mark.parametrize("K", [3, 2 * cuda.SLOTS + 3])
+def test_results_do_not_depend_on_tile_size(K):
+    # (tile, num_warps) pairs: defaults, and programs with many more threads than pixels
+    # (tile 2 or 4 with 4 warps, tile 8 with 4 warps: the pairs where the old
+    # reduction-based list dropped faces on the GPU).
     fv, fm = soup(3, 20, 2, 0.5, True, torch.float32)
-    params = RasterParams((9, 11), 2e-3, 3, True, True, False)
+    params = RasterParams((9, 11), 2e-3, K, True, True, False)
     args = (fv.to(DEVICE), fm.to(DEVICE), 2, torch.full((20,), -1, device=DEVICE), params)
-    ref = cuda.rasterize_forward(*args, tile=4)
-    for tile in (2, 16):
-        for x, y in zip(cuda.rasterize_forward(*args, tile=tile), ref, strict=True):
-            assert torch.equal(x, y)
+    ref = cuda.rasterize_forward(*args, tile=8)
+    assert (ref[0][..., 1] >= 0).any()
+    for tile, warps in ((2, None), (4, None), (16, None), (2, 4), (4, 1), (8, 4)):
+        out = cuda.rasterize_forward(*args, tile=tile, num_warps=warps)
+        for x, y in zip(out, ref, strict=True):
+            assert torch.equal(x, y), (tile, warps)
+
+
+# ---- the list's rounds: SLOTS entries per walk over a tile's faces, any K
+
+
+def _exact(fv, fm, n_meshes, **kw):
+    """Triton against the reference in float64: identical face lists, values to rounding
+    (the interpreter's operations are the reference's; compiled code may fuse)."""
+    return _compare(fv, fm, n_meshes, rtol=1e-12, atol=1e-12, **kw)
+
+
+@pytest.mark.parametrize("K", [cuda.SLOTS, cuda.SLOTS + 1, 2 * cuda.SLOTS + 3])
+@pytest.mark.parametrize("kw", [dict(blur_radius=0.2, clip_barycentric_coords=True,
+                                     perspective_correct=True),
+                                dict(blur_radius=0.05),
+                                dict()])
+def test_rounds_match_reference(K, kw):
+    # Big faces over a small image, so most pixels have more than K candidates.
+    fv, fm = soup(21, 30, 1, 0.5, False, torch.float64)
+    fv[..., :2] *= 1.5
+    fr = _exact(fv, fm, 1, image_size=(6, 7), faces_per_pixel=K, **kw)
+    # (the scene lists 12 or more faces at some pixel in each case, and ends some lists
+    # early)
+    assert (fr.pix_to_face[..., min(K, 12) - 1] >= 0).any()
+    assert (fr.pix_to_face[..., K - 1] == -1).any()
+
+
+@pytest.mark.parametrize("K", [cuda.SLOTS + 1, 2 * cuda.SLOTS + 3, 40])
+def test_rounds_with_k_larger_than_face_count(K):
+    fv, fm = soup(22, 7, 1, 0.5, False, torch.float64)
+    fr = _exact(fv, fm, 1, image_size=(5, 6), faces_per_pixel=K, blur_radius=8.0,
+                clip_barycentric_coords=True)
+    assert (fr.pix_to_face[..., 6] >= 0).all()  # every face within blur of every pixel
+    assert (fr.pix_to_face[..., 7:] == -1).all() and (fr.zbuf[..., 7:] == -1).all()
+
+
+@pytest.mark.parametrize("K", [cuda.SLOTS - 1, cuda.SLOTS + 2, 2 * cuda.SLOTS + 3])
+def test_equal_depths_across_a_round_boundary(K):
+    # 20 copies of one triangle at one depth (ties go to the lower index), with a nearer
+    # and a farther face among them, so that the ties straddle the rounds' boundaries.
+    tri = torch.tensor([[-0.9, -0.9, 2.0], [0.9, -0.9, 2.0], [0.0, 0.9, 2.0]],
+                       dtype=torch.float64)
+    fv = tri.expand(22, 3, 3).clone()
+    fv[13, :, 2] = 1.5  # nearest
+    fv[4, :, 2] = 3.0  # farthest
+    fm = torch.zeros(22, dtype=torch.int64)
+    fr = _exact(fv, fm, 1, image_size=8, faces_per_pixel=K)
+    want = [13] + [i for i in range(22) if i not in (4, 13)] + [4]
+    assert fr.pix_to_face[0, 4, 4].tolist() == want[:K]
 
 
 def test_deterministic_backward_equals_atomic_backward():
