@@ -4,7 +4,10 @@ Same contract as :mod:`.cpu` (and :mod:`.reference`). Faces are binned into T x 
 tiles by two small Triton kernels and a sort, counting before filling, so no per-tile
 budget exists to overflow; the only host synchronisation per forward call reads the number
 of (tile, face) entries (and the number of NaN faces) to size the list. Results do not
-depend on the tile size.
+depend on the tile size or the number of warps.
+The forward kernel keeps each pixel's K-best list in 8 register slots and fills longer
+lists in rounds (:mod:`.triton_kernels`), so registers do not grow with K and one default
+launch serves every K: 8 x 8 pixel tiles, 2 warps (one pixel per thread).
 The kernels (:mod:`.triton_kernels`) compute in the dtype of the face vertices (float32 or
 float64; other float dtypes are computed in float32).
 

@@ -13,8 +13,9 @@ tensors, one value per pixel: a new point enters by a chain of compare-and-swap 
 written with ``tl.where`` (insertion sort), so everything per pixel is elementwise. There
 is no reduction along the list and no two-dimensional (pixel, slot) tensor whose layout
 could replicate or drop elements: the mesh kernel's replace-the-worst list, which uses
-such reductions, loses faces on triton 3.6 for some (tile, num_warps) pairs, and this
-design avoids those constructs on purpose. The only reductions are "does any pixel of
+such reductions, lost faces on triton 3.6 for some (tile, num_warps) pairs, and this
+design avoids those constructs on purpose (the mesh kernel now has this structure too;
+the slot helpers are shared, :mod:`.triton_slots`). The only reductions are "does any pixel of
 the block need this work" tests over one-dimensional masks, which give the same answer
 however elements are replicated across threads; with the default launch (T >= 8 and
 num_warps = T*T/32, at most 4) each thread owns at least one pixel anyway.

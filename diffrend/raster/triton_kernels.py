@@ -5,10 +5,30 @@ written over blocks of pixels. Computation is in the dtype of the face vertices 
 float64), like :mod:`.reference`. Host code, binning and launches live in :mod:`.cuda`.
 
 Forward: one program per (image, tile of T x T pixels) walks the tile's faces in ascending
-index order (from :func:`.cuda.bin_faces`) and keeps, per pixel, the K best (depth,
-face index) in registers as an unsorted list where a new face replaces the current worst
-entry; at the end the list is ranked and barycentrics and distances are recomputed for the
-survivors only. Backward: one program per block of (pixel, k) slots adds each slot's
+index order (from :func:`.cuda.bin_faces`) and keeps, per pixel, a list of S <= 8 (depth,
+face index) slots sorted ascending (ties: the lower index), each slot a one-dimensional
+register tensor with one value per pixel; a face enters by a chain of compare-and-swap
+steps (:mod:`.triton_slots`). K > 8 is filled in rounds: round j walks the tile's faces
+again and keeps the 8 best entries strictly after the last entry of round j - 1, so any K
+works and nothing is dropped. Each round writes its slots as list entries 8j .. 8j + 7, with
+barycentrics and distances recomputed for the listed faces only.
+
+Why slots and rounds: this kernel's first list was a two-dimensional (pixels, K) register
+tensor where a new face replaced the worst entry, found by reductions along K
+(``tl.max(kz, axis=1)``, a compare with the broadcast maximum, a second masked maximum for
+the face index) and ranked at the end by a loop of such reductions. Compiled by triton 3.6
+on an H100 it dropped faces from some pixels' lists for particular (tile size, num_warps)
+pairs (tile 8 with 4 warps, tile 4 with 1 warp, K = 5), while Triton's interpreter and
+other pairs agreed with the reference; the cause was not found. (Both pairs seen had fewer
+pixels than threads, so the per-pixel results of those reductions were replicated across
+threads; a lead, not a diagnosis.) The points kernel, written with slots from the start,
+matched the reference exactly on its first compiled run, and this kernel now has the same
+structure: everything per pixel is elementwise, the only reductions are "does any pixel of
+the block need this face" tests over one-dimensional masks (the same answer however
+elements are replicated), and the program holds max(T*T, 32 * num_warps) lanes, padding
+with idle lanes so that no pixel is replicated across threads at all.
+
+Backward: one program per block of (pixel, k) slots adds each slot's
 vector-Jacobian product into the face's gradient with atomics (order not deterministic), or,
 in deterministic mode, writes per-slot contributions that the host sums with ``index_add_``.
 """
