@@ -46,13 +46,9 @@ BIG: tl.constexpr = tl.constexpr(2**31 - 1)  # face index of an empty slot (sort
 
 
 @triton.jit
-def _bary_depth(px, py, x0, y0, z0, x1, y1, z1, x2, y2, z2,
-                PERSP: tl.constexpr, CLIP: tl.constexpr):
-    """pixel_math.bary_depth: (b0, b1, b2, inside, pz) and the edge values (e0, e1, e2)."""
-    area = (x2 - x0) * (y1 - y0) - (y2 - y0) * (x1 - x0) + KEPS
-    e0 = (px - x1) * (y2 - y1) - (py - y1) * (x2 - x1)
-    e1 = (px - x2) * (y0 - y2) - (py - y2) * (x0 - x2)
-    e2 = (px - x0) * (y1 - y0) - (py - y0) * (x1 - x0)
+def _weights(e0, e1, e2, area, z0, z1, z2, PERSP: tl.constexpr, CLIP: tl.constexpr):
+    """Barycentrics (w0, w1, w2), inside, depth pz from the edge values and the area, as
+    pixel_math.bary_depth computes them (perspective correction, then clipping)."""
     w0 = e0 / area
     w1 = e1 / area
     w2 = e2 / area
@@ -75,6 +71,17 @@ def _bary_depth(px, py, x0, y0, z0, x1, y1, z1, x2, y2, z2,
         w2 = c2 / s
     pz = w0 * z0 + w1 * z1 + w2 * z2
     return w0, w1, w2, inside, pz
+
+
+@triton.jit
+def _bary_depth(px, py, x0, y0, z0, x1, y1, z1, x2, y2, z2,
+                PERSP: tl.constexpr, CLIP: tl.constexpr):
+    """pixel_math.bary_depth: (b0, b1, b2, inside, pz) of pixel centres in one face."""
+    area = (x2 - x0) * (y1 - y0) - (y2 - y0) * (x1 - x0) + KEPS
+    e0 = (px - x1) * (y2 - y1) - (py - y1) * (x2 - x1)
+    e1 = (px - x2) * (y0 - y2) - (py - y2) * (x0 - x2)
+    e2 = (px - x0) * (y1 - y0) - (py - y0) * (x1 - x0)
+    return _weights(e0, e1, e2, area, z0, z1, z2, PERSP, CLIP)
 
 
 @triton.jit
@@ -305,27 +312,8 @@ def raster_forward_kernel(
                     zt = tl.maximum(tl.maximum(z0_, z1_), z2_) * 1.00001
                     go = go & (zt >= lz)
                 if tl.max(go.to(tl.int32), axis=0) > 0:
-                    w0 = e0 / area
-                    w1 = e1 / area
-                    w2 = e2 / area
-                    if PERSP:
-                        t0 = w0 * z1_ * z2_
-                        t1 = w1 * z0_ * z2_
-                        t2 = w2 * z0_ * z1_
-                        den = t0 + t1 + t2
-                        w0 = t0 / den
-                        w1 = t1 / den
-                        w2 = t2 / den
-                    inside = (w0 > 0.0) & (w1 > 0.0) & (w2 > 0.0)
-                    if CLIP:
-                        c0 = tl.maximum(w0, 0.0)
-                        c1 = tl.maximum(w1, 0.0)
-                        c2 = tl.maximum(w2, 0.0)
-                        s = tl.maximum(c0 + c1 + c2, CLIP_EPS)
-                        w0 = c0 / s
-                        w1 = c1 / s
-                        w2 = c2 / s
-                    pz = w0 * z0_ + w1 * z1_ + w2 * z2_
+                    w0, w1, w2, inside, pz = _weights(e0, e1, e2, area, z0_, z1_, z2_, PERSP,
+                                                      CLIP)
                     m = m & (pz >= 0.0)
                     if BLUR:
                         d = _tri_dist2(px, py, x0, y0, x1, y1, x2, y2)
