@@ -19,24 +19,18 @@ import triton
 
 from . import points_triton as pk
 from . import triton_kernels as tk
+
+# The mesh side's launch constants and choices (same tiles, slots and warps per tile).
+from .cuda import (  # noqa: F401 - re-exported for the points side's callers
+    BACKWARD_BLOCK,
+    SETUP_BLOCK,
+    SLOTS,
+    TILE,
+    _compute_dtype,
+    num_warps_for,
+)
 from .fragments import PointsRasterParams
 from .grid import pixel_centers_ndc, pixel_centers_torch
-
-TILE = 8  # pixels per tile side (T*T = 64 pixels = the 64 threads of num_warps=2)
-SLOTS = 8  # K-best slots held in registers per pixel; larger K runs in rounds of 8
-BACKWARD_BLOCK = 256
-SETUP_BLOCK = 256  # points per program of the binning kernels
-
-
-def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    return dtype if dtype in (torch.float32, torch.float64) else torch.float32
-
-
-def num_warps_for(tile: int) -> int:
-    """Warps per forward program: one pixel per thread (T*T / 32), between 1 and 4. Below
-    T = 8 a warp holds fewer pixels than threads and elements are replicated, which the
-    forward kernel tolerates (elementwise work, "any" reductions only)."""
-    return max(1, min(4, tile * tile // 32))
 
 
 def bin_points(
