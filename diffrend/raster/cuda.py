@@ -38,6 +38,47 @@ def num_warps_for(tile: int) -> int:
     return max(1, min(4, tile * tile // 32))
 
 
+def fill_tiles(owner: torch.Tensor, count: torch.Tensor, bad: torch.Tensor,
+               r0: torch.Tensor, c0: torch.Tensor, ntx: torch.Tensor, n_ty: int, n_tx: int,
+               n_tiles: int, tile: int, item: str, bad_message: str
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (tile, item) lists from the per-item counts of a setup kernel (faces or points).
+
+    Args:
+        owner: (I,) image of each item (-1: none); count: (I,) int32 tiles each item
+            touches; bad: (I,) int32 non-zero for items to report; r0, c0, ntx: (I,) int32
+            first tile row/column and tiles per row of each item's box.
+        n_ty, n_tx, n_tiles: tiles per image side and in all; tile: T.
+        item: "face" or "point" (messages); bad_message: ValueError text, ``{}`` = count.
+
+    Returns:
+        ``(tile_start (n_tiles + 1,) int64, tile_items (total,) int32)``, items ascending
+        within each tile. The one host synchronisation reads the total and the bad count.
+    """
+    dev = count.device
+    last = torch.cumsum(count, 0, dtype=torch.int64)
+    total, n_bad = torch.stack((last[-1:].sum(), bad.sum(dtype=torch.int64))).tolist()
+    if n_bad:
+        raise ValueError(bad_message.format(n_bad))
+    if n_tiles >= 2**31 or total >= 2**31:
+        raise ValueError(f"too many tiles or (tile, {item}) entries ({n_tiles}, {total})")
+    key = torch.empty(total, dtype=torch.int32, device=dev)
+    items = torch.empty(total, dtype=torch.int32, device=dev)
+    n_items = count.shape[0]
+    if total:
+        # each item writes its (tile, item) entries at its offset, in item order
+        tk.face_entries_kernel[(triton.cdiv(n_items, SETUP_BLOCK),)](
+            owner, count, (last - count).to(torch.int32), r0, c0, ntx, key, items,
+            n_items, n_ty, n_tx, TILE=tile, BLOCK=SETUP_BLOCK,
+        )
+    # a stable sort by tile keeps items ascending within a tile
+    key, order = torch.sort(key, stable=True)
+    tile_start = torch.searchsorted(
+        key, torch.arange(n_tiles + 1, dtype=torch.int32, device=dev)
+    )
+    return tile_start, items[order]
+
+
 def bin_faces(
     face_verts: torch.Tensor,
     face_mesh: torch.Tensor,
@@ -84,26 +125,9 @@ def bin_faces(
             enable_fp_fusion=False,
         )
     count, nan, ok = count[:F], nan[:F], ok[:F]
-    last = torch.cumsum(count, 0, dtype=torch.int64)
-    # The one host synchronisation: the size of the entry list, and NaN faces to report.
-    total, n_nan = torch.stack((last[-1:].sum(), nan.sum(dtype=torch.int64))).tolist()
-    if n_nan:
-        raise ValueError(f"face_verts has NaN coordinates in {n_nan} faces")
-    if n_tiles >= 2**31 or total >= 2**31:
-        raise ValueError(f"too many tiles or (tile, face) entries ({n_tiles}, {total})")
-    key = torch.empty(total, dtype=torch.int32, device=dev)
-    face = torch.empty(total, dtype=torch.int32, device=dev)
-    if total:
-        tk.face_entries_kernel[(triton.cdiv(F, SETUP_BLOCK),)](
-            face_mesh, count, (last - count).to(torch.int32), r0, c0, ntx, key, face,
-            F, n_ty, n_tx, TILE=tile, BLOCK=SETUP_BLOCK,
-        )
-    # Entries come in face order; a stable sort by tile keeps faces ascending per tile.
-    key, order = torch.sort(key, stable=True)
-    tile_faces = face[order]
-    tile_start = torch.searchsorted(
-        key, torch.arange(n_tiles + 1, dtype=torch.int32, device=dev)
-    )
+    tile_start, tile_faces = fill_tiles(face_mesh, count, nan, r0, c0, ntx, n_ty, n_tx,
+                                        n_tiles, tile, "face",
+                                        "face_verts has NaN coordinates in {} faces")
     tile_verts = fv[tile_faces.long()]
     return tile_start, tile_faces, tile_verts, ok.bool()
 

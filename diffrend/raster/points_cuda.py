@@ -18,7 +18,6 @@ import torch
 import triton
 
 from . import points_triton as pk
-from . import triton_kernels as tk
 
 # The mesh side's launch constants and choices (same tiles, slots and warps per tile).
 from .cuda import (  # noqa: F401 - re-exported for the points side's callers
@@ -27,6 +26,7 @@ from .cuda import (  # noqa: F401 - re-exported for the points side's callers
     SLOTS,
     TILE,
     _compute_dtype,
+    fill_tiles,
     num_warps_for,
 )
 from .fragments import PointsRasterParams
@@ -78,27 +78,9 @@ def bin_points(
             TILE=tile, BLOCK=SETUP_BLOCK,
         )
     count, bad = count[:P], bad[:P]
-    last = torch.cumsum(count, 0, dtype=torch.int64)
-    # The one host synchronisation: the size of the entry list, and bad points to report.
-    total, n_bad = torch.stack((last[-1:].sum(), bad.sum(dtype=torch.int64))).tolist()
-    if n_bad:
-        raise ValueError(f"points (or radius) has NaN or inf values at {n_bad} points")
-    if n_tiles >= 2**31 or total >= 2**31:
-        raise ValueError(f"too many tiles or (tile, point) entries ({n_tiles}, {total})")
-    key = torch.empty(total, dtype=torch.int32, device=dev)
-    point = torch.empty(total, dtype=torch.int32, device=dev)
-    if total:
-        # Generic over items: each writes its (tile, item) entries at its offset.
-        tk.face_entries_kernel[(triton.cdiv(P, SETUP_BLOCK),)](
-            cloud_idx, count, (last - count).to(torch.int32), r0, c0, ntx, key, point,
-            P, n_ty, n_tx, TILE=tile, BLOCK=SETUP_BLOCK,
-        )
-    # Entries come in point order; a stable sort by tile keeps points ascending per tile.
-    key, order = torch.sort(key, stable=True)
-    tile_points = point[order]
-    tile_start = torch.searchsorted(
-        key, torch.arange(n_tiles + 1, dtype=torch.int32, device=dev)
-    )
+    tile_start, tile_points = fill_tiles(
+        cloud_idx, count, bad, r0, c0, ntx, n_ty, n_tx, n_tiles, tile, "point",
+        "points (or radius) has NaN or inf values at {} points")
     rec = torch.cat((points, (radius * radius)[:, None]), dim=1)
     return tile_start, tile_points, rec[tile_points.long()]
 
