@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from .raster import Fragments
+from .transfer import host_tensor
 
 __all__ = [
     "ALPHA_AGGREGATIONS",
@@ -192,7 +193,7 @@ def _background(blend_params: BlendParams, colors: torch.Tensor) -> torch.Tensor
     _check_background(bg)
     if isinstance(bg, torch.Tensor):
         return bg.to(device=colors.device, dtype=colors.dtype)
-    return torch.tensor(bg, dtype=colors.dtype, device=colors.device)
+    return host_tensor(bg, colors.dtype, colors.device)
 
 
 def _check_inputs(

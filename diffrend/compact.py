@@ -12,6 +12,8 @@ than 1e-12 relative (softmax) or not at all (hard, silhouette).
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .raster import Fragments
@@ -43,13 +45,19 @@ def visible_entries(
     if blend != "softmax":
         raise ValueError(f"blend must be 'hard', 'sigmoid' or 'softmax', got {blend!r}")
     zbuf = fragments.zbuf
-    zn = torch.as_tensor(znear, dtype=zbuf.dtype, device=zbuf.device).reshape(-1, 1, 1, 1)
-    zf = torch.as_tensor(zfar, dtype=zbuf.dtype, device=zbuf.device).reshape(-1, 1, 1, 1)
+    zn, zf = (_per_image(z, zbuf) for z in (znear, zfar))
     z_inv = torch.where(valid, (zf - zbuf) / (zf - zn), torch.full_like(zbuf, -torch.inf))
     z_max = z_inv.amax(dim=-1, keepdim=True)
     # log of the depth factor relative to the nearest face; prob <= 1 only lowers it.
     log_rel = (z_inv - z_max) / gamma
-    return valid & (log_rel >= torch.log(torch.tensor(SOFTMAX_CUTOFF, dtype=zbuf.dtype)))
+    return valid & (log_rel >= math.log(SOFTMAX_CUTOFF))
+
+
+def _per_image(z: float | torch.Tensor, like: torch.Tensor) -> float | torch.Tensor:
+    """A number as it is (no host-to-device copy); a tensor as (N or 1, 1, 1, 1)."""
+    if isinstance(z, torch.Tensor):
+        return z.to(dtype=like.dtype, device=like.device).reshape(-1, 1, 1, 1)
+    return float(z)
 
 
 def compact_fragments(
@@ -69,8 +77,11 @@ def compact_fragments(
     """
     N = keep.shape[0]
     counts = keep.flatten(1).sum(1)
-    M = max(int(counts.max()) if N else 0, 1)
-    where = torch.nonzero(keep, as_tuple=True)
+    # The sizes are data-dependent: one host read (a CUDA sync) gives them all, and
+    # nonzero_static, told the total, then needs none of its own.
+    host_counts = counts.tolist()
+    M = max(max(host_counts, default=0), 1)
+    where = _nonzero(keep, sum(host_counts))
     n = where[0]
     first = torch.cumsum(counts, 0) - counts
     slot = torch.arange(n.numel(), device=keep.device) - first[n]
@@ -87,6 +98,14 @@ def compact_fragments(
         dists=pack(fragments.dists, -1.0),
     )
     return compact, (*where, slot)
+
+
+def _nonzero(mask: torch.Tensor, total: int) -> tuple[torch.Tensor, ...]:
+    """``torch.nonzero(mask, as_tuple=True)`` when the count ``total`` is known."""
+    try:
+        return torch.nonzero_static(mask, size=total).unbind(1)
+    except (RuntimeError, NotImplementedError):  # devices/versions without nonzero_static
+        return torch.nonzero(mask, as_tuple=True)
 
 
 def scatter_colors(

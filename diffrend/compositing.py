@@ -21,6 +21,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .transfer import host_tensor
+
 __all__ = [
     "AlphaCompositor",
     "NormWeightedCompositor",
@@ -144,7 +146,10 @@ def add_background(pointsidx: torch.Tensor, images: torch.Tensor,
     (``pointsidx[:, 0] < 0``), as PyTorch3D does: a colour of C - 1 entries gets an opaque
     alpha appended; C entries are used as they are; one number is broadcast."""
     c = images.shape[1]
-    bg = background_color.to(images.device, images.dtype)
+    if background_color.device.type == "cpu" and images.device.type == "cuda":
+        bg = host_tensor(background_color.tolist(), images.dtype, images.device)
+    else:
+        bg = background_color.to(images.device, images.dtype)
     if bg.ndim == 0:
         bg = bg.expand(c)
     if bg.shape[0] == c - 1:

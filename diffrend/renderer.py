@@ -147,8 +147,11 @@ def depth_image(fragments: Fragments, scene: _Scene, soft: bool) -> torch.Tensor
     Differentiable w.r.t. zbuf (and dists when soft).
     """
     _, zfar = _clip_range(scene.cameras)
-    zfar = torch.as_tensor(zfar, dtype=fragments.zbuf.dtype, device=fragments.zbuf.device)
-    zfar = zfar.reshape(-1, 1, 1, 1)
+    zb = fragments.zbuf
+    if isinstance(zfar, torch.Tensor):
+        zfar = zfar.to(dtype=zb.dtype, device=zb.device).reshape(-1, 1, 1, 1)
+    else:  # filled on the device: as_tensor would copy from the host (a CUDA sync)
+        zfar = torch.full((1, 1, 1, 1), float(zfar), dtype=zb.dtype, device=zb.device)
     z = depth_shading(fragments)[..., 0]  # (N, H, W, K)
     mask = fragments.pix_to_face >= 0
     if not soft:

@@ -185,6 +185,32 @@ def test_non_finite_points_raise(bad):
                                 image_size=8, backend="triton")
 
 
+@pytest.mark.parametrize("case, match", [
+    ("negative radius", "radius must be >= 0"),
+    ("nan radius", "radius contains NaN"),
+    ("cloud index too large", r"cloud_idx must lie in \[-1, 2\)"),
+    ("cloud index below -1", r"cloud_idx must lie in \[-1, 2\)"),
+])
+def test_bad_values_found_on_the_device_name_the_argument(case, match):
+    # The Triton path checks these on the device (in the binning's one host read) and only
+    # then runs the host checks that name the argument, as the other backends do up front.
+    pts = torch.rand(4, 3) * 0.5 + torch.tensor([0.0, 0.0, 1.0])
+    ci = torch.zeros(4, dtype=torch.int64)
+    radius = torch.full((4,), 0.1)
+    if case == "negative radius":
+        radius[2] = -0.1
+    elif case == "nan radius":
+        radius[2] = math.nan
+    elif case == "cloud index too large":
+        ci[3] = 2
+    else:
+        ci[3] = -2
+    for backend in ("triton", "reference"):
+        with pytest.raises(ValueError, match=match):
+            rasterize_points_packed(pts.to(DEVICE), ci.to(DEVICE), 2, image_size=8,
+                                    radius=radius.to(DEVICE), backend=backend)
+
+
 def test_results_do_not_depend_on_tile_size():
     pts, ci, _ = cloud(3, 40, 2, -0.2, "per_point", torch.float32)
     radius = torch.rand(40, generator=torch.Generator().manual_seed(0)) * 0.6

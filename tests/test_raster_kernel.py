@@ -186,6 +186,27 @@ def test_near_plane_clipping_keeps_visible_part():
     assert (on.zbuf[..., 0][hit] >= 0.5 - 1e-5).all()
 
 
+def test_near_plane_as_a_tensor_equals_the_number():
+    # MeshRasterizer passes znear / 2 as a device tensor (read in the clipping check's one
+    # host sync, not on its own): the same fragments as the number.
+    tri = torch.tensor([[[-0.5, -0.5, 2.0], [0.5, -0.5, 2.0], [0.0, 0.5, -1.0]],
+                        [[-0.2, -0.6, 1.0], [0.6, -0.1, 3.0], [0.1, 0.4, 2.0]]])
+    fm = torch.zeros(2, dtype=torch.int64)
+    for z in (0.5, 0.05):  # clips the first face; no face needs clipping
+        a = rasterize_faces(tri, fm, 1, image_size=16, perspective_correct=True,
+                            z_clip_value=z)
+        b = rasterize_faces(tri, fm, 1, image_size=16, perspective_correct=True,
+                            z_clip_value=torch.tensor(z))
+        for x, y in zip(a, b, strict=True):
+            assert torch.equal(x, y)
+    assert (a.pix_to_face >= 0).any()
+    for bad, message in ((torch.tensor(-0.5), "positive and finite"),
+                         (torch.tensor(math.nan), "positive and finite"),
+                         (torch.tensor([0.5]), "0-dim"), (torch.tensor(1), "0-dim float")):
+        with pytest.raises(ValueError, match=message):
+            rasterize_faces(tri, fm, 1, image_size=16, z_clip_value=bad)
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -226,3 +247,23 @@ def test_no_faces_gives_empty_image():
     fr = rasterize_faces(torch.zeros(0, 3, 3), torch.zeros(0, dtype=torch.int64), 2,
                          image_size=(5, 6), faces_per_pixel=2)
     assert fr.pix_to_face.shape == (2, 5, 6, 2) and (fr.pix_to_face == -1).all()
+
+
+def test_pixel_centres_made_under_inference_mode_still_serve_autograd():
+    # The centres are made once per (H, W, dtype, device) and shared (no host copy per
+    # call); made first under inference_mode they must still be normal tensors.
+    from diffrend.raster.grid import pixel_centers_ndc, pixel_centers_torch
+
+    with torch.inference_mode():
+        ys, xs = pixel_centers_torch(11, 7, torch.float64, "cpu")
+    assert not ys.is_inference() and not xs.is_inference()
+    assert pixel_centers_torch(11, 7, torch.float64, "cpu")[0] is ys
+    ny, nx = pixel_centers_ndc(11, 7)
+    assert torch.equal(ys, torch.from_numpy(ny).double())
+    assert torch.equal(xs, torch.from_numpy(nx).double())
+    fv, fm = soup(1, 4, 1, 0.5, False, torch.float64)
+    fv.requires_grad_()
+    fr = rasterize_faces(fv, fm, 1, image_size=(11, 7), blur_radius=1e-3, faces_per_pixel=2,
+                         backend="reference")
+    (fr.zbuf.sum() + fr.dists.sum()).backward()
+    assert torch.isfinite(fv.grad).all() and fv.grad.abs().sum() > 0

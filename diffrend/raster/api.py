@@ -151,7 +151,7 @@ def rasterize_faces(
     perspective_correct: bool = False,
     clip_barycentric_coords: bool = False,
     cull_backfaces: bool = False,
-    z_clip_value: float | None = None,
+    z_clip_value: float | torch.Tensor | None = None,
     cull_to_frustum: bool = False,
     backend: str = "auto",
 ) -> Fragments:
@@ -167,7 +167,8 @@ def rasterize_faces(
         perspective_correct: correct barycentrics for perspective (needs z > 0).
         clip_barycentric_coords: clamp barycentrics to [0, 1] and renormalise (for blur).
         cull_backfaces: skip faces that are clockwise on screen.
-        z_clip_value: clip faces to z >= z_clip_value first (None = no clipping; faces with
+        z_clip_value: clip faces to z >= z_clip_value first: a number, a 0-dim tensor (on
+            CUDA read together with the depths, in one host sync) or None (no clipping; faces with
             any vertex at z < 1e-8 are then skipped, as in PyTorch3D).
         cull_to_frustum: skip faces entirely outside the image.
         backend: "auto" (Numba for CPU tensors, Triton for CUDA tensors when triton is
@@ -188,7 +189,15 @@ def rasterize_faces(
         raise ValueError(
             f"face_mesh must have shape ({face_verts.shape[0]},), got {tuple(face_mesh.shape)}"
         )
-    if z_clip_value is not None and not (math.isfinite(z_clip_value) and z_clip_value > 0):
+    if torch.is_tensor(z_clip_value):
+        # (its value is checked by clip_faces, in the same host read as the depths)
+        if z_clip_value.ndim != 0 or not z_clip_value.is_floating_point():
+            raise ValueError(f"z_clip_value as a tensor must be a 0-dim float tensor, got "
+                             f"shape {tuple(z_clip_value.shape)} {z_clip_value.dtype}")
+    elif z_clip_value is not None and not (
+        isinstance(z_clip_value, (int, float)) and math.isfinite(z_clip_value)
+        and z_clip_value > 0
+    ):
         raise ValueError(f"z_clip_value must be a positive number or None, got {z_clip_value}")
     face_mesh = face_mesh.to(device=face_verts.device, dtype=torch.int64)
     clipped = clip_faces(
@@ -225,7 +234,7 @@ def rasterize_meshes(
     perspective_correct: bool = False,
     clip_barycentric_coords: bool = False,
     cull_backfaces: bool = False,
-    z_clip_value: float | None = None,
+    z_clip_value: float | torch.Tensor | None = None,
     cull_to_frustum: bool = False,
     backend: str = "auto",
 ) -> Fragments:

@@ -15,6 +15,7 @@ torch, differentiable w.r.t. the face vertices.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -65,7 +66,8 @@ def clip_faces(
     Args:
         face_verts: (F, 3, 3) screen-space faces (x, y NDC, z view depth).
         face_mesh: (F,) int64 mesh index of each face.
-        z_clip_value: the clipping plane's depth, or None for no clipping.
+        z_clip_value: the clipping plane's depth (a number or a 0-dim tensor), or None for
+            no clipping.
         perspective_correct: whether x, y are perspective projections (then new vertices are
             interpolated in view space).
         cull_extent: (X, Y) half-extent of the image in NDC to cull faces entirely outside
@@ -86,7 +88,19 @@ def clip_faces(
             (x < -ex).all(1) | (x > ex).all(1) | (y < -ey).all(1) | (y > ey).all(1)
         ) & (z > 0).all(1)
         face_mesh[out] = -1
-    if z_clip_value is None or F == 0 or bool(z.min() >= z_clip_value):
+    if z_clip_value is None or F == 0:
+        return ClippedFaces(face_verts, face_mesh, None, None, torch.full_like(arange, -1))
+    if torch.is_tensor(z_clip_value):
+        # one host read (a CUDA sync) for the plane's validity and whether any face needs it
+        # one host read (a CUDA sync) of the plane and the nearest depth; both exact in
+        # float64, so comparing them here equals comparing on the device
+        zc = z_clip_value.detach().to(device=dev, dtype=z.dtype)
+        z_clip_value, z_min = torch.stack((zc, z.min())).tolist()
+        if not (math.isfinite(z_clip_value) and z_clip_value > 0):
+            raise ValueError(f"z_clip_value must be positive and finite, got {z_clip_value}")
+        if z_min >= z_clip_value:
+            return ClippedFaces(face_verts, face_mesh, None, None, torch.full_like(arange, -1))
+    elif bool(z.min() >= z_clip_value):
         return ClippedFaces(face_verts, face_mesh, None, None, torch.full_like(arange, -1))
     face_mesh = face_mesh.clone()
     behind = z < z_clip_value  # (F, 3)

@@ -180,7 +180,10 @@ def rasterize_forward(
     if p2f.numel():
         ys, xs = pixel_centers_torch(H, W, cdt, dev)
         blur = params.blur_radius
-        consts = torch.tensor([blur, blur**0.5], dtype=cdt, device=dev)
+        # filled on the device (torch.tensor from a list would copy from the host and
+        # synchronise); a tensor rather than scalar arguments keeps float64 precision
+        consts = torch.full((2,), blur, dtype=cdt, device=dev)
+        consts[1:].fill_(blur**0.5)  # (item assignment would copy a host scalar)
         n_ty, n_tx = -(-H // tile), -(-W // tile)
         if tile_faces.numel() == 0:  # a valid pointer, never read
             tile_faces = torch.zeros(1, dtype=torch.int32, device=dev)

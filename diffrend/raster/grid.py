@@ -7,6 +7,8 @@ exactly as PyTorch3D's kernels compute them, so that pixel centres agree bit for
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
@@ -35,12 +37,27 @@ def pixel_centers_ndc(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
 def pixel_centers_torch(
     height: int, width: int, dtype: torch.dtype, device: torch.device | str
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Same as :func:`pixel_centers_ndc` as tensors: ys (H,), xs (W,)."""
+    """Same as :func:`pixel_centers_ndc` as tensors: ys (H,), xs (W,). Not differentiable.
+
+    The tensors are made once per (H, W, dtype, device) and shared: copying them from the
+    host on every call would synchronise a CUDA stream on every forward and backward.
+    Callers must not modify them in place.
+    """
+    return _pixel_centers_cached(height, width, dtype, torch.device(device))
+
+
+@functools.lru_cache(maxsize=64)
+def _pixel_centers_cached(
+    height: int, width: int, dtype: torch.dtype, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
     ys, xs = pixel_centers_ndc(height, width)
-    return (
-        torch.from_numpy(ys).to(device=device, dtype=dtype),
-        torch.from_numpy(xs).to(device=device, dtype=dtype),
-    )
+    # Normal tensors even when first asked for under inference_mode, so that later calls
+    # with autograd on may save them for backward.
+    with torch.inference_mode(False):
+        return (
+            torch.from_numpy(ys).to(device=device, dtype=dtype),
+            torch.from_numpy(xs).to(device=device, dtype=dtype),
+        )
 
 
 def ndc_extent(height: int, width: int) -> tuple[float, float]:

@@ -91,8 +91,11 @@ def _check_points_per_pixel(points_per_pixel: int) -> None:
         raise ValueError(f"points_per_pixel must be >= 1, got {points_per_pixel}")
 
 
-def _radius_tensor(radius: float | torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-    """(P,) detached radius in the points' dtype and device; raises on bad values."""
+def _radius_tensor(radius: float | torch.Tensor, points: torch.Tensor,
+                   check_values: bool = True) -> torch.Tensor:
+    """(P,) detached radius in the points' dtype and device; raises on bad shapes and types,
+    and on bad values unless ``check_values`` is False (a radius tensor's values are then
+    left to the caller: checking them is a host sync on a GPU)."""
     P = points.shape[0]
     if torch.is_tensor(radius):
         if radius.ndim == 0:
@@ -105,7 +108,7 @@ def _radius_tensor(radius: float | torch.Tensor, points: torch.Tensor) -> torch.
         if not radius.dtype.is_floating_point:
             radius = radius.to(points.dtype)
         radius = radius.detach().to(device=points.device, dtype=points.dtype)
-        if P:
+        if P and check_values:
             bad = torch.stack(((~torch.isfinite(radius)).any(), (radius < 0).any())).tolist()
             if bad[0]:
                 raise ValueError("radius contains NaN or inf values")
@@ -119,6 +122,14 @@ def _radius_tensor(radius: float | torch.Tensor, points: torch.Tensor) -> torch.
     if radius < 0:
         raise ValueError(f"radius must be >= 0, got {radius}")
     return torch.full((P,), float(radius), dtype=points.dtype, device=points.device)
+
+
+def _check_cloud_idx(cloud_idx: torch.Tensor, n_clouds: int) -> None:
+    if cloud_idx.numel():
+        lo, hi = cloud_idx.aminmax()
+        lo, hi = int(lo), int(hi)
+        if lo < -1 or hi >= n_clouds:
+            raise ValueError(f"cloud_idx must lie in [-1, {n_clouds}), got [{lo}, {hi}]")
 
 
 def rasterize_points_packed(
@@ -176,12 +187,13 @@ def rasterize_points_packed(
     if isinstance(n_clouds, bool) or not isinstance(n_clouds, int) or n_clouds < 0:
         raise ValueError(f"n_clouds must be a non-negative int, got {n_clouds!r}")
     backend = _resolve_backend(backend, points_ndc.device)
-    radius_t = _radius_tensor(radius, points_ndc)
+    # The Triton path counts bad values on the device, in its one host sync, and only on
+    # failure runs these checks (each a sync on a GPU) to name the argument.
+    host_checks = backend != "triton"
+    radius_t = _radius_tensor(radius, points_ndc, check_values=host_checks)
     cloud_idx = cloud_idx.to(device=points_ndc.device, dtype=torch.int64)
-    if P:
-        lo, hi = (int(v) for v in cloud_idx.aminmax())
-        if lo < -1 or hi >= n_clouds:
-            raise ValueError(f"cloud_idx must lie in [-1, {n_clouds}), got [{lo}, {hi}]")
+    if host_checks:
+        _check_cloud_idx(cloud_idx, n_clouds)
     params = PointsRasterParams((H, W), points_per_pixel)
     if backend == "numba":
         if points_ndc.dtype not in (torch.float32, torch.float64):
@@ -192,10 +204,15 @@ def rasterize_points_packed(
             points_ndc, cloud_idx, n_clouds, radius_t, params
         )
     elif backend == "triton":
-        # (the binning's one host sync also counts NaN/inf points and raises)
-        idx, zbuf, dists = _TritonRasterizePoints.apply(
-            points_ndc, cloud_idx, n_clouds, radius_t, params
-        )
+        try:
+            idx, zbuf, dists = _TritonRasterizePoints.apply(
+                points_ndc, cloud_idx, n_clouds, radius_t, params
+            )
+        except ValueError:
+            # the binning found bad values: name the argument if the host checks can
+            _radius_tensor(radius, points_ndc)
+            _check_cloud_idx(cloud_idx, n_clouds)
+            raise
     else:
         if P and not bool(torch.isfinite(points_ndc).all()):
             raise ValueError("points_ndc contains NaN or inf (check the points and the camera)")

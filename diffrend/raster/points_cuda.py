@@ -57,7 +57,8 @@ def bin_points(
             memory order.
 
     Raises:
-        ValueError: if a point or radius is NaN or inf.
+        ValueError: if a point or radius is NaN or inf, a radius is negative or a cloud
+            index lies outside [-1, n_clouds) (counted on the device, read in the one sync).
     """
     H, W = image_size
     dev = points.device
@@ -80,7 +81,8 @@ def bin_points(
     count, bad = count[:P], bad[:P]
     tile_start, tile_points = fill_tiles(
         cloud_idx, count, bad, r0, c0, ntx, n_ty, n_tx, n_tiles, tile, "point",
-        "points (or radius) has NaN or inf values at {} points")
+        "points_ndc, radius or cloud_idx has bad values at {} points (NaN or inf, a "
+        "negative radius, or a cloud index outside [-1, n_clouds))")
     rec = torch.cat((points, (radius * radius)[:, None]), dim=1)
     return tile_start, tile_points, rec[tile_points.long()]
 
@@ -109,7 +111,8 @@ def rasterize_points_forward(
         ``points``; -1 where empty.
 
     Raises:
-        ValueError: if a point or radius is NaN or inf, or ``tile`` is not a power of two.
+        ValueError: on bad points, radii or cloud indices (see :func:`bin_points`), or if
+            ``tile`` is not a power of two.
     """
     H, W = params.image_size
     K = params.points_per_pixel

@@ -208,7 +208,8 @@ def point_setup_kernel(
     P, n_clouds, H, W, yfirst, ystep, xfirst, xstep,  # float64 scalars
     TILE: tl.constexpr, BLOCK: tl.constexpr,
 ):
-    """Whether each point is listed anywhere (finite, z >= 0, radius > 0, in a cloud), its
+    """Whether each point is bad input, whether it is listed anywhere (z >= 0, radius > 0,
+    in a cloud), its
     pixel range (points_cpu.point_pixel_ranges: float64, conservative by 1e-3 pixel; the
     forward repeats the exact test) and its number of tiles."""
     p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
@@ -218,10 +219,13 @@ def point_setup_kernel(
     z = tl.load(pts_ptr + p * 3 + 2, mask=in_, other=0.0).to(tl.float64)
     rad = tl.load(r_ptr + p, mask=in_, other=0.0).to(tl.float64)
     cloud = tl.load(cloud_ptr + p, mask=in_, other=-1)
-    # |v| < inf is false for NaN and +-inf alike
+    # |v| < inf is false for NaN and +-inf alike. Bad input (counted, then reported by the
+    # caller) includes what the other backends check on the host: a negative radius and a
+    # cloud index outside [-1, n_clouds).
     bad = ~((tl.abs(x) < float("inf")) & (tl.abs(y) < float("inf"))
             & (tl.abs(z) < float("inf")) & (tl.abs(rad) < float("inf")))
-    ok = in_ & ~bad & (cloud >= 0) & (cloud < n_clouds) & (z >= 0.0) & (rad > 0.0)
+    bad = bad | (rad < 0.0) | (cloud < -1) | (cloud >= n_clouds)
+    ok = in_ & ~bad & (cloud >= 0) & (z >= 0.0) & (rad > 0.0)
     ra = (yfirst - (y + rad)) / ystep
     rb = (yfirst - (y - rad)) / ystep
     ca = (xfirst - (x + rad)) / xstep

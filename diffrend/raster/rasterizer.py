@@ -53,13 +53,14 @@ def meshes_to_ndc(
 
 def resolve_settings(
     settings: RasterizationSettings, cameras: CamerasBase
-) -> tuple[bool, bool, float | None]:
+) -> tuple[bool, bool, float | torch.Tensor | None]:
     """PyTorch3D's defaults for the settings left as None.
 
     Returns:
         (perspective_correct, clip_barycentric_coords, z_clip_value): perspective correction
         follows the camera; clipping of barycentrics is on when blurring; near-plane clipping
-        at znear / 2 for perspective cameras that have a znear.
+        at znear / 2 for perspective cameras that have a znear (then a 0-dim tensor on the
+        camera's device, not read back to the host here).
     """
     clip = settings.clip_barycentric_coords
     if clip is None:
@@ -71,8 +72,9 @@ def resolve_settings(
     if z_clip is None and persp:
         znear = cameras.get_znear()
         if znear is not None:
-            znear = float(torch.as_tensor(znear).min())
-            z_clip = znear / 2.0
+            # kept on the device: clip_faces reads it together with the depth check, in
+            # one host synchronisation
+            z_clip = torch.as_tensor(znear).detach().min() / 2.0
     return bool(persp), bool(clip), z_clip
 
 

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from ..structures.utils import list_to_padded
+from ..transfer import check_on_device
 from .interpolate import interpolate_face_attributes
 
 __all__ = [
@@ -979,11 +980,14 @@ def _check_face_count(faces_packed: torch.Tensor | None, expected: int, what: st
 
 
 def _check_pix_to_face(pix_to_face: torch.Tensor, n_faces: int) -> None:
-    if pix_to_face.numel() and int(pix_to_face.max()) >= n_faces:
-        raise ValueError(
-            f"fragments.pix_to_face: face {int(pix_to_face.max())} but the textures cover "
-            f"{n_faces} faces"
-        )
+    if not pix_to_face.numel():
+        return
+    top = pix_to_face.max()
+    check_on_device(top < n_faces,
+                    f"fragments.pix_to_face: a face index >= the {n_faces} faces the textures "
+                    f"cover",
+                    lambda: f"fragments.pix_to_face: face {int(top)} but the textures cover "
+                            f"{n_faces} faces")
 
 
 # --------------------------------------------------------------------------- atlas

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from ..transfer import host_tensor
 from .utils import list_to_padded, padded_to_list, unique_edges
 
 _NORMAL_KEYS = ("verts_normals_packed", "faces_normals_packed", "faces_areas_packed")
@@ -306,7 +307,7 @@ class Meshes:
     def _counts(self, key: str) -> torch.Tensor:
         values = self._num_verts if key == "num_verts" else self._num_faces
         return self._topo_get(
-            key, lambda: torch.tensor(values, dtype=torch.int64, device=self._device)
+            key, lambda: host_tensor(values, torch.int64, self._device)
         )
 
     def num_verts_per_mesh(self) -> torch.Tensor:
@@ -328,16 +329,20 @@ class Meshes:
         """(N,) int64 index in ``faces_packed()`` of each mesh's first face."""
         return self._topo_get("f_first", lambda: self._first_idx(self.num_faces_per_mesh()))
 
-    def _owner(self, counts: torch.Tensor) -> torch.Tensor:
-        return torch.repeat_interleave(torch.arange(self._N, device=self._device), counts)
+    def _owner(self, counts: torch.Tensor, total: int) -> torch.Tensor:
+        # output_size (known on the host): repeat_interleave would otherwise read it back
+        return torch.repeat_interleave(torch.arange(self._N, device=self._device), counts,
+                                       output_size=total)
 
     def verts_packed_to_mesh_idx(self) -> torch.Tensor:
         """(sum V_i,) int64 mesh index of each packed vertex."""
-        return self._topo_get("v_owner", lambda: self._owner(self.num_verts_per_mesh()))
+        return self._topo_get(
+            "v_owner", lambda: self._owner(self.num_verts_per_mesh(), sum(self._num_verts)))
 
     def faces_packed_to_mesh_idx(self) -> torch.Tensor:
         """(sum F_i,) int64 mesh index of each packed face."""
-        return self._topo_get("f_owner", lambda: self._owner(self.num_faces_per_mesh()))
+        return self._topo_get(
+            "f_owner", lambda: self._owner(self.num_faces_per_mesh(), sum(self._num_faces)))
 
     def _padded_to_packed_idx(self, owner: torch.Tensor, first: torch.Tensor,
                               width: int) -> torch.Tensor:
@@ -625,7 +630,9 @@ class Meshes:
             )
         out = self.__class__.__new__(self.__class__)
         out.__dict__.update(self.__dict__)
-        out._topo = dict(self._topo)
+        # the same dict, not a copy: topology first computed by any of the copies (one per
+        # optimisation step) is then computed once, not re-sent from the host each step
+        out._topo = self._topo
         out._replace_verts("padded", new_verts_padded)
         return out
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from ..transfer import host_tensor
 from .utils import padded_to_list
 
 _FIELDS = ("points", "normals", "features")
@@ -193,7 +194,8 @@ class Pointclouds:
         out = self.__class__.__new__(self.__class__)
         out._setup(list(self._num_points), device or self._device, self._dtype, fields)
         if device is None or device == self._device:
-            out._topo = dict(self._topo)
+            # the same dict (layout only): what one copy computes, the others reuse
+            out._topo = self._topo
         return out
 
     # ------------------------------------------------------------------ basic info
@@ -246,8 +248,8 @@ class Pointclouds:
 
     def num_points_per_cloud(self) -> torch.Tensor:
         """(N,) int64 number of points of each cloud."""
-        return self._topo_get("num", lambda: torch.tensor(
-            self._num_points, dtype=torch.int64, device=self._device))
+        return self._topo_get("num", lambda: host_tensor(self._num_points, torch.int64,
+                                                         self._device))
 
     def cloud_to_packed_first_idx(self) -> torch.Tensor:
         """(N,) int64 index in the packed views of each cloud's first point."""
@@ -258,8 +260,10 @@ class Pointclouds:
 
     def packed_to_cloud_idx(self) -> torch.Tensor:
         """(sum P_i,) int64 cloud index of each packed point."""
+        # output_size (known on the host): repeat_interleave would otherwise read it back
         return self._topo_get("owner", lambda: torch.repeat_interleave(
-            torch.arange(self._N, device=self._device), self.num_points_per_cloud()))
+            torch.arange(self._N, device=self._device), self.num_points_per_cloud(),
+            output_size=sum(self._num_points)))
 
     def padded_to_packed_idx(self) -> torch.Tensor:
         """(sum P_i,) int64: ``points_packed() == points_padded().reshape(-1, 3)[idx]``."""

@@ -1,0 +1,176 @@
+"""The GPU render path does not read data back to the host, or wait on the GPU, needlessly.
+
+Each such read (``.item()``, ``int(t)``, ``bool(t)``, a blocking host-to-device copy, a
+data-dependent size) stalls the CUDA stream until the GPU catches up, so the host can no
+longer queue work ahead of it. The render path has exactly these, each one read that gets
+all it needs at once (``.tolist()``): the binning's count of (tile, item) entries (with the
+count of bad input), the near-plane check of perspective cameras, and the size of the
+compacted fragments the shaded renderers shade. Small constants go to the device through
+:func:`diffrend.transfer.host_tensor` (pinned, non-blocking).
+
+Without a GPU the cases run the Triton kernels in the interpreter on CPU tensors and a
+dispatch mode flags every other host read or host-built tensor; with a GPU, CUDA's sync
+debug mode counts the stream synchronisations themselves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import traceback
+import warnings
+
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+CUDA = torch.cuda.is_available()
+if not CUDA:
+    # Must precede the first import of triton's jit (diffrend.raster.triton_kernels).
+    os.environ["TRITON_INTERPRET"] = "1"
+pytest.importorskip("triton", reason="triton is not installed (pip install 'diffrend[triton]')")
+
+from diffrend.bench.raster_bench import Case, _points_fn  # noqa: E402
+from diffrend.cameras import FoVPerspectiveCameras, look_at_view_transform  # noqa: E402
+from diffrend.preview import make_renderer  # noqa: E402
+from diffrend.raster import MeshRasterizer, RasterizationSettings  # noqa: E402
+from diffrend.shading import TexturesUV  # noqa: E402
+from diffrend.structures import ico_sphere  # noqa: E402
+
+DEVICE = torch.device("cuda" if CUDA else "cpu")
+
+# The paths of the CUDA benchmark on small scenes (the interpreter is slow), with how many
+# stream syncs one call may have (see the module docstring).
+SYNCS = {"hard raster": 2, "soft raster fwd+bwd": 2, "SoftPhong textured fwd+bwd": 3,
+         "silhouette fwd+bwd": 2, "points raster": 1, "points alpha render fwd+bwd": 1}
+
+
+def _textured_sphere():
+    mesh = ico_sphere(1)
+    v = mesh.verts_packed()
+    uv = torch.stack((torch.atan2(v[:, 0], v[:, 2]) / (2 * torch.pi) + 0.5,
+                      torch.asin(v[:, 1].clamp(-1, 1)) / torch.pi + 0.5), dim=1)
+    tex = TexturesUV(torch.rand(1, 16, 16, 3, generator=torch.Generator().manual_seed(0)),
+                     faces_uvs=[mesh.faces_packed()], verts_uvs=[uv])
+    return mesh.__class__(verts=[v], faces=[mesh.faces_packed()], textures=tex)
+
+
+def make_call(name: str):
+    """One call of the named path on DEVICE with the Triton backend."""
+    if name.startswith("points"):
+        shader = "points" if "render" in name else None
+        return _points_fn(Case(name, "points400", 16, 8, None, shader is not None, shader),
+                          "triton", DEVICE)
+    R, T = look_at_view_transform(dist=2.7, elev=10.0, azim=30.0)
+    cameras = FoVPerspectiveCameras(R=R, T=T, device=DEVICE)
+    mesh = _textured_sphere().to(DEVICE)
+    verts = mesh.verts_padded().detach()
+    if name == "hard raster":
+        rasterizer = MeshRasterizer(cameras, RasterizationSettings(image_size=24,
+                                                                   backend="triton"))
+
+        def hard():
+            with torch.no_grad():
+                rasterizer(mesh)
+        return hard
+    if name == "soft raster fwd+bwd":
+        rasterizer = MeshRasterizer(cameras, RasterizationSettings(
+            image_size=16, blur_radius=1e-3, faces_per_pixel=8, backend="triton"))
+
+        def draw(m):
+            fr = rasterizer(m)
+            return fr.zbuf.sum() + fr.bary_coords.sum() + fr.dists.sum()
+    else:
+        shader = "soft-phong" if name.startswith("SoftPhong") else "silhouette"
+        renderer = make_renderer(shader, 16, faces_per_pixel=8, device=DEVICE)
+        settings = dataclasses.replace(renderer.rasterizer.raster_settings, backend="triton")
+
+        def draw(m):
+            return renderer(m, cameras=cameras, raster_settings=settings).sum()
+
+    def fwd_bwd():
+        v = verts.clone().requires_grad_()
+        draw(mesh.update_padded(v)).backward()
+    return fwd_bwd
+
+
+class HostReads(TorchDispatchMode):
+    """Records ops that read tensor data back to the host or build a tensor from host data,
+    with the diffrend lines they come from."""
+
+    def __init__(self):
+        super().__init__()
+        self.found: list[str] = []
+
+    @staticmethod
+    def _flagged(func, args, kwargs) -> bool:
+        name = func.name()
+        if name.startswith(("aten::_local_scalar_dense", "aten::lift_fresh",
+                            "aten::masked_select", "aten::_unique", "aten::unique")):
+            return True
+        if name in ("aten::nonzero", "aten::nonzero_numpy"):
+            return True
+        if name.startswith("aten::repeat_interleave") and kwargs.get("output_size") is None:
+            return isinstance(args[-1] if len(args) > 1 else args[0], torch.Tensor)
+        if name.startswith(("aten::index.", "aten::index_put")):
+            idx = args[1] if len(args) > 1 else ()
+            return any(t is not None and t.dtype == torch.bool for t in idx)
+        return False
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if self._flagged(func, args, kwargs):
+            stack = traceback.extract_stack()
+            files = [f.filename for f in stack]
+            internal = any("triton" in f and "interpreter" in f for f in files)
+            allowed = any(f.endswith(os.path.join("diffrend", "transfer.py")) for f in files)
+            if not internal and not allowed:
+                ours = [f"{os.path.basename(f.filename)}:{f.lineno}" for f in stack
+                        if f"{os.sep}diffrend{os.sep}" in f.filename]
+                self.found.append(f"{func.name()} <- {' | '.join(ours[-3:])}")
+        return func(*args, **kwargs)
+
+
+@pytest.mark.skipif(CUDA, reason="the CUDA test below counts the syncs themselves")
+@pytest.mark.parametrize("name", list(SYNCS))
+def test_render_path_has_no_other_host_reads(name):
+    fn = make_call(name)
+    fn()  # first call: cached constants (pixel centres, topology) are made here
+    mode = HostReads()
+    with mode:
+        fn()
+    assert mode.found == []
+
+
+def test_the_dispatch_check_catches_host_reads():
+    t = torch.arange(4.0)
+    mode = HostReads()
+    with mode:
+        bool(t.sum() > 1)
+        torch.tensor([1.0, 2.0])
+        torch.nonzero(t)
+        t[t > 1]
+        reps = torch.ones(2, dtype=torch.int64)
+        torch.repeat_interleave(torch.arange(2), reps, output_size=2)  # not a read
+        torch.repeat_interleave(torch.arange(2), reps)
+    kinds = [f.split(" ")[0] for f in mode.found]
+    assert kinds == ["aten::_local_scalar_dense", "aten::lift_fresh", "aten::nonzero",
+                     "aten::index.Tensor", "aten::repeat_interleave.Tensor"]
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
+@pytest.mark.parametrize("name", list(SYNCS))
+def test_cuda_stream_syncs_per_call(name):
+    fn = make_call(name)
+    fn()
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            fn()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    syncs = [w for w in caught if "synchroniz" in str(w.message)]
+    assert len(syncs) <= SYNCS[name], [str(w.message) for w in syncs]
