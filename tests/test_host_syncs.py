@@ -174,3 +174,43 @@ def test_cuda_stream_syncs_per_call(name):
             torch.cuda.set_sync_debug_mode("default")
     syncs = [w for w in caught if "synchroniz" in str(w.message)]
     assert len(syncs) <= SYNCS[name], [str(w.message) for w in syncs]
+
+
+def test_host_tensor_and_check_on_device_on_cpu():
+    from diffrend.transfer import check_on_device, host_tensor
+
+    t = host_tensor([[1, 2], [3, 4]], torch.float64, "cpu")
+    assert t.dtype == torch.float64 and t.device.type == "cpu"
+    assert torch.equal(t, torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float64))
+    check_on_device(torch.tensor(True), "never")
+    with pytest.raises(ValueError, match="face 7"):
+        check_on_device(torch.tensor(False), "static", lambda: "face 7")
+    with pytest.raises(ValueError, match="static"):
+        check_on_device(torch.tensor(False), "static")
+
+
+def test_compaction_nonzero_with_known_count_equals_nonzero():
+    from diffrend.compact import _nonzero
+
+    keep = torch.rand(2, 5, 4, 3, generator=torch.Generator().manual_seed(0)) > 0.6
+    got = _nonzero(keep, int(keep.sum()))
+    for a, b in zip(got, torch.nonzero(keep, as_tuple=True), strict=True):
+        assert torch.equal(a, b)
+    assert all(x.numel() == 0 for x in _nonzero(torch.zeros(2, 3, dtype=torch.bool), 0))
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
+def test_host_tensor_on_cuda_is_a_queued_copy():
+    from diffrend.transfer import host_tensor
+
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            t = host_tensor([0.25, 0.5, 0.75], torch.float32, "cuda")
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    assert not [w for w in caught if "synchroniz" in str(w.message)]
+    assert t.tolist() == [0.25, 0.5, 0.75]
