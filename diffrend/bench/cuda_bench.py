@@ -95,6 +95,22 @@ def median_ms(fn: Callable[[], None], repeats: int, warmup: int = 3,
     return statistics.median(times)
 
 
+def count_stream_syncs(fn: Callable[[], None]) -> int:
+    """How many times one call of ``fn`` makes the host wait for the CUDA stream (reads of
+    device data, blocking host-to-device copies), counted by CUDA's sync debug mode."""
+    import warnings
+
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            fn()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return sum("synchroniz" in str(w.message) for w in caught)
+
+
 def run(repeats: int = 20, reference: bool = True, echo: Callable[[str], None] = print
         ) -> list[dict]:
     """Time every case; print a markdown table; return the rows."""
@@ -106,17 +122,20 @@ def run(repeats: int = 20, reference: bool = True, echo: Callable[[str], None] =
     echo(f"{torch.cuda.get_device_name(dev)}; torch {torch.__version__}; triton "
          f"{triton.__version__}; median of {repeats} after warm-up; ms")
     echo("")
-    echo("| case | triton ms | reference ms | reference / triton | target (triton) |")
-    echo("|---|---:|---:|---:|---|")
+    echo("| case | triton ms | syncs / call | reference ms | reference / triton | "
+         "target (triton) |")
+    echo("|---|---:|---:|---:|---:|---|")
     rows = []
     for case, target in CASES:
-        ours = median_ms(make_fn(case, "triton", dev), repeats)
+        fn = make_fn(case, "triton", dev)
+        ours = median_ms(fn, repeats)
+        syncs = count_stream_syncs(fn)
         ref = median_ms(make_fn(case, "reference", dev), repeats) if reference else None
         torch.cuda.empty_cache()
         met = "-" if target is None else f"< {target:g} ms: {'met' if ours < target else 'MISSED'}"
-        rows.append({"case": case.name, "triton_ms": ours, "reference_ms": ref,
-                     "target_ms": target})
-        echo(f"| {case.name} | {ours:.3f} | {'-' if ref is None else f'{ref:.2f}'} | "
+        rows.append({"case": case.name, "triton_ms": ours, "syncs": syncs,
+                     "reference_ms": ref, "target_ms": target})
+        echo(f"| {case.name} | {ours:.3f} | {syncs} | {'-' if ref is None else f'{ref:.2f}'} | "
              f"{'-' if ref is None else f'{ref / ours:.1f}x'} | {met} |")
     return rows
 
