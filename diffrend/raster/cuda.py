@@ -230,16 +230,31 @@ def rasterize_backward(
     ys, xs = pixel_centers_torch(H, W, cdt, dev)
     p2f = pix_to_face.contiguous()
     gz, gb, gd = (g.detach().to(cdt).contiguous() for g in (grad_zbuf, grad_bary, grad_dists))
-    atomic = not torch.are_deterministic_algorithms_enabled()
-    out = torch.zeros((F, 9) if atomic else (M, 9), dtype=cdt, device=dev)
+    out, atomic = gradient_buffer(F, M, 9, cdt, dev)
     grid = (triton.cdiv(M, BACKWARD_BLOCK),)
     tk.raster_backward_kernel[grid](
         fv, p2f, gz, gb, gd, ys, xs, out, M, H, W, K,
         BLOCK=BACKWARD_BLOCK, PERSP=bool(perspective_correct),
         CLIP=bool(clip_barycentric_coords), ATOMIC=atomic,
     )
-    if not atomic:
-        grad = torch.zeros((F, 9), dtype=cdt, device=dev)
-        grad.index_add_(0, p2f.view(-1).clamp(min=0), out)
-        out = grad
-    return out.view(F, 3, 3).to(dtype)
+    return sum_gradient(out, atomic, p2f, F).view(F, 3, 3).to(dtype)
+
+
+def gradient_buffer(n_items: int, n_slots: int, width: int, dtype: torch.dtype,
+                    device: torch.device) -> tuple[torch.Tensor, bool]:
+    """The zeroed buffer a backward kernel writes into, and whether it adds atomically:
+    (n_items, width) for atomic adds (summation order not deterministic in float), or
+    (n_slots, width) per-slot terms when ``torch.are_deterministic_algorithms_enabled()``."""
+    atomic = not torch.are_deterministic_algorithms_enabled()
+    return torch.zeros((n_items if atomic else n_slots, width), dtype=dtype,
+                       device=device), atomic
+
+
+def sum_gradient(out: torch.Tensor, atomic: bool, index: torch.Tensor,
+                 n_items: int) -> torch.Tensor:
+    """(n_items, width) gradient from :func:`gradient_buffer`'s buffer after the kernel:
+    per-slot terms summed by ``index_add_`` over ``index`` (N, H, W, K) (deterministic)."""
+    if atomic:
+        return out
+    grad = out.new_zeros((n_items, out.shape[1]))
+    return grad.index_add_(0, index.reshape(-1).clamp(min=0), out)

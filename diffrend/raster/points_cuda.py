@@ -27,7 +27,9 @@ from .cuda import (  # noqa: F401 - re-exported for the points side's callers
     TILE,
     _compute_dtype,
     fill_tiles,
+    gradient_buffer,
     num_warps_for,
+    sum_gradient,
 )
 from .fragments import PointsRasterParams
 from .grid import pixel_centers_ndc, pixel_centers_torch
@@ -174,13 +176,8 @@ def rasterize_points_backward(
     ys, xs = pixel_centers_torch(H, W, cdt, dev)
     idx = idx.contiguous()
     gz, gd = (g.detach().to(cdt).contiguous() for g in (grad_zbuf, grad_dists))
-    atomic = not torch.are_deterministic_algorithms_enabled()
-    out = torch.zeros((P, 3) if atomic else (M, 3), dtype=cdt, device=dev)
+    out, atomic = gradient_buffer(P, M, 3, cdt, dev)
     pk.points_backward_kernel[(triton.cdiv(M, BACKWARD_BLOCK),)](
         pts, idx, gz, gd, ys, xs, out, M, H, W, K, BLOCK=BACKWARD_BLOCK, ATOMIC=atomic,
     )
-    if not atomic:
-        grad = torch.zeros((P, 3), dtype=cdt, device=dev)
-        grad.index_add_(0, idx.view(-1).clamp(min=0), out)
-        out = grad
-    return out.to(dtype)
+    return sum_gradient(out, atomic, idx, P).to(dtype)
