@@ -10,6 +10,12 @@ import numpy as np
 import pytest
 import torch
 
+# Without a GPU the Triton kernels' tests run them in Triton's interpreter, which must be
+# chosen before triton is first imported (afterwards its jit functions stay compiled-only,
+# whichever test module imports it first).
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
 # Tests may read ../shared; the package itself never does.
 _DEFAULT_SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
 SHARED = Path(os.environ.get("DIFFREND_SHARED", _DEFAULT_SHARED))

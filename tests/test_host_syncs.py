@@ -15,7 +15,6 @@ debug mode counts the stream synchronisations themselves.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import traceback
 
@@ -29,68 +28,23 @@ if not CUDA:
     os.environ["TRITON_INTERPRET"] = "1"
 pytest.importorskip("triton", reason="triton is not installed (pip install 'diffrend[triton]')")
 
-from diffrend.bench.raster_bench import Case, _points_fn  # noqa: E402
-from diffrend.cameras import FoVPerspectiveCameras, look_at_view_transform  # noqa: E402
-from diffrend.preview import make_renderer  # noqa: E402
-from diffrend.raster import MeshRasterizer, RasterizationSettings  # noqa: E402
-from diffrend.shading import TexturesUV  # noqa: E402
-from diffrend.structures import ico_sphere  # noqa: E402
+from diffrend.bench.small_paths import PATHS, small_call  # noqa: E402
 
 DEVICE = torch.device("cuda" if CUDA else "cpu")
 
-# The paths of the CUDA benchmark on small scenes (the interpreter is slow), with how many
-# stream syncs one call may have (see the module docstring).
+# How many stream syncs one call of each of the CUDA benchmark's paths may have (see the
+# module docstring); the paths run on small scenes (the interpreter is slow).
 SYNCS = {"hard raster": 2, "soft raster fwd+bwd": 2, "SoftPhong textured fwd+bwd": 3,
          "silhouette fwd+bwd": 2, "points raster": 1, "points alpha render fwd+bwd": 1}
 
 
-def _textured_sphere():
-    mesh = ico_sphere(1)
-    v = mesh.verts_packed()
-    uv = torch.stack((torch.atan2(v[:, 0], v[:, 2]) / (2 * torch.pi) + 0.5,
-                      torch.asin(v[:, 1].clamp(-1, 1)) / torch.pi + 0.5), dim=1)
-    tex = TexturesUV(torch.rand(1, 16, 16, 3, generator=torch.Generator().manual_seed(0)),
-                     faces_uvs=[mesh.faces_packed()], verts_uvs=[uv])
-    return mesh.__class__(verts=[v], faces=[mesh.faces_packed()], textures=tex)
-
-
 def make_call(name: str):
     """One call of the named path on DEVICE with the Triton backend."""
-    if name.startswith("points"):
-        shader = "points" if "render" in name else None
-        return _points_fn(Case(name, "points400", 16, 8, None, shader is not None, shader),
-                          "triton", DEVICE)
-    R, T = look_at_view_transform(dist=2.7, elev=10.0, azim=30.0)
-    cameras = FoVPerspectiveCameras(R=R, T=T, device=DEVICE)
-    mesh = _textured_sphere().to(DEVICE)
-    verts = mesh.verts_padded().detach()
-    if name == "hard raster":
-        rasterizer = MeshRasterizer(cameras, RasterizationSettings(image_size=24,
-                                                                   backend="triton"))
+    return small_call(name, DEVICE)
 
-        def hard():
-            with torch.no_grad():
-                rasterizer(mesh)
-        return hard
-    if name == "soft raster fwd+bwd":
-        rasterizer = MeshRasterizer(cameras, RasterizationSettings(
-            image_size=16, blur_radius=1e-3, faces_per_pixel=8, backend="triton"))
 
-        def draw(m):
-            fr = rasterizer(m)
-            return fr.zbuf.sum() + fr.bary_coords.sum() + fr.dists.sum()
-    else:
-        shader = "soft-phong" if name.startswith("SoftPhong") else "silhouette"
-        renderer = make_renderer(shader, 16, faces_per_pixel=8, device=DEVICE)
-        settings = dataclasses.replace(renderer.rasterizer.raster_settings, backend="triton")
-
-        def draw(m):
-            return renderer(m, cameras=cameras, raster_settings=settings).sum()
-
-    def fwd_bwd():
-        v = verts.clone().requires_grad_()
-        draw(mesh.update_padded(v)).backward()
-    return fwd_bwd
+def test_every_benchmark_path_has_a_sync_budget():
+    assert tuple(SYNCS) == PATHS
 
 
 class HostReads(TorchDispatchMode):

@@ -231,10 +231,12 @@ def rasterize_backward(
     p2f = pix_to_face.contiguous()
     gz, gb, gd = (g.detach().to(cdt).contiguous() for g in (grad_zbuf, grad_bary, grad_dists))
     out, atomic = gradient_buffer(F, M, 9, cdt, dev)
-    grid = (triton.cdiv(M, BACKWARD_BLOCK),)
-    tk.raster_backward_kernel[grid](
+    # float64 at two slots per thread needs more than 255 registers and spills (sm_90,
+    # python -m diffrend.bench.triton_compile); one slot per thread does not
+    block = BACKWARD_BLOCK if cdt == torch.float32 else BACKWARD_BLOCK // 2
+    tk.raster_backward_kernel[(triton.cdiv(M, block),)](
         fv, p2f, gz, gb, gd, ys, xs, out, M, H, W, K,
-        BLOCK=BACKWARD_BLOCK, PERSP=bool(perspective_correct),
+        BLOCK=block, PERSP=bool(perspective_correct),
         CLIP=bool(clip_barycentric_coords), ATOMIC=atomic,
     )
     return sum_gradient(out, atomic, p2f, F).view(F, 3, 3).to(dtype)
