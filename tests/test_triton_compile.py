@@ -49,6 +49,16 @@ def test_every_kernel_compiles_for_sm90(compiled):
     assert atomic == {True, False}
 
 
+def test_every_launch_names_its_fp_fusion(compiled):
+    # Triton's default flips from fused multiply-adds (up to 3.9) to none (3.10); a launch
+    # that leaves it to the default would change rounding and speed with the release.
+    unnamed = [r["kernel"] for r in compiled["rows"] if "enable_fp_fusion" not in r["constexprs"]]
+    assert unnamed == []
+    fused = {r["kernel"] for r in compiled["rows"] if r["constexprs"]["enable_fp_fusion"]}
+    # the binning and the points forward compare like the reference, so never fuse
+    assert fused == {"raster_forward_kernel", "raster_backward_kernel", "points_backward_kernel"}
+
+
 def test_no_kernel_spills_registers(compiled):
     # The K-best lists live in registers by design (8 slots, longer lists in rounds); a
     # stack frame means spilled registers, each a round trip to local memory per access.

@@ -28,6 +28,11 @@ TILE = 8  # pixels per tile side (T*T = 64 pixels = the 64 threads of num_warps=
 SLOTS = 8  # K-best slots held in registers per pixel; larger K runs in rounds of 8
 BACKWARD_BLOCK = 256
 SETUP_BLOCK = 256  # faces per program of the binning kernels
+# Fused multiply-adds in the mesh kernels, as measured and tested on the GPU. Every launch
+# names it: Triton's default flips from on (up to 3.9) to off (3.10), which would change
+# rounding and speed with the Triton release. The binning kernels never fuse: their pixel
+# ranges must equal the reference's.
+FUSE = True
 
 
 def num_warps_for(tile: int) -> int:
@@ -69,7 +74,7 @@ def fill_tiles(owner: torch.Tensor, count: torch.Tensor, bad: torch.Tensor,
         # each item writes its (tile, item) entries at its offset, in item order
         tk.face_entries_kernel[(triton.cdiv(n_items, SETUP_BLOCK),)](
             owner, count, (last - count).to(torch.int32), r0, c0, ntx, key, items,
-            n_items, n_ty, n_tx, TILE=tile, BLOCK=SETUP_BLOCK,
+            n_items, n_ty, n_tx, TILE=tile, BLOCK=SETUP_BLOCK, enable_fp_fusion=False,
         )
     # a stable sort by tile keeps items ascending within a tile
     key, order = torch.sort(key, stable=True)
@@ -198,7 +203,7 @@ def rasterize_forward(
             H, W, n_ty, n_tx, K, -(-K // slots),
             T=tile, BLOCK=max(tile * tile, 32 * warps), S=slots, BLUR=blur > 0.0,
             PERSP=params.perspective_correct, CLIP=params.clip_barycentric_coords,
-            num_warps=warps,
+            num_warps=warps, enable_fp_fusion=FUSE,
         )
     return p2f, zbuf.to(dtype), bary.to(dtype), dists.to(dtype)
 
@@ -237,7 +242,7 @@ def rasterize_backward(
     tk.raster_backward_kernel[(triton.cdiv(M, block),)](
         fv, p2f, gz, gb, gd, ys, xs, out, M, H, W, K,
         BLOCK=block, PERSP=bool(perspective_correct),
-        CLIP=bool(clip_barycentric_coords), ATOMIC=atomic,
+        CLIP=bool(clip_barycentric_coords), ATOMIC=atomic, enable_fp_fusion=FUSE,
     )
     return sum_gradient(out, atomic, p2f, F).view(F, 3, 3).to(dtype)
 

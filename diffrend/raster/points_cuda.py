@@ -19,9 +19,10 @@ import triton
 
 from . import points_triton as pk
 
-# The mesh side's launch constants and choices (same tiles, slots and warps per tile).
+# The mesh side's launch constants and choices (same tiles, slots, warps per tile, fusion).
 from .cuda import (  # noqa: F401 - re-exported for the points side's callers
     BACKWARD_BLOCK,
+    FUSE,
     SETUP_BLOCK,
     SLOTS,
     TILE,
@@ -78,7 +79,7 @@ def bin_points(
         pk.point_setup_kernel[(triton.cdiv(P, SETUP_BLOCK),)](
             points, radius, cloud_idx, count, bad, r0, c0, ntx,
             P, n_clouds, H, W, float(ys[0]), ystep, float(xs[0]), xstep,
-            TILE=tile, BLOCK=SETUP_BLOCK,
+            TILE=tile, BLOCK=SETUP_BLOCK, enable_fp_fusion=False,
         )
     count, bad = count[:P], bad[:P]
     tile_start, tile_points = fill_tiles(
@@ -179,5 +180,6 @@ def rasterize_points_backward(
     out, atomic = gradient_buffer(P, M, 3, cdt, dev)
     pk.points_backward_kernel[(triton.cdiv(M, BACKWARD_BLOCK),)](
         pts, idx, gz, gd, ys, xs, out, M, H, W, K, BLOCK=BACKWARD_BLOCK, ATOMIC=atomic,
+        enable_fp_fusion=FUSE,
     )
     return sum_gradient(out, atomic, idx, P).to(dtype)
