@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 
@@ -71,6 +72,31 @@ def test_no_kernel_spills_registers(compiled):
                if r["stack"] > 0]
     assert spilled == []
     assert all(0 < r["reg"] <= 255 for r in rows)
+
+
+def test_a_kernel_that_does_not_compile_is_a_failure_not_a_skip(tmp_path):
+    # tl.arange needs a power-of-two length: BLOCK=100 compiles nowhere; BLOCK=128 does.
+    def launch(block):
+        tensor = ["tensor", "int32", True]
+        return {"module": "diffrend.raster.triton_kernels", "kernel": "face_entries_kernel",
+                "args": [["tensor", "int64", True]] + [tensor] * 7
+                        + [["value", 1000], ["value", 4], ["value", 4]],
+                "kwargs": {"TILE": ["value", 8], "BLOCK": ["value", block],
+                           "enable_fp_fusion": ["value", False]}}
+    launches, out = tmp_path / "launches.json", tmp_path / "out.json"
+    launches.write_text(json.dumps([launch(100), launch(128)]))
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    done = subprocess.run([sys.executable, "-m", "diffrend.bench.triton_compile", "--phase",
+                           "compile", "--arch", "90", "--launches", str(launches), "--json",
+                           str(out)], capture_output=True, text=True, env=env, timeout=600)
+    if done.returncode == triton_compile.UNSUPPORTED:
+        pytest.skip(f"this Triton cannot compile without a GPU: {done.stderr[-500:]}")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(out.read_text())
+    assert len(result["failures"]) == 1
+    assert result["failures"][0].startswith("face_entries_kernel")
+    assert "BLOCK': ['value', 100]" in result["failures"][0]
+    assert [r["constexprs"]["BLOCK"] for r in result["rows"]] == [128]
 
 
 def test_launch_specialisation_round_trip():
