@@ -235,11 +235,15 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         launches, result = Path(tmp, "launches.json"), Path(tmp, "result.json")
         env = dict(os.environ, TRITON_INTERPRET="1")
+        print("running the small paths in Triton's interpreter to record the launches ...",
+              file=sys.stderr, flush=True)
         done = _child("record", env, "--json", str(launches))
         if done.returncode:
             print(done.stdout + done.stderr, file=sys.stderr)
             return done.returncode
         env.pop("TRITON_INTERPRET")
+        print(f"compiling {len(json.loads(launches.read_text()))} launches for "
+              f"sm_{args.arch} ...", file=sys.stderr, flush=True)
         done = _child("compile", env, "--arch", str(args.arch), "--launches", str(launches),
                       "--json", str(result))
         if done.returncode:
