@@ -24,6 +24,7 @@ import argparse
 import importlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -126,8 +127,6 @@ def _use_target(arch: int) -> None:
 def _resources(cubin: bytes) -> dict:
     """Registers, stack and shared bytes per the cubin (``cuobjdump -res-usage``; Triton
     ships it), or {} where the tool is missing."""
-    import re
-
     import triton
 
     try:

@@ -30,8 +30,8 @@ BACKWARD_BLOCK = 256
 SETUP_BLOCK = 256  # faces per program of the binning kernels
 # Fused multiply-adds in the mesh kernels, as measured and tested on the GPU. Every launch
 # names it: Triton's default flips from on (up to 3.9) to off (3.10), which would change
-# rounding and speed with the Triton release. The binning kernels never fuse: their pixel
-# ranges must equal the reference's.
+# rounding and speed with the Triton release. The binning kernels and the points forward
+# never fuse: their comparisons must equal the reference's.
 FUSE = True
 
 
@@ -236,8 +236,8 @@ def rasterize_backward(
     p2f = pix_to_face.contiguous()
     gz, gb, gd = (g.detach().to(cdt).contiguous() for g in (grad_zbuf, grad_bary, grad_dists))
     out, atomic = gradient_buffer(F, M, 9, cdt, dev)
-    # float64 at two slots per thread needs more than 255 registers and spills (sm_90,
-    # python -m diffrend.bench.triton_compile); one slot per thread does not
+    # float64 at two (pixel, k) entries per thread needs more than 255 registers and spills
+    # (sm_90, python -m diffrend.bench.triton_compile); one entry per thread does not
     block = BACKWARD_BLOCK if cdt == torch.float32 else BACKWARD_BLOCK // 2
     tk.raster_backward_kernel[(triton.cdiv(M, block),)](
         fv, p2f, gz, gb, gd, ys, xs, out, M, H, W, K,
