@@ -22,10 +22,7 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-CUDA = torch.cuda.is_available()
-if not CUDA:
-    # Must precede the first import of triton's jit (diffrend.raster.triton_kernels).
-    os.environ["TRITON_INTERPRET"] = "1"
+CUDA = torch.cuda.is_available()  # without it, conftest.py chose Triton's interpreter
 pytest.importorskip("triton", reason="triton is not installed (pip install 'diffrend[triton]')")
 
 from diffrend.bench.small_paths import PATHS, small_call  # noqa: E402

@@ -1,22 +1,18 @@
 """The Triton kernels against the pure-torch reference (tests/raster_contract.py).
 
 Without a GPU the kernels run in Triton's interpreter on CPU tensors (``TRITON_INTERPRET=1``,
-set here before triton is first imported): slow, so the scenes are small. With CUDA the same
-comparisons run compiled on CUDA tensors, plus bigger scenes.
+set by conftest.py before triton is first imported): slow, so the scenes are small. With CUDA
+the same comparisons run compiled on CUDA tensors, plus bigger scenes.
 """
 
 from __future__ import annotations
 
 import math
-import os
 
 import pytest
 import torch
 
-CUDA = torch.cuda.is_available()
-if not CUDA:
-    # Must precede the first import of triton's jit (diffrend.raster.triton_kernels).
-    os.environ["TRITON_INTERPRET"] = "1"
+CUDA = torch.cuda.is_available()  # without it, conftest.py chose Triton's interpreter
 pytest.importorskip("triton", reason="triton is not installed (pip install 'diffrend[triton]')")
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402

@@ -60,52 +60,26 @@ def _check_settings(blur_radius: float, faces_per_pixel: int, backend: str) -> N
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
 
 
-class _NumbaRasterize(torch.autograd.Function):
-    """Autograd glue for the Numba kernels: face_verts -> (pix_to_face, zbuf, bary, dists)."""
+class _KernelRasterize(torch.autograd.Function):
+    """Autograd glue for a kernel module (:mod:`.cpu` for Numba, :mod:`.cuda` for Triton,
+    which share their signatures): face_verts -> (pix_to_face, zbuf, bary, dists)."""
 
     @staticmethod
-    def forward(ctx, face_verts, face_mesh, n_meshes, neighbor, params):
-        from . import cpu
-
-        out = cpu.rasterize_forward(face_verts, face_mesh, n_meshes, neighbor, params)
+    def forward(ctx, kernels, face_verts, face_mesh, n_meshes, neighbor, params):
+        out = kernels.rasterize_forward(face_verts, face_mesh, n_meshes, neighbor, params)
         ctx.save_for_backward(face_verts, out[0])
-        ctx.params = params
+        ctx.kernels, ctx.params = kernels, params
         ctx.mark_non_differentiable(out[0])
         return out
 
     @staticmethod
     def backward(ctx, _grad_p2f, grad_zbuf, grad_bary, grad_dists):
-        from . import cpu
-
         face_verts, p2f = ctx.saved_tensors
         p = ctx.params
-        grad = cpu.rasterize_backward(face_verts, p2f, grad_zbuf, grad_bary, grad_dists,
-                                      p.perspective_correct, p.clip_barycentric_coords)
-        return grad, None, None, None, None
-
-
-class _TritonRasterize(torch.autograd.Function):
-    """Autograd glue for the Triton kernels (same signature as :class:`_NumbaRasterize`)."""
-
-    @staticmethod
-    def forward(ctx, face_verts, face_mesh, n_meshes, neighbor, params):
-        from . import cuda
-
-        out = cuda.rasterize_forward(face_verts, face_mesh, n_meshes, neighbor, params)
-        ctx.save_for_backward(face_verts, out[0])
-        ctx.params = params
-        ctx.mark_non_differentiable(out[0])
-        return out
-
-    @staticmethod
-    def backward(ctx, _grad_p2f, grad_zbuf, grad_bary, grad_dists):
-        from . import cuda
-
-        face_verts, p2f = ctx.saved_tensors
-        p = ctx.params
-        grad = cuda.rasterize_backward(face_verts, p2f, grad_zbuf, grad_bary, grad_dists,
-                                       p.perspective_correct, p.clip_barycentric_coords)
-        return grad, None, None, None, None
+        grad = ctx.kernels.rasterize_backward(face_verts, p2f, grad_zbuf, grad_bary,
+                                              grad_dists, p.perspective_correct,
+                                              p.clip_barycentric_coords)
+        return None, grad, None, None, None, None
 
 
 @functools.cache
@@ -211,11 +185,15 @@ def rasterize_faces(
     )
     args = (clipped.face_verts, clipped.face_mesh, n_meshes, clipped.neighbor, params)
     if backend == "numba":
+        from . import cpu
+
         # (the kernel's first pass raises on NaN coordinates, saving a pass here)
-        p2f, zbuf, bary, dists = _NumbaRasterize.apply(*args)
+        p2f, zbuf, bary, dists = _KernelRasterize.apply(cpu, *args)
     elif backend == "triton":
+        from . import cuda
+
         # (the binning's one host sync also counts NaN faces and raises)
-        p2f, zbuf, bary, dists = _TritonRasterize.apply(*args)
+        p2f, zbuf, bary, dists = _KernelRasterize.apply(cuda, *args)
     else:
         if torch.isnan(face_verts).any():
             raise ValueError("face_verts contains NaN (check the vertices and the camera)")

@@ -21,50 +21,25 @@ if TYPE_CHECKING:
 POINTS_BACKENDS = ("auto", "numba", "reference", "triton")
 
 
-class _NumbaRasterizePoints(torch.autograd.Function):
-    """Autograd glue for the Numba kernels: points -> (idx, zbuf, dists)."""
+class _KernelRasterizePoints(torch.autograd.Function):
+    """Autograd glue for a kernel module (:mod:`.points_cpu` for Numba, :mod:`.points_cuda`
+    for Triton, which share their signatures): points -> (idx, zbuf, dists)."""
 
     @staticmethod
-    def forward(ctx, points, cloud_idx, n_clouds, radius, params):
-        from . import points_cpu
-
-        idx, zbuf, dists = points_cpu.rasterize_points_forward(
+    def forward(ctx, kernels, points, cloud_idx, n_clouds, radius, params):
+        idx, zbuf, dists = kernels.rasterize_points_forward(
             points, cloud_idx, n_clouds, radius, params
         )
         ctx.save_for_backward(points, idx)
+        ctx.kernels = kernels
         ctx.mark_non_differentiable(idx)
         return idx, zbuf, dists
 
     @staticmethod
     def backward(ctx, _grad_idx, grad_zbuf, grad_dists):
-        from . import points_cpu
-
         points, idx = ctx.saved_tensors
-        grad = points_cpu.rasterize_points_backward(points, idx, grad_zbuf, grad_dists)
-        return grad, None, None, None, None
-
-
-class _TritonRasterizePoints(torch.autograd.Function):
-    """Autograd glue for the Triton kernels (same signature as :class:`_NumbaRasterizePoints`)."""
-
-    @staticmethod
-    def forward(ctx, points, cloud_idx, n_clouds, radius, params):
-        from . import points_cuda
-
-        idx, zbuf, dists = points_cuda.rasterize_points_forward(
-            points, cloud_idx, n_clouds, radius, params
-        )
-        ctx.save_for_backward(points, idx)
-        ctx.mark_non_differentiable(idx)
-        return idx, zbuf, dists
-
-    @staticmethod
-    def backward(ctx, _grad_idx, grad_zbuf, grad_dists):
-        from . import points_cuda
-
-        points, idx = ctx.saved_tensors
-        grad = points_cuda.rasterize_points_backward(points, idx, grad_zbuf, grad_dists)
-        return grad, None, None, None, None
+        grad = ctx.kernels.rasterize_points_backward(points, idx, grad_zbuf, grad_dists)
+        return None, grad, None, None, None, None
 
 
 def _resolve_backend(backend: str, device: torch.device) -> str:
@@ -199,14 +174,18 @@ def rasterize_points_packed(
         if points_ndc.dtype not in (torch.float32, torch.float64):
             raise ValueError(f"backend='numba' needs float32 or float64 points, got "
                              f"{points_ndc.dtype}")
+        from . import points_cpu
+
         # (the kernel's first pass raises on NaN/inf points, saving a pass here)
-        idx, zbuf, dists = _NumbaRasterizePoints.apply(
-            points_ndc, cloud_idx, n_clouds, radius_t, params
+        idx, zbuf, dists = _KernelRasterizePoints.apply(
+            points_cpu, points_ndc, cloud_idx, n_clouds, radius_t, params
         )
     elif backend == "triton":
+        from . import points_cuda
+
         try:
-            idx, zbuf, dists = _TritonRasterizePoints.apply(
-                points_ndc, cloud_idx, n_clouds, radius_t, params
+            idx, zbuf, dists = _KernelRasterizePoints.apply(
+                points_cuda, points_ndc, cloud_idx, n_clouds, radius_t, params
             )
         except ValueError:
             # the binning found bad values: name the argument if the host checks can
