@@ -1,0 +1,3 @@
+from diffrend.compat.conformance.run import main
+
+main()

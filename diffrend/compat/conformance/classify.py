@@ -1,0 +1,64 @@
+"""Sort PyTorch3D test outcomes into classes: pass, failure classes, not applicable."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Not applicable to a CPU-only drop-in measure, with the reason shown in the table. Matched
+# against the whole failure or skip text of a test (first match wins).
+NOT_APPLICABLE: tuple[tuple[str, str], ...] = (
+    (r"pytorch3d\._C|No module named 'pytorch3d\._C'|_C\.", "n/a: pytorch3d._C internals"),
+    (r"opengl|EGL|pycuda|MeshRasterizerOpenGL", "n/a: OpenGL"),
+    (r"implicitron", "n/a: implicitron"),
+    (r"pytorch3d\.datasets|ShapeNet|R2N2", "n/a: datasets"),
+    (r"multiple GPUs|multigpu|device_count", "n/a: multi-GPU"),
+    (r"pulsar", "n/a: Pulsar (issue 20)"),
+)
+
+FAILURE_CLASSES = ("missing name", "signature", "numeric", "behaviour")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One test's class: "passed", one of FAILURE_CLASSES, or an "n/a: ..." reason."""
+
+    nodeid: str
+    cls: str
+    message: str = ""
+
+
+def classify(record: dict) -> Verdict:
+    """Class of one plugin record ``{"nodeid", "outcome", "message"}``."""
+    nodeid, outcome = record["nodeid"], record["outcome"]
+    message = record.get("message", "") or ""
+    if outcome == "passed":
+        return Verdict(nodeid, "passed")
+    for pattern, reason in NOT_APPLICABLE:
+        if re.search(pattern, message):
+            return Verdict(nodeid, reason, message)
+    if outcome == "skipped":
+        return Verdict(nodeid, "n/a: skipped by the test", message)
+    return Verdict(nodeid, failure_class(message), message)
+
+
+def failure_class(message: str) -> str:
+    """Guess a failure's class from its exception text."""
+    if re.search(
+        r"^(ImportError|ModuleNotFoundError)|cannot import name|No module named|"
+        r"has no attribute|is not defined",
+        message,
+        re.M,
+    ):
+        return "missing name"
+    if re.search(
+        r"^TypeError.*(unexpected keyword|positional argument|required .*argument|"
+        r"takes .* arguments?|got multiple values)",
+        message,
+        re.M,
+    ):
+        return "signature"
+    if re.search(r"not close|Mismatched elements|Greatest (absolute|relative) difference|"
+                 r"Not all close|torch\.allclose|max diff", message):
+        return "numeric"
+    return "behaviour"
