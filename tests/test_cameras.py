@@ -357,18 +357,33 @@ def test_accessors_and_copies():
             torch.testing.assert_close(other.transform_points(pts), cam.transform_points(pts))
 
 
-def test_per_call_extrinsics_do_not_mutate():
+def test_per_call_extrinsics_are_stored():
+    # PyTorch3D keeps R/T passed to the transforms so later render steps see the same camera.
     cam = _all_cameras()["perspective"]
-    R_before, T_before = cam.R.clone(), cam.T.clone()
     R_new = random_rotations(2)
     T_new = torch.tensor([[0.0, 0.0, 5.0]])
-    out = cam.transform_points(torch.rand(4, 3), R=R_new, T=T_new)
+    pts = torch.rand(4, 3)
+    out = cam.transform_points(pts, R=R_new, T=T_new)
     assert out.shape == (2, 4, 3)
-    torch.testing.assert_close(
-        cam.get_world_to_view_transform(R=R_new, T=T_new).get_matrix()[:, 3, :3], T_new.expand(2, 3)
-    )
+    torch.testing.assert_close(cam.R, R_new)
+    torch.testing.assert_close(cam.T, T_new.expand(2, 3))
+    torch.testing.assert_close(cam.transform_points(pts), out)
+
+
+def test_per_call_extrinsics_can_grow_the_batch():
+    cam = FoVPerspectiveCameras(fov=40.0)
+    R_new = random_rotations(3)
+    cam.get_full_projection_transform(R=R_new)
+    assert len(cam) == 3 and cam.fov.shape == (3,) and cam.T.shape == (3, 3)
+    torch.testing.assert_close(cam.R, R_new)
+
+
+def test_with_extrinsics_does_not_mutate():
+    cam = _all_cameras()["perspective"]
+    R_before = cam.R.clone()
+    other = cam.with_extrinsics(R=random_rotations(2))
     torch.testing.assert_close(cam.R, R_before)
-    torch.testing.assert_close(cam.T, T_before)
+    assert not torch.allclose(other.R, R_before)
 
 
 def test_transform_points_eps_is_forwarded():

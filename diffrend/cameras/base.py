@@ -6,10 +6,15 @@ shorter image side spans [-1, 1]. Screen space has +X right, +Y down, origin at 
 corner of the image, in pixels.
 
 A camera is a batch of N cameras. The constructor converts every argument to a tensor, adds a
-batch dimension to unbatched values and broadcasts batches of 1 to N; afterwards nothing on
-the object changes (methods never write to ``self``), and every result is plain torch, so it
-is differentiable w.r.t. whichever constructor tensors require grad (R, T, fov, focal length,
-...). Only ``R=``/``T=`` (extrinsics) and ``image_size=`` can be overridden per call, by name.
+batch dimension to unbatched values and broadcasts batches of 1 to N; every result is plain
+torch, so it is differentiable w.r.t. whichever constructor tensors require grad (R, T, fov,
+focal length, ...). As in PyTorch3D, the projection parameters can be overridden per call by
+keyword (``get_projection_transform(fov=...)``, ``transform_points(pts, R=..., znear=...)``;
+other keywords are ignored, so renderer keyword arguments can be passed through), and
+extrinsics passed to ``get_world_to_view_transform``/``get_full_projection_transform`` (and so
+to ``transform_points*``, ``get_camera_center``) are stored on the camera: later steps of a
+render, such as lighting, then see the same camera. A user-given 4x4 projection matrix ``K``
+(column-vector convention, PyTorch3D's) replaces the parametric projection.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ __all__ = [
     "get_ndc_to_screen_transform",
     "get_screen_to_ndc_transform",
     "get_world_to_view_transform",
+    "try_get_projection_transform",
 ]
 
 Device = str | torch.device
@@ -205,23 +211,40 @@ def get_screen_to_ndc_transform(
 
 # ----------------------------------------------------------------------------- base class
 
+# Keywords that PyTorch3D's methods accept besides the projection parameters: consumed by the
+# base class, never treated as projection overrides.
+_NOT_INTRINSIC = frozenset({"R", "T", "K", "image_size", "in_ndc", "device"})
+
+
+def projection_from_k(K: torch.Tensor, n: int) -> Transform3d:
+    """Transform3d of a user-given column-vector projection matrix ``K`` ``(n, 4, 4)``."""
+    if not torch.is_tensor(K) or K.dim() != 3 or tuple(K.shape[1:]) != (4, 4):
+        raise ValueError(f"K must be a tensor of shape (N, 4, 4); got {_shape(K)}")
+    if K.shape[0] not in (1, n):
+        raise ValueError(f"K must have batch 1 or {n}; got {K.shape[0]}")
+    return Transform3d(matrix=K.transpose(1, 2))
+
 
 class CamerasBase:
     """A batch of N cameras: extrinsics ``R (N, 3, 3)``, ``T (N, 3)`` plus a projection.
 
-    Subclasses define :meth:`get_projection_transform` (view -> NDC, or -> screen when
-    ``in_ndc()`` is False), :meth:`is_perspective`, :meth:`in_ndc` and :meth:`_params` (the
-    constructor arguments, used by ``clone``/``to``/``__getitem__``).
+    Subclasses define :meth:`_projection` (view -> NDC, or -> screen when ``in_ndc()`` is
+    False, from the camera's own parameters), :meth:`is_perspective`, :meth:`in_ndc`,
+    :meth:`_params` (the constructor arguments, used by ``clone``/``to``/``__getitem__``/
+    overrides) and ``_OVERRIDABLE`` (the parameters a call may override by keyword).
+    ``K`` is the optional user-given ``(N, 4, 4)`` projection matrix (None when absent).
     """
 
     R: torch.Tensor
     T: torch.Tensor
+    K: torch.Tensor | None = None
+    _OVERRIDABLE: tuple[str, ...] = ()
 
     # -- to be provided by subclasses
 
-    def get_projection_transform(self) -> Transform3d:
-        """View -> projection space (NDC, or screen for ``in_ndc() == False``), batch N."""
-        raise NotImplementedError
+    def _projection(self) -> Transform3d:
+        """View -> projection space from the camera's own parameters, batch N."""
+        raise NotImplementedError(f"{type(self).__name__} has no projection matrix")
 
     def is_perspective(self) -> bool:
         """Whether the projection divides by depth."""
@@ -238,6 +261,11 @@ class CamerasBase:
 
     def __len__(self) -> int:
         return self.R.shape[0]
+
+    @property
+    def _N(self) -> int:  # noqa: N802 - PyTorch3D's attribute name
+        """The batch size (PyTorch3D's attribute)."""
+        return len(self)
 
     @property
     def device(self) -> torch.device:
@@ -257,63 +285,100 @@ class CamerasBase:
         """``(N, 2)`` ``(height, width)`` if the camera was given an image size, else None."""
         return None
 
-    def _extrinsics(
-        self, R: torch.Tensor | None, T: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        if R is None and T is None:
-            return self.R, self.T
-        return _check_extrinsics(self.R if R is None else R, self.T if T is None else T)
+    def get_projection_transform(self, **kwargs: Any) -> Transform3d:
+        """View -> projection space (NDC, or screen for ``in_ndc() == False``), batch N.
 
-    def get_world_to_view_transform(
-        self, R: torch.Tensor | None = None, T: torch.Tensor | None = None
-    ) -> Transform3d:
+        Args:
+            kwargs: optional per-call values of the projection parameters (e.g. ``fov``,
+                ``znear``, ``focal_length``; see the class) or ``K`` ``(N, 4, 4)``, a
+                column-vector projection matrix used as is. Overrides are validated like the
+                constructor's and not stored; other keywords are ignored.
+
+        Returns:
+            Transform3d ``(N, 4, 4)`` (row-vector matrices); differentiable w.r.t. the
+            camera's parameters (or the overrides).
+
+        Raises:
+            NotImplementedError for cameras without a projection matrix (fisheye).
+        """
+        K = kwargs.get("K", self.K)
+        if K is not None:
+            return projection_from_k(K, len(self))
+        return self._with_overrides(kwargs)._projection()
+
+    def _with_overrides(self, kwargs: dict[str, Any]) -> CamerasBase:
+        """``self``, or a temporary copy with the projection parameters found in ``kwargs``."""
+        overrides = {k: kwargs[k] for k in self._OVERRIDABLE if k in kwargs}
+        if not overrides:
+            return self
+        return type(self)(**{**self._params(), **overrides}, device=self.device)
+
+    def _store_extrinsics(self, R: torch.Tensor | None, T: torch.Tensor | None) -> None:
+        """Keep per-call extrinsics on the camera, as PyTorch3D does."""
+        if R is None and T is None:
+            return
+        R, T = _check_extrinsics(self.R if R is None else R, self.T if T is None else T)
+        if R.shape[0] == len(self):
+            self.R, self.T = R, T
+        else:
+            # The batch grew from 1: rebuild so every parameter has the new batch size.
+            grown = type(self)(**{**self._params(), "R": R, "T": T}, device=self.device)
+            self.__dict__.update(grown.__dict__)
+
+    def get_world_to_view_transform(self, **kwargs: Any) -> Transform3d:
         """World -> view, ``X_view = X_world @ R + T``.
 
         Args:
-            R, T: optional per-call overrides ``(N, 3, 3)``/``(N, 3)`` (not stored).
+            kwargs: optional ``R`` ``(N, 3, 3)`` and/or ``T`` ``(N, 3)``; they are stored on
+                the camera (PyTorch3D's behaviour). Other keywords are ignored.
 
         Returns:
             Transform3d ``(N, 4, 4)``; differentiable w.r.t. R and T.
         """
-        return get_world_to_view_transform(*self._extrinsics(R, T))
+        self._store_extrinsics(kwargs.get("R"), kwargs.get("T"))
+        return get_world_to_view_transform(self.R, self.T)
 
-    def get_full_projection_transform(
-        self, R: torch.Tensor | None = None, T: torch.Tensor | None = None
-    ) -> Transform3d:
-        """World -> projection space (world-to-view composed with the projection)."""
-        return self.get_world_to_view_transform(R, T).compose(self.get_projection_transform())
+    def get_full_projection_transform(self, **kwargs: Any) -> Transform3d:
+        """World -> projection space (world-to-view composed with the projection).
+
+        Args:
+            kwargs: ``R``/``T`` (stored, see :meth:`get_world_to_view_transform`) and
+                projection overrides (see :meth:`get_projection_transform`).
+        """
+        w2v = self.get_world_to_view_transform(**kwargs)
+        return w2v.compose(self.get_projection_transform(**kwargs))
 
     def transform_points(
-        self,
-        points: torch.Tensor,
-        eps: float | None = None,
-        *,
-        R: torch.Tensor | None = None,
-        T: torch.Tensor | None = None,
+        self, points: torch.Tensor, eps: float | None = None, **kwargs: Any
     ) -> torch.Tensor:
         """World points -> projection space (NDC, or screen if ``in_ndc()`` is False).
 
         Args:
             points: ``(P, 3)`` or ``(N, P, 3)`` world points.
             eps: clamp of the homogeneous divisor (see ``Transform3d.transform_points``).
-            R, T: optional per-call extrinsics.
+            kwargs: extrinsics and projection overrides, as for
+                :meth:`get_full_projection_transform`.
 
         Returns:
             Same shape rules as ``Transform3d.transform_points``; z is the projected depth
             (e.g. ``f1 + f2 / z_view`` for FoV perspective, ``1 / z_view`` for
             ``PerspectiveCameras``). Differentiable w.r.t. points and camera tensors.
         """
-        return self.get_full_projection_transform(R, T).transform_points(points, eps=eps)
+        return self.get_full_projection_transform(**kwargs).transform_points(points, eps=eps)
 
-    def get_ndc_camera_transform(self, image_size: ImageSize | None = None) -> Transform3d:
+    def get_ndc_camera_transform(self, **kwargs: Any) -> Transform3d:
         """Projection space -> NDC: identity for NDC cameras.
 
         For screen-space cameras, moves the principal point (given in image coordinates,
         +X right +Y down) to PyTorch3D's convention and scales pixels to NDC; depth unchanged.
+
+        Args:
+            kwargs: optional ``image_size`` overriding the camera's, and projection
+                overrides (they move the principal point).
         """
         if self.in_ndc():
             return Transform3d(dtype=self.dtype, device=self.device)
-        pp = self.get_principal_point()
+        pp = self.get_principal_point(**kwargs)
         fix = matrix_from_k(
             {
                 (0, 0): 1.0,
@@ -325,29 +390,23 @@ class CamerasBase:
             },
             like=pp[:, 0],
         )
-        return fix.compose(get_screen_to_ndc_transform(self, False, image_size))
+        return fix.compose(get_screen_to_ndc_transform(self, False, kwargs.get("image_size")))
 
-    def get_principal_point(self) -> torch.Tensor:
+    def get_principal_point(self, **kwargs: Any) -> torch.Tensor:
         """``(N, 2)`` principal point, for cameras that have one."""
         raise NotImplementedError(f"{type(self).__name__} has no principal point")
 
     def transform_points_ndc(
-        self,
-        points: torch.Tensor,
-        eps: float | None = None,
-        *,
-        R: torch.Tensor | None = None,
-        T: torch.Tensor | None = None,
-        image_size: ImageSize | None = None,
+        self, points: torch.Tensor, eps: float | None = None, **kwargs: Any
     ) -> torch.Tensor:
         """World points -> PyTorch3D NDC (+X left, +Y up, shorter side in [-1, 1]).
 
-        Args and returns as :meth:`transform_points`; ``image_size`` overrides the camera's
+        Args and returns as :meth:`transform_points`; ``image_size=`` overrides the camera's
         (used only by screen-space cameras).
         """
-        transform = self.get_full_projection_transform(R, T)
+        transform = self.get_full_projection_transform(**kwargs)
         if not self.in_ndc():
-            transform = transform.compose(self.get_ndc_camera_transform(image_size))
+            transform = transform.compose(self.get_ndc_camera_transform(**kwargs))
         return transform.transform_points(points, eps=eps)
 
     def transform_points_screen(
@@ -355,10 +414,7 @@ class CamerasBase:
         points: torch.Tensor,
         eps: float | None = None,
         with_xyflip: bool = True,
-        *,
-        image_size: ImageSize | None = None,
-        R: torch.Tensor | None = None,
-        T: torch.Tensor | None = None,
+        **kwargs: Any,
     ) -> torch.Tensor:
         """World points -> screen pixels (+X right, +Y down, origin top-left) and depth.
 
@@ -366,23 +422,24 @@ class CamerasBase:
             points: ``(P, 3)`` or ``(N, P, 3)``.
             eps: clamp of the homogeneous divisor.
             with_xyflip: False keeps NDC's axis directions (PyTorch3D's option).
-            image_size: ``(H, W)`` (or ``((H, W),)``, ``(N, 2)``); defaults to the camera's,
-                required when the camera has none.
-            R, T: optional per-call extrinsics.
+            kwargs: ``image_size`` ``(H, W)`` (or ``((H, W),)``, ``(N, 2)``), defaulting to the
+                camera's and required when the camera has none; extrinsics and projection
+                overrides as for :meth:`transform_points`.
 
         Returns:
             Same shape as :meth:`transform_points`; z as in NDC. Differentiable w.r.t. points
             and camera tensors.
         """
-        ndc = self.transform_points_ndc(points, eps, R=R, T=T, image_size=image_size)
-        to_screen = get_ndc_to_screen_transform(self, with_xyflip, image_size)
+        ndc = self.transform_points_ndc(points, eps, **kwargs)
+        to_screen = get_ndc_to_screen_transform(self, with_xyflip, kwargs.get("image_size"))
         return to_screen.transform_points(ndc, eps=eps)
 
-    def get_camera_center(
-        self, R: torch.Tensor | None = None, T: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Camera centres in world space ``(N, 3)`` (``-T @ R^-1``); differentiable."""
-        return self.get_world_to_view_transform(R, T).inverse().get_matrix()[:, 3, :3]
+    def get_camera_center(self, **kwargs: Any) -> torch.Tensor:
+        """Camera centres in world space ``(N, 3)`` (``-T @ R^-1``); differentiable.
+
+        ``R``/``T`` keywords are stored, as for :meth:`get_world_to_view_transform`.
+        """
+        return self.get_world_to_view_transform(**kwargs).inverse().get_matrix()[:, 3, :3]
 
     def unproject_points(
         self,
@@ -390,9 +447,7 @@ class CamerasBase:
         world_coordinates: bool = True,
         scaled_depth_input: bool = False,
         from_ndc: bool = False,
-        *,
-        R: torch.Tensor | None = None,
-        T: torch.Tensor | None = None,
+        **kwargs: Any,
     ) -> torch.Tensor:
         """Inverse of :meth:`transform_points`: projection-space xy plus depth -> 3D.
 
@@ -403,7 +458,7 @@ class CamerasBase:
             scaled_depth_input: the depth is already the projected z that
                 :meth:`transform_points` returns; otherwise it is the view-space z.
             from_ndc: x, y are in NDC even for a screen-space camera.
-            R, T: optional per-call extrinsics.
+            kwargs: extrinsics and projection overrides, as for :meth:`transform_points`.
 
         Returns:
             Points with the shape rules of ``Transform3d.transform_points``. Differentiable.
@@ -412,14 +467,16 @@ class CamerasBase:
             raise ValueError(
                 f"xy_depth must have shape (P, 3) or (N, P, 3); got {_shape(xy_depth)}"
             )
-        proj = self.get_projection_transform()
-        to_cam = self.get_full_projection_transform(R, T) if world_coordinates else proj
+        if world_coordinates:
+            to_cam = self.get_full_projection_transform(**kwargs)
+        else:
+            to_cam = self.get_projection_transform(**kwargs)
         if from_ndc and not self.in_ndc():
-            to_cam = to_cam.compose(self.get_ndc_camera_transform())
+            to_cam = to_cam.compose(self.get_ndc_camera_transform(**kwargs))
         xyz = xy_depth if xy_depth.dim() == 3 else xy_depth[None]
         if not scaled_depth_input:
             # Every projection here maps view z alone to (z_h, w) = (a z + b, c z + d).
-            m = proj.get_matrix()[:, None]
+            m = self.get_projection_transform(**kwargs).get_matrix()[:, None]
             z = xyz[..., 2:3]
             zs = (m[..., 2, 2:3] * z + m[..., 3, 2:3]) / (m[..., 2, 3:4] * z + m[..., 3, 3:4])
             xyz = torch.cat((xyz[..., :2].expand(zs.shape[:-1] + (2,)), zs), -1)
@@ -437,7 +494,10 @@ class CamerasBase:
 
         The batch may grow from 1 to N with them; the other parameters broadcast.
         """
-        R, T = self._extrinsics(R, T)
+        if R is not None or T is not None:
+            R, T = _check_extrinsics(self.R if R is None else R, self.T if T is None else T)
+        else:
+            R, T = self.R, self.T
         return type(self)(**{**self._params(), "R": R, "T": T}, device=self.device)
 
     def clone(self) -> CamerasBase:
@@ -450,25 +510,55 @@ class CamerasBase:
         return type(self)(**self._params(), device=device)
 
     def __getitem__(self, index: int | slice | Sequence[int] | torch.Tensor) -> CamerasBase:
-        """Select cameras of the batch: int, slice, list of ints, long or bool tensor."""
-        if isinstance(index, bool) or not isinstance(
-            index, (int, slice, list, tuple, torch.Tensor)
-        ):
+        """Select cameras of the batch: int, slice, list of ints, long or bool tensor.
+
+        Raises:
+            ValueError on another index type or a boolean mask of the wrong length;
+            IndexError on an index out of range.
+        """
+        n = len(self)
+        ok = isinstance(index, (int, slice, list, tuple)) and not isinstance(index, bool)
+        if isinstance(index, (list, tuple)):
+            ok = all(isinstance(i, int) and not isinstance(i, bool) for i in index)
+        elif torch.is_tensor(index):
+            ok = index.dtype in (torch.bool, torch.long, torch.int32)
+        if not ok:
             raise ValueError(
-                f"index must be an int, slice, list of ints or tensor; got {type(index).__name__}"
+                "Invalid index type, expected int, slice, list of ints or a bool/long tensor; "
+                f"got {type(index).__name__}"
+                + (f" of {index.dtype}" if torch.is_tensor(index) else "")
             )
         if isinstance(index, int):
             index = [index]
         if isinstance(index, (list, tuple)):
-            if not all(isinstance(i, int) and not isinstance(i, bool) for i in index):
-                raise ValueError("a list index must contain only ints")
             index = torch.tensor(index, dtype=torch.long, device=self.device)
-        if torch.is_tensor(index) and index.dtype == torch.bool and index.shape != (len(self),):
-            raise ValueError(
-                f"a boolean index must have shape ({len(self)},); got {tuple(index.shape)}"
-            )
+        if torch.is_tensor(index) and index.dtype == torch.bool:
+            if index.shape != (n,):
+                raise ValueError(
+                    f"boolean index of shape {tuple(index.shape)} does not match cameras "
+                    f"(batch {n})"
+                )
+        elif torch.is_tensor(index) and index.numel() and not bool(
+            ((index >= -n) & (index < n)).all()
+        ):
+            raise IndexError(f"Index {index.tolist()} is out of bounds for {n} cameras")
         params = {k: v[index] if torch.is_tensor(v) else v for k, v in self._params().items()}
         return type(self)(**params, device=self.device)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(N={len(self)}, dtype={self.dtype}, device={self.device})"
+
+
+def try_get_projection_transform(
+    cameras: CamerasBase, cameras_kwargs: dict[str, Any]
+) -> Transform3d | None:
+    """The cameras' projection transform, or None for cameras without one (fisheye).
+
+    Args:
+        cameras: any cameras.
+        cameras_kwargs: keyword arguments for ``get_projection_transform`` (overrides).
+    """
+    try:
+        return cameras.get_projection_transform(**cameras_kwargs)
+    except NotImplementedError:
+        return None

@@ -67,15 +67,21 @@ def _look_at_rotation(eye: torch.Tensor, at: torch.Tensor, up: torch.Tensor) -> 
     if not bool((torch.linalg.vector_norm(forward, dim=1) > 0).all()):
         raise ValueError("camera position and `at` must differ")
     z = F.normalize(forward, eps=_NORMALIZE_EPS, dim=1)
-    x = F.normalize(torch.cross(up, z, dim=1), eps=_NORMALIZE_EPS, dim=1)
+    cross = torch.cross(up, z, dim=1)
+    x = F.normalize(cross, eps=_NORMALIZE_EPS, dim=1)
     parallel = (x.abs() <= _PARALLEL_TOL).all(1, keepdim=True)
     if bool(parallel.any()):
-        # `up` is (anti)parallel to the viewing direction, so the roll is undefined: use the
-        # world axis least aligned with z as the up vector instead (PyTorch3D returns a
-        # degenerate matrix here).
+        # `up` is (nearly) parallel to the viewing direction. While up x z is not exactly
+        # zero its direction is still defined, only the eps-clamped normalisation shrank it:
+        # use it at full length (PyTorch3D's fallback gives the same axis). When it is zero
+        # the roll is undefined: use the world axis least aligned with z as the up vector
+        # (PyTorch3D returns a degenerate matrix there).
+        norm = torch.linalg.vector_norm(cross, dim=1, keepdim=True)
+        exact = norm > 0
+        x_dir = cross / torch.where(exact, norm, torch.ones_like(norm))
         axis = F.one_hot(z.abs().argmin(1), 3).to(z.dtype)
-        x_alt = F.normalize(torch.cross(axis, z, dim=1), eps=_NORMALIZE_EPS, dim=1)
-        x = torch.where(parallel, x_alt, x)
+        x_axis = F.normalize(torch.cross(axis, z, dim=1), eps=_NORMALIZE_EPS, dim=1)
+        x = torch.where(parallel, torch.where(exact, x_dir, x_axis), x)
     y = F.normalize(torch.cross(z, x, dim=1), eps=_NORMALIZE_EPS, dim=1)
     # Columns are the camera axes in world coordinates, so X_view = X_world @ R.
     return torch.stack((x, y, z), 2)

@@ -38,10 +38,15 @@ class FoVOrthographicCameras(CamerasBase):
         max_y, min_y, max_x, min_x: box bounds, scalar or ``(N,)``, non-degenerate.
         scale_xyz: ``(N, 3)`` (or ``(3,)``) extra per-axis scale.
         R, T: ``(N, 3, 3)``, ``(N, 3)`` extrinsics, ``X_view = X @ R + T``.
+        K: optional ``(N, 4, 4)`` column-vector projection matrix used instead of the
+            parameters above (PyTorch3D's option).
         device: where the tensors live.
 
-    Differentiable w.r.t. every tensor argument.
+    The planes, box, ``scale_xyz`` and ``K`` can be overridden per call
+    (``get_projection_transform(znear=...)``). Differentiable w.r.t. every tensor argument.
     """
+
+    _OVERRIDABLE = ("znear", "zfar", "max_y", "min_y", "max_x", "min_x", "scale_xyz")
 
     def __init__(
         self,
@@ -54,10 +59,10 @@ class FoVOrthographicCameras(CamerasBase):
         scale_xyz: Any = ((1.0, 1.0, 1.0),),
         R: torch.Tensor | Any = _R_DEFAULT,
         T: torch.Tensor | Any = _T_DEFAULT,
-        *,
+        K: torch.Tensor | None = None,
         device: Device = "cpu",
     ) -> None:
-        dtype = common_dtype(znear, zfar, max_y, min_y, max_x, min_x, scale_xyz, R, T)
+        dtype = common_dtype(znear, zfar, max_y, min_y, max_x, min_x, scale_xyz, R, T, K)
         _, t = batch_tensors(
             dtype,
             device,
@@ -70,6 +75,7 @@ class FoVOrthographicCameras(CamerasBase):
             scale_xyz=(scale_xyz, (3,)),
             R=(R, (3, 3)),
             T=(T, (3,)),
+            **({} if K is None else {"K": (K, (4, 4))}),
         )
         for hi, lo in (("zfar", "znear"), ("max_x", "min_x"), ("max_y", "min_y")):
             if not bool((t[hi] != t[lo]).all()):
@@ -79,6 +85,7 @@ class FoVOrthographicCameras(CamerasBase):
         self.max_x, self.min_x = t["max_x"], t["min_x"]
         self.scale_xyz = t["scale_xyz"]
         self.R, self.T = t["R"], t["T"]
+        self.K = t.get("K")
 
     def _params(self) -> dict[str, Any]:
         return {
@@ -91,9 +98,10 @@ class FoVOrthographicCameras(CamerasBase):
             "scale_xyz": self.scale_xyz,
             "R": self.R,
             "T": self.T,
+            "K": self.K,
         }
 
-    def get_projection_transform(self) -> Transform3d:
+    def _projection(self) -> Transform3d:
         """View -> NDC (batch N); differentiable w.r.t. the box, planes and scale."""
         wx = self.max_x - self.min_x
         wy = self.max_y - self.min_y
@@ -135,14 +143,19 @@ class OrthographicCameras(SfMCamerasBase):
         focal_length: scalar, ``(N,)``, ``(N, 1)`` or ``(N, 2)`` (fx, fy).
         principal_point: ``(N, 2)`` (or ``(2,)``).
         R, T: ``(N, 3, 3)``, ``(N, 3)`` extrinsics, ``X_view = X @ R + T``.
+        K: optional ``(N, 4, 4)`` column-vector projection matrix used instead of focal
+            length and principal point (PyTorch3D's option).
         device: where the tensors live.
         in_ndc: whether the intrinsics are in NDC.
         image_size: ``(N, 2)`` or ``(H, W)``; required when ``in_ndc`` is False.
 
-    Differentiable w.r.t. focal_length, principal_point, R, T.
+    ``focal_length``, ``principal_point`` and ``K`` can be overridden per call.
+    Differentiable w.r.t. focal_length, principal_point, K, R, T.
     """
 
-    def get_projection_transform(self) -> Transform3d:
+    _PP_ROW = 3
+
+    def _projection(self) -> Transform3d:
         """View -> NDC or screen (batch N)."""
         fx, fy = self.focal_length.unbind(1)
         px, py = self.principal_point.unbind(1)

@@ -43,10 +43,16 @@ class FoVPerspectiveCameras(CamerasBase):
         degrees: whether ``fov`` is in degrees.
         R: ``(N, 3, 3)`` (or ``(3, 3)``) world-to-view rotation, ``X_view = X @ R + T``.
         T: ``(N, 3)`` (or ``(3,)``) translation.
+        K: optional ``(N, 4, 4)`` column-vector projection matrix used instead of the
+            parameters above (PyTorch3D's option); not validated beyond its shape.
         device: where the tensors live.
 
-    All tensors are differentiable inputs (R, T, znear, zfar, aspect_ratio, fov).
+    ``znear``, ``zfar``, ``aspect_ratio``, ``fov``, ``degrees`` and ``K`` can be overridden
+    per call (``get_projection_transform(fov=...)``). All tensors are differentiable inputs
+    (R, T, K, znear, zfar, aspect_ratio, fov).
     """
+
+    _OVERRIDABLE = ("znear", "zfar", "aspect_ratio", "fov", "degrees")
 
     def __init__(
         self,
@@ -57,10 +63,10 @@ class FoVPerspectiveCameras(CamerasBase):
         degrees: bool = True,
         R: torch.Tensor | Any = _R_DEFAULT,
         T: torch.Tensor | Any = _T_DEFAULT,
-        *,
+        K: torch.Tensor | None = None,
         device: Device = "cpu",
     ) -> None:
-        dtype = common_dtype(znear, zfar, aspect_ratio, fov, R, T)
+        dtype = common_dtype(znear, zfar, aspect_ratio, fov, R, T, K)
         _, t = batch_tensors(
             dtype,
             device,
@@ -70,6 +76,7 @@ class FoVPerspectiveCameras(CamerasBase):
             fov=(fov, ()),
             R=(R, (3, 3)),
             T=(T, (3,)),
+            **({} if K is None else {"K": (K, (4, 4))}),
         )
         if not bool((t["znear"] > 0).all()):
             raise ValueError("znear must be > 0 for a perspective camera")
@@ -84,6 +91,7 @@ class FoVPerspectiveCameras(CamerasBase):
         self.aspect_ratio, self.fov = t["aspect_ratio"], t["fov"]
         self.degrees = bool(degrees)
         self.R, self.T = t["R"], t["T"]
+        self.K = t.get("K")
 
     def _params(self) -> dict[str, Any]:
         return {
@@ -94,9 +102,10 @@ class FoVPerspectiveCameras(CamerasBase):
             "degrees": self.degrees,
             "R": self.R,
             "T": self.T,
+            "K": self.K,
         }
 
-    def get_projection_transform(self) -> Transform3d:
+    def _projection(self) -> Transform3d:
         """View -> NDC (batch N); differentiable w.r.t. fov, aspect_ratio, znear, zfar."""
         fov = self.fov * (math.pi / 180.0) if self.degrees else self.fov
         inv_tan = 1.0 / torch.tan(fov / 2)
@@ -152,12 +161,12 @@ class SfMCamerasBase(CamerasBase):
         principal_point: Any = ((0.0, 0.0),),
         R: torch.Tensor | Any = _R_DEFAULT,
         T: torch.Tensor | Any = _T_DEFAULT,
-        *,
+        K: torch.Tensor | None = None,
         device: Device = "cpu",
         in_ndc: bool = True,
         image_size: ImageSize | None = None,
     ) -> None:
-        dtype = common_dtype(focal_length, principal_point, R, T)
+        dtype = common_dtype(focal_length, principal_point, R, T, K)
         f = focal_length_batch(focal_length, dtype, device)
         specs: dict[str, tuple[Any, tuple[int, ...]]] = {
             "focal_length": (f, (f.shape[1],)),
@@ -165,6 +174,8 @@ class SfMCamerasBase(CamerasBase):
             "R": (R, (3, 3)),
             "T": (T, (3,)),
         }
+        if K is not None:
+            specs["K"] = (K, (4, 4))
         if image_size is not None:
             specs["image_size"] = (image_size, (2,))
         elif not in_ndc:
@@ -176,7 +187,12 @@ class SfMCamerasBase(CamerasBase):
         self.principal_point = t["principal_point"]
         self.R, self.T = t["R"], t["T"]
         self.image_size = t.get("image_size")
+        self.K = t.get("K")
         self._in_ndc = bool(in_ndc)
+
+    _OVERRIDABLE = ("focal_length", "principal_point")
+    # Row of the row-vector projection matrix that holds the principal point.
+    _PP_ROW = 2
 
     def _params(self) -> dict[str, Any]:
         return {
@@ -184,13 +200,20 @@ class SfMCamerasBase(CamerasBase):
             "principal_point": self.principal_point,
             "R": self.R,
             "T": self.T,
+            "K": self.K,
             "in_ndc": self._in_ndc,
             "image_size": self.image_size,
         }
 
-    def get_principal_point(self) -> torch.Tensor:
-        """``(N, 2)`` principal point, in NDC or pixels like the focal length."""
-        return self.principal_point
+    def get_principal_point(self, **kwargs: Any) -> torch.Tensor:
+        """``(N, 2)`` principal point, in NDC or pixels like the focal length.
+
+        Read from the projection matrix, so ``K`` and per-call overrides (``kwargs``, as for
+        ``get_projection_transform``) are taken into account; differentiable.
+        """
+        if self.K is None and not any(k in kwargs for k in ("K", *self._OVERRIDABLE)):
+            return self.principal_point
+        return self.get_projection_transform(**kwargs).get_matrix()[:, self._PP_ROW, :2]
 
     def get_image_size(self) -> torch.Tensor | None:
         """``(N, 2)`` ``(height, width)``, or None if not given."""
@@ -215,14 +238,17 @@ class PerspectiveCameras(SfMCamerasBase):
         focal_length: scalar, ``(N,)``, ``(N, 1)`` or ``(N, 2)`` (fx, fy).
         principal_point: ``(N, 2)`` (or ``(2,)``).
         R, T: ``(N, 3, 3)``, ``(N, 3)`` extrinsics, ``X_view = X @ R + T``.
+        K: optional ``(N, 4, 4)`` column-vector projection matrix used instead of focal
+            length and principal point (PyTorch3D's option).
         device: where the tensors live.
         in_ndc: whether the intrinsics are in NDC.
         image_size: ``(N, 2)`` or ``(H, W)``; required when ``in_ndc`` is False.
 
-    Differentiable w.r.t. focal_length, principal_point, R, T.
+    ``focal_length``, ``principal_point`` and ``K`` can be overridden per call.
+    Differentiable w.r.t. focal_length, principal_point, K, R, T.
     """
 
-    def get_projection_transform(self) -> Transform3d:
+    def _projection(self) -> Transform3d:
         """View -> NDC or screen (batch N)."""
         fx, fy = self.focal_length.unbind(1)
         px, py = self.principal_point.unbind(1)

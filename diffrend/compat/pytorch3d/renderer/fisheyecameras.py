@@ -1,7 +1,9 @@
 """``pytorch3d.renderer.fisheyecameras``: PyTorch3D's path, mapped onto diffrend's names."""
 
-
-# not yet in diffrend: FishEyeCameras
+from diffrend.cameras import (
+    FishEyeCameras,
+)
 
 __all__ = [
+    "FishEyeCameras",
 ]
