@@ -538,8 +538,10 @@ class CamerasBase:
                     f"boolean index of shape {tuple(index.shape)} does not match cameras "
                     f"(batch {n})"
                 )
-        elif torch.is_tensor(index) and index.numel() and not bool(
-            ((index >= -n) & (index < n)).all()
+        elif (
+            torch.is_tensor(index)
+            and index.numel()
+            and not bool(((index >= -n) & (index < n)).all())
         ):
             raise IndexError(f"Index {index.tolist()} is out of bounds for {n} cameras")
         params = {k: v[index] if torch.is_tensor(v) else v for k, v in self._params().items()}
