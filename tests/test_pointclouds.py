@@ -62,7 +62,8 @@ def test_empty_batch_and_empty_clouds():
     assert pc.get_bounding_boxes().shape == (0, 3, 2)
     pc = Pointclouds([torch.zeros(0, 3), torch.zeros(0, 3)], features=[torch.zeros(0, 4)] * 2)
     assert pc.isempty() and pc.points_padded().shape == (2, 0, 3)
-    assert pc.features_packed().shape == (0, 4)
+    # as PyTorch3D: a batch without any point keeps no normals or features
+    assert pc.features_packed() is None and pc.features_list() is None
 
 
 def test_views_are_differentiable():

@@ -2,8 +2,8 @@
 ico-spheres and batching helpers."""
 
 from .ico_sphere import ico_sphere, subdivide_meshes
-from .meshes import Meshes, join_meshes_as_batch
-from .pointclouds import Pointclouds, join_pointclouds_as_batch
+from .meshes import Meshes, join_meshes_as_batch, join_meshes_as_scene
+from .pointclouds import Pointclouds, join_pointclouds_as_batch, join_pointclouds_as_scene
 from .utils import (
     list_to_packed,
     list_to_padded,
@@ -18,7 +18,9 @@ __all__ = [
     "Pointclouds",
     "ico_sphere",
     "join_meshes_as_batch",
+    "join_meshes_as_scene",
     "join_pointclouds_as_batch",
+    "join_pointclouds_as_scene",
     "list_to_packed",
     "list_to_padded",
     "packed_to_list",

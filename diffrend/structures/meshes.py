@@ -34,13 +34,29 @@ def _check_finite(tensors: Sequence[torch.Tensor], names: Sequence[str]) -> None
             raise ValueError(f"{name} contains NaN or inf coordinates")
 
 
+def _int_faces(f: torch.Tensor, name: str) -> torch.Tensor:
+    """Integer faces as given; floating-point faces (PyTorch3D accepts them) cast to int64
+    when every value is a whole number."""
+    if _is_int_dtype(f):
+        return f
+    if f.dtype.is_floating_point and bool((f == f.round()).all()):
+        return f.to(torch.int64)
+    raise ValueError(f"{name}: expected an integer tensor (or whole numbers), got {f.dtype}")
+
+
 def _validate_lists(
     verts: Sequence[Any], faces: Sequence[Any]
 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Check list inputs; return verts and int64 faces with all-(-1) padding rows dropped."""
     if len(verts) != len(faces):
         raise ValueError(f"verts has {len(verts)} meshes but faces has {len(faces)}")
+    verts, faces = list(verts), list(faces)
     for i, (v, f) in enumerate(zip(verts, faces, strict=True)):
+        # PyTorch3D takes torch.tensor([]) (shape (0,)) as an empty mesh
+        if torch.is_tensor(v) and v.shape == (0,):
+            v = verts[i] = v.reshape(0, 3)
+        if torch.is_tensor(f) and f.shape == (0,):
+            f = faces[i] = f.reshape(0, 3).to(torch.int64)
         if not torch.is_tensor(v) or v.ndim != 2 or v.shape[1] != 3:
             got = tuple(v.shape) if torch.is_tensor(v) else type(v).__name__
             raise ValueError(f"verts[{i}]: expected a tensor of shape (V, 3), got {got}")
@@ -49,8 +65,7 @@ def _validate_lists(
         if not torch.is_tensor(f) or f.ndim != 2 or f.shape[1] != 3:
             got = tuple(f.shape) if torch.is_tensor(f) else type(f).__name__
             raise ValueError(f"faces[{i}]: expected a tensor of shape (F, 3), got {got}")
-        if not _is_int_dtype(f):
-            raise ValueError(f"faces[{i}]: expected an integer tensor, got {f.dtype}")
+        f = faces[i] = _int_faces(f, f"faces[{i}]")
     if verts:
         device, dtype = verts[0].device, verts[0].dtype
         if any(t.device != device for t in (*verts, *faces)):
@@ -88,12 +103,12 @@ def _validate_padded(verts: torch.Tensor, faces: torch.Tensor) -> tuple[torch.Te
         raise ValueError(f"verts: expected a floating-point tensor, got {verts.dtype}")
     if faces.ndim != 3 or faces.shape[2] != 3:
         raise ValueError(f"faces: expected shape (N, F, 3), got {tuple(faces.shape)}")
-    if not _is_int_dtype(faces):
-        raise ValueError(f"faces: expected an integer tensor, got {faces.dtype}")
+    faces = _int_faces(faces, "faces")
     if faces.shape[0] != verts.shape[0]:
         raise ValueError(f"verts has {verts.shape[0]} meshes but faces has {faces.shape[0]}")
     if faces.device != verts.device:
-        raise ValueError(f"verts is on {verts.device} but faces is on {faces.device}")
+        raise ValueError(f"verts and faces must be on the same device, got {verts.device} "
+                         f"and {faces.device}")
     _check_finite([verts], ["verts"])
     faces = faces.to(torch.int64)
     if faces.numel() == 0:
@@ -107,7 +122,8 @@ def _validate_padded(verts: torch.Tensor, faces: torch.Tensor) -> tuple[torch.Te
     if not (real | (faces == -1).all(2)).all():
         raise ValueError("faces: a row mixes -1 padding with vertex indices")
     if (real[:, 1:] & ~real[:, :-1]).any():
-        raise ValueError("faces: -1 padding rows must come after the real faces of each mesh")
+        raise ValueError("faces: Padding of faces must be at the end (-1 rows after the real "
+                         "faces of each mesh)")
     return faces, real.sum(1).tolist()
 
 
@@ -385,8 +401,9 @@ class Meshes:
             edges, f2e = unique_edges(self.faces_packed(), n_verts)
             owner = self.verts_packed_to_mesh_idx()[edges[:, 0]]
             counts = torch.bincount(owner, minlength=self._N)
-            return {"edges": edges, "f2e": f2e, "owner": owner, "counts": counts,
-                    "first": self._first_idx(counts)}
+            # int32 counts, as PyTorch3D's (its face and vertex counts are int64)
+            return {"edges": edges, "f2e": f2e, "owner": owner,
+                    "counts": counts.to(torch.int32), "first": self._first_idx(counts)}
         return self._topo_get("edges", make)
 
     def edges_packed(self) -> torch.Tensor:
@@ -402,7 +419,7 @@ class Meshes:
         return self._edges()["owner"]
 
     def num_edges_per_mesh(self) -> torch.Tensor:
-        """(N,) int64 number of unique edges of each mesh."""
+        """(N,) int32 number of unique edges of each mesh (PyTorch3D's dtype)."""
         return self._edges()["counts"]
 
     def mesh_to_edges_packed_first_idx(self) -> torch.Tensor:
@@ -722,11 +739,135 @@ class Meshes:
             raise ValueError(f"N must be a positive int, got {N!r}")
         vl, normals = self.verts_list(), self._normals_list_or_none()
         new_verts = [v.clone() for v in vl for _ in range(N)]
-        new_faces = [f for f in self._faces_list for _ in range(N)]
+        # copies of the faces too: each mesh of the result owns its tensors, as in PyTorch3D
+        new_faces = [f.clone() for f in self._faces_list for _ in range(N)]
         new_normals = None if normals is None else [n for n in normals for _ in range(N)]
         return self._trusted(
             new_verts, new_faces, self._texture_call("extend", N), new_normals
         )
+
+    def submeshes(
+        self, face_indices: Sequence[Sequence[torch.Tensor] | torch.Tensor] | torch.Tensor
+    ) -> Meshes:
+        """Meshes made of chosen faces of each mesh, keeping only the vertices they use.
+
+        Args:
+            face_indices: one entry per mesh, each a list of 1-D int64 tensors of face indices
+                (one tensor per submesh; an empty list gives none) or a (S_n, F') int64
+                tensor of S_n submeshes; or a single (N, S, F') int64 tensor.
+
+        Returns:
+            ``Meshes`` of all submeshes, in order (mesh 0's first, ...). Each keeps the used
+            vertices in increasing original order, faces renumbered. Differentiable w.r.t.
+            the vertices. Textures are carried over through ``textures.submeshes`` when they
+            have it.
+        """
+        if len(face_indices) != self._N:
+            raise ValueError(
+                f"face_indices: You must specify exactly one set of submeshes for each mesh "
+                f"in this Meshes object (expected {self._N}, got {len(face_indices)})"
+            )
+        verts_list = self.verts_list()
+        sub_verts, sub_faces, sub_vert_ids = [], [], []
+        for n, ids_per_mesh in enumerate(face_indices):
+            faces, verts = self._faces_list[n], verts_list[n]
+            sub_vert_ids.append([])
+            for ids in ids_per_mesh:
+                if not torch.is_tensor(ids) or ids.ndim != 1 or ids.is_floating_point():
+                    raise ValueError(f"face_indices[{n}]: expected 1-D int64 tensors of faces")
+                kept = faces[ids.to(self._device)]
+                used, remap = torch.unique(kept, return_inverse=True)  # sorted vertex ids
+                sub_verts.append(verts[used])
+                sub_faces.append(remap.reshape(-1, 3))
+                sub_vert_ids[-1].append(used)
+        textures = self.textures
+        if textures is not None:
+            if not hasattr(textures, "submeshes"):
+                raise ValueError(f"textures of type {type(textures).__name__} cannot be split "
+                                 "into submeshes")
+            textures = textures.submeshes(sub_vert_ids, face_indices)
+        return self._trusted(sub_verts, sub_faces, textures)
+
+    # ------------------------------------------------------------------ PyTorch3D internals
+    # PyTorch3D code and tests reach into these private members. Here they map onto the
+    # caches: None until computed, then the cached tensor.
+
+    # diffrend's derived tensors live in caches, not in attributes another object could
+    # copy, so there are none to list (PyTorch3D's to_sorted/copy helpers iterate this)
+    _INTERNAL_TENSORS: tuple[str, ...] = ()
+
+    def _compute_packed(self, refresh: bool = False) -> None:
+        """Fill the packed vertex and face views and their index maps."""
+        if refresh and self._vsrc != "packed":
+            self._vcache.pop("packed", None)
+        self.verts_packed()
+        self.faces_packed()
+        self.verts_packed_to_mesh_idx()
+        self.mesh_to_verts_packed_first_idx()
+        self.faces_packed_to_mesh_idx()
+        self.mesh_to_faces_packed_first_idx()
+
+    def _compute_padded(self, refresh: bool = False) -> None:
+        """Fill the padded vertex and face views."""
+        if refresh and self._vsrc != "padded":
+            self._vcache.pop("padded", None)
+        self.verts_padded()
+        self.faces_padded()
+
+    def _compute_edges_packed(self, refresh: bool = False) -> None:
+        """Fill the edge views (topology only, so ``refresh`` changes nothing)."""
+        self._edges()
+
+    def _compute_face_areas_normals(self, refresh: bool = False) -> None:
+        """Fill the face areas and normals (``refresh`` recomputes them)."""
+        if refresh:
+            self._vcache.pop("faces_areas_packed", None)
+            self._vcache.pop("faces_normals_packed", None)
+        self._face_areas_normals()
+
+    def _compute_vertex_normals(self, refresh: bool = False) -> None:
+        """Fill the vertex normals (``refresh`` recomputes computed ones, not given ones)."""
+        if refresh and not self._normals_given:
+            self._vcache.pop("verts_normals_packed", None)
+        self.verts_normals_packed()
+
+    def _edge_cached(self, key: str) -> torch.Tensor | None:
+        edges = self._topo.get("edges")
+        return None if edges is None else edges[key]
+
+    _verts_list = property(lambda self: self._vcache.get("list"))
+    _verts_packed = property(lambda self: self._vcache.get("packed"))
+    _verts_padded = property(lambda self: self._vcache.get("padded"))
+    _faces_areas_packed = property(lambda self: self._vcache.get("faces_areas_packed"))
+    _faces_normals_packed = property(lambda self: self._vcache.get("faces_normals_packed"))
+    _verts_normals_packed = property(lambda self: self._vcache.get("verts_normals_packed"))
+    _faces_packed = property(lambda self: self._packed_group("faces_packed"))
+    _faces_padded = property(lambda self: self._topo.get("faces_padded"))
+    _num_verts_per_mesh = property(lambda self: self.num_verts_per_mesh())
+    _num_faces_per_mesh = property(lambda self: self.num_faces_per_mesh())
+    def _packed_group(self, method: str) -> torch.Tensor | None:
+        # PyTorch3D computes the packed views and their index maps together: present once
+        # any of them has been computed
+        keys = ("faces_packed", "v_owner", "f_owner", "v_first", "f_first")
+        if "packed" in self._vcache or any(k in self._topo for k in keys):
+            return getattr(self, method)()
+        return None
+
+    _verts_packed_to_mesh_idx = property(
+        lambda self: self._packed_group("verts_packed_to_mesh_idx"))
+    _faces_packed_to_mesh_idx = property(
+        lambda self: self._packed_group("faces_packed_to_mesh_idx"))
+    _mesh_to_verts_packed_first_idx = property(
+        lambda self: self._packed_group("mesh_to_verts_packed_first_idx"))
+    _mesh_to_faces_packed_first_idx = property(
+        lambda self: self._packed_group("mesh_to_faces_packed_first_idx"))
+    _verts_padded_to_packed_idx = property(lambda self: self._topo.get("v_pad_idx"))
+    _laplacian_packed = property(lambda self: self._topo.get("laplacian"))
+    _edges_packed = property(lambda self: self._edge_cached("edges"))
+    _faces_packed_to_edges_packed = property(lambda self: self._edge_cached("f2e"))
+    _edges_packed_to_mesh_idx = property(lambda self: self._edge_cached("owner"))
+    _num_edges_per_mesh = property(lambda self: self._edge_cached("counts"))
+    _mesh_to_edges_packed_first_idx = property(lambda self: self._edge_cached("first"))
 
     def sample_textures(self, fragments: Any) -> torch.Tensor:
         """Delegate to ``textures.sample_textures(fragments, faces_packed=...)``."""
@@ -769,3 +910,27 @@ def join_meshes_as_batch(meshes: Sequence[Meshes], include_textures: bool = True
             else:
                 textures = texs[0].join_batch(texs[1:])
     return Meshes._trusted(verts, faces, textures)
+
+
+def join_meshes_as_scene(meshes: Meshes | Sequence[Meshes],
+                         include_textures: bool = True) -> Meshes:
+    """Merge every mesh of a batch (or of a list of batches) into one mesh.
+
+    Args:
+        meshes: a ``Meshes`` or a list of them (joined as by :func:`join_meshes_as_batch`).
+        include_textures: join the textures too, with ``textures.join_scene()``.
+
+    Returns:
+        ``Meshes`` of one mesh whose vertices are all the input vertices (packed order) and
+        whose faces index them; differentiable w.r.t. every input's vertices.
+    """
+    if not isinstance(meshes, Meshes):
+        meshes = join_meshes_as_batch(meshes, include_textures=include_textures)
+    textures = None
+    if include_textures and meshes.textures is not None:
+        if not hasattr(meshes.textures, "join_scene"):
+            raise ValueError(
+                f"textures of type {type(meshes.textures).__name__} cannot be joined")
+        textures = meshes.textures.join_scene()
+    verts = meshes.verts_packed()
+    return Meshes._trusted([verts], [meshes.faces_packed()], textures)

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from ..ops.points_normals import estimate_pointcloud_normals
 from ..transfer import host_tensor
 from .utils import padded_to_list
 
@@ -47,8 +48,15 @@ def _check_list(
         raise ValueError(
             f"{name}: expected {len(counts)} tensors (one per cloud), got {len(items)}"
         )
-    out = []
+    out: list[torch.Tensor | None] = []
     for i, t in enumerate(items):
+        # PyTorch3D's forms of "nothing" for an empty item: torch.tensor([]) (shape (0,)),
+        # and None for the normals/features of an empty cloud; both become (0, D) below
+        if (t is None and counts is not None and counts[i] == 0) or (
+            torch.is_tensor(t) and t.shape == (0,)
+        ):
+            out.append(None)
+            continue
         if not torch.is_tensor(t) or t.ndim != 2 or (width is not None and t.shape[1] != width):
             want = f"(P, {width})" if width is not None else "(P, C)"
             raise ValueError(f"{name}[{i}]: expected a tensor of shape {want}, got {_shape(t)}")
@@ -59,6 +67,13 @@ def _check_list(
                 f"{name}[{i}]: has {t.shape[0]} rows but cloud {i} has {counts[i]} points"
             )
         out.append(t)
+    if any(t is None for t in out):
+        like = next((t for t in out if t is not None), None)
+        c = width if width is not None else (0 if like is None else like.shape[1])
+        if like is None:
+            like = next(t for t in items if torch.is_tensor(t)) if any(
+                torch.is_tensor(t) for t in items) else torch.zeros(0)
+        out = [like.new_zeros((0, c)) if t is None else t for t in out]
     if out:
         if len({t.shape[1] for t in out}) > 1:
             raise ValueError(f"{name}: all tensors must have the same number of channels, got "
@@ -144,7 +159,8 @@ class Pointclouds:
             )
         self._setup(counts, device, dtype, {"points": field})
         for name, value in (("normals", normals), ("features", features)):
-            if value is not None:
+            # as PyTorch3D: a batch without any point has no normals or features
+            if value is not None and not self.isempty():
                 self._fields[name] = self._parse_aux(name, value)
 
     # ------------------------------------------------------------------ construction
@@ -562,6 +578,118 @@ class Pointclouds:
         return self._trusted(rep["points"], rep["normals"], rep["features"], self._device,
                              self._dtype)
 
+    def subsample(self, max_points: int | Sequence[int] | torch.Tensor) -> Pointclouds:
+        """Keep at most ``max_points`` random points of each cloud (without replacement).
+
+        Args:
+            max_points: an int for every cloud, or N ints (a list or an (N,) tensor).
+
+        Returns:
+            ``self`` when no cloud exceeds its limit, else a new ``Pointclouds`` whose
+            normals and features follow the kept points; differentiable w.r.t. the kept
+            rows. Uses torch's global random generator.
+        """
+        if isinstance(max_points, int) and not isinstance(max_points, bool):
+            limits = [max_points] * self._N
+        else:
+            limits = [int(m) for m in max_points]
+            if len(limits) != self._N:
+                raise ValueError(f"max_points: expected {self._N} values, got {len(limits)}")
+        if any(m < 0 for m in limits):
+            raise ValueError("max_points: must be non-negative")
+        if all(p <= m for p, m in zip(self._num_points, limits, strict=True)):
+            return self
+        keep = [None if p <= m else torch.randperm(p, device=self._device)[:m]
+                for p, m in zip(self._num_points, limits, strict=True)]
+        lists = {name: self._list(name) for name in _FIELDS}
+        pick = {k: None if v is None else [t if i is None else t[i] for t, i in
+                                           zip(v, keep, strict=True)]
+                for k, v in lists.items()}
+        return self._trusted(pick["points"], pick["normals"], pick["features"], self._device,
+                             self._dtype)
+
+    def inside_box(self, box: torch.Tensor) -> torch.Tensor:
+        """Which packed points lie in an axis-aligned box (bounds included).
+
+        Args:
+            box: (2, 3) [min; max] for every cloud, or (N, 2, 3) (or (1, 2, 3)) per cloud.
+
+        Returns:
+            (sum P_i,) bool. Not differentiable.
+        """
+        if not torch.is_tensor(box) or box.ndim not in (2, 3) or box.shape[-2:] != (2, 3):
+            raise ValueError("box: Input box must be of shape (2, 3) or (N, 2, 3)")
+        if box.ndim == 3 and box.shape[0] not in (1, self._N):
+            raise ValueError(f"box: Input box dimension is {box.shape[0]}, not 1 or {self._N} "
+                             "(the number of clouds)")
+        if (box[..., 0, :] > box[..., 1, :]).any():
+            raise ValueError("box: Input box is invalid: min values larger than max values")
+        points = self.points_packed()
+        box = box.to(device=self._device, dtype=points.dtype)
+        if box.ndim == 3 and box.shape[0] == self._N and self._N > 1:
+            box = box[self.packed_to_cloud_idx()]
+        else:
+            box = box.reshape(1, 2, 3)
+        return ((points >= box[:, 0]) & (points <= box[:, 1])).all(dim=1)
+
+    def estimate_normals(self, neighborhood_size: int = 50,
+                         disambiguate_directions: bool = True,
+                         assign_to_self: bool = False,
+                         *, use_symeig_workaround: bool = True) -> torch.Tensor:
+        """Per-point normals from the covariance of the ``neighborhood_size`` nearest
+        neighbours (see :func:`diffrend.ops.estimate_pointcloud_normals`).
+
+        Args:
+            neighborhood_size: K; every cloud needs more than K points.
+            disambiguate_directions: orient each normal towards the side most of its
+                neighbours lie on.
+            assign_to_self: also store them as this object's normals.
+            use_symeig_workaround: accepted for PyTorch3D compatibility; ignored.
+
+        Returns:
+            (N, max P_i, 3) normals, padded; differentiable w.r.t. the points.
+        """
+        normals = estimate_pointcloud_normals(
+            self, neighborhood_size, disambiguate_directions,
+            use_symeig_workaround=use_symeig_workaround)
+        if assign_to_self:
+            self._fields["normals"] = _Field("padded", normals)
+        return normals
+
+    # ------------------------------------------------------------------ PyTorch3D internals
+    # PyTorch3D code and tests reach into these private members; they map onto the caches.
+
+    def _compute_packed(self, refresh: bool = False) -> None:
+        """Fill the packed views (``refresh`` recomputes them from the source form)."""
+        for f in self._fields.values():
+            if refresh and f.src != "packed":
+                f.cache.pop("packed", None)
+        for name in self._fields:
+            self._packed(name)
+
+    def _compute_padded(self, refresh: bool = False) -> None:
+        """Fill the padded views (``refresh`` recomputes them from the source form)."""
+        for f in self._fields.values():
+            if refresh and f.src != "padded":
+                f.cache.pop("padded", None)
+        for name in self._fields:
+            self._padded(name)
+
+    def _cached(self, name: str, kind: str) -> Any:
+        f = self._fields.get(name)
+        return None if f is None else f.cache.get(kind)
+
+    _points_list = property(lambda self: self._cached("points", "list"))
+    _points_packed = property(lambda self: self._cached("points", "packed"))
+    _points_padded = property(lambda self: self._cached("points", "padded"))
+    _normals_list = property(lambda self: self._cached("normals", "list"))
+    _normals_packed = property(lambda self: self._cached("normals", "packed"))
+    _normals_padded = property(lambda self: self._cached("normals", "padded"))
+    _features_list = property(lambda self: self._cached("features", "list"))
+    _features_packed = property(lambda self: self._cached("features", "packed"))
+    _features_padded = property(lambda self: self._cached("features", "padded"))
+    _num_points_per_cloud = property(lambda self: self.num_points_per_cloud())
+
 
 def join_pointclouds_as_batch(pointclouds: Sequence[Pointclouds]) -> Pointclouds:
     """Concatenate several ``Pointclouds`` into one batch (the clouds in order).
@@ -570,7 +698,7 @@ def join_pointclouds_as_batch(pointclouds: Sequence[Pointclouds]) -> Pointclouds
     Differentiable w.r.t. every input's tensors.
     """
     if isinstance(pointclouds, Pointclouds) or not isinstance(pointclouds, (list, tuple)):
-        raise ValueError("pointclouds: expected a list of Pointclouds")
+        raise ValueError("pointclouds: Wrong first argument: expected a list of Pointclouds")
     if not pointclouds or not all(isinstance(p, Pointclouds) for p in pointclouds):
         raise ValueError("pointclouds: expected a non-empty list of Pointclouds")
     if len({p.device for p in pointclouds}) > 1:
@@ -579,10 +707,32 @@ def join_pointclouds_as_batch(pointclouds: Sequence[Pointclouds]) -> Pointclouds
     for name in _FIELDS:
         has = [name in p._fields for p in pointclouds]
         if any(has) and not all(has):
-            raise ValueError(f"pointclouds: some have {name} and some do not")
+            raise ValueError(f"pointclouds: some have {name} and some set to None")
         out[name] = [t for p in pointclouds for t in p._list(name)] if all(has) else None
-    if out["features"]:
-        _check_list("features", out["features"], None, None)
+    if out["features"] and len({t.shape[1] for t in out["features"]}) > 1:
+        raise ValueError("pointclouds: all must have the same number of features")
     first = pointclouds[0]
     return Pointclouds._trusted(out["points"], out["normals"], out["features"], first.device,
                                 first._dtype)
+
+
+def join_pointclouds_as_scene(pointclouds: Pointclouds | Sequence[Pointclouds]) -> Pointclouds:
+    """Merge every cloud of a batch (or of a list of batches) into one cloud.
+
+    Args:
+        pointclouds: a ``Pointclouds`` or a list of them (joined as by
+            :func:`join_pointclouds_as_batch` first).
+
+    Returns:
+        ``Pointclouds`` of one cloud (the input itself when it already holds one); normals
+        and features are kept when present. Differentiable w.r.t. the inputs.
+    """
+    if not isinstance(pointclouds, Pointclouds):
+        pointclouds = join_pointclouds_as_batch(pointclouds)
+    if len(pointclouds) == 1:
+        return pointclouds
+    pick = {name: pointclouds._packed(name) for name in _FIELDS}
+    return Pointclouds._trusted(
+        [pick["points"]], None if pick["normals"] is None else [pick["normals"]],
+        None if pick["features"] is None else [pick["features"]], pointclouds.device,
+        pointclouds._dtype)

@@ -1,7 +1,13 @@
 """``pytorch3d.ops.knn``: PyTorch3D's path, mapped onto diffrend's names."""
 
-
-# not yet in diffrend: knn_points, knn_gather
+from diffrend.ops import (
+    KNN,
+    knn_gather,
+    knn_points,
+)
 
 __all__ = [
+    "KNN",
+    "knn_gather",
+    "knn_points",
 ]

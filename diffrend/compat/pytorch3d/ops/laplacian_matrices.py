@@ -1,11 +1,13 @@
 """``pytorch3d.ops.laplacian_matrices``: PyTorch3D's path, mapped onto diffrend's names."""
 
-from diffrend.losses import (
+from diffrend.ops import (
     cot_laplacian,
+    laplacian,
+    norm_laplacian,
 )
-
-# not yet in diffrend: laplacian, norm_laplacian
 
 __all__ = [
     "cot_laplacian",
+    "laplacian",
+    "norm_laplacian",
 ]

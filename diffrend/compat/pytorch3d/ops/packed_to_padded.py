@@ -1,11 +1,11 @@
 """``pytorch3d.ops.packed_to_padded``: PyTorch3D's path, mapped onto diffrend's names."""
 
-from diffrend.structures import (
+from diffrend.ops import (
+    packed_to_padded,
     padded_to_packed,
 )
 
-# not yet in diffrend: packed_to_padded
-
 __all__ = [
+    "packed_to_padded",
     "padded_to_packed",
 ]

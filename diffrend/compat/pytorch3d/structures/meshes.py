@@ -3,11 +3,11 @@
 from diffrend.structures import (
     Meshes,
     join_meshes_as_batch,
+    join_meshes_as_scene,
 )
-
-# not yet in diffrend: join_meshes_as_scene
 
 __all__ = [
     "Meshes",
     "join_meshes_as_batch",
+    "join_meshes_as_scene",
 ]

@@ -3,11 +3,11 @@
 from diffrend.structures import (
     Pointclouds,
     join_pointclouds_as_batch,
+    join_pointclouds_as_scene,
 )
-
-# not yet in diffrend: join_pointclouds_as_scene
 
 __all__ = [
     "Pointclouds",
     "join_pointclouds_as_batch",
+    "join_pointclouds_as_scene",
 ]
