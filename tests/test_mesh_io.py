@@ -178,7 +178,8 @@ def test_fast_and_general_face_parsers_agree(tmp_path):
     save_obj(tmp_path / "a.obj", v, f, verts_uvs=uv, faces_uvs=f)
     fast = load_obj(tmp_path / "a.obj")
     # the same file with one polygon line appended forces the general path
-    text = (tmp_path / "a.obj").read_text() + "f 1/1 2/2 3/3 4/4\n"
+    # (save_obj, like PyTorch3D's, ends the file without a newline)
+    text = (tmp_path / "a.obj").read_text() + "\nf 1/1 2/2 3/3 4/4\n"
     slow = load_obj(write(tmp_path / "b.obj", text))
     assert torch.equal(slow[1].verts_idx[:-2], fast[1].verts_idx)
     assert torch.equal(slow[1].textures_idx[:-2], fast[1].textures_idx)
@@ -270,7 +271,7 @@ def test_missing_file_and_unsupported_extension(tmp_path):
         ("v 0 0 0\nv 1 0 0\nv 0 1 0\nvt 0 inf\nf 1 2 3\n", "NaN or inf"),
         ("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2\n", "at least 3 vertices"),
         ("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 x\n", "malformed face"),
-        ("v 0 0 0\nv 1 0 0\nv 0 1\n", "3 numbers"),
+        ("v 0 0 0\nv 1 0 0\nv 0 1\n", "does not have 3 values"),
     ],
 )
 def test_bad_obj_text(tmp_path, text, match):

@@ -1,4 +1,5 @@
-"""Mesh file I/O through trimesh, with PyTorch3D's function names and return shapes, and
+"""Mesh and point cloud file I/O with PyTorch3D's function names and return shapes
+(OBJ/MTL, PLY, ``IO`` with pluggable formats; other formats through trimesh), and
 multi-view image datasets (``transforms.json`` / ``cameras.json``) in and out."""
 
 from .mesh_io import (
@@ -11,23 +12,41 @@ from .mesh_io import (
     load_obj,
     load_objs_as_meshes,
     save_obj,
-    save_ply,
 )
+from .mtl_io import make_material_atlas, make_mesh_texture_atlas
+from .pluggable import (
+    IO,
+    MeshFormatInterpreter,
+    MeshObjFormat,
+    MeshPlyFormat,
+    PointcloudFormatInterpreter,
+    PointcloudPlyFormat,
+)
+from .ply_io import load_ply, save_ply
 from .points_io import load_points_ply, save_points_ply
 from .views import MultiViewData, load_views, save_views
 
 __all__ = [
+    "IO",
+    "MeshFormatInterpreter",
+    "MeshObjFormat",
+    "MeshPlyFormat",
     "MultiViewData",
     "ObjAux",
     "ObjFaces",
+    "PointcloudFormatInterpreter",
+    "PointcloudPlyFormat",
     "UVTextureData",
     "default_mesh_path",
     "load_default_mesh",
     "load_mesh",
     "load_obj",
     "load_objs_as_meshes",
+    "load_ply",
     "load_points_ply",
     "load_views",
+    "make_material_atlas",
+    "make_mesh_texture_atlas",
     "save_obj",
     "save_ply",
     "save_points_ply",

@@ -3,10 +3,12 @@
 OBJ geometry stays welded: trimesh's mesh loader splits vertices along UV seams (and with
 ``maintain_order`` it keeps one UV per vertex), so for OBJ we take the vertex, normal and UV
 arrays from trimesh's OBJ vertex parser (``trimesh.exchange.obj._parse_vertices``: private,
-so a trimesh upgrade may break it; the tests cover it) and the MTL from its ``parse_mtl``,
-and read only the ``f``/``usemtl``/``mtllib`` lines here, keeping the separate position /
-UV / normal index streams (as PyTorch3D does). Other formats (PLY, OFF, STL, GLB/glTF) go
-through ``trimesh.load_mesh``. Nothing here is differentiable: loaders return constants.
+so a trimesh upgrade may break it; the tests cover it), read the MTL with
+:mod:`diffrend.io.mtl_io`, and read only the ``f``/``usemtl``/``mtllib`` lines here, keeping
+the separate position / UV / normal index streams (as PyTorch3D does). ``load_mesh`` reads
+other formats (PLY, OFF, STL, GLB/glTF) through ``trimesh.load_mesh``; PyTorch3D's PLY
+functions are in :mod:`diffrend.io.ply_io`. Nothing here is differentiable: loaders return
+constants.
 """
 
 from __future__ import annotations
@@ -14,12 +16,11 @@ from __future__ import annotations
 import io
 import os
 import re
-import tempfile
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import IO, Any, NamedTuple
 
 import numpy as np
 import torch
@@ -27,8 +28,10 @@ import trimesh
 from PIL import Image
 from trimesh.exchange import obj as _tm_obj
 
-from ..shading.textures import TexturesUV
+from ..shading.textures import TexturesAtlas, TexturesUV
 from ..structures import Meshes, join_meshes_as_batch
+from ._files import atomic_write, check_face_indices, open_input, write_output
+from .mtl_io import make_mesh_texture_atlas, parse_mtl_text
 
 PathLike = str | os.PathLike
 
@@ -56,14 +59,15 @@ class ObjAux(NamedTuple):
     normals (N, 3) or None; verts_uvs (T, 2) or None; material_colors: material name ->
     {"ambient_color" (3,), "diffuse_color" (3,), "specular_color" (3,), "shininess" (1,)}
     (the keys the MTL has) or None; texture_images: material name -> (H, W, 3) float32 in
-    [0, 1], or None; texture_atlas: always None (not supported).
+    [0, 1], or None; texture_atlas: (F, R, R, 3) float32 with ``create_texture_atlas``,
+    else None.
     """
 
     normals: torch.Tensor | None
     verts_uvs: torch.Tensor | None
     material_colors: dict[str, dict[str, torch.Tensor]] | None
     texture_images: dict[str, torch.Tensor] | None
-    texture_atlas: None
+    texture_atlas: torch.Tensor | None
 
 
 @dataclass(frozen=True)
@@ -131,21 +135,7 @@ def _existing_file(path: PathLike) -> Path:
     return p
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file next to ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs are ordinary files
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+_atomic_write = atomic_write  # points_io and older callers use this name
 
 
 def _to_numpy(x: Any, name: str, cols: int, integer: bool) -> np.ndarray:
@@ -175,7 +165,7 @@ def _face_kind(token: str) -> int:
     return -2 if "//" in token else token.count("/") + 1
 
 
-def _parse_faces_fast(lines: list[str], path: Path) -> tuple[np.ndarray, ...] | None:
+def _parse_faces_fast(lines: list[str], path: str) -> tuple[np.ndarray, ...] | None:
     """All-triangle, one-format, positive-index faces in one numpy pass; None otherwise."""
     first = lines[0].split()
     kind = _face_kind(first[0]) if first else 0
@@ -202,9 +192,15 @@ def _parse_faces_fast(lines: list[str], path: Path) -> tuple[np.ndarray, ...] | 
     return arr[..., 0], arr[..., 1], arr[..., 2]
 
 
-def _corner(token: str, counts: tuple[int, int, int], where: str) -> list[int]:
+# A relative index that points before the first entry, kept (non-strict) as out of range.
+_BEFORE_FIRST = np.iinfo(np.int64).max // 2
+
+
+def _corner(token: str, counts: tuple[int, int, int], where: str, strict: bool) -> list[int]:
     parts = token.split("/")
-    if len(parts) > 3 or not parts[0]:
+    if len(parts) > 3:
+        raise ValueError(f"{where}: Face vertices can only have 3 properties, got '{token}'")
+    if not parts[0]:
         raise ValueError(f"{where}: malformed face vertex '{token}'")
     out = []
     for k in range(3):
@@ -217,12 +213,15 @@ def _corner(token: str, counts: tuple[int, int, int], where: str) -> list[int]:
             raise ValueError(f"{where}: face index 0 (OBJ indices start at 1)")
         j = i - 1 if i > 0 else counts[k] + i
         if j < 0:
-            raise ValueError(f"{where}: relative face index {i} points before the first entry")
+            if strict:
+                raise ValueError(f"{where}: relative face index {i} points before the first "
+                                 "entry")
+            j = _BEFORE_FIRST
         out.append(j)
     return out
 
 
-def _parse_faces_slow(text: str, path: Path) -> tuple[np.ndarray, ...]:
+def _parse_faces_slow(text: str, path: str, strict: bool) -> tuple[np.ndarray, ...]:
     """Any faces: polygons (fan-triangulated), mixed formats, relative (negative) indices."""
     counts = [0, 0, 0]
     rows: list[list[int]] = []
@@ -237,27 +236,31 @@ def _parse_faces_slow(text: str, path: Path) -> tuple[np.ndarray, ...]:
         elif head[:2] in ("f ", "f\t"):
             where = f"{path}: line {lineno}"
             tokens = line.split("#", 1)[0].split()[1:]
+            too_many = [t for t in tokens if t.count("/") > 2]
+            if too_many:
+                raise ValueError(f"{where}: Face vertices can only have 3 properties, got "
+                                 f"'{too_many[0]}'")
             if len(tokens) < 3:
                 raise ValueError(f"{where}: a face needs at least 3 vertices, got {len(tokens)}")
+            if len({_face_kind(t) for t in tokens}) > 1:
+                raise ValueError(f"{where}: Vertex properties are inconsistent across the "
+                                 "face's corners (truncated line?)")
             try:
-                c = [_corner(t, (counts[0], counts[1], counts[2]), where) for t in tokens]
+                c = [_corner(t, (counts[0], counts[1], counts[2]), where, strict)
+                     for t in tokens]
             except ValueError as e:
                 if str(e).startswith(str(path)):
                     raise
                 raise ValueError(f"{where}: malformed face line ({e})") from e
-            for k, what in ((1, "texture coordinates"), (2, "normals")):
-                given = [x[k] >= 0 for x in c]
-                if any(given) and not all(given):
-                    raise ValueError(f"{where}: {what} must be given for all corners of a face "
-                                     "or none (truncated line?)")
             for i in range(1, len(c) - 1):
                 rows.append([x for k in range(3) for x in (c[0][k], c[i][k], c[i + 1][k])])
     arr = np.asarray(rows, dtype=np.int64).reshape(-1, 3, 3)
     return arr[:, 0], arr[:, 1], arr[:, 2]
 
 
-def _parse_faces(text: str, path: Path) -> tuple[np.ndarray, ...]:
-    """(verts_idx, textures_idx, normals_idx, materials_idx, material names) of an OBJ."""
+def _parse_faces(text: str, path: str, strict: bool) -> tuple[Any, ...]:
+    """(verts_idx, textures_idx, normals_idx, materials_idx, material names) of an OBJ
+    (empty index arrays when it has no faces)."""
     names: dict[str, int] = {}
     lines: list[str] = []
     line_mat: list[int] = []
@@ -269,12 +272,13 @@ def _parse_faces(text: str, path: Path) -> tuple[np.ndarray, ...]:
         elif line.startswith("usemtl"):
             mat = names.setdefault(line[6:].strip(), len(names))
     if not lines:
-        raise ValueError(f"{path}: no faces ('f' lines); not a triangle mesh")
+        empty = np.zeros((0, 3), dtype=np.int64)
+        return empty, empty, empty, np.zeros(0, dtype=np.int64), list(names)
     fast = _parse_faces_fast(lines, path)
     if fast is not None:
         materials = np.asarray(line_mat, dtype=np.int64)
         return (*fast, materials, list(names))
-    v, t, n = _parse_faces_slow(text, path)
+    v, t, n = _parse_faces_slow(text, path, strict)
     # Material of each triangle: repeat each line's material by its triangle count.
     tri_per_line = [len(s.split("#", 1)[0].split()) - 2 for s in lines]
     materials = np.repeat(np.asarray(line_mat, dtype=np.int64), tri_per_line)
@@ -285,31 +289,17 @@ def _parse_faces(text: str, path: Path) -> tuple[np.ndarray, ...]:
 
 
 class _FolderResolver:
-    """trimesh resolver that reads only files inside one folder (unless allowed)."""
+    """Resolves MTL and texture names inside one folder (refusing others unless allowed)."""
 
     def __init__(self, folder: Path, allow_external: bool) -> None:
         self.folder = folder.resolve()
         self.allow_external = allow_external
-        self.refused: list[str] = []
-        self.missing: list[str] = []
-        self.requested: list[str] = []
 
     def path(self, name: str) -> Path:
         p = (self.folder / name.strip()).resolve()
         if not self.allow_external and not p.is_relative_to(self.folder):
-            self.refused.append(name)
             raise ValueError(f"{name} resolves outside {self.folder}")
         return p
-
-    def get(self, name: str) -> bytes:
-        self.requested.append(name)
-        p = self.path(name)
-        if not p.is_file():
-            self.missing.append(name)
-            raise FileNotFoundError(name)
-        return p.read_bytes()
-
-    __getitem__ = get
 
 
 def _image_tensor(img: Any) -> torch.Tensor:
@@ -317,36 +307,28 @@ def _image_tensor(img: Any) -> torch.Tensor:
     return torch.from_numpy(arr)
 
 
-def _color(value: Any) -> torch.Tensor:
-    t = torch.tensor(value, dtype=torch.float32).reshape(-1)
-    return t.expand(3).clone() if t.numel() == 1 else t[:3]
-
-
-def _material_colors(props: dict) -> dict[str, torch.Tensor]:
-    """PyTorch3D's material colour record from trimesh's parsed MTL entry."""
-    entry = {}
-    for key, out in (("ka", "ambient_color"), ("kd", "diffuse_color"), ("ks", "specular_color")):
-        if key in props:
-            entry[out] = _color(props[key])
-    if "ns" in props:
-        entry["shininess"] = torch.tensor([float(np.ravel(props["ns"])[0])])
-    return entry
-
-
 def _load_materials(
-    text: str, path: Path, allow_external: bool
+    text: str, where: str, folder: Path, allow_external: bool, used: list[str],
+    path_manager: Any = None,
 ) -> tuple[dict | None, dict | None]:
-    """Material colours and texture images of the MTL files an OBJ names (None if none)."""
+    """Colours and texture images of the materials an OBJ uses (None if it names no MTL).
+
+    Only materials named by ``usemtl`` are returned; without any ``usemtl``, every material
+    of the MTL files (PyTorch3D gives a lone material to all faces).
+    """
     mtl_names = [ln[6:].strip() for ln in text.split("\n") if ln.startswith("mtllib")]
     if not mtl_names:
+        if used:
+            warnings.warn(f"{where}: faces use materials but No mtl file provided (no "
+                          "'mtllib' line); loading without materials", stacklevel=3)
         return None, None
-    resolver = _FolderResolver(path.parent, allow_external)
+    resolver = _FolderResolver(folder, allow_external)
     external = (
-        f"{path}: refusing to read %s outside the mesh folder {resolver.folder}; "
+        f"{where}: refusing to read %s outside the mesh folder {resolver.folder}; "
         "pass allow_external_textures=True to allow it"
     )
     colors: dict[str, dict[str, torch.Tensor]] = {}
-    images: dict[str, torch.Tensor] = {}
+    files: dict[str, str] = {}
     found = False
     for name in mtl_names:
         try:
@@ -354,124 +336,190 @@ def _load_materials(
         except ValueError:
             raise ValueError(external % f"material file '{name}'") from None
         if not mtl_path.is_file():
-            warnings.warn(f"{path}: material file '{name}' not found; loading without it",
-                          stacklevel=3)
+            warnings.warn(f"{where}: material file '{name}' not found (Mtl file does not "
+                          f"exist: {mtl_path}); loading without it", stacklevel=3)
             continue
         found = True
-        mtl = trimesh.util.decode_text(mtl_path.read_bytes())
-        mtl = "\n".join(ln.split("#", 1)[0] for ln in mtl.splitlines())
-        resolver.requested.clear()
-        resolver.missing.clear()
-        materials = _tm_obj.parse_mtl(mtl, resolver=resolver)
-        if resolver.refused:
-            raise ValueError(external % f"texture '{resolver.refused[0]}'")
-        read_ok = set()
-        for mat_name, props in materials.items():
-            colors[mat_name] = _material_colors(props)
-            img = props.get("image")
-            if img is None:
-                continue
-            read_ok.add(img.info.get("file_path"))
-            try:
-                images[mat_name] = _image_tensor(img)
-            except (OSError, ValueError) as e:
-                warnings.warn(f"{path}: texture of material '{mat_name}' is unreadable "
-                              f"({e}); loading without it", stacklevel=3)
-        for tex in resolver.requested:
-            if tex not in read_ok:
-                why = "not found" if tex in resolver.missing else "unreadable"
-                warnings.warn(f"{path}: texture image '{tex}' {why}; loading without it",
-                              stacklevel=3)
+        with open_input(mtl_path, path_manager, "rb") as stream:
+            mtl_text = trimesh.util.decode_text(stream.read())
+        c, fl = parse_mtl_text(mtl_text, str(mtl_path))
+        colors.update(c)
+        files.update(fl)
     if not found:
         return None, None
+    if used:
+        colors = {k: v for k, v in colors.items() if k in used}
+        files = {k: v for k, v in files.items() if k in used}
+    images: dict[str, torch.Tensor] = {}
+    for mat_name, tex in files.items():
+        try:
+            tex_path = resolver.path(tex)
+        except ValueError:
+            raise ValueError(external % f"texture '{tex}'") from None
+        if not tex_path.is_file():
+            warnings.warn(f"{where}: texture image '{tex}' not found (Texture file does not "
+                          f"exist: {tex_path}); loading without it", stacklevel=3)
+            continue
+        try:
+            with Image.open(tex_path) as img:
+                images[mat_name] = _image_tensor(img)
+        except (OSError, ValueError, Image.DecompressionBombError) as e:
+            warnings.warn(f"{where}: texture image '{tex}' unreadable ({e}); loading "
+                          "without it", stacklevel=3)
     return colors, images
 
 
 # --------------------------------------------------------------------------- OBJ
 
 
+def _read_source(f: Any, path_manager: Any) -> tuple[bytes | str, str, Path]:
+    """(contents, name for messages, folder that MTL/texture names are relative to)."""
+    if isinstance(f, (str, os.PathLike)):
+        if path_manager is None or not isinstance(f, str):
+            p = _existing_file(f)
+            return p.read_bytes(), str(p), p.parent
+        with open_input(f, path_manager, "rb") as stream:
+            return stream.read(), f, Path(os.path.dirname(f) or ".")
+    if hasattr(f, "read"):
+        name = getattr(f, "name", None)
+        folder = Path(os.path.dirname(name)) if isinstance(name, str) else Path.cwd()
+        return f.read(), str(name or "<stream>"), folder
+    raise TypeError(f"f: expected a path or a readable stream, got {type(f).__name__}")
+
+
 def load_obj(
-    path: PathLike,
+    f: PathLike | IO,
     load_textures: bool = True,
+    create_texture_atlas: bool = False,
+    texture_atlas_size: int = 4,
+    texture_wrap: str | None = "repeat",
     device: str | torch.device = "cpu",
+    path_manager: Any = None,
+    *,
     allow_external_textures: bool = False,
+    strict: bool = True,
 ) -> tuple[torch.Tensor, ObjFaces, ObjAux]:
     """Read an OBJ as PyTorch3D's ``load_obj`` does, with vertices kept welded.
 
     Polygons are fan-triangulated; relative (negative) indices are resolved.
 
     Args:
-        path: the ``.obj`` file.
-        load_textures: read the MTL files (colours, ``map_Kd`` images). A missing MTL or
-            texture image gives a warning and is skipped.
+        f: the ``.obj`` file: a path, or a text or binary stream (MTL and texture names
+            are then relative to the stream's ``name`` folder, else the working folder).
+        load_textures: read the MTL files (colours, ``map_Kd`` images) of the materials
+            the faces use. A missing MTL or texture image gives a warning and is skipped.
+        create_texture_atlas: also bake an (F, R, R, 3) per-face ``aux.texture_atlas``
+            from the materials (see :func:`diffrend.io.mtl_io.make_mesh_texture_atlas`).
+        texture_atlas_size: R.
+        texture_wrap: UVs outside [0, 1] for the atlas: "repeat", "clamp" or None.
         device: where the returned tensors live.
+        path_manager: an iopath ``PathManager`` to open ``str`` paths with (optional).
         allow_external_textures: allow MTL/texture paths outside the OBJ's folder (refused
             with ValueError otherwise).
+        strict: diffrend's checks (default): a file without vertices or faces, or a face
+            index out of range, raises ValueError. False follows PyTorch3D: empty meshes
+            load, and bad indices give the warning "Faces have invalid indices".
 
     Returns:
         verts (V, 3) float32, ``ObjFaces`` and ``ObjAux``; constants (no gradients).
 
     Raises:
-        FileNotFoundError: ``path`` does not exist.
-        ValueError: the file is not a readable OBJ mesh (binary data, no vertices or faces,
-            malformed or truncated lines, NaN/inf values, indices out of range).
+        FileNotFoundError: ``f`` does not exist.
+        ValueError: the file is not a readable OBJ mesh (binary data, malformed or
+            truncated lines, NaN/inf values; with ``strict`` also no vertices or faces and
+            indices out of range).
     """
-    path = _existing_file(path)
-    data = path.read_bytes()
-    if b"\x00" in data:
-        raise ValueError(f"{path}: binary data, not a text OBJ file")
-    text = trimesh.util.decode_text(data)
-    text = "\n" + text.replace("\r\n", "\n").replace("\r", "\n").replace("\\\n", "") + "\n"
+    if texture_wrap not in ("repeat", "clamp", None):
+        raise ValueError(f"texture_wrap: expected 'repeat', 'clamp' or None, got {texture_wrap!r}")
+    data, where, folder = _read_source(f, path_manager)
+    if isinstance(data, bytes):
+        if b"\x00" in data:
+            raise ValueError(f"{where}: binary data, not a text OBJ file")
+        data = trimesh.util.decode_text(data)
+    text = "\n" + data.replace("\r\n", "\n").replace("\r", "\n").replace("\\\n", "") + "\n"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             v, vn, vt, _ = _tm_obj._parse_vertices(text)
     except (ValueError, IndexError, TypeError) as e:
-        raise ValueError(f"{path}: malformed vertex lines ({e})") from e
-    if v is None or len(v) == 0:
-        raise ValueError(f"{path}: no vertices ('v' lines); not an OBJ mesh")
+        raise ValueError(f"{where}: malformed vertex lines ({e})") from e
     for arr, what, cols in ((v, "vertex", 3), (vt, "texture coordinate", 2), (vn, "normal", 3)):
-        if arr is not None and (arr.ndim != 2 or arr.shape[1] < cols):
-            raise ValueError(f"{path}: {what} lines need {cols} numbers (truncated file?)")
+        if arr is not None and len(arr) and (arr.ndim != 2 or arr.shape[1] < cols):
+            raise ValueError(f"{where}: a {what} line does not have {cols} values "
+                             "(truncated file?)")
         if arr is not None and not np.isfinite(arr).all():
-            raise ValueError(f"{path}: {what} lines contain NaN or inf")
-    v_idx, t_idx, n_idx, m_idx, _names = _parse_faces(text, path)
+            raise ValueError(f"{where}: {what} lines contain NaN or inf")
+    v_idx, t_idx, n_idx, m_idx, names = _parse_faces(text, where, strict)
+    if (v is None or len(v) == 0) and strict:
+        raise ValueError(f"{where}: no vertices ('v' lines); not an OBJ mesh")
+    if not v_idx.size and strict:
+        raise ValueError(f"{where}: no faces ('f' lines); not a triangle mesh")
+    v = np.zeros((0, 3)) if v is None else v
     for idx, arr, name, plural in ((v_idx, v, "vertex", "vertices"),
                                    (t_idx, vt, "texture coordinate", "texture coordinates"),
                                    (n_idx, vn, "normal", "normals")):
         n = 0 if arr is None else len(arr)
-        if idx.size and idx.max() >= n:
-            raise ValueError(f"{path}: a face uses {name} {idx.max() + 1} but the file has "
-                             f"{n} {plural}")
+        if not idx.size:
+            continue
+        used = idx[(idx != -1).any(axis=1)] if name != "vertex" else idx
+        if used.size and (used.max() >= n or used.min() < 0):
+            if strict:
+                raise ValueError(f"{where}: a face uses {name} {used.max() + 1} but the file "
+                                 f"has {n} {plural}")
+            warnings.warn("Faces have invalid indices", stacklevel=2)
+    # Non-strict: a relative index before the first entry stays invalid (but not -1, the
+    # "none" marker).
+    v_idx, t_idx, n_idx = (np.where(x == _BEFORE_FIRST, -2, x) for x in (v_idx, t_idx, n_idx))
     colors = images = None
     if load_textures:
-        colors, images = _load_materials(text, path, allow_external_textures)
+        colors, images = _load_materials(text, where, folder, allow_external_textures, names,
+                                         path_manager)
+    if colors and not names:
+        # No usemtl: the MTL's first material applies to every face (PyTorch3D).
+        names = [next(iter(colors))]
+        m_idx = np.maximum(m_idx, 0)
 
     def tensor(x: Any, dtype: torch.dtype) -> torch.Tensor:
         return torch.as_tensor(np.ascontiguousarray(x), dtype=dtype).to(device)
 
+    verts_uvs = None if vt is None or not len(vt) else tensor(vt[:, :2], torch.float32)
+    textures_idx = tensor(t_idx, torch.int64)
+    atlas = None
+    if create_texture_atlas:
+        face_names = np.asarray([""] + names, dtype=object)[m_idx + 1]
+        atlas = make_mesh_texture_atlas(
+            {k: {kk: vv.to(device) for kk, vv in d.items()} for k, d in (colors or {}).items()},
+            {k: x.to(device) for k, x in (images or {}).items()}, face_names, textures_idx,
+            verts_uvs if verts_uvs is not None else torch.zeros(0, 2, device=device),
+            texture_atlas_size, texture_wrap)
     faces = ObjFaces(
         verts_idx=tensor(v_idx, torch.int64),
         normals_idx=tensor(n_idx, torch.int64),
-        textures_idx=tensor(t_idx, torch.int64),
+        textures_idx=textures_idx,
         materials_idx=tensor(m_idx, torch.int64),
     )
     aux = ObjAux(
-        normals=None if vn is None else tensor(vn[:, :3], torch.float32),
-        verts_uvs=None if vt is None else tensor(vt[:, :2], torch.float32),
+        normals=None if vn is None or not len(vn) else tensor(vn[:, :3], torch.float32),
+        verts_uvs=verts_uvs,
         material_colors=None if colors is None else {
             k: {kk: vv.to(device) for kk, vv in d.items()} for k, d in colors.items()},
         texture_images=None if images is None else {k: x.to(device) for k, x in images.items()},
-        texture_atlas=None,
+        texture_atlas=atlas,
     )
     return tensor(v[:, :3], torch.float32), faces, aux
 
 
 def load_objs_as_meshes(
-    files: Sequence[PathLike],
+    files: Sequence[PathLike | IO],
     device: str | torch.device | None = None,
     load_textures: bool = True,
+    create_texture_atlas: bool = False,
+    texture_atlas_size: int = 4,
+    texture_wrap: str | None = "repeat",
+    path_manager: Any = None,
+    *,
     allow_external_textures: bool = False,
+    strict: bool = True,
 ) -> Meshes:
     """Load OBJ files into one ``Meshes`` batch (PyTorch3D's ``load_objs_as_meshes``).
 
@@ -480,7 +528,9 @@ def load_objs_as_meshes(
     PyTorch3D's defaults (bilinear, ``align_corners=True``, ``padding_mode="border"``). With
     several textured materials the first image is used (with a warning). Faces that have
     no texture coordinates in the file read UV (0, 0) (with a warning; PyTorch3D silently
-    reads the last UV there). Either all files have a texture or none may.
+    reads the last UV there). Either all files have a texture or none may. With
+    ``create_texture_atlas`` every mesh gets a ``TexturesAtlas`` instead (see
+    :func:`load_obj` for it and for the other arguments).
 
     Returns:
         ``Meshes`` of len(files) meshes on ``device`` (constants, no gradients).
@@ -492,9 +542,13 @@ def load_objs_as_meshes(
     device = torch.device("cpu") if device is None else torch.device(device)
     batch = []
     for f in files:
-        verts, faces, aux = load_obj(f, load_textures, device, allow_external_textures)
+        verts, faces, aux = load_obj(
+            f, load_textures, create_texture_atlas, texture_atlas_size, texture_wrap, device,
+            path_manager, allow_external_textures=allow_external_textures, strict=strict)
         tex = None
-        if load_textures and aux.texture_images and aux.verts_uvs is not None:
+        if create_texture_atlas:
+            tex = TexturesAtlas(atlas=[aux.texture_atlas])
+        elif load_textures and aux.texture_images and aux.verts_uvs is not None:
             if len(aux.texture_images) > 1:
                 warnings.warn(f"{f}: several texture images; using the first one", stacklevel=2)
             image = next(iter(aux.texture_images.values()))
@@ -510,67 +564,136 @@ def load_objs_as_meshes(
     return batch[0] if len(batch) == 1 else join_meshes_as_batch(batch)
 
 
+def _obj_table(x: Any, name: str, cols: int, integer: bool, strict: bool) -> np.ndarray:
+    """(n, cols) numpy array of an argument; empty input gives (0, cols)."""
+    arr = x.detach().cpu().numpy() if torch.is_tensor(x) else np.asarray(x)
+    if arr.size == 0:
+        return arr.reshape(0, cols)
+    if arr.ndim != 2 or arr.shape[1] != cols:
+        raise ValueError(f"Argument '{name}' should either be empty or of shape "
+                         f"(n, {cols}), got {tuple(arr.shape)}")
+    if integer and not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"{name}: expected integer indices, got {arr.dtype}")
+    if strict and not integer and not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return arr
+
+
 def save_obj(
-    path: PathLike,
+    f: PathLike | IO,
     verts: torch.Tensor,
     faces: torch.Tensor,
+    decimal_places: int | None = None,
+    path_manager: Any = None,
+    *,
+    normals: torch.Tensor | None = None,
+    faces_normals_idx: torch.Tensor | None = None,
     verts_uvs: torch.Tensor | None = None,
     faces_uvs: torch.Tensor | None = None,
     texture_map: torch.Tensor | None = None,
     verts_colors: torch.Tensor | None = None,
+    strict: bool = True,
 ) -> None:
-    """Write a mesh as OBJ; with a texture also ``<stem>.mtl`` and ``<stem>.png`` beside it.
+    """Write a mesh as OBJ (PyTorch3D's ``save_obj`` layout); with a texture also
+    ``<stem>.mtl`` and ``<stem>.png`` beside it.
 
     Args:
-        path: the ``.obj`` file to write (each file is written atomically).
-        verts: (V, 3) float positions; faces: (F, 3) int indices into verts.
-        verts_uvs: (T, 2) UVs and faces_uvs: (F, 3) indices into them (both or neither).
+        f: the ``.obj`` path (each file is written atomically) or a text/binary stream
+            (then without texture).
+        verts: (V, 3) float positions; faces: (F, 3) int indices into verts (either may be
+            empty).
+        decimal_places: fixed digits after the point (``%.Nf``); None writes each float
+            exactly (``%.9g``; PyTorch3D writes ``%f``).
+        path_manager: an iopath ``PathManager`` for ``str`` paths (optional).
+        normals: (N, 3) normals with faces_normals_idx: (F, 3) indices into them.
+        verts_uvs: (T, 2) UVs and faces_uvs: (F, 3) indices into them.
         texture_map: (H, W, 3) float image in [0, 1] (needs the UVs); saved as 8-bit PNG.
         verts_colors: (V, 3) float RGB in [0, 1], written as ``v x y z r g b`` (the vertex
             colour extension read by MeshLab, Blender, trimesh and Open3D).
+        strict: diffrend's checks (default): out-of-range indices, NaN/inf values and a
+            texture or normals given only in part raise ValueError. False follows
+            PyTorch3D: bad indices warn ("Faces have invalid indices") and partial
+            texture / normals arguments are ignored.
     """
-    path = Path(path)
-    v = _to_numpy(verts, "verts", 3, integer=False)
+    v = _obj_table(verts, "verts", 3, False, strict)
+    fa = _obj_table(faces, "faces", 3, True, strict)
+    tex_args = (verts_uvs, faces_uvs, texture_map)
+    if strict:
+        if (verts_uvs is None) != (faces_uvs is None):
+            raise ValueError("verts_uvs and faces_uvs must be given together")
+        if texture_map is not None and verts_uvs is None:
+            raise ValueError("texture_map needs verts_uvs and faces_uvs")
+        if (normals is None) != (faces_normals_idx is None):
+            raise ValueError("normals and faces_normals_idx must be given together")
+    with_uv = verts_uvs is not None and faces_uvs is not None and (
+        texture_map is not None or strict)
+    with_tex = all(t is not None for t in tex_args)
+    with_n = normals is not None and faces_normals_idx is not None
     if verts_colors is not None:
-        c = _to_numpy(verts_colors, "verts_colors", 3, integer=False)
+        c = _obj_table(verts_colors, "verts_colors", 3, False, strict)
         if c.shape != v.shape:
             raise ValueError(f"verts_colors: expected shape {v.shape}, got {c.shape}")
         v = np.concatenate([v, np.clip(c, 0.0, 1.0)], axis=1)
-    f = _to_numpy(faces, "faces", 3, integer=True)
-    _check_range(f, len(v), "faces", str(path))
-    if (verts_uvs is None) != (faces_uvs is None):
-        raise ValueError("verts_uvs and faces_uvs must be given together")
-    if texture_map is not None and verts_uvs is None:
-        raise ValueError("texture_map needs verts_uvs and faces_uvs")
-    out = io.StringIO()
-    out.write("# written by diffrend\n")
-    if verts_uvs is not None:
-        uv = _to_numpy(verts_uvs, "verts_uvs", 2, integer=False)
-        fuv = _to_numpy(faces_uvs, "faces_uvs", 3, integer=True)
-        if fuv.shape != f.shape:
-            raise ValueError(f"faces_uvs: expected shape {f.shape}, got {fuv.shape}")
-        _check_range(fuv, len(uv), "faces_uvs", str(path))
-    if texture_map is not None:
+    if with_uv:
+        uv = _obj_table(verts_uvs, "verts_uvs", 2, False, strict)
+        fuv = _obj_table(faces_uvs, "faces_uvs", 3, True, strict)
+        if len(fuv) != len(fa):
+            raise ValueError(f"faces_uvs: expected {len(fa)} rows, got {len(fuv)}")
+    if with_tex:
         tex = texture_map.detach().cpu().numpy() if torch.is_tensor(texture_map) \
             else np.asarray(texture_map)
         if tex.ndim != 3 or tex.shape[2] != 3 or not np.isfinite(tex).all():
             raise ValueError(f"texture_map: expected a finite (H, W, 3) image, got {tex.shape}")
+    if with_n:
+        nrm = _obj_table(normals, "normals", 3, False, strict)
+        fn = _obj_table(faces_normals_idx, "faces_normals_idx", 3, True, strict)
+        if len(fn) != len(fa):
+            raise ValueError(f"faces_normals_idx: expected {len(fa)} rows, got {len(fn)}")
+    if not len(v) and not len(fa):
+        warnings.warn("Empty 'verts' and 'faces' arguments provided", stacklevel=2)
+        write_output(f, b"", path_manager)
+        return
+    check_face_indices(torch.as_tensor(fa), len(v), strict, "faces")
+    if with_uv:
+        check_face_indices(torch.as_tensor(fuv), len(uv), strict, "faces_uvs")
+    if with_n:
+        check_face_indices(torch.as_tensor(fn), len(nrm), strict, "faces_normals_idx")
+    if with_tex and not isinstance(f, (str, os.PathLike)):
+        raise ValueError("f: saving a texture needs a path (the .mtl and .png go beside it)")
+    out = io.StringIO()
+    flt = "%.9g" if decimal_places is None else f"%.{decimal_places}f"
+    if with_tex:
+        path = Path(f)
         png = path.with_suffix(".png")
         buf = io.BytesIO()
         Image.fromarray(np.round(np.clip(tex, 0, 1) * 255).astype(np.uint8)).save(buf, "PNG")
-        _atomic_write(png, buf.getvalue())
-        mtl = (f"newmtl mesh\nmap_Kd {png.name}\nKa 1.000 1.000 1.000\n"
-               "Kd 1.000 1.000 1.000\nKs 0.000 0.000 0.000\nNs 0.0\nillum 0\n")
-        _atomic_write(path.with_suffix(".mtl"), mtl.encode())
-        out.write(f"mtllib {path.with_suffix('.mtl').name}\nusemtl mesh\n")
-    np.savetxt(out, v, fmt="v %.9g %.9g %.9g" + (" %.6g %.6g %.6g" if v.shape[1] == 6 else ""))
-    if verts_uvs is not None:
-        np.savetxt(out, uv, fmt="vt %.9g %.9g")
-        inter = np.stack([f + 1, fuv + 1], axis=2).reshape(-1, 6)
-        np.savetxt(out, inter, fmt="f %d/%d %d/%d %d/%d")
-    else:
-        np.savetxt(out, f + 1, fmt="f %d %d %d")
-    _atomic_write(path, out.getvalue().encode())
+        write_output(png, buf.getvalue())
+        write_output(path.with_suffix(".mtl"), f"newmtl mesh\nmap_Kd {png.name}\n".encode())
+        out.write(f"\nmtllib {path.with_suffix('.mtl').name}\nusemtl mesh\n\n")
+    cfmt = " %.6g %.6g %.6g" if v.shape[1] == 6 else ""
+    if len(v):
+        np.savetxt(out, v, fmt=f"v {flt} {flt} {flt}" + cfmt)
+    if with_n and len(nrm):
+        np.savetxt(out, nrm, fmt=f"vn {flt} {flt} {flt}")
+    if with_uv and len(uv):
+        np.savetxt(out, uv, fmt=f"vt {flt} {flt}")
+    if len(fa):
+        cols = [fa + 1]
+        if with_uv and with_n:
+            fmt = "%d/%d/%d"
+            cols += [fuv + 1, fn + 1]
+        elif with_uv:
+            fmt, cols = "%d/%d", cols + [fuv + 1]
+        elif with_n:
+            fmt, cols = "%d//%d", cols + [fn + 1]
+        else:
+            fmt = "%d"
+        table = np.stack(cols, axis=2).reshape(len(fa), -1)
+        np.savetxt(out, table, fmt="f " + " ".join([fmt] * 3))
+    text = out.getvalue()
+    if text.endswith("\n") and len(fa):
+        text = text[:-1]  # PyTorch3D's layout: no newline after the last face
+    write_output(f, text.encode(), path_manager)
 
 
 # --------------------------------------------------------------------------- other formats
@@ -612,42 +735,6 @@ def load_mesh(path: PathLike, device: str | torch.device = "cpu") -> Meshes:
     _check_range(f, len(v), "face vertex", str(p))
     verts = torch.as_tensor(v, dtype=torch.float32, device=device)
     return Meshes([verts], [torch.as_tensor(f, device=device)])
-
-
-def save_ply(
-    path: PathLike,
-    verts: torch.Tensor,
-    faces: torch.Tensor,
-    verts_normals: torch.Tensor | None = None,
-    verts_colors: torch.Tensor | None = None,
-) -> None:
-    """Write a binary PLY (via trimesh), atomically.
-
-    Args:
-        verts: (V, 3) float; faces: (F, 3) int indices into verts; verts_normals: optional
-            (V, 3) float normals written as nx, ny, nz; verts_colors: optional (V, 3) float
-            RGB in [0, 1], written as 8-bit red, green, blue.
-    """
-    path = Path(path)
-    v = _to_numpy(verts, "verts", 3, integer=False)
-    f = _to_numpy(faces, "faces", 3, integer=True)
-    _check_range(f, len(v), "faces", str(path))
-    mesh = trimesh.Trimesh(vertices=v, faces=f, process=False)
-    if verts_normals is not None:
-        n = _to_numpy(verts_normals, "verts_normals", 3, integer=False)
-        if n.shape != v.shape:
-            raise ValueError(f"verts_normals: expected shape {v.shape}, got {n.shape}")
-        mesh.vertex_normals = n
-    if verts_colors is not None:
-        c = _to_numpy(verts_colors, "verts_colors", 3, integer=False)
-        if c.shape != v.shape:
-            raise ValueError(f"verts_colors: expected shape {v.shape}, got {c.shape}")
-        rgba = np.concatenate([np.round(np.clip(c, 0, 1) * 255), np.full((len(c), 1), 255)], 1)
-        mesh.visual.vertex_colors = rgba.astype(np.uint8)
-    data = trimesh.exchange.ply.export_ply(
-        mesh, encoding="binary", vertex_normal=verts_normals is not None
-    )
-    _atomic_write(path, data)
 
 
 def default_mesh_path() -> Path:

@@ -1,7 +1,7 @@
 """``pytorch3d.io.pluggable``: PyTorch3D's path, mapped onto diffrend's names."""
 
-
-# not yet in diffrend: IO
+from diffrend.io.pluggable import IO
 
 __all__ = [
+    "IO",
 ]

@@ -1,0 +1,120 @@
+"""Where mesh files come from and go to: paths, ``path_manager`` paths, or open streams.
+
+PyTorch3D's loaders take a path, a ``str`` resolved through an iopath ``PathManager``, or
+a file-like object; these helpers give every loader and writer here that same reach.
+Writes to a path are atomic (a temporary file renamed over the target); writes to a stream
+go straight into it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import torch
+
+PathOrStream = str | os.PathLike | IO
+
+
+def is_path(f: Any) -> bool:
+    """True for ``str`` and ``os.PathLike`` (a file name), False for a stream."""
+    return isinstance(f, (str, os.PathLike))
+
+
+@contextlib.contextmanager
+def open_input(f: PathOrStream, path_manager: Any = None, mode: str = "rb") -> Iterator[IO]:
+    """A readable stream for ``f``: opened (and closed) here for a path, else ``f`` itself.
+
+    A ``str`` goes through ``path_manager.open`` when one is given (iopath semantics).
+    Raises FileNotFoundError naming the path when it does not exist.
+    """
+    if isinstance(f, str) and path_manager is not None:
+        with path_manager.open(f, mode) as stream:
+            yield stream
+    elif is_path(f):
+        p = Path(f)
+        if not p.exists():
+            raise FileNotFoundError(f"{p}: no such file")
+        with open(p, mode) as stream:
+            yield stream
+    elif hasattr(f, "read"):
+        yield f
+    else:
+        raise TypeError(f"f: expected a path or a readable stream, got {type(f).__name__}")
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file next to ``path``, then rename it over ``path``.
+
+    The file gets ordinary permissions (0666 less the umask), not mkstemp's 0600.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_output(f: PathOrStream, data: bytes, path_manager: Any = None) -> None:
+    """Write ``data`` to ``f``: atomically for a path, through ``path_manager`` for a ``str``
+    when one is given, or into an open stream (text streams get it decoded as UTF-8)."""
+    if isinstance(f, str) and path_manager is not None and not _is_local(path_manager, f):
+        with path_manager.open(f, "wb") as out:
+            out.write(data)
+    elif is_path(f):
+        atomic_write(Path(f), data)
+    elif isinstance(f, io.TextIOBase):
+        f.write(data.decode("utf-8"))
+    elif hasattr(f, "write"):
+        f.write(data)
+    else:
+        raise TypeError(f"f: expected a path or a writable stream, got {type(f).__name__}")
+
+
+def _is_local(path_manager: Any, path: str) -> bool:
+    """Whether iopath would handle ``path`` as a plain local file (then we write it atomically)."""
+    get_handler = getattr(path_manager, "_PathManager__get_path_handler", None)
+    if get_handler is None:
+        return False
+    try:
+        handler = get_handler(path)
+    except Exception:  # noqa: BLE001 - unknown path managers: let them write
+        return False
+    return type(handler).__name__ == "NativePathHandler"
+
+
+def check_face_indices(
+    faces: torch.Tensor, num: int, strict: bool, what: str = "Faces", pad_value: int | None = None
+) -> None:
+    """Out-of-range indices in an (F, 3) index tensor: ValueError when ``strict``, else
+    PyTorch3D's warning ("Faces have invalid indices"). Rows that are all ``pad_value`` are
+    skipped (faces without UVs or normals)."""
+    if faces.numel() == 0:
+        return
+    rows = faces
+    if pad_value is not None:
+        rows = faces[faces.ne(pad_value).any(dim=-1)]
+    if rows.numel() == 0:
+        return
+    bad = bool((rows < 0).any() or (rows >= num).any())
+    if not bad:
+        return
+    worst = int(rows.min()) if bool((rows < 0).any()) else int(rows.max())
+    if strict:
+        raise ValueError(f"{what}: index {worst} out of range for {num} entries "
+                         "(Faces have invalid indices)")
+    warnings.warn("Faces have invalid indices", stacklevel=3)
