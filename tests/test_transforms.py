@@ -31,13 +31,19 @@ from diffrend.transforms import (
     quaternion_apply,
     quaternion_invert,
     quaternion_multiply,
+    quaternion_raw_multiply,
     quaternion_to_axis_angle,
     quaternion_to_matrix,
+    random_quaternions,
+    random_rotation,
     random_rotations,
     rotation_6d_to_matrix,
+    se3_log_map,
     so3_exp_map,
+    so3_exponential_map,
     so3_log_map,
     so3_relative_angle,
+    so3_rotation_angle,
     standardize_quaternion,
 )
 
@@ -366,3 +372,208 @@ def test_transform3d_bad_inputs():
         Scale(torch.ones(2), torch.ones(3), 1.0)
     with pytest.raises(ValueError, match="compose"):
         Transform3d().compose(torch.eye(4))
+
+
+# --------------------------------------------------------------------------- PyTorch3D parity
+
+
+SCRIPTABLE_1ARG = [
+    (axis_angle_to_matrix, lambda: torch.randn(4, 3)),
+    (axis_angle_to_quaternion, lambda: torch.randn(4, 3)),
+    (matrix_to_axis_angle, lambda: random_rotations(4)),
+    (matrix_to_quaternion, lambda: random_rotations(4)),
+    (matrix_to_rotation_6d, lambda: random_rotations(4)),
+    (quaternion_to_matrix, lambda: random_quaternions(4)),
+    (quaternion_to_axis_angle, lambda: random_quaternions(4)),
+    (quaternion_invert, lambda: random_quaternions(4)),
+    (standardize_quaternion, lambda: torch.randn(4, 4)),
+    (rotation_6d_to_matrix, lambda: torch.randn(4, 6)),
+    (so3_exp_map, lambda: torch.randn(4, 3)),
+    (so3_log_map, lambda: random_rotations(4)),
+    (so3_rotation_angle, lambda: random_rotations(4)),
+    (hat, lambda: torch.randn(4, 3)),
+]
+
+
+# torch 2.x deprecates torch.jit.script, but PyTorch3D code still scripts these functions.
+no_jit_warning = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")
+
+
+@no_jit_warning
+@pytest.mark.parametrize("fn, make", SCRIPTABLE_1ARG, ids=lambda v: getattr(v, "__name__", ""))
+def test_functions_compile_with_torchscript(fn, make):
+    x = make()
+    torch.testing.assert_close(torch.jit.script(fn)(x), fn(x))
+
+
+@no_jit_warning
+def test_two_argument_functions_compile_with_torchscript():
+    a, b = random_quaternions(3), random_quaternions(3)
+    for fn in (quaternion_multiply, quaternion_raw_multiply):
+        torch.testing.assert_close(torch.jit.script(fn)(a, b), fn(a, b))
+    p = torch.randn(3, 3)
+    torch.testing.assert_close(torch.jit.script(quaternion_apply)(a, p), quaternion_apply(a, p))
+    e = torch.randn(3, 3)
+    for fn in (euler_angles_to_matrix, matrix_to_euler_angles):
+        arg = e if fn is euler_angles_to_matrix else random_rotations(3)
+        torch.testing.assert_close(torch.jit.script(fn)(arg, "ZYX"), fn(arg, "ZYX"))
+    R1, R2 = random_rotations(3), random_rotations(3)
+    torch.testing.assert_close(
+        torch.jit.script(so3_relative_angle)(R1, R2), so3_relative_angle(R1, R2)
+    )
+    torch.testing.assert_close(torch.jit.script(hat_inv)(hat(p)), p)
+
+
+@no_jit_warning
+def test_random_functions_compile_with_torchscript():
+    for fn, shape in ((random_quaternions, (5, 4)), (random_rotations, (5, 3, 3))):
+        scripted = torch.jit.script(fn)
+        out = scripted(5, torch.float64, "cpu", torch.Generator().manual_seed(3))
+        assert out.shape == shape and out.dtype == F64
+        torch.testing.assert_close(out, fn(5, F64, "cpu", torch.Generator().manual_seed(3)))
+    R = torch.jit.script(random_rotation)(torch.float64)
+    assert R.shape == (3, 3) and _is_rotation(R)
+
+
+def test_random_rotation_single_and_seeded():
+    R = random_rotation(dtype=F64, generator=torch.Generator().manual_seed(7))
+    assert R.shape == (3, 3) and R.dtype == F64 and _is_rotation(R)
+    again = random_rotation(dtype=F64, generator=torch.Generator().manual_seed(7))
+    torch.testing.assert_close(R, again, rtol=0, atol=0)
+    assert not torch.allclose(R, random_rotation(dtype=F64))
+
+
+def test_matrix_to_rotation_6d_is_not_a_view():
+    R = _rots(5)
+    before = R.clone()
+    d6 = matrix_to_rotation_6d(R)
+    torch.testing.assert_close(d6, R[:, :2, :].reshape(5, 6), rtol=0, atol=0)
+    d6 += 1.0
+    torch.testing.assert_close(R, before, rtol=0, atol=0)
+
+
+def test_fast_flag_gives_the_same_rotations():
+    v = torch.randn(20, 3, dtype=F64)
+    torch.testing.assert_close(axis_angle_to_matrix(v, fast=True), axis_angle_to_matrix(v))
+    R = _rots(20)
+    torch.testing.assert_close(matrix_to_axis_angle(R, fast=True), matrix_to_axis_angle(R))
+
+
+def test_so3_errors_name_the_argument_and_keep_pytorch3d_wording():
+    with pytest.raises(ValueError, match=r"log_rot .*Input tensor shape has to be Nx3\."):
+        so3_exp_map(torch.randn(5, 4))
+    with pytest.raises(ValueError, match=r"R .*Input has to be a batch of 3x3 Tensors\."):
+        so3_log_map(torch.randn(5, 3, 5))
+    with pytest.raises(ValueError, match="v "):
+        hat(torch.randn(5, 2))
+
+
+def test_so3_exponential_map_is_a_deprecated_alias():
+    v = torch.randn(6, 3, dtype=F64)
+    with pytest.warns(DeprecationWarning, match="so3_exp_map"):
+        R = so3_exponential_map(v)
+    torch.testing.assert_close(R, so3_exp_map(v), rtol=0, atol=0)
+
+
+def test_compose_is_lazy_and_batch_errors_surface_in_get_matrix():
+    a, b = Scale(torch.ones(2)), Translate(torch.zeros(3, 3))
+    t = a.compose(b)  # incompatible batches (2 vs 3): no error yet
+    assert t._transforms == [b]
+    with pytest.raises(ValueError, match="batch"):
+        t.get_matrix()
+    # the composed list grows by concatenation; the originals are untouched
+    c = Rotate(_rots(1).float())
+    tc = a.compose(c).compose(Scale(2.0))
+    assert len(tc._transforms) == 2 and tc._transforms[0] is c and a._transforms == []
+
+
+def test_get_matrix_returns_a_new_tensor():
+    t = Translate(torch.tensor([[1.0, 2.0, 3.0]]))
+    m = t.get_matrix()
+    m.zero_()
+    assert float(t.get_matrix()[0, 3, 0]) == 1.0
+
+
+def test_to_returns_self_only_when_nothing_changes():
+    t = Transform3d().rotate(_rots(1).float()).translate(1.0, 2.0, 3.0)
+    assert t.to("cpu") is t and t.to(torch.device("cpu")) is t and t.cpu() is t
+    copied = t.to("cpu", copy=True)
+    assert copied is not t and copied._matrix is not t._matrix
+    torch.testing.assert_close(copied.get_matrix(), t.get_matrix())
+    t64 = t.to("cpu", dtype=F64)
+    assert t64 is not t and t64.dtype == F64 and t.dtype == torch.float32
+    assert all(inner.dtype == F64 for inner in t64._transforms)
+    assert t64.get_matrix().dtype == F64
+    torch.testing.assert_close(t64.get_matrix().float(), t.get_matrix())
+
+
+def test_dtype_propagates_to_composed_transforms():
+    t = Transform3d(dtype=F64).rotate(_rots(1)).rotate_axis_angle(30.0, "Y").translate(1, 2, 3)
+    t = t.scale(0.5)
+    assert t.dtype == F64 and all(inner.dtype == F64 for inner in t._transforms)
+    assert t.transform_points(torch.randn(4, 3, dtype=F64)).dtype == F64
+
+
+def test_clone_copies_every_matrix_and_keeps_the_class():
+    r = Rotate(_rots(2).float())
+    rc = r.clone()
+    assert type(rc) is Rotate and rc._matrix is not r._matrix
+    t = Transform3d().compose(r, Translate(torch.randn(2, 3)))
+    tc = t.clone()
+    for orig, copy_ in zip(t._transforms, tc._transforms, strict=True):
+        assert copy_ is not orig and copy_._matrix is not orig._matrix
+    torch.testing.assert_close(tc.get_matrix(), t.get_matrix(), rtol=0, atol=0)
+
+
+def test_indexing_keeps_the_subclass():
+    xyz = torch.randn(4, 3)
+    for t, cls in (
+        (Translate(xyz), Translate),
+        (Scale(xyz.abs() + 0.1), Scale),
+        (Rotate(_rots(4).float()), Rotate),
+        (RotateAxisAngle(torch.tensor([10.0, 20.0, 30.0, 40.0]), "Z"), Rotate),
+        (Translate(xyz).compose(Scale(2.0)), Transform3d),
+    ):
+        for index in (1, -1, [0, 2], slice(1, 3), torch.tensor([True, False, True, True])):
+            sub = t[index]
+            assert type(sub) is cls
+            expected = t.get_matrix()[[index] if isinstance(index, int) else index]
+            torch.testing.assert_close(sub.get_matrix(), expected)
+    empty = Translate(xyz)[[]]
+    assert len(empty) == 0 and empty.get_matrix().numel() == 0
+    for bad in (1.5, torch.tensor([1.0, 0.0])):
+        with pytest.raises(IndexError):
+            Translate(xyz)[bad]
+
+
+@pytest.mark.parametrize("invert_composed", [False, True])
+def test_inverse_of_a_chain(invert_composed):
+    torch.manual_seed(0)
+    chain = [
+        Translate(torch.randn(3, 3, dtype=F64)),
+        Rotate(so3_exp_map(torch.randn(3, 3, dtype=F64))),
+        Scale(torch.rand(3, 3, dtype=F64) + 0.5),
+        RotateAxisAngle(torch.tensor([10.0, 50.0, 90.0], dtype=F64), "X"),
+        Transform3d(matrix=torch.eye(4, dtype=F64) + 0.1 * torch.randn(4, 4, dtype=F64)),
+    ]
+    t = chain[0].compose(*chain[1:])
+    inv = t.inverse(invert_composed=invert_composed)
+    eye = torch.eye(4, dtype=F64).expand(3, 4, 4)
+    torch.testing.assert_close(inv.get_matrix() @ t.get_matrix(), eye, **close64)
+    # closed-form inverses of the subclasses match the general one
+    for part in chain:
+        torch.testing.assert_close(
+            part.inverse()._matrix, torch.linalg.inv(part._matrix), **close64
+        )
+
+
+def test_get_se3_log_matches_se3_log_map():
+    R = _rots(6)
+    T = torch.randn(6, 3, dtype=F64)
+    t = Rotate(R).translate(T)
+    torch.testing.assert_close(t.get_se3_log(), se3_log_map(t.get_matrix()), **close64)
+    # pure translation: the log is (T, 0)
+    log = Translate(T).get_se3_log()
+    torch.testing.assert_close(log, torch.cat((T, torch.zeros_like(T)), 1), **close64)
+    with pytest.raises(ValueError, match="rigid"):
+        Transform3d(matrix=torch.rand(2, 4, 4) + 0.1).get_se3_log()

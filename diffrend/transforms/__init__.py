@@ -2,9 +2,11 @@
 
 ``rotations`` and ``so3`` use column-vector matrices (``R @ p``) like PyTorch3D's
 ``rotation_conversions``/``so3``; ``Transform3d`` and its constructors use row vectors
-(``p @ M``) like PyTorch3D's ``Transform3d``.
+(``p @ M``) like PyTorch3D's ``Transform3d``; ``se3`` maps to and from such row-vector 4x4
+matrices.
 """
 
+from .math import acos_linear_extrapolation
 from .rotations import (
     axis_angle_to_matrix,
     axis_angle_to_quaternion,
@@ -20,11 +22,21 @@ from .rotations import (
     quaternion_to_axis_angle,
     quaternion_to_matrix,
     random_quaternions,
+    random_rotation,
     random_rotations,
     rotation_6d_to_matrix,
     standardize_quaternion,
 )
-from .so3 import hat, hat_inv, so3_exp_map, so3_log_map, so3_relative_angle, so3_rotation_angle
+from .se3 import se3_exp_map, se3_log_map
+from .so3 import (
+    hat,
+    hat_inv,
+    so3_exp_map,
+    so3_exponential_map,
+    so3_log_map,
+    so3_relative_angle,
+    so3_rotation_angle,
+)
 from .transform3d import Rotate, RotateAxisAngle, Scale, Transform3d, Translate
 
 __all__ = [
@@ -33,6 +45,7 @@ __all__ = [
     "Scale",
     "Transform3d",
     "Translate",
+    "acos_linear_extrapolation",
     "axis_angle_to_matrix",
     "axis_angle_to_quaternion",
     "euler_angles_to_matrix",
@@ -49,9 +62,13 @@ __all__ = [
     "quaternion_to_axis_angle",
     "quaternion_to_matrix",
     "random_quaternions",
+    "random_rotation",
     "random_rotations",
     "rotation_6d_to_matrix",
+    "se3_exp_map",
+    "se3_log_map",
     "so3_exp_map",
+    "so3_exponential_map",
     "so3_log_map",
     "so3_relative_angle",
     "so3_rotation_angle",

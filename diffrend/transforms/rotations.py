@@ -15,6 +15,9 @@ Conventions:
 Every function takes any number of leading batch dimensions ``...`` and is differentiable
 by autograd w.r.t. its tensor input (plain torch ops); small-angle cases use Taylor series so
 gradients stay finite at exactly zero rotation.
+
+The functions compile with ``torch.jit.script`` (as PyTorch3D's do), which is why the helpers
+below avoid generators, ``zip(strict=...)`` and tuple shape arithmetic.
 """
 
 from __future__ import annotations
@@ -39,22 +42,24 @@ __all__ = [
     "quaternion_to_axis_angle",
     "quaternion_to_matrix",
     "random_quaternions",
+    "random_rotation",
     "random_rotations",
     "rotation_6d_to_matrix",
     "standardize_quaternion",
 ]
 
-# Below this squared angle the Taylor series (to 4th order) are exact to float64 precision.
-_SMALL_ANGLE_SQ = 1e-6
-_AXES = "XYZ"
+# Below a squared angle of 1e-6 the Taylor series (to 4th order) are exact to float64 precision.
+# The threshold is written inline: TorchScript cannot read module-level floats.
 
 
-def _check_last_dims(x: torch.Tensor, shape: tuple[int, ...], name: str) -> None:
-    if not torch.is_tensor(x):
-        raise ValueError(f"{name} must be a torch.Tensor; got {type(x).__name__}")
-    if x.dim() < len(shape) or tuple(x.shape[x.dim() - len(shape) :]) != shape:
-        want = "(..., " + ", ".join(str(s) for s in shape) + ")"
-        raise ValueError(f"{name} must have shape {want}; got {tuple(x.shape)}")
+def _check_last_dims(x: torch.Tensor, shape: list[int], name: str) -> None:
+    # isinstance is a static True under TorchScript; it catches non-tensors in eager mode.
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor")
+    n = len(shape)
+    if x.dim() < n or list(x.shape[x.dim() - n :]) != shape:
+        want = "(..., " + ", ".join([str(s) for s in shape]) + ")"
+        raise ValueError(f"{name} must have shape {want}; got {list(x.shape)}")
 
 
 def _safe_sqrt(x: torch.Tensor) -> torch.Tensor:
@@ -67,7 +72,7 @@ def _hat(v: torch.Tensor) -> torch.Tensor:
     """Cross-product matrices: (..., 3) -> (..., 3, 3) with hat(v) @ u == cross(v, u)."""
     x, y, z = v.unbind(-1)
     o = torch.zeros_like(x)
-    return torch.stack((o, -z, y, z, o, -x, -y, x, o), -1).reshape(v.shape + (3,))
+    return torch.stack((o, -z, y, z, o, -x, -y, x, o), -1).reshape(list(v.shape) + [3])
 
 
 def quaternion_to_matrix(quaternions: torch.Tensor) -> torch.Tensor:
@@ -80,7 +85,7 @@ def quaternion_to_matrix(quaternions: torch.Tensor) -> torch.Tensor:
     Returns:
         ``(..., 3, 3)`` rotation matrices (column-vector convention). Differentiable.
     """
-    _check_last_dims(quaternions, (4,), "quaternions")
+    _check_last_dims(quaternions, [4], "quaternions")
     w, x, y, z = quaternions.unbind(-1)
     s = 2.0 / (quaternions * quaternions).sum(-1)
     entries = (
@@ -94,7 +99,7 @@ def quaternion_to_matrix(quaternions: torch.Tensor) -> torch.Tensor:
         s * (y * z + x * w),
         1 - s * (x * x + y * y),
     )
-    return torch.stack(entries, -1).reshape(quaternions.shape[:-1] + (3, 3))
+    return torch.stack(entries, -1).reshape(list(quaternions.shape[:-1]) + [3, 3])
 
 
 def matrix_to_quaternion(matrix: torch.Tensor) -> torch.Tensor:
@@ -110,8 +115,8 @@ def matrix_to_quaternion(matrix: torch.Tensor) -> torch.Tensor:
         ``(..., 4)`` standard quaternions (real part first, ``w >= 0``). Differentiable
         (a.e.; the choice of the pivot component is discrete).
     """
-    _check_last_dims(matrix, (3, 3), "matrix")
-    m = matrix.reshape(matrix.shape[:-2] + (9,))
+    _check_last_dims(matrix, [3, 3], "matrix")
+    m = matrix.reshape(list(matrix.shape[:-2]) + [9])
     m00, m01, m02, m10, m11, m12, m20, m21, m22 = m.unbind(-1)
     # 4 * (w^2, x^2, y^2, z^2) from the diagonal; abs_q = 2 * |q_i|.
     abs_q = _safe_sqrt(
@@ -137,7 +142,7 @@ def matrix_to_quaternion(matrix: torch.Tensor) -> torch.Tensor:
     )
     # The floor only guards candidates that are never picked.
     candidates = scaled / (2.0 * abs_q.clamp_min(0.1))[..., None]
-    pick = abs_q.argmax(-1)[..., None, None].expand(abs_q.shape[:-1] + (1, 4))
+    pick = abs_q.argmax(-1)[..., None, None].expand(list(abs_q.shape[:-1]) + [1, 4])
     return standardize_quaternion(torch.gather(candidates, -2, pick).squeeze(-2))
 
 
@@ -150,7 +155,7 @@ def standardize_quaternion(quaternions: torch.Tensor) -> torch.Tensor:
     Returns:
         ``(..., 4)``, same rotation, ``w >= 0``. Differentiable.
     """
-    _check_last_dims(quaternions, (4,), "quaternions")
+    _check_last_dims(quaternions, [4], "quaternions")
     return torch.where(quaternions[..., :1] < 0, -quaternions, quaternions)
 
 
@@ -163,8 +168,8 @@ def quaternion_raw_multiply(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     Returns:
         ``(..., 4)``. Differentiable w.r.t. both.
     """
-    _check_last_dims(a, (4,), "a")
-    _check_last_dims(b, (4,), "b")
+    _check_last_dims(a, [4], "a")
+    _check_last_dims(b, [4], "b")
     aw, ax, ay, az = a.unbind(-1)
     bw, bx, by, bz = b.unbind(-1)
     return torch.stack(
@@ -199,9 +204,8 @@ def quaternion_invert(quaternion: torch.Tensor) -> torch.Tensor:
     Returns:
         ``(..., 4)``. Differentiable.
     """
-    _check_last_dims(quaternion, (4,), "quaternion")
-    sign = quaternion.new_tensor([1.0, -1.0, -1.0, -1.0])
-    return quaternion * sign
+    _check_last_dims(quaternion, [4], "quaternion")
+    return torch.cat((quaternion[..., :1], -quaternion[..., 1:]), -1)
 
 
 def quaternion_apply(quaternion: torch.Tensor, point: torch.Tensor) -> torch.Tensor:
@@ -214,8 +218,8 @@ def quaternion_apply(quaternion: torch.Tensor, point: torch.Tensor) -> torch.Ten
     Returns:
         ``(..., 3)`` rotated points. Differentiable w.r.t. both.
     """
-    _check_last_dims(quaternion, (4,), "quaternion")
-    _check_last_dims(point, (3,), "point")
+    _check_last_dims(quaternion, [4], "quaternion")
+    _check_last_dims(point, [3], "point")
     p = torch.cat((torch.zeros_like(point[..., :1]), point), -1)
     out = quaternion_raw_multiply(
         quaternion_raw_multiply(quaternion, p), quaternion_invert(quaternion)
@@ -233,9 +237,9 @@ def axis_angle_to_quaternion(axis_angle: torch.Tensor) -> torch.Tensor:
         ``(..., 4)`` unit quaternions ``(cos(t/2), sin(t/2) * axis)``, real part first.
         Differentiable, with finite gradients at zero angle.
     """
-    _check_last_dims(axis_angle, (3,), "axis_angle")
+    _check_last_dims(axis_angle, [3], "axis_angle")
     t2 = (axis_angle * axis_angle).sum(-1, keepdim=True)
-    small = t2 < _SMALL_ANGLE_SQ
+    small = t2 < 1e-6
     t = torch.sqrt(torch.where(small, torch.ones_like(t2), t2))
     w = torch.where(small, 1 - t2 / 8 + t2 * t2 / 384, torch.cos(t / 2))
     s = torch.where(small, 0.5 - t2 / 48 + t2 * t2 / 3840, torch.sin(t / 2) / t)
@@ -252,7 +256,7 @@ def quaternion_to_axis_angle(quaternions: torch.Tensor) -> torch.Tensor:
         ``(..., 3)`` axis-angle vectors; the angle is in ``[0, pi]`` for standard
         quaternions (``w >= 0``). Differentiable, with finite gradients at zero angle.
     """
-    _check_last_dims(quaternions, (4,), "quaternions")
+    _check_last_dims(quaternions, [4], "quaternions")
     xyz = quaternions[..., 1:]
     n = torch.linalg.vector_norm(xyz, dim=-1, keepdim=True)
     half = torch.atan2(n, quaternions[..., :1])
@@ -260,19 +264,21 @@ def quaternion_to_axis_angle(quaternions: torch.Tensor) -> torch.Tensor:
     return xyz / (0.5 * torch.sinc(half / math.pi))
 
 
-def axis_angle_to_matrix(axis_angle: torch.Tensor) -> torch.Tensor:
+def axis_angle_to_matrix(axis_angle: torch.Tensor, fast: bool = False) -> torch.Tensor:
     """Rotation matrices from axis-angle vectors (Rodrigues' formula).
 
     Args:
         axis_angle: ``(..., 3)``; direction is the axis, norm the angle in radians.
+        fast: accepted for PyTorch3D compatibility (its direct Rodrigues path); this function
+            always uses Rodrigues' formula, so both values give the same result.
 
     Returns:
         ``(..., 3, 3)`` rotation matrices (column-vector convention). Differentiable, with
         finite gradients at zero angle.
     """
-    _check_last_dims(axis_angle, (3,), "axis_angle")
+    _check_last_dims(axis_angle, [3], "axis_angle")
     t2 = (axis_angle * axis_angle).sum(-1)[..., None, None]
-    small = t2 < _SMALL_ANGLE_SQ
+    small = t2 < 1e-6
     # The unused branch must stay finite too, or its 0 * inf gradient becomes NaN.
     t2_safe = torch.where(small, torch.ones_like(t2), t2)
     t = torch.sqrt(t2_safe)
@@ -283,11 +289,13 @@ def axis_angle_to_matrix(axis_angle: torch.Tensor) -> torch.Tensor:
     return eye + a * k + b * (k @ k)
 
 
-def matrix_to_axis_angle(matrix: torch.Tensor) -> torch.Tensor:
+def matrix_to_axis_angle(matrix: torch.Tensor, fast: bool = False) -> torch.Tensor:
     """Axis-angle vectors from rotation matrices (via quaternions, robust near pi).
 
     Args:
         matrix: ``(..., 3, 3)`` rotation matrices (column-vector convention).
+        fast: accepted for PyTorch3D compatibility (its Rodrigues-based path); the quaternion
+            path is used either way since it is already cheap and well conditioned near pi.
 
     Returns:
         ``(..., 3)`` axis-angle vectors with angle in ``[0, pi]``. Differentiable.
@@ -295,13 +303,23 @@ def matrix_to_axis_angle(matrix: torch.Tensor) -> torch.Tensor:
     return quaternion_to_axis_angle(matrix_to_quaternion(matrix))
 
 
+def _axis_index(letter: str) -> int:
+    if letter == "X":
+        return 0
+    if letter == "Y":
+        return 1
+    if letter == "Z":
+        return 2
+    raise ValueError(f"convention letters must be X, Y or Z; got '{letter}'")
+
+
 def _check_convention(convention: str) -> None:
     if not isinstance(convention, str) or len(convention) != 3:
-        raise ValueError(f"convention must be a string of 3 letters; got {convention!r}")
-    if any(c not in _AXES for c in convention):
-        raise ValueError(f"convention letters must be X, Y or Z; got {convention!r}")
-    if convention[1] in (convention[0], convention[2]):
-        raise ValueError(f"convention must not repeat its middle axis; got {convention!r}")
+        raise ValueError(f"convention must be a string of 3 letters; got '{convention}'")
+    for letter in convention:
+        _axis_index(letter)
+    if convention[1] == convention[0] or convention[1] == convention[2]:
+        raise ValueError(f"convention must not repeat its middle axis; got '{convention}'")
 
 
 def _axis_rotation(axis: str, angle: torch.Tensor) -> torch.Tensor:
@@ -315,8 +333,8 @@ def _axis_rotation(axis: str, angle: torch.Tensor) -> torch.Tensor:
     elif axis == "Z":
         flat = (c, -s, zero, s, c, zero, zero, zero, one)
     else:
-        raise ValueError(f"axis must be 'X', 'Y' or 'Z'; got {axis!r}")
-    return torch.stack(flat, -1).reshape(angle.shape + (3, 3))
+        raise ValueError(f"axis must be 'X', 'Y' or 'Z'; got '{axis}'")
+    return torch.stack(flat, -1).reshape(list(angle.shape) + [3, 3])
 
 
 def euler_angles_to_matrix(euler_angles: torch.Tensor, convention: str) -> torch.Tensor:
@@ -330,10 +348,13 @@ def euler_angles_to_matrix(euler_angles: torch.Tensor, convention: str) -> torch
         ``(..., 3, 3)`` rotation matrices (column-vector convention). Differentiable
         w.r.t. ``euler_angles``.
     """
-    _check_last_dims(euler_angles, (3,), "euler_angles")
+    _check_last_dims(euler_angles, [3], "euler_angles")
     _check_convention(convention)
-    m = [_axis_rotation(c, a) for c, a in zip(convention, euler_angles.unbind(-1), strict=True)]
-    return m[0] @ m[1] @ m[2]
+    angles = euler_angles.unbind(-1)
+    m0 = _axis_rotation(convention[0], angles[0])
+    m1 = _axis_rotation(convention[1], angles[1])
+    m2 = _axis_rotation(convention[2], angles[2])
+    return m0 @ m1 @ m2
 
 
 def matrix_to_euler_angles(matrix: torch.Tensor, convention: str) -> torch.Tensor:
@@ -348,9 +369,11 @@ def matrix_to_euler_angles(matrix: torch.Tensor, convention: str) -> torch.Tenso
         ``[-pi/2, pi/2]`` (Tait-Bryan) or ``[0, pi]`` (proper Euler). Differentiable away
         from gimbal lock.
     """
-    _check_last_dims(matrix, (3, 3), "matrix")
+    _check_last_dims(matrix, [3, 3], "matrix")
     _check_convention(convention)
-    i0, i1, i2 = (_AXES.index(c) for c in convention)
+    i0 = _axis_index(convention[0])
+    i1 = _axis_index(convention[1])
+    i2 = _axis_index(convention[2])
     if i0 != i2:  # Tait-Bryan: i0, i1, i2 are a permutation of 0, 1, 2.
         sign = 1.0 if (i1 - i0) % 3 == 1 else -1.0  # +1 for cyclic order (XYZ, YZX, ZXY)
         middle = torch.asin((sign * matrix[..., i0, i2]).clamp(-1.0, 1.0))
@@ -376,7 +399,7 @@ def rotation_6d_to_matrix(d6: torch.Tensor) -> torch.Tensor:
     Returns:
         ``(..., 3, 3)`` rotation matrices. Differentiable.
     """
-    _check_last_dims(d6, (6,), "d6")
+    _check_last_dims(d6, [6], "d6")
     b1 = F.normalize(d6[..., :3], dim=-1)
     a2 = d6[..., 3:]
     b2 = F.normalize(a2 - (b1 * a2).sum(-1, keepdim=True) * b1, dim=-1)
@@ -391,10 +414,10 @@ def matrix_to_rotation_6d(matrix: torch.Tensor) -> torch.Tensor:
         matrix: ``(..., 3, 3)``.
 
     Returns:
-        ``(..., 6)``. Differentiable.
+        ``(..., 6)``, a new tensor (never a view of ``matrix``). Differentiable.
     """
-    _check_last_dims(matrix, (3, 3), "matrix")
-    return matrix[..., :2, :].reshape(matrix.shape[:-2] + (6,))
+    _check_last_dims(matrix, [3, 3], "matrix")
+    return matrix[..., :2, :].clone().reshape(list(matrix.shape[:-2]) + [6])
 
 
 def random_quaternions(
@@ -414,8 +437,11 @@ def random_quaternions(
         ``(n, 4)`` unit quaternions with ``w >= 0``. Not differentiable (random).
     """
     if not isinstance(n, int) or n < 0:
-        raise ValueError(f"n must be a non-negative int; got {n!r}")
-    q = torch.randn((n, 4), dtype=dtype, device=device, generator=generator)
+        raise ValueError(f"n must be a non-negative int; got {n}")
+    # TorchScript's randn takes a torch.device only.
+    if isinstance(device, str):
+        device = torch.device(device)
+    q = torch.randn([n, 4], dtype=dtype, device=device, generator=generator)
     return standardize_quaternion(F.normalize(q, dim=-1))
 
 
@@ -436,3 +462,20 @@ def random_rotations(
         ``(n, 3, 3)`` rotation matrices. Not differentiable (random).
     """
     return quaternion_to_matrix(random_quaternions(n, dtype, device, generator))
+
+
+def random_rotation(
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """One uniformly distributed random rotation matrix.
+
+    Args:
+        dtype, device: of the result (torch defaults when None).
+        generator: optional random generator.
+
+    Returns:
+        ``(3, 3)`` rotation matrix. Not differentiable (random).
+    """
+    return random_rotations(1, dtype, device, generator)[0]

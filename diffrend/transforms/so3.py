@@ -2,35 +2,39 @@
 
 Matrices are batches ``(N, 3, 3)`` acting on column vectors, like ``rotations.py``.
 All functions are plain torch and differentiable by autograd; the exp and log maps keep
-finite gradients at zero angle and near pi.
+finite gradients at zero angle and near pi. They compile with ``torch.jit.script``.
+
+Shape errors carry PyTorch3D's wording ("Input tensor shape has to be Nx3.", "Input has to be
+a batch of 3x3 Tensors.") after diffrend's own, since code written for PyTorch3D matches it.
 """
 
 from __future__ import annotations
 
-import math
+import warnings
 
 import torch
 
+from .math import acos_linear_extrapolation
 from .rotations import axis_angle_to_matrix, matrix_to_axis_angle
 
 __all__ = [
     "hat",
     "hat_inv",
     "so3_exp_map",
+    "so3_exponential_map",
     "so3_log_map",
     "so3_relative_angle",
     "so3_rotation_angle",
 ]
 
-_HAT_INV_TOL = 1e-5
 
-
-def _check_batch(x: torch.Tensor, shape: tuple[int, ...], name: str) -> None:
-    if not torch.is_tensor(x):
-        raise ValueError(f"{name} must be a torch.Tensor; got {type(x).__name__}")
-    if x.dim() != len(shape) + 1 or tuple(x.shape[1:]) != shape:
-        want = "(N, " + ", ".join(str(s) for s in shape) + ")"
-        raise ValueError(f"{name} must have shape {want}; got {tuple(x.shape)}")
+def _check_batch(x: torch.Tensor, shape: list[int], name: str, p3d_msg: str) -> None:
+    # isinstance is a static True under TorchScript; it catches non-tensors in eager mode.
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor. {p3d_msg}")
+    if x.dim() != len(shape) + 1 or list(x.shape[1:]) != shape:
+        want = "(N, " + ", ".join([str(s) for s in shape]) + ")"
+        raise ValueError(f"{name} must have shape {want}; got {list(x.shape)}. {p3d_msg}")
 
 
 def hat(v: torch.Tensor) -> torch.Tensor:
@@ -43,7 +47,7 @@ def hat(v: torch.Tensor) -> torch.Tensor:
         ``(N, 3, 3)`` with ``hat(v)[i] @ u == cross(v[i], u)``, i.e.
         ``[[0, -z, y], [z, 0, -x], [-y, x, 0]]``. Differentiable.
     """
-    _check_batch(v, (3,), "v")
+    _check_batch(v, [3], "v", "Input vectors have to be 3-dimensional.")
     x, y, z = v.unbind(-1)
     o = torch.zeros_like(x)
     return torch.stack((o, -z, y, z, o, -x, -y, x, o), -1).reshape(-1, 3, 3)
@@ -58,8 +62,8 @@ def hat_inv(h: torch.Tensor) -> torch.Tensor:
     Returns:
         ``(N, 3)``. Differentiable.
     """
-    _check_batch(h, (3, 3), "h")
-    if h.numel() and float((h + h.transpose(1, 2)).abs().max()) > _HAT_INV_TOL:
+    _check_batch(h, [3, 3], "h", "Input has to be a batch of 3x3 Tensors.")
+    if h.numel() > 0 and float((h + h.transpose(1, 2)).abs().max()) > 1e-5:
         raise ValueError("h must be skew-symmetric (h == -h^T)")
     return torch.stack((h[:, 2, 1], h[:, 0, 2], h[:, 1, 0]), -1)
 
@@ -75,8 +79,16 @@ def so3_exp_map(log_rot: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
     Returns:
         ``(N, 3, 3)`` rotation matrices. Differentiable, finite gradients at zero.
     """
-    _check_batch(log_rot, (3,), "log_rot")
+    _check_batch(log_rot, [3], "log_rot", "Input tensor shape has to be Nx3.")
     return axis_angle_to_matrix(log_rot)
+
+
+def so3_exponential_map(log_rot: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
+    """Deprecated alias of :func:`so3_exp_map` (kept for PyTorch3D compatibility)."""
+    warnings.warn(
+        "so3_exponential_map is deprecated; use so3_exp_map", DeprecationWarning, stacklevel=2
+    )
+    return so3_exp_map(log_rot, eps)
 
 
 def so3_log_map(R: torch.Tensor, eps: float = 1e-4, cos_bound: float = 1e-4) -> torch.Tensor:
@@ -92,17 +104,8 @@ def so3_log_map(R: torch.Tensor, eps: float = 1e-4, cos_bound: float = 1e-4) -> 
     Returns:
         ``(N, 3)`` rotation vectors with norm in ``[0, pi]``. Differentiable.
     """
-    _check_batch(R, (3, 3), "R")
+    _check_batch(R, [3, 3], "R", "Input has to be a batch of 3x3 Tensors.")
     return matrix_to_axis_angle(R)
-
-
-def _acos_linear_extrapolation(x: torch.Tensor, bound: float) -> torch.Tensor:
-    """acos(x) on [-bound, bound], continued by its tangent lines outside (finite grads)."""
-    slope = -1.0 / math.sqrt(1.0 - bound * bound)
-    inside = torch.acos(x.clamp(-bound, bound))
-    above = math.acos(bound) + slope * (x - bound)
-    below = math.acos(-bound) + slope * (x + bound)
-    return torch.where(x > bound, above, torch.where(x < -bound, below, inside))
 
 
 def so3_rotation_angle(
@@ -120,7 +123,7 @@ def so3_rotation_angle(
     Returns:
         ``(N,)`` angles in radians (or their cosines). Differentiable.
     """
-    _check_batch(R, (3, 3), "R")
+    _check_batch(R, [3, 3], "R", "Input has to be a batch of 3x3 Tensors.")
     trace = R[:, 0, 0] + R[:, 1, 1] + R[:, 2, 2]
     if bool(((trace < -1.0 - eps) | (trace > 3.0 + eps)).any()):
         raise ValueError("R has a matrix whose trace is outside [-1 - eps, 3 + eps]")
@@ -128,7 +131,7 @@ def so3_rotation_angle(
     if cos_angle:
         return cos
     if cos_bound > 0.0:
-        return _acos_linear_extrapolation(cos, 1.0 - cos_bound)
+        return acos_linear_extrapolation(cos, (-1.0 + cos_bound, 1.0 - cos_bound))
     return torch.acos(cos)
 
 
@@ -148,8 +151,8 @@ def so3_relative_angle(
     Returns:
         ``(N,)`` angles in radians (or their cosines). Differentiable w.r.t. R1 and R2.
     """
-    _check_batch(R1, (3, 3), "R1")
-    _check_batch(R2, (3, 3), "R2")
+    _check_batch(R1, [3, 3], "R1", "Input has to be a batch of 3x3 Tensors.")
+    _check_batch(R2, [3, 3], "R2", "Input has to be a batch of 3x3 Tensors.")
     if R1.shape[0] != R2.shape[0]:
         raise ValueError(
             f"R1 and R2 must have the same batch size; got {R1.shape[0]}, {R2.shape[0]}"

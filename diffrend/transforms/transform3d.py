@@ -4,9 +4,11 @@ Matrices act on ROW vectors: a point ``p`` (3,) becomes ``[p, 1] @ M`` followed 
 homogeneous divide, so ``M = [[R, 0], [t, 1]]`` with the translation in the last row.
 ``a.compose(b)`` applies ``a`` first, then ``b`` (matrix ``A @ B``).
 
-Unlike PyTorch3D the composed matrix is stored eagerly (no list of pending transforms) and
-an object never changes after construction; every method returns a new object. Everything is
-plain torch, so gradients flow to whatever tensors built the matrix.
+As in PyTorch3D, composition is lazy: an object holds its own matrix ``_matrix`` and the list
+``_transforms`` of transforms applied after it, and :meth:`Transform3d.get_matrix` multiplies
+them out on each call (so batch mismatches surface there, not in ``compose``). Methods never
+modify ``self``; they return new objects. Everything is plain torch, so gradients flow to
+whatever tensors built the matrices.
 
 Batch rule (as in PyTorch3D): a transform of batch ``N`` and points of batch ``M`` combine
 when ``N == M`` or one of them is 1.
@@ -14,17 +16,20 @@ when ``N == M`` or one of them is 1.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 
 import torch
 
 from .rotations import _axis_rotation
+from .se3 import se3_log_map
 
 __all__ = ["Rotate", "RotateAxisAngle", "Scale", "Transform3d", "Translate"]
 
 Device = str | torch.device
 _Scalarish = float | int | Sequence[float] | torch.Tensor
+_Index = int | slice | list[int] | torch.Tensor
 
 
 def _broadcast_bmm(a: torch.Tensor, b: torch.Tensor, name: str = "points") -> torch.Tensor:
@@ -41,14 +46,26 @@ def _broadcast_bmm(a: torch.Tensor, b: torch.Tensor, name: str = "points") -> to
     return torch.bmm(a, b)
 
 
+def _make_device(device: Device) -> torch.device:
+    """``torch.device`` of ``device``, with a bare ``"cuda"`` resolved to the current GPU."""
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None and torch.cuda.is_available():
+        device = torch.device("cuda", torch.cuda.current_device())
+    return device
+
+
 class Transform3d:
-    """A batch of N 3D transforms stored as row-vector 4x4 matrices ``(N, 4, 4)``.
+    """A batch of N 3D transforms as row-vector 4x4 matrices, composed lazily.
 
     Args:
         dtype: dtype of the identity when ``matrix`` is None.
         device: device of the identity when ``matrix`` is None.
-        matrix: ``(4, 4)`` or ``(N, 4, 4)``; used as is (no copy), so the transform is
+        matrix: ``(4, 4)`` or ``(N, 4, 4)``; used as is (a view, no copy), so the transform is
             differentiable w.r.t. it. Its dtype and device win over ``dtype``/``device``.
+
+    Attributes:
+        _matrix: ``(N, 4, 4)`` this object's own matrix (applied first).
+        _transforms: transforms composed after it, applied in order by :meth:`get_matrix`.
     """
 
     def __init__(
@@ -66,52 +83,98 @@ class Transform3d:
                 f"matrix must have shape (4, 4) or (N, 4, 4); got {tuple(matrix.shape)}"
             )
         self._matrix = matrix.reshape(-1, 4, 4)
+        self._transforms: list[Transform3d] = []
 
     @property
     def device(self) -> torch.device:
-        """Device of the matrix."""
+        """Device of the own matrix."""
         return self._matrix.device
 
     @property
     def dtype(self) -> torch.dtype:
-        """dtype of the matrix."""
+        """dtype of the own matrix."""
         return self._matrix.dtype
 
     def __len__(self) -> int:
-        return self._matrix.shape[0]
+        return self.get_matrix().shape[0]
 
-    def __getitem__(self, index: int | slice | list[int] | torch.Tensor) -> Transform3d:
-        """Select transforms of the batch (an int keeps the batch dimension)."""
+    def __getitem__(self, index: _Index) -> Transform3d:
+        """Select transforms of the batch; an int keeps the batch dimension.
+
+        ``index`` is anything that indexes a tensor's first dimension (int, slice, list of
+        ints, bool or integer tensor); other types raise IndexError. The matrices are not
+        cloned. ``Translate``, ``Scale`` and ``Rotate`` return their own type.
+        """
         if isinstance(index, int):
             index = [index]
-        return Transform3d(matrix=self._matrix[index])
+        return self._from_matrix(self.get_matrix()[index])
+
+    def _from_matrix(self, matrix: torch.Tensor) -> Transform3d:
+        """A transform of this kind with composed matrix ``matrix`` (used by indexing)."""
+        return Transform3d(matrix=matrix)
 
     def get_matrix(self) -> torch.Tensor:
-        """The ``(N, 4, 4)`` row-vector matrices. Do not modify the result in place."""
-        return self._matrix
+        """The ``(N, 4, 4)`` composed matrices: ``_matrix`` times each of ``_transforms``.
+
+        Raises ValueError when two batch sizes differ and neither is 1. Always a new tensor
+        (never ``_matrix`` itself), so writing into it leaves the transform unchanged.
+        """
+        if not self._transforms:
+            return self._matrix.clone()
+        matrix = self._matrix
+        for other in self._transforms:
+            matrix = _broadcast_bmm(matrix, other.get_matrix(), name="the first transform")
+        return matrix
+
+    def get_se3_log(self, eps: float = 1e-4, cos_bound: float = 1e-4) -> torch.Tensor:
+        """``(N, 6)`` SE(3) logarithms ``[log_translation | log_rotation]`` of the transforms.
+
+        See :func:`diffrend.transforms.se3_log_map`; raises ValueError when the transform is
+        not rigid (last column not ``(0, 0, 0, 1)``). Differentiable.
+        """
+        return se3_log_map(self.get_matrix(), eps, cos_bound)
 
     def compose(self, *others: Transform3d) -> Transform3d:
-        """Apply ``self`` first, then each of ``others`` in order; batches broadcast."""
-        matrix = self._matrix
+        """Apply ``self`` first, then each of ``others`` in order; batches broadcast.
+
+        Lazy: the matrices are multiplied by :meth:`get_matrix`.
+        """
         for other in others:
             if not isinstance(other, Transform3d):
                 raise ValueError(
                     f"can only compose Transform3d objects; got {type(other).__name__}"
                 )
-            matrix = _broadcast_bmm(matrix, other.get_matrix(), name="the first transform")
-        return Transform3d(matrix=matrix)
+        out = Transform3d(matrix=self._matrix)
+        out._transforms = self._transforms + list(others)
+        return out
+
+    def _inverse_matrix(self) -> torch.Tensor:
+        """Inverse of the own ``_matrix`` (subclasses use their closed forms)."""
+        return torch.linalg.inv(self._matrix)
 
     def inverse(self, invert_composed: bool = False) -> Transform3d:
-        """The inverse transform (matrix inverse; differentiable).
+        """The inverse transform. Differentiable.
 
-        ``invert_composed`` is accepted for PyTorch3D compatibility and has no effect, since the
-        matrix is always stored composed.
+        Args:
+            invert_composed: if True, invert the composed matrix; else invert each stored
+                transform (in closed form for ``Translate``/``Scale``/``Rotate``) and compose
+                them in reverse order.
         """
-        return Transform3d(matrix=torch.linalg.inv(self._matrix))
+        if invert_composed:
+            return Transform3d(matrix=torch.linalg.inv(self.get_matrix()))
+        own_inverse = Transform3d(matrix=self._inverse_matrix())
+        if not self._transforms:
+            return own_inverse
+        inverses = [t.inverse() for t in reversed(self._transforms)]
+        return inverses[0].compose(*inverses[1:], own_inverse)
 
     def stack(self, *others: Transform3d) -> Transform3d:
-        """Concatenate the batches of ``self`` and ``others``."""
-        return Transform3d(matrix=torch.cat([self._matrix] + [o.get_matrix() for o in others], 0))
+        """Concatenate the batches of ``self`` and ``others`` (composed matrices)."""
+        for other in others:
+            if not isinstance(other, Transform3d):
+                raise ValueError(f"can only stack Transform3d objects; got {type(other).__name__}")
+        matrices = [t.get_matrix() for t in (self, *others)]
+        return Transform3d(matrix=torch.cat(matrices, 0))
 
     def transform_points(self, points: torch.Tensor, eps: float | None = None) -> torch.Tensor:
         """Transform points, with the homogeneous divide.
@@ -125,14 +188,14 @@ class Transform3d:
         Returns:
             ``(P, 3)`` when the transform has batch 1 and points are 2D, else
             ``(max(N, M), P, 3)``; dtype of ``points``. Differentiable w.r.t. points and
-            the matrix.
+            the matrices.
         """
         if not torch.is_tensor(points) or points.dim() not in (2, 3) or points.shape[-1] != 3:
             shape = tuple(points.shape) if torch.is_tensor(points) else type(points).__name__
             raise ValueError(f"points must have shape (P, 3) or (N, P, 3); got {shape}")
         batch = points if points.dim() == 3 else points[None]
         homo = torch.cat((batch, torch.ones_like(batch[..., :1])), -1)
-        out = _broadcast_bmm(homo, self._matrix)
+        out = _broadcast_bmm(homo, self.get_matrix())
         denom = out[..., 3:]
         if eps is not None:
             sign = denom.sign() + (denom == 0).to(denom.dtype)
@@ -154,7 +217,7 @@ class Transform3d:
         if not torch.is_tensor(normals) or normals.dim() not in (2, 3) or normals.shape[-1] != 3:
             shape = tuple(normals.shape) if torch.is_tensor(normals) else type(normals).__name__
             raise ValueError(f"normals must have shape (P, 3) or (N, P, 3); got {shape}")
-        inv_t = torch.linalg.inv(self._matrix[:, :3, :3]).transpose(1, 2)
+        inv_t = torch.linalg.inv(self.get_matrix()[:, :3, :3]).transpose(1, 2)
         batch = normals if normals.dim() == 3 else normals[None]
         out = _broadcast_bmm(batch, inv_t, name="normals").to(normals.dtype)
         if out.shape[0] == 1 and normals.dim() == 2:
@@ -173,9 +236,11 @@ class Transform3d:
         """``self`` followed by :class:`Scale` ``(x, y, z)``."""
         return self.compose(Scale(x, y, z, dtype=self.dtype, device=self.device))
 
-    def rotate(self, R: torch.Tensor) -> Transform3d:
+    def rotate(self, R: torch.Tensor, orthogonal_tol: float = 1e-5) -> Transform3d:
         """``self`` followed by :class:`Rotate` ``(R)`` (row-vector convention)."""
-        return self.compose(Rotate(R, dtype=self.dtype, device=self.device))
+        return self.compose(
+            Rotate(R, dtype=self.dtype, device=self.device, orthogonal_tol=orthogonal_tol)
+        )
 
     def rotate_axis_angle(
         self, angle: _Scalarish, axis: str = "X", degrees: bool = True
@@ -186,15 +251,34 @@ class Transform3d:
         )
 
     def clone(self) -> Transform3d:
-        """A copy with a cloned matrix (gradients still flow to the original)."""
-        return Transform3d(matrix=self._matrix.clone())
+        """A deep copy of the same class: own and composed matrices are cloned.
+
+        Gradients still flow to the tensors that built the original.
+        """
+        out = copy.copy(self)
+        out._matrix = self._matrix.clone()
+        out._transforms = [t.clone() for t in self._transforms]
+        return out
 
     def to(
         self, device: Device, copy: bool = False, dtype: torch.dtype | None = None
     ) -> Transform3d:
-        """The transform on ``device`` (and ``dtype``); a new object, ``self`` is unchanged."""
-        matrix = self._matrix.to(device=device, dtype=dtype or self.dtype, copy=copy)
-        return Transform3d(matrix=matrix)
+        """The transform on ``device`` with ``dtype`` (default: unchanged).
+
+        Returns ``self`` when nothing changes and ``copy`` is False (like ``Tensor.to``);
+        otherwise a clone with every stored matrix converted.
+        """
+        device = _make_device(device)
+        dtype = self.dtype if dtype is None else dtype
+        unchanged = _make_device(self.device) == device and self.dtype == dtype
+        if unchanged and not copy:
+            return self
+        out = self.clone()
+        if unchanged:
+            return out
+        out._matrix = out._matrix.to(device=device, dtype=dtype)
+        out._transforms = [t.to(device, dtype=dtype) for t in out._transforms]
+        return out
 
     def cpu(self) -> Transform3d:
         """``self.to("cpu")``."""
@@ -205,7 +289,10 @@ class Transform3d:
         return self.to("cuda")
 
     def __repr__(self) -> str:
-        return f"Transform3d(N={len(self)}, dtype={self.dtype}, device={self.device})"
+        return (
+            f"{type(self).__name__}(N={self._matrix.shape[0]}, composed={len(self._transforms)}, "
+            f"dtype={self.dtype}, device={self.device})"
+        )
 
 
 def _resolve(
@@ -260,7 +347,8 @@ class Translate(Transform3d):
     """Translation ``p -> p + t``.
 
     ``Translate(xyz)`` with ``xyz`` ``(N, 3)``, or ``Translate(x, y, z)`` with scalars or
-    ``(N,)`` tensors broadcast together. Differentiable w.r.t. the inputs.
+    ``(N,)`` tensors broadcast together. Differentiable w.r.t. the inputs. Indexing and
+    :meth:`inverse` keep the closed form (indexing returns a ``Translate``).
     """
 
     def __init__(
@@ -277,6 +365,13 @@ class Translate(Transform3d):
         top = eye[:, :3]
         bottom = torch.cat((t, torch.ones_like(t[:, :1])), 1)[:, None]
         super().__init__(matrix=torch.cat((top, bottom), 1))
+
+    def _inverse_matrix(self) -> torch.Tensor:
+        m = self._matrix
+        return torch.cat((m[:, :3], torch.cat((-m[:, 3:, :3], m[:, 3:, 3:]), 2)), 1)
+
+    def _from_matrix(self, matrix: torch.Tensor) -> Transform3d:
+        return Translate(matrix[:, 3, :3])
 
 
 class Scale(Transform3d):
@@ -298,14 +393,23 @@ class Scale(Transform3d):
         s = _xyz(x, y, z, dtype, device, "Scale", singleton=True)
         super().__init__(matrix=torch.diag_embed(torch.cat((s, torch.ones_like(s[:, :1])), 1)))
 
+    def _inverse_matrix(self) -> torch.Tensor:
+        return torch.diag_embed(1.0 / torch.diagonal(self._matrix, dim1=1, dim2=2))
+
+    def _from_matrix(self, matrix: torch.Tensor) -> Transform3d:
+        return Scale(torch.diagonal(matrix, dim1=1, dim2=2)[:, :3])
+
 
 class Rotate(Transform3d):
     """Rotation by matrices ``R`` acting on row vectors: ``p -> p @ R``.
 
     Args:
         R: ``(3, 3)`` or ``(N, 3, 3)``; not checked for orthonormality (as in PyTorch3D
-            unless its debug env var is set). Differentiable w.r.t. ``R``.
+            unless its debug env var is set), but :meth:`inverse` assumes it (it transposes).
+            Differentiable w.r.t. ``R``.
         orthogonal_tol: accepted for PyTorch3D compatibility; unused.
+
+    Indexing returns a ``Rotate`` (also for :class:`RotateAxisAngle`).
     """
 
     def __init__(
@@ -324,6 +428,14 @@ class Rotate(Transform3d):
         top = torch.cat((R, zeros), 2)
         bottom = torch.eye(4, dtype=dtype, device=device)[3:].expand(R.shape[0], 1, 4)
         super().__init__(matrix=torch.cat((top, bottom), 1))
+
+    def _inverse_matrix(self) -> torch.Tensor:
+        # Orthonormal R with no translation: the 4x4 inverse is the transpose.
+        return self._matrix.transpose(1, 2)
+
+    def _from_matrix(self, matrix: torch.Tensor) -> Transform3d:
+        # Also for RotateAxisAngle, whose constructor takes angles, not matrices.
+        return Rotate(matrix[:, :3, :3])
 
 
 class RotateAxisAngle(Rotate):

@@ -15,12 +15,11 @@ from diffrend.transforms import (
     quaternion_to_axis_angle,
     quaternion_to_matrix,
     random_quaternions,
+    random_rotation,
     random_rotations,
     rotation_6d_to_matrix,
     standardize_quaternion,
 )
-
-# not yet in diffrend: random_rotation
 
 __all__ = [
     "axis_angle_to_matrix",
@@ -37,6 +36,7 @@ __all__ = [
     "quaternion_to_axis_angle",
     "quaternion_to_matrix",
     "random_quaternions",
+    "random_rotation",
     "random_rotations",
     "rotation_6d_to_matrix",
     "standardize_quaternion",

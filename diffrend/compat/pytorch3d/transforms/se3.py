@@ -1,7 +1,11 @@
 """``pytorch3d.transforms.se3``: PyTorch3D's path, mapped onto diffrend's names."""
 
-
-# not yet in diffrend: se3_exp_map, se3_log_map
+from diffrend.transforms import (
+    se3_exp_map,
+    se3_log_map,
+)
 
 __all__ = [
+    "se3_exp_map",
+    "se3_log_map",
 ]

@@ -4,17 +4,17 @@ from diffrend.transforms import (
     hat,
     hat_inv,
     so3_exp_map,
+    so3_exponential_map,
     so3_log_map,
     so3_relative_angle,
     so3_rotation_angle,
 )
 
-# not yet in diffrend: so3_exponential_map
-
 __all__ = [
     "hat",
     "hat_inv",
     "so3_exp_map",
+    "so3_exponential_map",
     "so3_log_map",
     "so3_relative_angle",
     "so3_rotation_angle",
