@@ -378,6 +378,18 @@ def test_per_call_extrinsics_can_grow_the_batch():
     torch.testing.assert_close(cam.R, R_new)
 
 
+def test_world_to_view_per_call_extrinsics_are_not_stored():
+    # Rasterizers pass per-call R/T here and keep the camera unchanged.
+    cam = _all_cameras()["perspective"]
+    R_before, T_before = cam.R.clone(), cam.T.clone()
+    T_new = torch.tensor([[0.0, 0.0, 5.0]])
+    m = cam.get_world_to_view_transform(R=random_rotations(2), T=T_new).get_matrix()
+    torch.testing.assert_close(m[:, 3, :3], T_new.expand(2, 3))
+    assert cam.get_camera_center(T=T_new).shape == (2, 3)
+    torch.testing.assert_close(cam.R, R_before)
+    torch.testing.assert_close(cam.T, T_before)
+
+
 def test_with_extrinsics_does_not_mutate():
     cam = _all_cameras()["perspective"]
     R_before = cam.R.clone()

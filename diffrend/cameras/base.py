@@ -11,10 +11,11 @@ torch, so it is differentiable w.r.t. whichever constructor tensors require grad
 focal length, ...). As in PyTorch3D, the projection parameters can be overridden per call by
 keyword (``get_projection_transform(fov=...)``, ``transform_points(pts, R=..., znear=...)``;
 other keywords are ignored, so renderer keyword arguments can be passed through), and
-extrinsics passed to ``get_world_to_view_transform``/``get_full_projection_transform`` (and so
-to ``transform_points*``, ``get_camera_center``) are stored on the camera: later steps of a
-render, such as lighting, then see the same camera. A user-given 4x4 projection matrix ``K``
-(column-vector convention, PyTorch3D's) replaces the parametric projection.
+extrinsics passed to ``get_full_projection_transform`` (and so to ``transform_points*`` and
+``unproject_points``) are stored on the camera: later steps of a render, such as lighting, then
+see the same camera. ``get_world_to_view_transform``/``get_camera_center`` use per-call
+extrinsics without storing them (PyTorch3D stores there too). A user-given 4x4 projection
+matrix ``K`` (column-vector convention, PyTorch3D's) replaces the parametric projection.
 """
 
 from __future__ import annotations
@@ -329,23 +330,29 @@ class CamerasBase:
         """World -> view, ``X_view = X_world @ R + T``.
 
         Args:
-            kwargs: optional ``R`` ``(N, 3, 3)`` and/or ``T`` ``(N, 3)``; they are stored on
-                the camera (PyTorch3D's behaviour). Other keywords are ignored.
+            kwargs: optional per-call ``R`` ``(N, 3, 3)`` and/or ``T`` ``(N, 3)``, not stored
+                (PyTorch3D stores them here too; diffrend's rasterizers pass per-call
+                extrinsics through this method and keep the camera unchanged). Other
+                keywords are ignored.
 
         Returns:
             Transform3d ``(N, 4, 4)``; differentiable w.r.t. R and T.
         """
-        self._store_extrinsics(kwargs.get("R"), kwargs.get("T"))
-        return get_world_to_view_transform(self.R, self.T)
+        R, T = kwargs.get("R"), kwargs.get("T")
+        if R is None and T is None:
+            return get_world_to_view_transform(self.R, self.T)
+        return get_world_to_view_transform(self.R if R is None else R, self.T if T is None else T)
 
     def get_full_projection_transform(self, **kwargs: Any) -> Transform3d:
         """World -> projection space (world-to-view composed with the projection).
 
         Args:
-            kwargs: ``R``/``T`` (stored, see :meth:`get_world_to_view_transform`) and
-                projection overrides (see :meth:`get_projection_transform`).
+            kwargs: ``R``/``T``, which are stored on the camera (PyTorch3D's behaviour, so
+                later steps such as lighting see the same camera), and projection overrides
+                (see :meth:`get_projection_transform`, not stored).
         """
-        w2v = self.get_world_to_view_transform(**kwargs)
+        self._store_extrinsics(kwargs.get("R"), kwargs.get("T"))
+        w2v = get_world_to_view_transform(self.R, self.T)
         return w2v.compose(self.get_projection_transform(**kwargs))
 
     def transform_points(
@@ -437,7 +444,7 @@ class CamerasBase:
     def get_camera_center(self, **kwargs: Any) -> torch.Tensor:
         """Camera centres in world space ``(N, 3)`` (``-T @ R^-1``); differentiable.
 
-        ``R``/``T`` keywords are stored, as for :meth:`get_world_to_view_transform`.
+        ``R``/``T`` keywords are used for this call, as for :meth:`get_world_to_view_transform`.
         """
         return self.get_world_to_view_transform(**kwargs).inverse().get_matrix()[:, 3, :3]
 

@@ -237,8 +237,9 @@ class FishEyeCameras(CamerasBase):
             points: ``(P, 3)`` or ``(M, P, 3)`` view-space points (world points if the camera
                 has ``world_coordinates=True``). M must be 1 or N unless N is 1.
             eps: if given, |z| is clamped to at least eps before dividing.
-            kwargs: ``R``/``T`` (stored, used with ``world_coordinates``) and per-call
-                values of the intrinsic parameters.
+            kwargs: ``R``/``T`` (stored, as by other cameras' ``transform_points``; applied
+                only with ``world_coordinates``) and per-call values of the intrinsic
+                parameters (not stored).
 
         Returns:
             ``(P, 3)`` for unbatched points and one camera, else ``(max(M, N), P, 3)``:
@@ -246,8 +247,9 @@ class FishEyeCameras(CamerasBase):
         """
         pts, unbatched = self._batched(points, "points")
         cam = self._with_overrides(kwargs)
+        self._store_extrinsics(kwargs.get("R"), kwargs.get("T"))
         if self.world_coordinates:
-            pts = self.get_world_to_view_transform(**kwargs).transform_points(pts, eps=eps)
+            pts = self.get_world_to_view_transform().transform_points(pts, eps=eps)
         pts = pts.to(cam.dtype)
         z = pts[..., 2:3]
         if eps is not None:
@@ -344,7 +346,8 @@ class FishEyeCameras(CamerasBase):
         view = torch.cat((scale[..., None] * xr, torch.ones_like(rho)[..., None]), -1)
         view = view * depth[..., None]
         if world_coordinates and self.world_coordinates:
-            view = self.get_world_to_view_transform(**kwargs).inverse().transform_points(view)
+            self._store_extrinsics(kwargs.get("R"), kwargs.get("T"))
+            view = self.get_world_to_view_transform().inverse().transform_points(view)
         return self._unbatch(view, unbatched)
 
     @staticmethod
