@@ -13,24 +13,26 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from ..structures import Pointclouds
+
 # Upper bound on the bytes of one no-grad distance block; tests shrink it to force chunking.
 _CHUNK_BYTES = 64 * 2**20
 
 BATCH_REDUCTIONS = ("mean", "sum")
 POINT_REDUCTIONS = ("mean", "sum", "max")
 
-Clouds = torch.Tensor | Sequence[torch.Tensor]
+Clouds = torch.Tensor | Sequence[torch.Tensor] | Pointclouds
 
 
 def _check_reductions(batch_reduction: str | None, point_reduction: str | None) -> None:
     if batch_reduction is not None and batch_reduction not in BATCH_REDUCTIONS:
         raise ValueError(
-            f"batch_reduction: expected one of {BATCH_REDUCTIONS} or None, got "
+            f"batch_reduction must be one of {BATCH_REDUCTIONS} or None, got "
             f"{batch_reduction!r}"
         )
     if point_reduction is not None and point_reduction not in POINT_REDUCTIONS:
         raise ValueError(
-            f"point_reduction: expected one of {POINT_REDUCTIONS} or None, got "
+            f"point_reduction must be one of {POINT_REDUCTIONS} or None, got "
             f"{point_reduction!r}"
         )
     if point_reduction is None and batch_reduction is not None:
@@ -41,18 +43,24 @@ def _handle_input(
     points: Clouds, lengths: torch.Tensor | None, normals: Clouds | None, name: str
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Padded (N, P, D) points, (N,) int64 lengths and padded normals or None."""
-    if isinstance(points, (list, tuple)):
+    if isinstance(points, Pointclouds):
+        # as PyTorch3D: the cloud's own lengths and normals replace the arguments
+        points, lengths, normals = (
+            points.points_padded(), points.num_points_per_cloud(), points.normals_padded())
+    elif isinstance(points, (list, tuple)):
         if lengths is not None:
             raise ValueError(f"{name}_lengths: must be None when {name} is a list of tensors")
         if not all(torch.is_tensor(p) and p.ndim == 2 for p in points) or not points:
-            raise ValueError(f"{name}: expected a non-empty list of (P_i, D) tensors")
+            raise ValueError(f"{name}: expected Pointclouds objects or torch.Tensor of shape "
+                             "(N, P, D), or a non-empty list of (P_i, D) tensors")
         lengths = torch.tensor([p.shape[0] for p in points], device=points[0].device)
         points = torch.nn.utils.rnn.pad_sequence(list(points), batch_first=True)
         if isinstance(normals, (list, tuple)):
             normals = torch.nn.utils.rnn.pad_sequence(list(normals), batch_first=True)
     if not torch.is_tensor(points) or points.ndim != 3:
         raise ValueError(
-            f"{name}: expected a (N, P, D) tensor or a list of (P_i, D) tensors, got "
+            f"{name}: Expected points to be of shape (N, P, D) (Pointclouds objects or "
+            f"torch.Tensor, or a list of (P_i, D) tensors), got "
             f"{tuple(points.shape) if torch.is_tensor(points) else type(points).__name__}"
         )
     if not points.is_floating_point():
@@ -64,7 +72,7 @@ def _handle_input(
         if not torch.is_tensor(lengths) or tuple(lengths.shape) != (N,) or (
             lengths.is_floating_point()
         ):
-            raise ValueError(f"{name}_lengths: expected an integer tensor of shape ({N},)")
+            raise ValueError(f"{name}_lengths: Expected lengths to be of shape ({N},) (integers)")
         if N and (int(lengths.min()) < 0 or int(lengths.max()) > P):
             raise ValueError(f"{name}_lengths: values must lie in [0, {P}]")
         lengths = lengths.to(device=points.device, dtype=torch.int64)
@@ -73,7 +81,7 @@ def _handle_input(
         raise ValueError(f"{name}: contains NaN or inf")
     if normals is not None:
         if not torch.is_tensor(normals) or normals.ndim != 3 or normals.shape[:2] != (N, P):
-            raise ValueError(f"{name}_normals: expected shape ({N}, {P}, 3)")
+            raise ValueError(f"{name}_normals: Expected normals to be of shape ({N}, {P}, 3)")
         if not torch.isfinite(normals[valid]).all():
             raise ValueError(f"{name}_normals: contains NaN or inf")
     return points, lengths, normals
@@ -191,8 +199,9 @@ def chamfer_distance(
     its nearest neighbour's.
 
     Args:
-        x: (N, P1, D) float points (padded), or a list of N tensors (P1_i, D).
-        y: (N, P2, D) float points, or a list of N tensors (P2_i, D).
+        x: (N, P1, D) float points (padded), a list of N tensors (P1_i, D), or a
+            ``Pointclouds`` (then its lengths and normals replace ``x_lengths``/``x_normals``).
+        y: (N, P2, D) float points, a list of N tensors (P2_i, D), or a ``Pointclouds``.
         x_lengths: (N,) int number of valid points per cloud of ``x`` (default: all P1).
         y_lengths: (N,) int, same for ``y``.
         x_normals: (N, P1, 3) normals of ``x`` (or a list), optional.
@@ -213,7 +222,7 @@ def chamfer_distance(
     """
     _check_reductions(batch_reduction, point_reduction)
     if norm not in (1, 2):
-        raise ValueError(f"norm: expected 1 or 2, got {norm!r}")
+        raise ValueError(f"norm: Support for 1 or 2 norm. Got {norm!r}")
     if point_reduction == "max" and (x_normals is not None or y_normals is not None):
         raise ValueError('x_normals/y_normals: must be None when point_reduction is "max"')
     x, x_lengths, x_normals = _handle_input(x, x_lengths, x_normals, "x")
@@ -231,7 +240,7 @@ def chamfer_distance(
         if weights.sum() == 0.0:
             # Keep the graph to x and weights (PyTorch3D does the same), value 0.
             zero = x.sum((1, 2)) * weights * 0.0
-            if point_reduction in ("mean", "sum"):
+            if batch_reduction is not None:
                 zero = zero.sum()
             return zero, zero
 

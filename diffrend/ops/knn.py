@@ -86,7 +86,8 @@ def knn_points(
 
     Returns:
         ``KNN(dists, idx, knn)``: dists (N, P1, K) and idx (N, P1, K) int64, both 0 where
-        ``k >= lengths2[n]`` or the query point is padding; knn (N, P1, K, D) or None.
+        ``k >= lengths2[n]`` or the query point is padding; knn (N, P1, K, D) or None,
+        ``knn_gather(p2, idx, lengths2)`` (as PyTorch3D: padding query rows get row 0).
         ``dists`` and ``knn`` are differentiable w.r.t. ``p1`` and ``p2``; ``idx`` is not.
     """
     del version, return_sorted
@@ -124,6 +125,4 @@ def knn_points(
     diff = p1[:, :, None] - nn
     dists = diff.square().sum(3) if norm == 2 else diff.abs().sum(3)
     dists = dists.masked_fill(~valid, 0.0)
-    if return_nn:
-        nn = nn.masked_fill(~valid[..., None], 0.0)
     return KNN(dists, idx, nn if return_nn else None)

@@ -56,7 +56,7 @@ def laplacian(verts: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
     diag = torch.arange(n, device=verts.device)
     idx = torch.stack([torch.cat([rows, diag]), torch.cat([cols, diag])])
     val = torch.cat([1.0 / deg[rows], -torch.ones(n, dtype=verts.dtype, device=verts.device)])
-    return torch.sparse_coo_tensor(idx, val, (n, n)).coalesce()
+    return torch.sparse_coo_tensor(idx, val, (n, n), check_invariants=False).coalesce()
 
 
 def norm_laplacian(verts: torch.Tensor, edges: torch.Tensor,
@@ -76,7 +76,7 @@ def norm_laplacian(verts: torch.Tensor, edges: torch.Tensor,
     w = 1.0 / ((verts[edges[:, 0]] - verts[edges[:, 1]]).norm(dim=1) + eps)
     idx = torch.stack([torch.cat([edges[:, 0], edges[:, 1]]),
                        torch.cat([edges[:, 1], edges[:, 0]])])
-    return torch.sparse_coo_tensor(idx, torch.cat([w, w]), (n, n))
+    return torch.sparse_coo_tensor(idx, torch.cat([w, w]), (n, n), check_invariants=False)
 
 
 def cot_laplacian(

@@ -49,18 +49,23 @@ def packed_to_padded(inputs: torch.Tensor, first_idxs: torch.Tensor,
 
 
 def padded_to_packed(inputs: torch.Tensor, first_idxs: torch.Tensor,
-                     num_inputs: int) -> torch.Tensor:
+                     num_inputs: int, max_size_dim: int = 1) -> torch.Tensor:
     """Gather the valid rows of a padded batch into packed form (inverse of the above).
 
     Args:
         inputs: (N, M) or (N, M, *D) padded values.
         first_idxs: (N,) int64, increasing, first packed row of each item.
         num_inputs: F, the number of packed rows (item N-1 ends there).
+        max_size_dim: the padded dimension M of ``inputs`` (the others follow in order).
 
     Returns:
         (F,) or (F, *D); differentiable w.r.t. ``inputs``.
     """
     _check_first_idxs(first_idxs)
+    if torch.is_tensor(inputs) and inputs.ndim >= 2 and max_size_dim != 1:
+        if not 1 <= max_size_dim < inputs.ndim:
+            raise ValueError(f"max_size_dim: expected 1..{inputs.ndim - 1}, got {max_size_dim}")
+        inputs = inputs.movedim(max_size_dim, 1)
     if not torch.is_tensor(inputs) or inputs.ndim < 2 or inputs.shape[0] != first_idxs.shape[0]:
         raise ValueError(
             f"inputs: expected shape ({first_idxs.shape[0]}, M, ...), got "

@@ -1,9 +1,10 @@
 """Batched mesh and point-cloud structures (PyTorch3D's ``Meshes``, ``Pointclouds``),
 ico-spheres and batching helpers."""
 
-from .ico_sphere import ico_sphere, subdivide_meshes
+from .ico_sphere import SubdivideMeshes, ico_sphere, subdivide_meshes
 from .meshes import Meshes, join_meshes_as_batch, join_meshes_as_scene
 from .pointclouds import Pointclouds, join_pointclouds_as_batch, join_pointclouds_as_scene
+from .torus import torus
 from .utils import (
     list_to_packed,
     list_to_padded,
@@ -16,6 +17,7 @@ from .utils import (
 __all__ = [
     "Meshes",
     "Pointclouds",
+    "SubdivideMeshes",
     "ico_sphere",
     "join_meshes_as_batch",
     "join_meshes_as_scene",
@@ -27,5 +29,6 @@ __all__ = [
     "padded_to_list",
     "padded_to_packed",
     "subdivide_meshes",
+    "torus",
     "unique_edges",
 ]

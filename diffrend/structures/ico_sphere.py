@@ -119,3 +119,57 @@ def ico_sphere(level: int = 0, device: str | torch.device | None = None) -> Mesh
         verts, faces = _subdivide_one(verts, faces)
         verts = verts / verts.norm(dim=1, keepdim=True)
     return Meshes._trusted([verts], [faces])
+
+
+class SubdivideMeshes(torch.nn.Module):
+    """Module shell over :func:`subdivide_meshes` (PyTorch3D's ``SubdivideMeshes``).
+
+    Given ``meshes`` at construction, their first mesh's faces become the topology of every
+    mesh passed later (PyTorch3D's "homogeneous" mode, for batches that share one topology);
+    otherwise each mesh keeps its own.
+    """
+
+    def __init__(self, meshes: Meshes | None = None) -> None:
+        """Args:
+            meshes: optional ``Meshes`` whose first mesh fixes the input topology.
+        """
+        super().__init__()
+        self.precomputed = meshes is not None
+        if meshes is not None:
+            if not isinstance(meshes, Meshes) or len(meshes) == 0:
+                raise ValueError("meshes: expected a non-empty Meshes")
+            self.register_buffer("_faces", meshes.faces_list()[0].clone())
+            self._num_verts = int(meshes.num_verts_per_mesh()[0])
+
+    def forward(
+        self, meshes: Meshes, feats: torch.Tensor | None = None
+    ) -> Meshes | tuple[Meshes, torch.Tensor]:
+        """Subdivide every face into four (midpoints on every edge).
+
+        Args:
+            meshes: batch of N meshes (with the construction-time topology if one was given).
+            feats: optional per-vertex features, packed (sum V_i, D); with a construction-time
+                topology also (N, V, D).
+
+        Returns:
+            The subdivided ``Meshes``, and with ``feats`` the new features: packed
+            (sum V'_i, D), or (N, V', D) with a construction-time topology (PyTorch3D's
+            shapes). Differentiable w.r.t. the vertices and ``feats``.
+        """
+        if not isinstance(meshes, Meshes):
+            raise ValueError(f"meshes: expected Meshes, got {type(meshes).__name__}")
+        if not self.precomputed:
+            return subdivide_meshes(meshes, feats)
+        n = len(meshes)
+        if any(v != self._num_verts for v in meshes.num_verts_per_mesh().tolist()):
+            raise ValueError(f"meshes: every mesh must have the construction-time topology "
+                             f"({self._num_verts} vertices)")
+        shared = Meshes._trusted(meshes.verts_list(), [self._faces] * n)
+        if feats is None:
+            return subdivide_meshes(shared)
+        if feats.ndim == 3:
+            feats = feats.reshape(-1, feats.shape[2])
+        if feats.ndim != 2:
+            raise ValueError("feats: expected shape (N, V, D) or (N * V, D)")
+        out, new_feats = subdivide_meshes(shared, feats)
+        return out, new_feats.reshape(n, -1, new_feats.shape[1])

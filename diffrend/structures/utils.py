@@ -33,13 +33,16 @@ def list_to_padded(
         raise ValueError("x: list_to_padded needs at least one tensor")
     if equisized:
         return torch.stack(list(x), 0)
-    ndim = x[0].ndim
+    # an empty 1-D item (torch.tensor([])) stands for an empty item of any ndim
+    ndim = max(y.ndim for y in x)
+    x = [y.new_zeros([0] * ndim) if y.ndim == 1 and y.numel() == 0 else y for y in x]
     if any(y.ndim != ndim for y in x):
         raise ValueError("x: all tensors must have the same number of dimensions")
     if pad_size is None:
         pad_size = [max(y.shape[d] for y in x) for d in range(ndim)]
     elif len(pad_size) != ndim:
-        raise ValueError(f"pad_size: expected {ndim} sizes, got {len(pad_size)}")
+        raise ValueError(f"pad_size: Pad size must contain target size for all {ndim} "
+                         f"dimensions, got {len(pad_size)} sizes")
     for y in x:
         if any(s > p for s, p in zip(y.shape, pad_size, strict=True)):
             raise ValueError(f"pad_size {tuple(pad_size)} is smaller than an item {tuple(y.shape)}")
@@ -50,15 +53,18 @@ def list_to_padded(
     return out
 
 
-def padded_to_list(x: torch.Tensor, split_size: Sequence[int] | None = None) -> list[torch.Tensor]:
-    """Split a padded tensor into a list, trimming the padding of the first item dimension.
+def padded_to_list(
+    x: torch.Tensor, split_size: Sequence[int | Sequence[int]] | None = None
+) -> list[torch.Tensor]:
+    """Split a padded tensor into a list, trimming the padding.
 
     Args:
         x: (N, M, ...) padded tensor.
-        split_size: N ints, the number of valid rows of each item (default: all M rows).
+        split_size: N entries, each an int (valid rows of the item, default all M) or a
+            sequence of sizes along the item's leading dimensions.
 
     Returns:
-        list of N views ``x[i, :split_size[i]]`` of shape (split_size[i], ...); differentiable.
+        list of N views ``x[i, :s0, :s1, ...]``; differentiable.
     """
     if x.ndim < 2:
         raise ValueError(f"x: expected a padded tensor (N, M, ...), got shape {tuple(x.shape)}")
@@ -67,27 +73,48 @@ def padded_to_list(x: torch.Tensor, split_size: Sequence[int] | None = None) -> 
         return items
     if len(split_size) != len(items):
         raise ValueError(f"split_size: expected {len(items)} sizes, got {len(split_size)}")
-    return [y[: int(s)] for y, s in zip(items, split_size, strict=True)]
+    out = []
+    for y, size in zip(items, split_size, strict=True):
+        if isinstance(size, int) or (torch.is_tensor(size) and size.ndim == 0):
+            out.append(y[: int(size)])
+        else:
+            out.append(y[tuple(slice(0, int(d)) for d in size)])
+    return out
 
 
-def padded_to_packed(x: torch.Tensor, split_size: Sequence[int] | None = None) -> torch.Tensor:
+def padded_to_packed(
+    x: torch.Tensor, split_size: Sequence[int] | None = None, pad_value: float | None = None
+) -> torch.Tensor:
     """Concatenate the valid rows of a padded tensor.
 
     Args:
-        x: (N, M, ...) padded tensor.
-        split_size: N ints, valid rows per item (default: all rows, i.e. a reshape).
+        x: (N, M) or (N, M, K) padded tensor.
+        split_size: N ints, valid rows per item.
+        pad_value: instead of ``split_size``: drop the rows whose values all equal it (for
+            (N, M), the single values equal to it).
+        With neither, all rows are kept (a reshape).
 
     Returns:
-        (sum(split_size), ...) tensor; differentiable w.r.t. ``x``.
+        (sum(split_size),) or (sum(split_size), K) tensor; differentiable w.r.t. ``x``.
     """
-    if x.ndim < 2:
-        raise ValueError(f"x: expected a padded tensor (N, M, ...), got shape {tuple(x.shape)}")
+    if x.ndim not in (2, 3):
+        raise ValueError(f"x: Supports only (N, M) and (N, M, K) tensors, got shape "
+                         f"{tuple(x.shape)}")
+    if split_size is not None and pad_value is not None:
+        raise ValueError("split_size, pad_value: Only one of them may be given")
     n, m = x.shape[:2]
     if split_size is None:
-        return x.reshape(n * m, *x.shape[2:])
+        packed = x.reshape(n * m, *x.shape[2:])
+        if pad_value is None:
+            return packed
+        keep = packed != pad_value
+        return packed[keep.any(-1) if packed.ndim == 2 else keep]
     if len(split_size) != n:
-        raise ValueError(f"split_size: expected {n} sizes, got {len(split_size)}")
-    sizes = torch.as_tensor(list(split_size), dtype=torch.int64, device=x.device)
+        raise ValueError(f"split_size: must be of same length as inputs first dimension "
+                         f"({n}), got {len(split_size)}")
+    if not all(isinstance(s, int) or (torch.is_tensor(s) and s.ndim == 0) for s in split_size):
+        raise ValueError("split_size: only 1-dimensional sizes (one int per item) supported")
+    sizes = torch.as_tensor([int(v) for v in split_size], dtype=torch.int64, device=x.device)
     mask = torch.arange(m, device=x.device)[None, :] < sizes[:, None]
     return x[mask]
 

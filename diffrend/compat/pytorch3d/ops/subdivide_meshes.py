@@ -1,7 +1,9 @@
 """``pytorch3d.ops.subdivide_meshes``: PyTorch3D's path, mapped onto diffrend's names."""
 
-
-# not yet in diffrend: SubdivideMeshes
+from diffrend.structures import (
+    SubdivideMeshes,
+)
 
 __all__ = [
+    "SubdivideMeshes",
 ]

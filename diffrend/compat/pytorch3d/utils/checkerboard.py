@@ -1,7 +1,9 @@
 """``pytorch3d.utils.checkerboard``: PyTorch3D's path, mapped onto diffrend's names."""
 
-
-# not yet in diffrend: checkerboard
+from diffrend.checkerboard import (
+    checkerboard,
+)
 
 __all__ = [
+    "checkerboard",
 ]

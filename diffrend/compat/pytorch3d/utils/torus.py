@@ -1,7 +1,9 @@
 """``pytorch3d.utils.torus``: PyTorch3D's path, mapped onto diffrend's names."""
 
-
-# not yet in diffrend: torus
+from diffrend.structures import (
+    torus,
+)
 
 __all__ = [
+    "torus",
 ]
