@@ -454,12 +454,59 @@ def test_meshes_carry_textures_through_extend_index_join():
     assert torch.equal(batch.clone().textures.verts_features_packed(), torch.cat(colours))
 
 
-def test_join_scene_samples_like_the_batch():
-    tex = uv_batch()
+def _each_alone(tex: TexturesUV) -> torch.Tensor:
+    """Corner texels of every mesh sampled from its own (unresized) map."""
+    return torch.cat([
+        TexturesUV([m], [f], [v], padding_mode=tex.padding_mode,
+                   align_corners=tex.align_corners, sampling_mode=tex.sampling_mode,
+                   ).faces_verts_textures_packed()
+        for m, f, v in zip(tex.maps_list(), tex.faces_uvs_list(), tex.verts_uvs_list(),
+                           strict=True)
+    ])
+
+
+@pytest.mark.parametrize("align", [True, False])
+@pytest.mark.parametrize("padding", ["zeros", "border", "wrap"])
+def test_join_scene_samples_like_each_mesh_alone(align, padding):
+    g = torch.Generator().manual_seed(5)
+    shared = torch.rand(5, 5, 3, generator=g)
+    tex = TexturesUV(
+        maps=[torch.rand(4, 6, 3, generator=g), torch.rand(9, 3, 3, generator=g), shared,
+              shared],
+        faces_uvs=[torch.tensor([[0, 1, 2]]), torch.tensor([[0, 1, 2], [1, 2, 3]]),
+                   torch.tensor([[2, 1, 0]]), torch.tensor([[0, 2, 1]])],
+        verts_uvs=[torch.rand(3, 2, generator=g), torch.rand(4, 2, generator=g),
+                   torch.rand(3, 2, generator=g), torch.rand(3, 2, generator=g)],
+        padding_mode=padding, align_corners=align,
+    )
     scene = tex.join_scene()
-    assert len(scene) == 1 and scene.num_faces_per_mesh() == [3]
-    torch.testing.assert_close(scene.faces_verts_textures_packed(),
-                               tex.faces_verts_textures_packed())
+    assert len(scene) == 1 and scene.num_faces_per_mesh() == [5]
+    if padding != "wrap":
+        torch.testing.assert_close(scene.faces_verts_textures_packed(), _each_alone(tex))
+        # one packed image; the shared map is stored once
+        (single,) = scene.maps_list()
+        frame = 0 if align else 2
+        area = sum((h + frame) * (w + frame) for h, w in [(4, 6), (9, 3), (5, 5)])
+        assert single.ndim == 3 and single.shape[0] * single.shape[1] >= area
+        assert scene.maps_ids_list() is None
+    else:
+        # the maps of the batch (resized to one size) become the images of one mesh
+        assert scene.maps_padded().shape[:2] == (1, 4)
+        torch.testing.assert_close(scene.faces_verts_textures_packed(),
+                                   tex.faces_verts_textures_packed())
+
+
+def test_join_scene_is_differentiable_and_keeps_the_zero_frame():
+    maps = [torch.rand(3, 4, 3, requires_grad=True), torch.rand(2, 2, 3, requires_grad=True)]
+    uvs = torch.rand(3, 2, requires_grad=True)
+    tex = TexturesUV(maps, [torch.tensor([[0, 1, 2]])] * 2, [uvs, uvs.detach()],
+                     padding_mode="zeros", align_corners=False)
+    scene = tex.join_scene()
+    single = scene.maps_padded()[0]
+    # every map plus a one-texel frame of zeros: the total equals the maps' sum
+    torch.testing.assert_close(single.sum(), maps[0].sum() + maps[1].sum())
+    scene.faces_verts_textures_packed().sum().backward()
+    assert maps[0].grad is not None and uvs.grad is not None
 
 
 def test_centers_for_image():
@@ -490,7 +537,9 @@ def _uv(**overrides):
         ({"maps": torch.full((1, 4, 4, 3), float("nan"))}, "maps.*NaN"),
         ({"maps": torch.zeros(1, 4, 4, 3, dtype=torch.uint8)}, "maps.*floating"),
         ({"maps": torch.rand(1, 0, 4, 3)}, "maps.*empty"),
-        ({"maps": [torch.rand(4, 4, 3), torch.rand(4, 4, 1)]}, "channels"),
+        ({"maps": [torch.rand(4, 4, 3), torch.rand(4, 4, 1)],
+          "faces_uvs": [torch.tensor([[0, 1, 2]])] * 2, "verts_uvs": [torch.rand(3, 2)] * 2},
+         "channels"),
         ({"verts_uvs": [torch.rand(3, 2), torch.rand(3, 2)]}, "verts_uvs: batch size"),
         ({"verts_uvs": [torch.rand(3, 3)]}, "verts_uvs"),
         ({"verts_uvs": [torch.tensor([[0.0, float("inf")]] * 3)]}, "verts_uvs.*NaN"),
@@ -505,7 +554,21 @@ def _uv(**overrides):
 )
 def test_bad_uv_input(overrides, match):
     with pytest.raises(ValueError, match=match):
-        _uv(**overrides)
+        # faces_uvs' type and range are checked on first use (PyTorch3D accepts any)
+        _uv(**overrides).faces_verts_textures_packed()
+
+
+def test_faces_uvs_checked_on_every_use_until_valid():
+    bad = _uv(faces_uvs=[torch.tensor([[0, 1, 3]])])
+    for use in (bad.faces_verts_uvs_packed, bad.join_scene, bad.clone().faces_verts_uvs_packed,
+                lambda: bad.submeshes(None, [[torch.tensor([0])]])):
+        with pytest.raises(ValueError, match=r"faces_uvs\[0\]: index 3"):
+            use()
+    # float indices are kept as given until then, like PyTorch3D's
+    lenient = _uv(faces_uvs=torch.rand(1, 2, 3))
+    assert lenient.faces_uvs_padded().dtype == torch.float32
+    with pytest.raises(ValueError, match="faces_uvs.*integer"):
+        lenient.join_batch([_uv()]).faces_verts_textures_packed()
 
 
 def test_bad_vertex_atlas_and_sampling_input():

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from ..structures.utils import list_to_padded
 from ..transfer import check_on_device
 from .interpolate import interpolate_face_attributes
+from .rect_pack import Rectangle, pack_unique_rectangles
 
 __all__ = [
     "TexturesAtlas",
@@ -313,6 +314,31 @@ def _batch_ids(index: BatchIndex, n: int) -> list[int]:
     raise IndexError(f"cannot index textures with {type(index).__name__}")
 
 
+def _trim_to(items: list[torch.Tensor], counts: list[int], name: str) -> list[torch.Tensor]:
+    """Rows [0, counts[i]) of each item: the rest of a padded input is padding."""
+    for i, (t, n) in enumerate(zip(items, counts, strict=True)):
+        if not 0 <= n <= t.shape[0]:
+            raise ValueError(f"{name}: count {n} for mesh {i}, which has {t.shape[0]} rows")
+    return [t[:n] for t, n in zip(items, counts, strict=True)]
+
+
+def _submesh_ids(ids_list: Any, n_meshes: int, name: str) -> list[list[torch.Tensor]]:
+    """Per mesh, the 1-D int index tensors of its submeshes (``Meshes.submeshes``' input)."""
+    if ids_list is None or len(ids_list) != n_meshes:
+        got = "None" if ids_list is None else str(len(ids_list))
+        raise IndexError(f"{name}: expected one entry per mesh ({n_meshes}), got {got}")
+    out = []
+    for n, per_mesh in enumerate(ids_list):
+        subs = []
+        for ids in per_mesh:
+            if not torch.is_tensor(ids) or ids.ndim != 1 or ids.is_floating_point():
+                raise ValueError(f"{name}[{n}]: expected 1-D integer tensors, got "
+                                 f"{_describe(ids)}")
+            subs.append(ids.to(torch.int64))
+        out.append(subs)
+    return out
+
+
 def _pad_list(items: Sequence[torch.Tensor], pad_value: float, shape: tuple[int, ...],
               dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """Stack items (M_i, ...) into (N, max M_i, ...); ``shape`` is the item shape when N = 0."""
@@ -356,10 +382,60 @@ class TexturesBase:
 
     _N: int
     device: torch.device
+    # PyTorch3D's Meshes writes ``valid`` and per-mesh counts into the textures it holds;
+    # None until written (then they travel along with the batch operations).
+    _valid: torch.Tensor | None = None
+    _given_counts: dict[str, list[int]] | None = None
 
     def __len__(self) -> int:
         """Number of meshes N."""
         return self._N
+
+    # ------------------------------------------------------------ PyTorch3D's mesh hooks
+
+    @property
+    def valid(self) -> torch.Tensor:
+        """(N,) bool: which meshes of the batch are valid (non-empty). All True unless set;
+        PyTorch3D's ``Meshes`` sets it to its own ``valid``. A fresh tensor when unset."""
+        if self._valid is not None:
+            return self._valid
+        return torch.ones(self._N, dtype=torch.bool, device=self.device)
+
+    @valid.setter
+    def valid(self, value: torch.Tensor) -> None:
+        if not torch.is_tensor(value) or value.shape != (self._N,):
+            raise ValueError(f"valid: expected a tensor of shape ({self._N},), got "
+                             f"{_describe(value)}")
+        self._valid = value.to(dtype=torch.bool)
+
+    def _given_count(self, name: str) -> list[int] | None:
+        return None if self._given_counts is None else self._given_counts.get(name)
+
+    def _store_count(self, name: str, counts: Sequence[int] | torch.Tensor) -> list[int]:
+        """Record a per-mesh count written by a mesh structure; returns it as a list."""
+        if torch.is_tensor(counts):
+            counts = counts.tolist()
+        counts = [int(c) for c in counts]
+        if len(counts) != self._N:
+            raise ValueError(f"{name}: expected {self._N} counts, got {len(counts)}")
+        self._given_counts = {**(self._given_counts or {}), name: counts}
+        return counts
+
+    def _with_extras(self: T, out: T, ids: list[int] | None = None,
+                     fn: Callable[[torch.Tensor], torch.Tensor] | None = None) -> T:
+        """``out`` (a selection ``ids`` of, or ``fn`` applied to, self) given self's
+        PyTorch3D-side state: ``valid`` and the counts written by a mesh structure."""
+        if self._given_counts:
+            out._given_counts = {
+                k: v if ids is None else [v[i] for i in ids] for k, v in self._given_counts.items()
+            }
+        if self._valid is not None:
+            if ids is not None:
+                idx = torch.tensor(ids, dtype=torch.int64, device=self._valid.device)
+                out._valid = self._valid[idx]
+            else:
+                out._valid = fn(self._valid) if fn is not None else self._valid
+        return out
 
     def isempty(self) -> bool:
         """True when the batch has no meshes or every mesh has no texture entries."""
@@ -376,22 +452,24 @@ class TexturesBase:
 
         Differentiable: the result's tensors are views/gathers of this object's.
         """
-        return self._select(_batch_ids(index, self._N))
+        ids = _batch_ids(index, self._N)
+        return self._with_extras(self._select(ids), ids=ids)
 
     def extend(self: T, N: int) -> T:
         """Each mesh's texture ``N`` times in a row (t0, t0, ..., t1, t1, ...), as
         ``Meshes.extend``; gradients from every copy flow back to the originals."""
         if isinstance(N, bool) or not isinstance(N, int) or N <= 0:
             raise ValueError(f"N must be a positive int, got {N!r}")
-        return self._select([i for i in range(self._N) for _ in range(N)])
+        ids = [i for i in range(self._N) for _ in range(N)]
+        return self._with_extras(self._select(ids), ids=ids)
 
     def clone(self: T) -> T:
         """Copy with cloned tensors (still differentiable w.r.t. the originals)."""
-        return self._map(torch.Tensor.clone)
+        return self._with_extras(self._map(torch.Tensor.clone), fn=torch.Tensor.clone)
 
     def detach(self: T) -> T:
         """Copy with tensors detached from the autograd graph."""
-        return self._map(torch.Tensor.detach)
+        return self._with_extras(self._map(torch.Tensor.detach), fn=torch.Tensor.detach)
 
     def to(self: T, device: str | torch.device) -> T:
         """This texture on ``device`` (``self`` if already there). Returns a new object;
@@ -399,7 +477,10 @@ class TexturesBase:
         device = torch.empty(0, device=device).device
         if device == self.device:
             return self
-        return self._map(lambda t: t.to(device))
+        def move(t: torch.Tensor) -> torch.Tensor:
+            return t.to(device)
+
+        return self._with_extras(self._map(move), fn=move)
 
     def cpu(self: T) -> T:
         """This texture on the CPU."""
@@ -469,7 +550,7 @@ class TexturesVertex(TexturesBase):
     def _set(self, items: list[torch.Tensor], padded: torch.Tensor | None, channels: int,
              dtype: torch.dtype, device: torch.device) -> None:
         self._verts_features_list = items
-        self._verts_features_padded = padded
+        self._features_padded_in = padded
         self._channels = channels
         self._dtype = dtype
         self.device = device
@@ -489,8 +570,8 @@ class TexturesVertex(TexturesBase):
 
     def verts_features_padded(self) -> torch.Tensor:
         """(N, max V_i, C), zero-padded (the tensor given, if one was). Differentiable."""
-        if self._verts_features_padded is not None:
-            return self._verts_features_padded
+        if self._features_padded_in is not None:
+            return self._features_padded_in
         return _pad_list(self._verts_features_list, 0.0, (0, self._channels), self._dtype,
                          self.device)
 
@@ -513,8 +594,8 @@ class TexturesVertex(TexturesBase):
     def _map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> TexturesVertex:
         items = [fn(t) for t in self._verts_features_list]
         padded = None
-        if self._verts_features_padded is not None:
-            padded = fn(self._verts_features_padded)
+        if self._features_padded_in is not None:
+            padded = fn(self._features_padded_in)
             items = list(padded.unbind(0))
         return self._trusted(items, padded)
 
@@ -532,6 +613,48 @@ class TexturesVertex(TexturesBase):
     def check_shapes(self, batch_size: int, max_num_verts: int, max_num_faces: int) -> bool:
         """Whether the padded features are (batch_size, max_num_verts, C)."""
         return tuple(self.verts_features_padded().shape[:2]) == (batch_size, max_num_verts)
+
+    def submeshes(self, vertex_ids_list: Sequence[Sequence[torch.Tensor]],
+                  faces_ids_list: Any = None) -> TexturesVertex:
+        """The features of submeshes (for ``Meshes.submeshes``).
+
+        Args:
+            vertex_ids_list: per mesh, a list of 1-D int tensors: the vertices each of its
+                submeshes keeps, in the submesh's vertex order.
+            faces_ids_list: unused (features belong to vertices).
+
+        Returns:
+            ``TexturesVertex`` of sum(len(v) for v in vertex_ids_list) meshes.
+            Differentiable w.r.t. the features.
+        """
+        per_mesh = _submesh_ids(vertex_ids_list, self._N, "vertex_ids_list")
+        items = [f[ids.to(f.device)] for f, subs in zip(self._verts_features_list, per_mesh,
+                                                        strict=True) for ids in subs]
+        return self._trusted(items)
+
+    # PyTorch3D internals: its tests and Meshes read (and Meshes writes) these.
+    @property
+    def _verts_features_padded(self) -> torch.Tensor:
+        return self.verts_features_padded()
+
+    @property
+    def _num_verts_per_mesh(self) -> list[int]:
+        return self.num_verts_per_mesh()
+
+    @_num_verts_per_mesh.setter
+    def _num_verts_per_mesh(self, counts: Sequence[int] | torch.Tensor) -> None:
+        counts = self._store_count("num_verts_per_mesh", counts)
+        if self._features_padded_in is not None:
+            self._verts_features_list = _trim_to(self._verts_features_list, counts,
+                                                 "num_verts_per_mesh")
+
+    @property
+    def _num_faces_per_mesh(self) -> list[int] | None:
+        return self._given_count("num_faces_per_mesh")
+
+    @_num_faces_per_mesh.setter
+    def _num_faces_per_mesh(self, counts: Sequence[int] | torch.Tensor) -> None:
+        self._store_count("num_faces_per_mesh", counts)
 
     # sampling
     def faces_verts_textures_packed(self, faces_packed: torch.Tensor) -> torch.Tensor:
@@ -634,35 +757,39 @@ class TexturesUV(TexturesBase):
             raise ValueError(
                 f"maps: got {_describe(maps)}; several maps per mesh need maps_ids"
             )
+        # Shapes, batch sizes and devices first, then values (PyTorch3D's order of checks).
         map_items, maps_padded = _as_items(maps, "maps", map_ndim, what)
+        faces_items, faces_padded = _as_items(faces_uvs, "faces_uvs", 2, "(F, 3)")
+        for i, f in enumerate(faces_items):
+            if f.shape[1] != 3:
+                raise ValueError(f"faces_uvs[{i}]: expected shape (F, 3), got {tuple(f.shape)}")
+        uv_items, uv_padded = _as_items(verts_uvs, "verts_uvs", 2, "(T, 2)")
+        for i, v in enumerate(uv_items):
+            if v.shape[1] != 2:
+                raise ValueError(f"verts_uvs[{i}]: expected shape (T, 2), got {tuple(v.shape)}")
+        N = len(faces_items)
+        counts = [("verts_uvs", len(uv_items)), ("maps", len(map_items))]
+        ids_items = None
+        if multi:
+            ids_items, ids_padded = _as_items(maps_ids, "maps_ids", 1, "(F,)")
+            counts.append(("maps_ids", len(ids_items)))
+        _check_batch(N, counts)
+        groups = [("verts_uvs", uv_items), ("faces_uvs", faces_items), ("maps", map_items)]
+        device = _check_devices([*groups, ("maps_ids", ids_items or [])])
         _check_float(map_items, "maps")
         for i, m in enumerate(map_items):
             if min(m.shape[:-1], default=0) == 0 or m.shape[-1] == 0:
                 raise ValueError(f"maps[{i}]: empty image, shape {tuple(m.shape)}")
         if len({m.shape[-1] for m in map_items}) > 1:
             raise ValueError("maps: all images need the same number of channels C")
-        faces_items, faces_padded = _as_items(faces_uvs, "faces_uvs", 2, "(F, 3)")
-        faces_items = _check_int(faces_items, "faces_uvs")
-        for i, f in enumerate(faces_items):
-            if f.shape[1] != 3:
-                raise ValueError(f"faces_uvs[{i}]: expected shape (F, 3), got {tuple(f.shape)}")
+        _check_float(uv_items, "verts_uvs")
+        # Integer faces_uvs become int64 here; their type and range are checked where they
+        # are first used (PyTorch3D accepts any faces_uvs when built).
+        faces_items = [f if f.is_floating_point() else f.to(torch.int64) for f in faces_items]
         if faces_padded:
             faces_items = [_drop_index_padding(f) for f in faces_items]
-        uv_items, uv_padded = _as_items(verts_uvs, "verts_uvs", 2, "(T, 2)")
-        for i, v in enumerate(uv_items):
-            if v.shape[1] != 2:
-                raise ValueError(f"verts_uvs[{i}]: expected shape (T, 2), got {tuple(v.shape)}")
-        _check_float(uv_items, "verts_uvs")
-        N = len(faces_items)
-        counts = [("verts_uvs", len(uv_items)), ("maps", len(map_items))]
-        ids_items = None
-        if multi:
-            ids_items, ids_padded = _as_items(maps_ids, "maps_ids", 1, "(F,)")
-            ids_items = _check_int(ids_items, "maps_ids")
-            counts.append(("maps_ids", len(ids_items)))
-        _check_batch(N, counts)
-        _check_range(faces_items, [v.shape[0] for v in uv_items], "faces_uvs", "verts_uvs")
         if ids_items is not None:
+            ids_items = _check_int(ids_items, "maps_ids")
             for i, (ids, f) in enumerate(zip(ids_items, faces_items, strict=True)):
                 if ids.shape[0] < f.shape[0] or (not ids_padded and ids.shape[0] != f.shape[0]):
                     raise ValueError(
@@ -670,8 +797,6 @@ class TexturesUV(TexturesBase):
                     )
             ids_items = [ids[: f.shape[0]] for ids, f in zip(ids_items, faces_items, strict=True)]
             _check_range(ids_items, [m.shape[0] for m in map_items], "maps_ids", "maps")
-        groups = [("maps", map_items), ("faces_uvs", faces_items), ("verts_uvs", uv_items)]
-        device = _check_devices([*groups, ("maps_ids", ids_items or [])])
         self.padding_mode = padding_mode
         self.align_corners = align_corners
         self.sampling_mode = sampling_mode
@@ -691,6 +816,7 @@ class TexturesUV(TexturesBase):
             padded, None if maps_padded else list(map_items), faces_items, uv_items,
             verts_uvs if uv_padded else None, ids_items, device,
         )
+        self._faces_padded_in = faces_padded
 
     def _set(self, maps_padded: torch.Tensor, maps_list: list[torch.Tensor] | None,
              faces_uvs: list[torch.Tensor], verts_uvs: list[torch.Tensor],
@@ -700,7 +826,7 @@ class TexturesUV(TexturesBase):
         self._maps_list = maps_list
         self._faces_uvs_list = faces_uvs
         self._verts_uvs_list = verts_uvs
-        self._verts_uvs_padded = verts_uvs_padded
+        self._uvs_padded_in = verts_uvs_padded
         self._maps_ids_list = maps_ids
         self.device = device
         self._N = len(faces_uvs)
@@ -716,7 +842,30 @@ class TexturesUV(TexturesBase):
         out.sampling_mode = self.sampling_mode
         out._set(maps_padded, maps_list, faces_uvs, verts_uvs, verts_uvs_padded, maps_ids,
                  maps_padded.device)
+        out._faces_checked = self._faces_checked
         return out
+
+    # faces_uvs as given are checked on first use; the objects derived from a checked one are
+    _faces_checked = False
+    _faces_padded_in = False
+
+    def _checked_faces_uvs(self) -> list[torch.Tensor]:
+        """The int64 faces_uvs, checked (once) to be integers indexing their verts_uvs."""
+        if not self._faces_checked:
+            for i, f in enumerate(self._faces_uvs_list):
+                if f.is_floating_point():
+                    raise ValueError(f"faces_uvs[{i}]: expected an integer tensor, got {f.dtype}")
+            sizes = [v.shape[0] for v in self._verts_uvs_list]
+            if self.device.type == "cuda":
+                # no host sync: a device-side assertion per mesh
+                for f, n in zip(self._faces_uvs_list, sizes, strict=True):
+                    if f.numel():
+                        check_on_device((f.min() >= 0) & (f.max() < n),
+                                        f"faces_uvs: an index outside [0, {n})")
+            else:
+                _check_range(self._faces_uvs_list, sizes, "faces_uvs", "verts_uvs")
+            self._faces_checked = True
+        return self._faces_uvs_list
 
     # views
     def maps_padded(self) -> torch.Tensor:
@@ -744,8 +893,8 @@ class TexturesUV(TexturesBase):
 
     def verts_uvs_padded(self) -> torch.Tensor:
         """(N, max T_i, 2), zero-padded (the tensor given, if one was). Differentiable."""
-        if self._verts_uvs_padded is not None:
-            return self._verts_uvs_padded
+        if self._uvs_padded_in is not None:
+            return self._uvs_padded_in
         return _pad_list(self._verts_uvs_list, 0.0, (0, 2), self._maps_padded.dtype,
                          self.device)
 
@@ -766,7 +915,8 @@ class TexturesUV(TexturesBase):
     def faces_verts_uvs_packed(self) -> torch.Tensor:
         """(sum F_i, 3, 2): the UV of every corner of every packed face. Differentiable
         w.r.t. ``verts_uvs``."""
-        items = [v[f] for v, f in zip(self._verts_uvs_list, self._faces_uvs_list, strict=True)]
+        items = [v[f] for v, f in zip(self._verts_uvs_list, self._checked_faces_uvs(),
+                                      strict=True)]
         return _packed(items, (3, 2), self._maps_padded.dtype, self.device)
 
     def isempty(self) -> bool:
@@ -778,6 +928,75 @@ class TexturesUV(TexturesBase):
         return self._N == batch_size and max(self.num_faces_per_mesh(), default=0) == (
             max_num_faces
         )
+
+    def submeshes(self, vertex_ids_list: Any,
+                  faces_ids_list: Sequence[Sequence[torch.Tensor]]) -> TexturesUV:
+        """The textures of submeshes (for ``Meshes.submeshes``).
+
+        Args:
+            vertex_ids_list: unused (UVs belong to face corners).
+            faces_ids_list: per mesh, a list of 1-D int tensors: the faces each of its
+                submeshes keeps, in order.
+
+        Returns:
+            ``TexturesUV`` of sum(len(f) for f in faces_ids_list) meshes: each keeps its
+            mesh's image(s) (shared, not copied), the chosen ``faces_uvs`` rows (and
+            ``maps_ids``) and only the UVs they use, in their original order (``faces_uvs``
+            renumbered). Differentiable w.r.t. the maps and ``verts_uvs``.
+        """
+        per_mesh = _submesh_ids(faces_ids_list, self._N, "faces_ids_list")
+        faces_list = self._checked_faces_uvs()
+        src, faces, uvs, ids_out = [], [], [], []
+        for n, subs in enumerate(per_mesh):
+            for ids in subs:
+                ids = ids.to(self.device)
+                kept = faces_list[n][ids]
+                used, remap = torch.unique(kept, return_inverse=True)
+                src.append(n)
+                faces.append(remap.reshape(-1, 3))
+                uvs.append(self._verts_uvs_list[n][used])
+                if self._maps_ids_list is not None:
+                    ids_out.append(self._maps_ids_list[n][ids])
+        picked = self._select(src)
+        out = self._trusted(picked._maps_padded, picked._maps_list, faces, uvs,
+                            ids_out if self._maps_ids_list is not None else None)
+        out._faces_checked = True
+        return out
+
+    # PyTorch3D internals: its tests and Meshes read (and Meshes writes) these.
+    @property
+    def _faces_uvs_padded(self) -> torch.Tensor:
+        return self.faces_uvs_padded()
+
+    @property
+    def _verts_uvs_padded(self) -> torch.Tensor:
+        return self.verts_uvs_padded()
+
+    @property
+    def _maps_ids_padded(self) -> torch.Tensor | None:
+        return self.maps_ids_padded()
+
+    @property
+    def _num_faces_per_mesh(self) -> list[int]:
+        return self.num_faces_per_mesh()
+
+    @_num_faces_per_mesh.setter
+    def _num_faces_per_mesh(self, counts: Sequence[int] | torch.Tensor) -> None:
+        counts = self._store_count("num_faces_per_mesh", counts)
+        if self._faces_padded_in:
+            self._faces_uvs_list = _trim_to(self._faces_uvs_list, counts, "num_faces_per_mesh")
+            if self._maps_ids_list is not None:
+                self._maps_ids_list = _trim_to(self._maps_ids_list, counts,
+                                               "num_faces_per_mesh")
+
+    @property
+    def _num_verts_per_mesh(self) -> list[int] | None:
+        return self._given_count("num_verts_per_mesh")
+
+    @_num_verts_per_mesh.setter
+    def _num_verts_per_mesh(self, counts: Sequence[int] | torch.Tensor) -> None:
+        # PyTorch3D keeps every verts_uvs row: UVs are not per mesh vertex
+        self._store_count("num_verts_per_mesh", counts)
 
     # batch operations
     def _select(self, ids: list[int]) -> TexturesUV:
@@ -801,8 +1020,8 @@ class TexturesUV(TexturesBase):
             return None if items is None else [fn(t) for t in items]
 
         uv_padded = uvs = None
-        if self._verts_uvs_padded is not None:
-            uv_padded = fn(self._verts_uvs_padded)
+        if self._uvs_padded_in is not None:
+            uv_padded = fn(self._uvs_padded_in)
             uvs = list(uv_padded.unbind(0))
         return self._trusted(
             fn(self._maps_padded), apply(self._maps_list), apply(self._faces_uvs_list),
@@ -838,22 +1057,48 @@ class TexturesUV(TexturesBase):
                 self.align_corners,
             )
         keep_list = any(p._maps_list is not None for p in parts)
-        return self._trusted(
+        out = self._trusted(
             padded, maps_list if keep_list else None,
             [f for p in parts for f in p._faces_uvs_list],
             [v for p in parts for v in p._verts_uvs_list],
             None if self._maps_ids_list is None else [
                 i for p in parts for i in p._maps_ids_list],
         )
+        out._faces_checked = all(p._faces_checked for p in parts)
+        return out
 
     def join_scene(self) -> TexturesUV:
         """One mesh holding every mesh's faces in order (for a joined scene).
 
-        The N images become the M = N (or N * M) images of one mesh, selected per face by
-        ``maps_ids``; ``verts_uvs`` are concatenated and ``faces_uvs`` offset. Sampling is
-        unchanged, for any padding mode (PyTorch3D instead packs the images into one big
-        image, which changes what UVs outside [0, 1] see). Differentiable.
+        ``verts_uvs`` are concatenated and ``faces_uvs`` offset. The images:
+
+        - without ``maps_ids``, with padding "border" or "zeros" (PyTorch3D's behaviour): the
+          distinct images of ``maps_list()`` (the same tensor used by several meshes counts
+          once) are packed into one image (:func:`~diffrend.shading.rect_pack.
+          pack_unique_rectangles`; some turned by 90 degrees) and the UVs are mapped into it.
+          With ``align_corners=False`` every image gets a one-texel frame (its edge texels
+          repeated, or zeros for "zeros" padding) so bilinear sampling inside [0, 1] is
+          unchanged; UVs outside [0, 1] see the neighbouring images instead of the padding.
+          A single distinct image is kept as it is.
+        - with ``maps_ids``, or padding "wrap" / "reflection": the N images (N * M with
+          ``maps_ids``) become the images of one mesh, selected per face by ``maps_ids``;
+          sampling is unchanged everywhere (PyTorch3D has no such form).
+
+        Differentiable w.r.t. the maps and ``verts_uvs``.
         """
+        faces_list = self._checked_faces_uvs()
+        offsets = [0]
+        for v in self._verts_uvs_list[:-1]:
+            offsets.append(offsets[-1] + int(v.shape[0]))
+        faces = [_packed([f + o for f, o in zip(faces_list, offsets, strict=True)], (3,),
+                         torch.int64, self.device)]
+        if self._N > 0 and self._maps_ids_list is None and self.padding_mode in (
+            "border", "zeros"
+        ):
+            single, uvs = self._packed_single_map()
+            out = self._trusted(single[None], [single], faces, [uvs], None)
+            out._faces_checked = True
+            return out
         F_i = self.num_faces_per_mesh()
         if self._maps_ids_list is None:
             maps = self._maps_padded[None]  # (1, N, H, W, C)
@@ -863,16 +1108,52 @@ class TexturesUV(TexturesBase):
             M = self._maps_padded.shape[1]
             maps = self._maps_padded.reshape(1, -1, *self._maps_padded.shape[2:])
             ids = [i + n * M for n, i in enumerate(self._maps_ids_list)]
-        offsets = [0]
-        for v in self._verts_uvs_list[:-1]:
-            offsets.append(offsets[-1] + int(v.shape[0]))
-        faces = [f + o for f, o in zip(self._faces_uvs_list, offsets, strict=True)]
         uv_dtype = self._maps_padded.dtype
-        return self._trusted(
-            maps, None, [_packed(faces, (3,), torch.int64, self.device)],
-            [_packed(self._verts_uvs_list, (2,), uv_dtype, self.device)],
+        out = self._trusted(
+            maps, None, faces, [_packed(self._verts_uvs_list, (2,), uv_dtype, self.device)],
             [_packed(ids, (), torch.int64, self.device)],
         )
+        out._faces_checked = True
+        return out
+
+    def _packed_single_map(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The distinct maps packed into one (R, C', C) image, and the (sum T_i, 2) UVs that
+        sample it as each mesh sampled its own map (for UVs in [0, 1])."""
+        maps = self.maps_list()
+        ident: dict[tuple, int] = {}
+        frame = 0 if self.align_corners else 1
+        rects = []
+        for m in maps:
+            key = (m.data_ptr(), tuple(m.shape), m.stride(), m.dtype, m.device)
+            ident.setdefault(key, len(ident))
+            # x runs along rows, y along columns (PyTorch3D's layout)
+            rects.append(Rectangle(m.shape[0] + 2 * frame, m.shape[1] + 2 * frame,
+                                   ident[key]))
+        if len(ident) == 1:
+            return maps[0], torch.cat(self._verts_uvs_list, dim=0)
+        plan = pack_unique_rectangles(rects)
+        R, W = plan.total_size
+        single = maps[0].new_zeros((R, W, maps[0].shape[-1]))
+        a = 1 if self.align_corners else 0  # grid_sample: index = u * (size - a) - (1 - a) / 2
+        new_uvs = []
+        for m, loc, uv in zip(maps, plan.locations, self._verts_uvs_list, strict=True):
+            src = m.transpose(0, 1) if loc.flipped else m
+            h, w = src.shape[0], src.shape[1]
+            if loc.is_first:
+                block = src
+                if frame:
+                    pad = "constant" if self.padding_mode == "zeros" else "replicate"
+                    block = F.pad(src.permute(2, 0, 1)[None], (1, 1, 1, 1), mode=pad)
+                    block = block[0].permute(1, 2, 0)
+                single[loc.x : loc.x + block.shape[0], loc.y : loc.y + block.shape[1]] = block
+            u, v = uv[:, 0], uv[:, 1]
+            if loc.flipped:  # transposed image: (u, v) -> (1 - v, 1 - u)
+                u, v = 1.0 - v, 1.0 - u
+            row0, col0 = loc.x + frame, loc.y + frame
+            u_new = (col0 + u * (w - a)) / (W - a)
+            v_new = 1.0 - (row0 + (1.0 - v) * (h - a)) / (R - a)
+            new_uvs.append(torch.stack((u_new, v_new), dim=1))
+        return single, torch.cat(new_uvs, dim=0)
 
     # sampling
     def _sample_points(self, uvs: torch.Tensor, ids: torch.Tensor | None) -> torch.Tensor:
@@ -899,7 +1180,7 @@ class TexturesUV(TexturesBase):
             return self._maps_padded.new_zeros((0, 3, C))
         F_i = self.num_faces_per_mesh()
         Fm = max(F_i)
-        corner_uvs = [v[f] for v, f in zip(self._verts_uvs_list, self._faces_uvs_list,
+        corner_uvs = [v[f] for v, f in zip(self._verts_uvs_list, self._checked_faces_uvs(),
                                            strict=True)]
         uvs = _pad_list(corner_uvs, 0.0, (Fm, 3, 2), self._maps_padded.dtype, self.device)
         ids = None
@@ -1025,7 +1306,7 @@ class TexturesAtlas(TexturesBase):
     def _set(self, items: list[torch.Tensor], padded: torch.Tensor | None,
              shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> None:
         self._atlas_list = items
-        self._atlas_padded = padded
+        self._atlas_padded_in = padded
         self._texel_shape = shape
         self._dtype = dtype
         self.device = device
@@ -1044,8 +1325,8 @@ class TexturesAtlas(TexturesBase):
 
     def atlas_padded(self) -> torch.Tensor:
         """(N, max F_i, R, R, C), zero-padded (the tensor given, if one was). Differentiable."""
-        if self._atlas_padded is not None:
-            return self._atlas_padded
+        if self._atlas_padded_in is not None:
+            return self._atlas_padded_in
         return _pad_list(self._atlas_list, 0.0, (0, *self._texel_shape), self._dtype,
                          self.device)
 
@@ -1065,12 +1346,53 @@ class TexturesAtlas(TexturesBase):
         """Whether the padded atlas is (batch_size, max_num_faces, R, R, C)."""
         return tuple(self.atlas_padded().shape[:2]) == (batch_size, max_num_faces)
 
+    def submeshes(self, vertex_ids_list: Any,
+                  faces_ids_list: Sequence[Sequence[torch.Tensor]]) -> TexturesAtlas:
+        """The atlases of submeshes (for ``Meshes.submeshes``).
+
+        Args:
+            vertex_ids_list: unused (texels belong to faces).
+            faces_ids_list: per mesh, a list of 1-D int tensors: the faces each of its
+                submeshes keeps, in order.
+
+        Returns:
+            ``TexturesAtlas`` of sum(len(f) for f in faces_ids_list) meshes. Differentiable
+            w.r.t. the atlas.
+        """
+        per_mesh = _submesh_ids(faces_ids_list, self._N, "faces_ids_list")
+        return self._trusted([a[ids.to(a.device)] for a, subs in zip(self._atlas_list, per_mesh,
+                                                                      strict=True)
+                              for ids in subs])
+
+    # PyTorch3D internals: its tests and Meshes read (and Meshes writes) these.
+    @property
+    def _atlas_padded(self) -> torch.Tensor:
+        return self.atlas_padded()
+
+    @property
+    def _num_faces_per_mesh(self) -> list[int]:
+        return self.num_faces_per_mesh()
+
+    @_num_faces_per_mesh.setter
+    def _num_faces_per_mesh(self, counts: Sequence[int] | torch.Tensor) -> None:
+        counts = self._store_count("num_faces_per_mesh", counts)
+        if self._atlas_padded_in is not None:
+            self._atlas_list = _trim_to(self._atlas_list, counts, "num_faces_per_mesh")
+
+    @property
+    def _num_verts_per_mesh(self) -> list[int] | None:
+        return self._given_count("num_verts_per_mesh")
+
+    @_num_verts_per_mesh.setter
+    def _num_verts_per_mesh(self, counts: Sequence[int] | torch.Tensor) -> None:
+        self._store_count("num_verts_per_mesh", counts)
+
     def _select(self, ids: list[int]) -> TexturesAtlas:
         return self._trusted([self._atlas_list[i] for i in ids])
 
     def _map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> TexturesAtlas:
-        if self._atlas_padded is not None:
-            padded = fn(self._atlas_padded)
+        if self._atlas_padded_in is not None:
+            padded = fn(self._atlas_padded_in)
             return self._trusted(list(padded.unbind(0)), padded)
         return self._trusted([fn(a) for a in self._atlas_list])
 
