@@ -62,12 +62,12 @@ def sample_points_from_meshes(
     if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
         raise ValueError(f"num_samples: expected a positive int, got {num_samples!r}")
     if meshes.isempty():
-        raise ValueError("meshes: every mesh in the batch is empty")
+        raise ValueError("meshes: Meshes are empty. (every mesh of the batch has no faces)")
     verts = meshes.verts_packed()
     if not torch.isfinite(verts).all():
-        raise ValueError("meshes: vertices contain NaN or inf")
+        raise ValueError("meshes: Meshes contain nan or inf. (vertex coordinates)")
     if return_textures and meshes.textures is None:
-        raise ValueError("meshes: return_textures=True but the meshes have no textures")
+        raise ValueError("meshes: Meshes do not contain textures. (return_textures=True)")
 
     faces = meshes.faces_packed()
     valid = meshes.valid
