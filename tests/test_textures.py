@@ -647,3 +647,91 @@ def test_golden_uv_arrays_fit_the_loaded_cow(cow):
     # the loader reads the same UVs PyTorch3D used (no v flip on load)
     assert torch.equal(tex.faces_uvs_list()[0], cow.textures.faces_uvs_list()[0])
     torch.testing.assert_close(tex.verts_uvs_list()[0], cow.textures.verts_uvs_list()[0])
+
+
+# --------------------------------------------------------------------------- PyTorch3D hooks
+
+
+def test_valid_defaults_to_all_and_travels_with_the_batch():
+    tex = TexturesVertex([torch.rand(2, 3), torch.rand(3, 3), torch.rand(1, 3)])
+    assert tex.valid.dtype == torch.bool and bool(tex.valid.all()) and tex.valid.shape == (3,)
+    tex.valid = torch.tensor([True, False, True])
+    assert tex[[1, 2]].valid.tolist() == [False, True]
+    assert tex.extend(2).valid.tolist() == [True, True, False, False, True, True]
+    c = tex.clone()
+    assert c.valid.tolist() == [True, False, True]
+    assert c.valid.data_ptr() != tex.valid.data_ptr()
+    with pytest.raises(ValueError, match="valid"):
+        tex.valid = torch.ones(2, dtype=torch.bool)
+
+
+def test_counts_written_by_meshes_trim_padded_inputs_only():
+    feats = torch.rand(2, 4, 3)
+    tex = TexturesVertex(feats)
+    tex._num_verts_per_mesh = [4, 2]
+    assert tex.num_verts_per_mesh() == [4, 2]
+    assert torch.equal(tex.verts_features_packed(), torch.cat([feats[0], feats[1, :2]]))
+    assert tex._num_faces_per_mesh is None
+    tex._num_faces_per_mesh = torch.tensor([5, 6])
+    assert tex.extend(2)._num_faces_per_mesh == [5, 5, 6, 6]
+    with pytest.raises(ValueError, match="num_verts_per_mesh"):
+        tex._num_verts_per_mesh = [5, 2]
+    listed = TexturesVertex([torch.rand(3, 3)])
+    listed._num_verts_per_mesh = [2]  # a list input is kept whole
+    assert listed.num_verts_per_mesh() == [3]
+
+    atlas = TexturesAtlas(torch.rand(2, 3, 2, 2, 3))
+    atlas._num_faces_per_mesh = [1, 3]
+    assert atlas.num_faces_per_mesh() == [1, 3] and atlas.atlas_packed().shape[0] == 4
+
+    uv = TexturesUV(torch.rand(2, 4, 4, 3), torch.randint(0, 3, (2, 3, 3)), torch.rand(2, 3, 2),
+                    maps_ids=None)
+    uv._num_faces_per_mesh = [2, 3]
+    assert uv.num_faces_per_mesh() == [2, 3] and uv.faces_verts_uvs_packed().shape == (5, 3, 2)
+    uv._num_verts_per_mesh = [3, 3]
+    assert uv._num_verts_per_mesh == [3, 3] and uv[1]._num_verts_per_mesh == [3]
+
+
+def test_private_padded_views_follow_the_public_ones():
+    uv = uv_batch()
+    assert torch.equal(uv._faces_uvs_padded, uv.faces_uvs_padded())
+    assert torch.equal(uv._verts_uvs_padded, uv.verts_uvs_padded())
+    assert uv._maps_ids_padded is None
+    vt = TexturesVertex([torch.rand(2, 3)])
+    assert torch.equal(vt._verts_features_padded, vt.verts_features_padded())
+    at = TexturesAtlas([torch.rand(1, 2, 2, 3)])
+    assert torch.equal(at._atlas_padded, at.atlas_padded())
+
+
+def test_submeshes_of_each_texture_class():
+    feats = torch.arange(12.0).reshape(4, 3)
+    vt = TexturesVertex([feats, feats[:2]])
+    sub = vt.submeshes([[torch.tensor([3, 0]), torch.tensor([1])], [torch.tensor([1])]], None)
+    assert [t.tolist() for t in sub.verts_features_list()] == [
+        feats[[3, 0]].tolist(), feats[[1]].tolist(), feats[[1]].tolist()]
+
+    atlas = torch.rand(3, 2, 2, 3, requires_grad=True)
+    none = torch.zeros(0, dtype=torch.int64)
+    sub = TexturesAtlas([atlas]).submeshes(None, [[torch.tensor([2, 0]), none]])
+    assert torch.equal(sub.atlas_list()[0], atlas[[2, 0]]) and sub.num_faces_per_mesh() == [2, 0]
+    sub.atlas_packed().sum().backward()
+    assert atlas.grad[:, 0, 0, 0].tolist() == [1.0, 0.0, 1.0]
+
+    maps = torch.rand(2, 2, 4, 4, 3)
+    uvs = torch.rand(6, 2)
+    faces = torch.tensor([[0, 1, 2], [3, 5, 4], [5, 4, 1]])
+    tex = TexturesUV(maps, [faces, faces[:1]], [uvs, uvs[:3]],
+                     maps_ids=[torch.tensor([0, 1, 1]), torch.tensor([1])])
+    sub = tex.submeshes(None, [[torch.tensor([1, 2])], [torch.tensor([0]), torch.tensor([0])]])
+    assert len(sub) == 3 and sub.num_faces_per_mesh() == [2, 1, 1]
+    # UVs used by faces 1, 2 are 1, 3, 4, 5: kept in that order, faces renumbered
+    assert torch.equal(sub.verts_uvs_list()[0], uvs[[1, 3, 4, 5]])
+    assert sub.faces_uvs_list()[0].tolist() == [[1, 3, 2], [3, 2, 0]]
+    assert sub.maps_ids_list()[0].tolist() == [1, 1]
+    torch.testing.assert_close(sub.faces_verts_textures_packed(),
+                               tex.faces_verts_textures_packed()[[1, 2, 3, 3]])
+    assert torch.equal(sub.maps_padded()[1], maps[1])
+    with pytest.raises(IndexError, match="faces_ids_list"):
+        tex.submeshes(None, [[torch.tensor([0])]])
+    with pytest.raises(ValueError, match="faces_ids_list"):
+        tex.submeshes(None, [[torch.tensor([0.0])], []])
