@@ -1,8 +1,5 @@
 """``pytorch3d.transforms.transform3d``: PyTorch3D's path, mapped onto diffrend's names."""
 
-from diffrend.losses.chamfer import (
-    _handle_input,
-)
 from diffrend.transforms import (
     Rotate,
     RotateAxisAngle,
@@ -14,6 +11,9 @@ from diffrend.transforms.transform3d import (
     _broadcast_bmm,
 )
 
+# PyTorch3D's private _handle_input (Translate/Scale argument parsing) has no public
+# counterpart; diffrend's parser is transform3d._xyz, with a different signature.
+
 __all__ = [
     "Rotate",
     "RotateAxisAngle",
@@ -21,5 +21,4 @@ __all__ = [
     "Transform3d",
     "Translate",
     "_broadcast_bmm",
-    "_handle_input",
 ]
