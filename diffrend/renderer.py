@@ -1,9 +1,9 @@
 """The PyTorch3D-style module layer: ``MeshRenderer`` and shaders.
 
 A shader is one class, :class:`MeshShader`, parameterised by a shading function and a
-blending function; PyTorch3D's nine shader classes are factory functions with their names
-(``SoftPhongShader(...)`` etc.) that return a ``MeshShader``. Modules hold settings only;
-per-call values are explicit keyword arguments and are resolved in one place
+blending function; PyTorch3D's shader names (``SoftPhongShader`` etc.) are subclasses that
+only fix those two, so ``isinstance`` and subclassing work as with PyTorch3D. Modules hold
+settings only; per-call values are explicit keyword arguments and are resolved in one place
 (:meth:`MeshShader._resolve`).
 """
 
@@ -165,7 +165,52 @@ def depth_image(fragments: Fragments, scene: _Scene, soft: bool) -> torch.Tensor
     return (w * torch.where(mask, z, torch.zeros_like(z))).sum(-1, keepdim=True) + rest * zfar
 
 
-class MeshShader(nn.Module):
+class ShaderBase(nn.Module):
+    """Holder of a shader's scene defaults: cameras, lights, materials, blend parameters.
+
+    PyTorch3D's base class for shaders; subclass it and write ``forward(fragments, meshes,
+    **kwargs)`` for a shader of your own (``self._get_cameras(**kwargs)`` resolves the
+    cameras of a call). :class:`MeshShader` is diffrend's shader.
+
+    Args:
+        device: where default lights and materials are created.
+        cameras, lights, materials, blend_params: stored defaults. Defaults:
+            ``PointLights()``, ``Materials()``, ``BlendParams()``; cameras may be given per call.
+    """
+
+    def __init__(
+        self,
+        device: torch.device | str = "cpu",
+        cameras: CamerasBase | None = None,
+        lights: object | None = None,
+        materials: Materials | None = None,
+        blend_params: BlendParams | None = None,
+    ) -> None:
+        super().__init__()
+        self.cameras = cameras
+        self.lights = lights if lights is not None else PointLights(device=device)
+        self.materials = materials if materials is not None else Materials(device=device)
+        self.blend_params = blend_params if blend_params is not None else BlendParams()
+
+    def _get_cameras(self, cameras: CamerasBase | None = None, **_ignored) -> CamerasBase:
+        """The call's cameras, else the stored ones; ValueError when there are none."""
+        cameras = cameras if cameras is not None else self.cameras
+        if cameras is None:
+            raise ValueError("Cameras must be specified either at initialization or in the "
+                             "forward pass of the shader")
+        return cameras
+
+    def to(self, *args, **kwargs) -> ShaderBase:  # noqa: D102 - nn.Module's signature
+        super().to(*args, **kwargs)
+        device = torch.empty(0).to(*args, **kwargs).device
+        for name in ("cameras", "lights", "materials"):
+            value = getattr(self, name)
+            if value is not None and hasattr(value, "to"):
+                setattr(self, name, value.to(device))
+        return self
+
+
+class MeshShader(ShaderBase):
     """Shade fragments and blend them into images.
 
     Args:
@@ -196,7 +241,7 @@ class MeshShader(nn.Module):
         blend_params: BlendParams | None = None,
         gradient_method: str | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(device, cameras, lights, materials, blend_params)
         if shading not in SHADINGS:
             raise ValueError(f"shading must be one of {SHADINGS}, got {shading!r}")
         if blend not in BLENDS:
@@ -204,10 +249,6 @@ class MeshShader(nn.Module):
         self.shading = shading
         self.blend = blend
         self.gradient_method = _check_gradient_method(shading, blend, gradient_method)
-        self.cameras = cameras
-        self.lights = lights if lights is not None else PointLights(device=device)
-        self.materials = materials if materials is not None else Materials(device=device)
-        self.blend_params = blend_params if blend_params is not None else BlendParams()
 
     def _resolve(self, cameras, lights, materials, blend_params) -> _Scene:
         cameras = cameras if cameras is not None else self.cameras
@@ -253,41 +294,79 @@ class MeshShader(nn.Module):
                              "them at construction or call")
         return edge_gradient(self.gradient_method, images, fragments, meshes, scene.cameras)
 
-    def to(self, *args, **kwargs) -> MeshShader:  # noqa: D102 - nn.Module's signature
-        super().to(*args, **kwargs)
-        device = torch.empty(0).to(*args, **kwargs).device
-        for name in ("cameras", "lights", "materials"):
-            value = getattr(self, name)
-            if value is not None and hasattr(value, "to"):
-                setattr(self, name, value.to(device))
-        return self
 
+class _NamedShader(MeshShader):
+    """A :class:`MeshShader` with its (shading, blend) fixed by the subclass: PyTorch3D's
+    shader names, usable with ``isinstance`` and as base classes."""
 
-def _factory(shading: str, blend: str, doc: str):
-    def make(
+    SHADING = ""
+    BLEND = ""
+
+    def __init__(
+        self,
         device: torch.device | str = "cpu",
         cameras: CamerasBase | None = None,
         lights: object | None = None,
         materials: Materials | None = None,
         blend_params: BlendParams | None = None,
         gradient_method: str | None = None,
-    ) -> MeshShader:
-        return MeshShader(shading, blend, device, cameras, lights, materials, blend_params,
-                          gradient_method)
-
-    make.__doc__ = f"{doc} PyTorch3D's name for ``MeshShader({shading!r}, {blend!r}, ...)``."
-    return make
+    ) -> None:
+        super().__init__(self.SHADING, self.BLEND, device, cameras, lights, materials,
+                         blend_params, gradient_method)
 
 
-HardPhongShader = _factory("phong", "hard", "Per-pixel lighting, nearest face.")
-SoftPhongShader = _factory("phong", "softmax", "Per-pixel lighting, SoftRas blending.")
-HardGouraudShader = _factory("gouraud", "hard", "Per-vertex lighting, nearest face.")
-SoftGouraudShader = _factory("gouraud", "softmax", "Per-vertex lighting, SoftRas blending.")
-HardFlatShader = _factory("flat", "hard", "Per-face lighting, nearest face.")
-SoftSilhouetteShader = _factory("silhouette", "sigmoid", "SoftRas silhouette (alpha).")
-HardDepthShader = _factory("depth", "hard", "Depth of the nearest face, zfar elsewhere.")
-SoftDepthShader = _factory("depth", "softmax", "Depth composited with SoftRas coverage.")
-NormalShader = _factory("normals", "hard", "World normals as colours ((n + 1) / 2).")
+class HardPhongShader(_NamedShader):
+    """Per-pixel (Phong) lighting of the nearest face: ``MeshShader("phong", "hard")``."""
+
+    SHADING, BLEND = "phong", "hard"
+
+
+class SoftPhongShader(_NamedShader):
+    """Per-pixel lighting with SoftRas blending: ``MeshShader("phong", "softmax")``."""
+
+    SHADING, BLEND = "phong", "softmax"
+
+
+class HardGouraudShader(_NamedShader):
+    """Per-vertex lighting of the nearest face: ``MeshShader("gouraud", "hard")``."""
+
+    SHADING, BLEND = "gouraud", "hard"
+
+
+class SoftGouraudShader(_NamedShader):
+    """Per-vertex lighting with SoftRas blending: ``MeshShader("gouraud", "softmax")``."""
+
+    SHADING, BLEND = "gouraud", "softmax"
+
+
+class HardFlatShader(_NamedShader):
+    """Per-face lighting of the nearest face: ``MeshShader("flat", "hard")``."""
+
+    SHADING, BLEND = "flat", "hard"
+
+
+class SoftSilhouetteShader(_NamedShader):
+    """SoftRas silhouette in the alpha channel: ``MeshShader("silhouette", "sigmoid")``."""
+
+    SHADING, BLEND = "silhouette", "sigmoid"
+
+
+class HardDepthShader(_NamedShader):
+    """Depth of the nearest face, zfar elsewhere: ``MeshShader("depth", "hard")``."""
+
+    SHADING, BLEND = "depth", "hard"
+
+
+class SoftDepthShader(_NamedShader):
+    """Depth composited with SoftRas coverage: ``MeshShader("depth", "softmax")``."""
+
+    SHADING, BLEND = "depth", "softmax"
+
+
+class NormalShader(_NamedShader):
+    """World normals as colours ((n + 1) / 2) of the nearest face."""
+
+    SHADING, BLEND = "normals", "hard"
 
 
 class MeshRenderer(nn.Module):

@@ -54,7 +54,14 @@ def test_install_twice_is_a_no_op(installed):
 
 def test_missing_submodule_is_a_plain_import_error(installed):
     with pytest.raises(ModuleNotFoundError):
-        import pytorch3d._C  # noqa: F401
+        import pytorch3d.implicitron  # noqa: F401
+
+
+def test_compiled_internals_say_what_to_use(installed):
+    from pytorch3d import _C  # importable, so files that import it load
+
+    with pytest.raises(AttributeError, match="public function"):
+        _C.rasterize_meshes  # noqa: B018
 
 
 def test_uninstall_removes_the_alias():

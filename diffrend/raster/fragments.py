@@ -38,7 +38,9 @@ class Fragments:
         return Fragments(*(t.detach() if t is not None else None for t in self))
 
 
-@dataclass(frozen=True)
+# Settings records are mutable, as PyTorch3D's are (``settings.blur_radius = 1e-4`` between
+# calls is common in its users' code); each call reads them afresh.
+@dataclass
 class RasterizationSettings:
     """Settings of :func:`diffrend.rasterize_meshes`, with PyTorch3D's names and defaults.
 
@@ -119,7 +121,7 @@ class PointFragments:
         return PointFragments(*(t.detach() for t in self))
 
 
-@dataclass(frozen=True)
+@dataclass
 class PointsRasterizationSettings:
     """Settings of :func:`diffrend.rasterize_points`, with PyTorch3D's names and defaults.
 

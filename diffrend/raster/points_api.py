@@ -77,8 +77,8 @@ def _radius_tensor(radius: float | torch.Tensor, points: torch.Tensor,
             radius = radius.expand(P)
         if radius.shape != (P,):
             raise ValueError(
-                f"radius: expected a float or a tensor of shape ({P},) (one per point), "
-                f"got shape {tuple(radius.shape)}"
+                f"radius must be of shape ({P},) (one per point) or a float, got shape "
+                f"{tuple(radius.shape)}"
             )
         if not radius.dtype.is_floating_point:
             radius = radius.to(points.dtype)
@@ -91,7 +91,8 @@ def _radius_tensor(radius: float | torch.Tensor, points: torch.Tensor,
                 raise ValueError("radius must be >= 0 (a negative radius was given)")
         return radius
     if isinstance(radius, bool) or not isinstance(radius, (int, float)):
-        raise ValueError(f"radius must be a float or a tensor, got {type(radius).__name__}")
+        raise ValueError(f"radius must be a float, list, tuple or tensor, got "
+                         f"{type(radius).__name__}")
     if not math.isfinite(radius):
         raise ValueError(f"radius must be a finite number, got {radius!r}")
     if radius < 0:
@@ -203,17 +204,32 @@ def rasterize_points_packed(
 
 def _packed_radius(radius: float | torch.Tensor | list | tuple,
                    pointclouds: Pointclouds) -> float | torch.Tensor:
-    """PyTorch3D's radius forms -> a float or a (sum P_i,) tensor."""
+    """PyTorch3D's radius forms -> a float or a (sum P_i,) tensor.
+
+    Raises:
+        ValueError: a type other than a number, list, tuple or tensor; a padded radius whose
+            shape is not (N, max P_i); a flat one whose length is not sum P_i.
+    """
+    if isinstance(radius, bool) or not isinstance(radius, (int, float, list, tuple)) and not (
+        torch.is_tensor(radius)
+    ):
+        raise ValueError(f"radius must be a float, list, tuple or tensor, got "
+                         f"{type(radius).__name__}")
     if isinstance(radius, (list, tuple)):
         radius = torch.tensor(radius, dtype=pointclouds.points_packed().dtype)
     if torch.is_tensor(radius) and radius.ndim == 2:
         n, p = len(pointclouds), int(pointclouds.num_points_per_cloud().max()) if len(
             pointclouds) else 0
         if tuple(radius.shape) != (n, p):
-            raise ValueError(f"radius: a padded radius must have shape ({n}, {p}), got "
+            raise ValueError(f"radius must be of shape ({n}, {p}) when padded, got "
                              f"{tuple(radius.shape)}")
         idx = pointclouds.padded_to_packed_idx().to(radius.device)
         return radius.reshape(-1)[idx]
+    if torch.is_tensor(radius) and radius.ndim == 1:
+        total = pointclouds.points_packed().shape[0]
+        if radius.shape[0] != total:
+            raise ValueError(f"radius must be of shape ({total},) (one per packed point), "
+                             f"got {tuple(radius.shape)}")
     return radius
 
 

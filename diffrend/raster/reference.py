@@ -43,6 +43,25 @@ def _tri_dist2(px, py, x0, y0, x1, y1, x2, y2):
     return torch.where(d12 < d, d12, d)
 
 
+def edge_function(p, v0, v1):
+    """Twice the signed area of the triangle (v0, v1, p): > 0 when p is right of v0 -> v1
+    in NDC (x left, y up). Inputs: (..., 2)-indexable points (tensors or tuples);
+    differentiable."""
+    return (p[0] - v0[0]) * (v1[1] - v0[1]) - (p[1] - v0[1]) * (v1[0] - v0[0])
+
+
+def barycentric_coordinates(p, v0, v1, v2):
+    """Barycentric coordinates (w0, w1, w2) of the 2D point ``p`` in triangle (v0, v1, v2).
+
+    The same formula the rasterizer uses (the area is offset by KEPS so degenerate
+    triangles give large but finite values). Inputs index as ``(x, y)``; each weight has the
+    broadcast shape of the coordinates. Differentiable.
+    """
+    area = edge_function(v2, v0, v1) + KEPS
+    return (edge_function(p, v1, v2) / area, edge_function(p, v2, v0) / area,
+            edge_function(p, v0, v1) / area)
+
+
 def fragment_values(
     px: torch.Tensor,
     py: torch.Tensor,
@@ -63,10 +82,7 @@ def fragment_values(
     x0, y0, z0 = v[..., 0, 0], v[..., 0, 1], v[..., 0, 2]
     x1, y1, z1 = v[..., 1, 0], v[..., 1, 1], v[..., 1, 2]
     x2, y2, z2 = v[..., 2, 0], v[..., 2, 1], v[..., 2, 2]
-    area = (x2 - x0) * (y1 - y0) - (y2 - y0) * (x1 - x0) + KEPS
-    w0 = ((px - x1) * (y2 - y1) - (py - y1) * (x2 - x1)) / area
-    w1 = ((px - x2) * (y0 - y2) - (py - y2) * (x0 - x2)) / area
-    w2 = ((px - x0) * (y1 - y0) - (py - y0) * (x1 - x0)) / area
+    w0, w1, w2 = barycentric_coordinates((px, py), (x0, y0), (x1, y1), (x2, y2))
     if perspective_correct:
         t0, t1, t2 = w0 * z1 * z2, w1 * z0 * z2, w2 * z0 * z1
         den = t0 + t1 + t2

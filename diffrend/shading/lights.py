@@ -192,13 +192,18 @@ def specular(
         direction: (1, 3) or (B, 3), or the shape of ``points``: direction towards the light.
         color: (1, 3) or (B, 3) specular colour of the light.
         camera_position: (1, 3) or (B, 3), or the shape of ``points``: the camera centre.
-        shininess: (1,) or (B,) specular exponent, or ``points.shape[:-1]``.
+        shininess: a number, a 0-d, (1,) or (B,) tensor: the specular exponent; or
+            ``points.shape[:-1]``.
 
     Returns:
         (B, ..., 3). Differentiable w.r.t. every input (w.r.t. shininess too; where the
         cosine is 0 its gradient is 0).
     """
     _check_same_shape(normals, points)
+    if not torch.is_tensor(shininess):  # a Python number, as PyTorch3D allows
+        shininess = torch.tensor(float(shininess), dtype=points.dtype, device=points.device)
+    if shininess.ndim == 0:
+        shininess = shininess.reshape(1)
     direction = _batch_view(direction, points, 1, "direction")
     color = _batch_view(color, points, 1, "color")
     camera_position = _batch_view(camera_position, points, 1, "camera_position")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 # against the whole failure or skip text of a test (first match wins).
 NOT_APPLICABLE: tuple[tuple[str, str], ...] = (
     (r"pytorch3d\._C|No module named 'pytorch3d\._C'|_C\.", "n/a: pytorch3d._C internals"),
-    (r"opengl|EGL|pycuda|MeshRasterizerOpenGL", "n/a: OpenGL"),
+    (r"opengl|\bEGL\b|pycuda", "n/a: OpenGL"),
     (r"implicitron", "n/a: implicitron"),
     (r"pytorch3d\.datasets|ShapeNet|R2N2", "n/a: datasets"),
     (r"multiple GPUs|multigpu|device_count", "n/a: multi-GPU"),
@@ -35,7 +35,7 @@ def classify(record: dict) -> Verdict:
     if outcome == "passed":
         return Verdict(nodeid, "passed")
     for pattern, reason in NOT_APPLICABLE:
-        if re.search(pattern, message):
+        if re.search(pattern, message, re.I):
             return Verdict(nodeid, reason, message)
     if outcome == "skipped":
         return Verdict(nodeid, "n/a: skipped by the test", message)
@@ -44,6 +44,9 @@ def classify(record: dict) -> Verdict:
 
 def failure_class(message: str) -> str:
     """Guess a failure's class from its exception text."""
+    if re.search(r"'(float|int|list|tuple|NoneType|Tensor|str)' object has no attribute",
+                 message):
+        return "behaviour"
     if re.search(
         r"^(ImportError|ModuleNotFoundError)|cannot import name|No module named|"
         r"has no attribute|is not defined",

@@ -135,7 +135,12 @@ def _failure_text(report) -> str:  # noqa: ANN001
     crash = getattr(report.longrepr, "reprcrash", None)
     if crash is not None:
         return f"{crash.message}"
-    return str(report.longrepr)[-2000:]
+    text = str(report.longrepr)
+    # A module that fails at import: pytest's text ends with the exception's "E   " lines.
+    errors = [line[1:].strip() for line in text.splitlines() if line.startswith("E ")]
+    if errors:
+        return " ".join(errors)[-2000:]
+    return text[-2000:]
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -1,7 +1,25 @@
-"""``pytorch3d.common.compat``: PyTorch3D's path, mapped onto diffrend's names."""
+"""``pytorch3d.common.compat``: PyTorch3D's shims over old torch releases.
+
+diffrend needs torch >= 2.4, where both are one-line calls; they are kept under PyTorch3D's
+names for scripts that import them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
 
 
-# not yet in diffrend: meshgrid_ij, prod
+def meshgrid_ij(*tensors: torch.Tensor | Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    """``torch.meshgrid(..., indexing="ij")``."""
+    return torch.meshgrid(*tensors, indexing="ij")
 
-__all__ = [
-]
+
+def prod(iterable, *, start=1):
+    """``math.prod``."""
+    return math.prod(iterable, start=start)
+
+
+__all__ = ["meshgrid_ij", "prod"]

@@ -1,11 +1,11 @@
-"""``pytorch3d.ops.interp_face_attrs``: PyTorch3D's path, mapped onto diffrend's names."""
+"""``pytorch3d.ops.interp_face_attrs``: PyTorch3D's path.
 
-from diffrend.shading import (
-    interpolate_face_attributes,
-)
+diffrend's ``interpolate_face_attributes`` is plain torch (no kernel), so the ``_python``
+twin PyTorch3D keeps for testing is the same function.
+"""
 
-# not yet in diffrend: interpolate_face_attributes_python
+from diffrend.shading import interpolate_face_attributes
 
-__all__ = [
-    "interpolate_face_attributes",
-]
+interpolate_face_attributes_python = interpolate_face_attributes
+
+__all__ = ["interpolate_face_attributes", "interpolate_face_attributes_python"]
