@@ -737,7 +737,9 @@ class TexturesUV(TexturesBase):
                 H and W, as PyTorch3D does; ``maps_list()`` keeps the originals.
             faces_uvs: N integer tensors (F_i, 3), or (N, F, 3) whose trailing rows of -1 are
                 padding; indices into that mesh's ``verts_uvs``. Row f belongs to the mesh's
-                face f, so F_i must equal the mesh's face count.
+                face f, so F_i must equal the mesh's face count. Their type and range are
+                checked where they are first used (sampling, ``join_scene``, ``submeshes``),
+                as PyTorch3D accepts any tensor of that shape here.
             verts_uvs: N float tensors (T_i, 2), or (N, T, 2); (u, v) with v up.
             padding_mode: "border" (default), "zeros", "reflection" or "wrap".
             align_corners: ``grid_sample``'s meaning (default True, as PyTorch3D).
@@ -747,7 +749,8 @@ class TexturesUV(TexturesBase):
 
         Raises:
             ValueError: naming the argument, on wrong ranks or shapes, batch-size mismatches,
-                index out of range, non-finite maps or UVs, mixed devices, unknown modes.
+                ``maps_ids`` out of range, non-finite maps or UVs, mixed devices, unknown
+                modes (shapes, batch sizes and devices are checked first, as PyTorch3D does).
         """
         _check_modes(padding_mode, align_corners, sampling_mode)
         multi = maps_ids is not None
@@ -880,7 +883,7 @@ class TexturesUV(TexturesBase):
         return list(self._maps_padded.unbind(0))
 
     def faces_uvs_list(self) -> list[torch.Tensor]:
-        """N int64 tensors (F_i, 3)."""
+        """N tensors (F_i, 3): int64, or as given when they were not integers."""
         return list(self._faces_uvs_list)
 
     def faces_uvs_padded(self) -> torch.Tensor:
