@@ -13,6 +13,7 @@ from torch import nn
 
 from .fragments import PointFragments, PointsRasterizationSettings
 from .points_api import rasterize_points
+from .projection import project_view_points
 
 if TYPE_CHECKING:
     from ..cameras.base import CamerasBase
@@ -46,19 +47,10 @@ def points_to_ndc(
         )
     pts_world = pointclouds_world.points_padded()
     pts_view = cameras.get_world_to_view_transform(R=R, T=T).transform_points(pts_world)
-    to_ndc = cameras.get_projection_transform()
-    if not cameras.in_ndc():
-        to_ndc = to_ndc.compose(cameras.get_ndc_camera_transform())
     z = pts_view[..., 2:3]
-    # A point on the camera plane (view z = 0) projects to infinity: park it far outside
-    # the image (no pixel lists it, no gradient) instead of failing the whole batch. It is
-    # projected again from a harmless stand-in so that no inf enters the backward pass.
-    # NaN input keeps its NaN (z is NaN too) and is reported by the rasterizer.
-    with torch.no_grad():
-        off = (~torch.isfinite(to_ndc.transform_points(pts_view)[..., :2])).any(
-            -1, keepdim=True) & torch.isfinite(z)
-    pts_ndc = to_ndc.transform_points(torch.where(off, torch.ones_like(pts_view), pts_view))
-    xy = torch.where(off, torch.full_like(pts_ndc[..., :2], 1e6), pts_ndc[..., :2])
+    # A point on the camera plane (view z = 0) is parked far outside the image (no pixel
+    # lists it, no gradient) instead of failing the whole batch.
+    xy = project_view_points(cameras, pts_view, pts_world, R=R, T=T, park_camera_plane=True)
     return pointclouds_world.update_padded(torch.cat((xy, z), dim=-1))
 
 

@@ -13,6 +13,7 @@ from torch import nn
 
 from .api import rasterize_meshes
 from .fragments import Fragments, RasterizationSettings
+from .projection import project_view_points
 
 if TYPE_CHECKING:
     from ..cameras.base import CamerasBase
@@ -43,11 +44,8 @@ def meshes_to_ndc(
         )
     verts_world = meshes_world.verts_padded()
     verts_view = cameras.get_world_to_view_transform(R=R, T=T).transform_points(verts_world)
-    to_ndc = cameras.get_projection_transform()
-    if not cameras.in_ndc():
-        to_ndc = to_ndc.compose(cameras.get_ndc_camera_transform())
-    verts_ndc = to_ndc.transform_points(verts_view)
-    verts_ndc = torch.cat((verts_ndc[..., :2], verts_view[..., 2:3]), dim=-1)
+    xy = project_view_points(cameras, verts_view, verts_world, R=R, T=T)
+    verts_ndc = torch.cat((xy, verts_view[..., 2:3]), dim=-1)
     return meshes_world.update_padded(verts_ndc)
 
 

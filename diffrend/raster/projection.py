@@ -1,0 +1,50 @@
+"""World/view points -> the rasterizers' NDC x, y, for cameras with or without a matrix."""
+
+from __future__ import annotations
+
+import torch
+
+from ..cameras.base import CamerasBase, try_get_projection_transform
+
+
+def project_view_points(
+    cameras: CamerasBase,
+    pts_view: torch.Tensor,
+    pts_world: torch.Tensor,
+    R: torch.Tensor | None = None,
+    T: torch.Tensor | None = None,
+    park_camera_plane: bool = False,
+) -> torch.Tensor:
+    """NDC x, y of points seen by ``cameras``.
+
+    Cameras with a projection matrix project the view-space points (and map screen-space
+    cameras to NDC). Cameras without one (``FishEyeCameras``: a non-linear lens model)
+    project with their own ``transform_points``, from view space, or from world space with
+    the ``R``/``T`` overrides when they were built with ``world_coordinates=True``.
+
+    Args:
+        pts_view, pts_world: (N, P, 3) the same points in view and world space.
+        park_camera_plane: points on the camera plane (view z = 0) project to infinity; with
+            this they get x, y = 1e6 (far outside any image, no gradient) instead of inf.
+
+    Returns:
+        (N, P, 2), differentiable w.r.t. the points and the camera parameters.
+    """
+    to_ndc = try_get_projection_transform(cameras, {})
+    if to_ndc is None:
+        if getattr(cameras, "world_coordinates", False):
+            cams = cameras if R is None and T is None else cameras.with_extrinsics(R=R, T=T)
+            return cams.transform_points(pts_world)[..., :2]
+        return cameras.transform_points(pts_view)[..., :2]
+    if not cameras.in_ndc():
+        to_ndc = to_ndc.compose(cameras.get_ndc_camera_transform())
+    if not park_camera_plane:
+        return to_ndc.transform_points(pts_view)[..., :2]
+    z = pts_view[..., 2:3]
+    # Projected again from a harmless stand-in so that no inf enters the backward pass.
+    # NaN input keeps its NaN (z is NaN too) and is reported by the rasterizer.
+    with torch.no_grad():
+        off = (~torch.isfinite(to_ndc.transform_points(pts_view)[..., :2])).any(
+            -1, keepdim=True) & torch.isfinite(z)
+    pts_ndc = to_ndc.transform_points(torch.where(off, torch.ones_like(pts_view), pts_view))
+    return torch.where(off, torch.full_like(pts_ndc[..., :2], 1e6), pts_ndc[..., :2])
