@@ -190,8 +190,33 @@ class Meshes:
             )
         if verts_normals is not None:
             self._set_verts_normals(verts_normals)
+        if textures is not None:
+            self._check_textures(tell_counts=True)
 
     # ------------------------------------------------------------------ construction
+
+    def _check_textures(self, tell_counts: bool = False) -> None:
+        """Textures given by the user must fit the meshes (PyTorch3D checks the same).
+
+        Textures that take them are told the per-mesh counts and which meshes are valid, as
+        PyTorch3D does; that is how a padded texture input is trimmed to each mesh.
+        """
+        tex = self.textures
+        check = getattr(tex, "check_shapes", None)
+        if check is not None and not check(self._N, self._V, self._F):
+            raise ValueError(
+                f"textures: {type(tex).__name__} does not match the dimensions of Meshes "
+                f"(N={self._N}, max verts {self._V}, max faces {self._F})"
+            )
+        if not tell_counts:
+            return
+        for name, value in (("_num_faces_per_mesh", self._num_faces),
+                            ("_num_verts_per_mesh", self._num_verts),
+                            ("valid", None)):
+            if hasattr(type(tex), name) or hasattr(tex, name):
+                if value is None:
+                    value = self.valid
+                setattr(tex, name, value)
 
     def _setup(self, verts_list: list, faces_list: list, textures: Any) -> None:
         device = verts_list[0].device if verts_list else torch.device("cpu")
@@ -873,6 +898,7 @@ class Meshes:
         """Delegate to ``textures.sample_textures(fragments, faces_packed=...)``."""
         if self.textures is None or not hasattr(self.textures, "sample_textures"):
             raise ValueError("meshes have no textures that can be sampled")
+        self._check_textures()
         return self.textures.sample_textures(fragments, faces_packed=self.faces_packed())
 
 
