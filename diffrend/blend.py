@@ -57,23 +57,23 @@ def _check_positive(name: str, value: float) -> float:
 
 
 def _check_background(background_color: torch.Tensor | Sequence[float]) -> None:
+    # C entries, one per colour channel: 3 for RGB; PyTorch3D blends any channel count.
     if isinstance(background_color, torch.Tensor):
-        if background_color.shape != (3,):
+        if background_color.ndim != 1 or background_color.shape[0] < 1:
             raise ValueError(
-                "background_color must be a (3,) tensor or 3 numbers, got a tensor of shape "
-                f"{tuple(background_color.shape)}"
+                "background_color must be a (C,) tensor (C = 3 for RGB), got a tensor of "
+                f"shape {tuple(background_color.shape)}"
             )
         return
     try:
         n = len(background_color)
     except TypeError:
         raise ValueError(
-            f"background_color must be a (3,) tensor or 3 numbers, got {background_color!r}"
+            f"background_color must be a (C,) tensor or C numbers (C = 3 for RGB), got "
+            f"{background_color!r}"
         ) from None
-    if n != 3:
-        raise ValueError(
-            f"background_color must have 3 entries (RGB), got {n}: {background_color!r}"
-        )
+    if n < 1:
+        raise ValueError(f"background_color must have at least 1 entry, got {background_color!r}")
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,8 @@ class BlendParams:
             coverage probability (SoftRas). Smaller => sharper edges. Must be > 0.
         gamma: temperature of the softmax over inverse depth. Smaller => the nearest face
             dominates more; larger => faces are more transparent. Must be > 0.
-        background_color: RGB as 3 numbers or a (3,) tensor. A tensor that requires grad
+        background_color: one entry per colour channel: RGB as 3 numbers or a (3,) tensor
+            (C numbers for C-channel colours). A tensor that requires grad
             receives gradients from :func:`hard_rgb_blend` and :func:`softmax_rgb_blend`.
         distance: SoftRas's pixel-to-face distance ``d`` (negative inside): "euclidean"
             (PyTorch3D's, the squared screen distance ``fragments.dists``) or
@@ -102,7 +103,7 @@ class BlendParams:
     other choices run the pure-torch path.
 
     Raises:
-        ValueError: sigma or gamma not > 0, background_color without exactly 3 entries, or
+        ValueError: sigma or gamma not > 0, an empty or non-1-D background_color, or
             an unknown distance, probability or alpha.
     """
 
@@ -188,12 +189,23 @@ def _alpha(prob: torch.Tensor, how: str) -> torch.Tensor:
 
 
 def _background(blend_params: BlendParams, colors: torch.Tensor) -> torch.Tensor:
-    """(3,) background in colors' dtype and device (differentiable if given as a tensor)."""
+    """(C,) background in colors' dtype and device (differentiable if given as a tensor).
+
+    Raises:
+        ValueError: the background's channel count differs from colors' (..., C).
+    """
     bg = blend_params.background_color
     _check_background(bg)
     if isinstance(bg, torch.Tensor):
-        return bg.to(device=colors.device, dtype=colors.dtype)
-    return host_tensor(bg, colors.dtype, colors.device)
+        out = bg.to(device=colors.device, dtype=colors.dtype)
+    else:
+        out = host_tensor(bg, colors.dtype, colors.device)
+    if out.shape[0] != colors.shape[-1]:
+        raise ValueError(
+            f"background_color has {out.shape[0]} entries but the colours have "
+            f"{colors.shape[-1]} channels; give one entry per channel"
+        )
+    return out
 
 
 def _check_inputs(
@@ -213,12 +225,12 @@ def _check_inputs(
         raise ValueError("fragments.pix_to_face must have K >= 1 faces per pixel, got K = 0")
     if not isinstance(colors, torch.Tensor) or not colors.dtype.is_floating_point:
         raise ValueError(
-            "colors must be a floating-point (N, H, W, K, 3) tensor, got "
+            "colors must be a floating-point (N, H, W, K, C) tensor, got "
             f"{colors.dtype if isinstance(colors, torch.Tensor) else type(colors).__name__}"
         )
-    if tuple(colors.shape) != (N, H, W, K, 3):
+    if colors.ndim != 5 or tuple(colors.shape[:4]) != (N, H, W, K) or colors.shape[4] < 1:
         raise ValueError(
-            f"colors must have shape (N, H, W, K, 3) = {(N, H, W, K, 3)} to match "
+            f"colors must have shape (N, H, W, K, C) = {(N, H, W, K)} + (C,) to match "
             f"fragments.pix_to_face, got {tuple(colors.shape)}"
         )
     for name in need:
@@ -289,13 +301,13 @@ def hard_rgb_blend(
     """Colour of the nearest face (k = 0), or the background where no face covers the pixel.
 
     Args:
-        colors: (N, H, W, K, 3) colour of each of the K faces at each pixel.
+        colors: (N, H, W, K, C) colour of each of the K faces at each pixel (C = 3 for RGB).
         fragments: rasterizer output; only ``pix_to_face`` (N, H, W, K) is used.
         blend_params: only ``background_color`` is used.
 
     Returns:
-        (N, H, W, 4) RGBA in colors' dtype: RGB = ``colors[..., 0, :]`` where
-        ``pix_to_face[..., 0] >= 0`` else the background; A = 1.0 there, 0.0 on background
+        (N, H, W, C + 1) colour and alpha (RGBA for RGB) in colors' dtype: colour =
+        ``colors[..., 0, :]`` where ``pix_to_face[..., 0] >= 0`` else the background; A = 1.0 there, 0.0 on background
         (PyTorch3D >= 0.7's convention). Differentiable w.r.t. colors (k = 0 slot of covered
         pixels) and a background_color tensor; not w.r.t. fragments.
 
@@ -335,13 +347,13 @@ def sigmoid_alpha_blend(
     defaults are computed by :func:`coverage_probability` in torch.
 
     Args:
-        colors: (N, H, W, K, 3) colour of each of the K faces at each pixel.
+        colors: (N, H, W, K, C) colour of each of the K faces at each pixel (C = 3 for RGB).
         fragments: rasterizer output; ``pix_to_face`` and ``dists`` (N, H, W, K) are used.
         blend_params: only ``sigma`` (> 0) is used.
 
     Returns:
-        (N, H, W, 4) RGBA in colors' dtype. Differentiable w.r.t. colors (k = 0 slot) and
-        fragments.dists; not w.r.t. pix_to_face.
+        (N, H, W, C + 1) colour and alpha (RGBA for RGB) in colors' dtype. Differentiable
+        w.r.t. colors (k = 0 slot) and fragments.dists; not w.r.t. pix_to_face.
 
     Raises:
         ValueError: shapes of colors / fragments.dists do not match fragments.pix_to_face;
@@ -391,7 +403,7 @@ def softmax_rgb_blend_reference(
     weights_num = prob * torch.exp((z_inv - z_inv_max) / gamma)  # exponent <= 0
     delta = torch.exp((_EPS - z_inv_max) / gamma).clamp(min=_EPS)  # background weight
     denom = weights_num.sum(dim=-1, keepdim=True) + delta  # (N, H, W, 1), >= 1e-10
-    weighted = (weights_num[..., None] * colors).sum(dim=-2)  # (N, H, W, 3)
+    weighted = (weights_num[..., None] * colors).sum(dim=-2)  # (N, H, W, C)
     rgb = (weighted + delta * background) / denom
     return torch.cat([rgb, _alpha(prob, _soft_options(blend_params)[2])[..., None]], dim=-1)
 
@@ -426,7 +438,7 @@ def softmax_rgb_blend(
     the reference (the kernel treats them as constants).
 
     Args:
-        colors: (N, H, W, K, 3) colour of each of the K faces at each pixel.
+        colors: (N, H, W, K, C) colour of each of the K faces at each pixel (C = 3 for RGB).
         fragments: rasterizer output; ``pix_to_face``, ``dists`` and ``zbuf`` (N, H, W, K).
         blend_params: ``sigma`` > 0, ``gamma`` > 0, ``background_color``.
         znear, zfar: depth range of the camera, numbers or (N,) tensors; znear < zfar.
@@ -434,13 +446,13 @@ def softmax_rgb_blend(
             ordered (a host sync on a GPU), for values checked already (cameras).
 
     Returns:
-        (N, H, W, 4) RGBA in colors' dtype. Differentiable w.r.t. colors, fragments.dists,
-        fragments.zbuf and a background_color tensor; not w.r.t. pix_to_face.
+        (N, H, W, C + 1) colour and alpha (RGBA for RGB) in colors' dtype. Differentiable
+        w.r.t. colors, fragments.dists, fragments.zbuf and a background_color tensor; not w.r.t. pix_to_face.
 
     Raises:
         ValueError: shapes of colors / fragments.dists / fragments.zbuf do not match
             fragments.pix_to_face; sigma or gamma not > 0; znear >= zfar or a badly shaped
-            znear/zfar; background_color without 3 entries.
+            znear/zfar; background_color without one entry per channel.
     """
     N = _check_inputs(colors, fragments, ("dists", "zbuf"))[0]
     sigma = _check_positive("blend_params.sigma", blend_params.sigma)
@@ -449,7 +461,9 @@ def softmax_rgb_blend(
     clip_grad = any(isinstance(z, torch.Tensor) and z.requires_grad for z in (zn, zf))
     dists = fragments.dists.to(colors.dtype)
     zbuf = fragments.zbuf.to(colors.dtype)
-    if clip_grad or not (_is_default(blend_params) and _use_kernel(colors, dists, zbuf)):
+    # the kernel is written for RGB; other channel counts take the pure-torch path
+    if (clip_grad or colors.shape[-1] != 3
+            or not (_is_default(blend_params) and _use_kernel(colors, dists, zbuf))):
         return softmax_rgb_blend_reference(colors, fragments, blend_params, znear, zfar,
                                            check_clip_values=check_clip_values)
     from .blend_kernels import softmax_blend_cpu

@@ -66,7 +66,7 @@ def compact_fragments(
     """Gather the kept entries of each image into a flat (N, M, 1, 1) fragments record.
 
     Args:
-        fragments: (N, H, W, K) fields.
+        fragments: (N, H, W, K) fields (``dists`` may be None, and stays None).
         keep: (N, H, W, K) bool.
 
     Returns:
@@ -87,7 +87,9 @@ def compact_fragments(
     slot = torch.arange(n.numel(), device=keep.device) - first[n]
     shape = (N, M, 1, 1)
 
-    def pack(x: torch.Tensor, fill: float) -> torch.Tensor:
+    def pack(x: torch.Tensor | None, fill: float) -> torch.Tensor | None:
+        if x is None:  # e.g. no dists from an OpenGL-style rasterizer
+            return None
         out = x.new_full((*shape, *x.shape[4:]), fill)
         return out.index_put((n, slot, torch.zeros_like(n), torch.zeros_like(n)), x[where])
 

@@ -35,7 +35,7 @@ def assert_point_fragments_equal(
 ) -> None:
     """Forward part of the contract: same idx everywhere, then zbuf and dists close."""
     assert a.idx.shape == b.idx.shape, (a.idx.shape, b.idx.shape)
-    assert a.idx.dtype == b.idx.dtype == torch.int64
+    assert a.idx.dtype == b.idx.dtype == torch.int32  # PyTorch3D's dtype
     diff = (a.idx != b.idx).sum().item()
     assert diff == 0, f"idx differs at {diff} entries"
     for name in ("zbuf", "dists"):

@@ -116,5 +116,5 @@ def test_empty_mesh_in_batch():
 
 
 def test_missing_cameras_raise():
-    with pytest.raises(ValueError, match="cameras"):
+    with pytest.raises(ValueError, match="Cameras must be specified"):
         MeshRasterizer(raster_settings=RasterizationSettings(image_size=8))(ico_sphere(0))

@@ -343,7 +343,7 @@ def test_rasterizer_per_call_overrides_and_gradients():
     pts = _scene().requires_grad_()
     pc = Pointclouds([pts], features=[torch.rand(200, 3)])
     rast = PointsRasterizer()
-    with pytest.raises(ValueError, match="cameras"):
+    with pytest.raises(ValueError, match="Cameras must be specified"):
         rast(pc)
     s = PointsRasterizationSettings(image_size=16, radius=torch.full((200,), 0.08),
                                     points_per_pixel=3, backend="reference")
@@ -375,7 +375,7 @@ def test_rasterize_points_radius_forms():
     with pytest.raises(ValueError, match="radius"):
         rasterize_points(pc, image_size=12, radius=torch.zeros(3, 29))
     idx, zbuf, dists = a  # unpacks like PyTorch3D's namedtuple
-    assert idx.dtype == torch.int64 and zbuf.shape == dists.shape == (3, 12, 12, 4)
+    assert idx.dtype == torch.int32 and zbuf.shape == dists.shape == (3, 12, 12, 4)
 
 
 def test_empty_inputs():

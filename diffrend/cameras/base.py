@@ -516,6 +516,14 @@ class CamerasBase:
         """The cameras on ``device``, as a new object (``self`` is unchanged)."""
         return type(self)(**self._params(), device=device)
 
+    def cpu(self) -> CamerasBase:
+        """The cameras on the CPU, as a new object."""
+        return self.to("cpu")
+
+    def cuda(self, device: Device | None = None) -> CamerasBase:
+        """The cameras on a CUDA device (default the current one), as a new object."""
+        return self.to("cuda" if device is None else device)
+
     def __getitem__(self, index: int | slice | Sequence[int] | torch.Tensor) -> CamerasBase:
         """Select cameras of the batch: int, slice, list of ints, long or bool tensor.
 

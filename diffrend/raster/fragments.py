@@ -59,6 +59,8 @@ class RasterizationSettings:
         cull_to_frustum: drop faces entirely outside the view frustum.
         backend: "auto" (Numba on CPU, Triton on CUDA when installed, reference elsewhere),
             "numba", "triton" or "reference".
+        max_faces_opengl: accepted for PyTorch3D compatibility (its OpenGL rasterizer's
+            buffer size); diffrend's rasterizers have no such limit.
     """
 
     image_size: int | tuple[int, int] = 256
@@ -72,6 +74,7 @@ class RasterizationSettings:
     z_clip_value: float | None = None
     cull_to_frustum: bool = False
     backend: str = "auto"
+    max_faces_opengl: int = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,7 @@ class PointFragments:
     """What the points rasterizer found at each pixel, nearest point first.
 
     Attributes:
-        idx: (N, H, W, K) int64 index into ``pointclouds.points_packed()`` of the K points
+        idx: (N, H, W, K) int32 (as PyTorch3D's) index into ``pointclouds.points_packed()`` of the K points
             nearest in depth whose disc covers the pixel centre; -1 where fewer than K.
             Not differentiable.
         zbuf: (N, H, W, K) view-space depth (z) of each listed point; -1 where empty.

@@ -138,7 +138,7 @@ def rasterize_points_packed(
             tensors only under ``TRITON_INTERPRET=1``) or "reference".
 
     Returns:
-        :class:`PointFragments` of (N, H, W, K) tensors: idx (int64, -1 empty), zbuf, dists
+        :class:`PointFragments` of (N, H, W, K) tensors: idx (int32, as PyTorch3D's; -1 empty), zbuf, dists
         (-1 empty). zbuf and dists are differentiable w.r.t. ``points_ndc`` (x, y, z);
         idx is not.
 
@@ -155,6 +155,8 @@ def rasterize_points_packed(
     if not points_ndc.is_floating_point():
         raise ValueError(f"points_ndc must be a float tensor, got {points_ndc.dtype}")
     P = points_ndc.shape[0]
+    if P >= 2**31:
+        raise ValueError(f"points_ndc has {P} points; at most 2**31 - 1 (int32 indices)")
     if not torch.is_tensor(cloud_idx) or cloud_idx.shape != (P,):
         got = tuple(cloud_idx.shape) if torch.is_tensor(cloud_idx) else type(cloud_idx)
         raise ValueError(f"cloud_idx must have shape ({P},), got {got}")
@@ -199,7 +201,9 @@ def rasterize_points_packed(
         idx, zbuf, dists = points_reference.rasterize_points_reference(
             points_ndc, cloud_idx, n_clouds, radius_t, params
         )
-    return PointFragments(idx=idx, zbuf=zbuf, dists=dists)
+    # PyTorch3D's point index is int32 (a pixel list holds K of them); P < 2**31 is checked
+    # on entry.
+    return PointFragments(idx=idx.to(torch.int32), zbuf=zbuf, dists=dists)
 
 
 def _packed_radius(radius: float | torch.Tensor | list | tuple,

@@ -74,7 +74,10 @@ class PointsRasterizer(nn.Module):
     def _cameras(self, cameras: CamerasBase | None) -> CamerasBase:
         cameras = cameras if cameras is not None else self.cameras
         if cameras is None:
-            raise ValueError("PointsRasterizer needs cameras: pass them at construction or call")
+            raise ValueError(
+                "Cameras must be specified either at initialization or in the forward pass "
+                "of PointsRasterizer"
+            )
         return cameras
 
     def transform(

@@ -96,7 +96,10 @@ class MeshRasterizer(nn.Module):
     def _cameras(self, cameras: CamerasBase | None) -> CamerasBase:
         cameras = cameras if cameras is not None else self.cameras
         if cameras is None:
-            raise ValueError("MeshRasterizer needs cameras: pass them at construction or call")
+            raise ValueError(
+                "Cameras must be specified either at initialization or in the forward pass "
+                "of MeshRasterizer"
+            )
         return cameras
 
     def transform(

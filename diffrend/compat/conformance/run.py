@@ -1,7 +1,7 @@
 """Run a PyTorch3D test folder against ``diffrend.compat.pytorch3d`` and tabulate the result.
 
     python -m diffrend.compat.conformance [TESTS_DIR] [--files test_cameras.py ...]
-        [--out DIR] [--min-pass N] [--jobs J]
+        [--out DIR] [--min-pass N] [--jobs J] [--tutorial-data DIR]
 
 TESTS_DIR is a PyTorch3D checkout, its ``tests/`` folder, or a folder holding ``tests/``
 (default ``../shared/pytorch3d-tests``). Each test file runs in its own pytest process (a crash
@@ -72,17 +72,50 @@ def find_tests_dir(path: Path) -> Path | None:
     return None
 
 
-def run_file(tests_dir: Path, name: str, timeout_s: float = FILE_TIMEOUT_S) -> list[dict]:
-    """Run one test file in a child pytest; the plugin's records (one per test)."""
+def find_tutorial_data(tests_dir: Path) -> Path | None:
+    """The folder of PyTorch3D's tutorial meshes (holding ``cow_mesh/``), or None.
+
+    A PyTorch3D checkout has it at ``docs/tutorials/data``; a bare copy of the tests does
+    not, and then the workplace's ``data/`` beside the tests' folder (the same cow) stands in.
+    """
+    for candidate in (tests_dir.parent / "docs/tutorials/data", tests_dir.parent.parent / "data"):
+        if (candidate / "cow_mesh" / "cow.obj").is_file():
+            return candidate.resolve()
+    return None
+
+
+def run_file(
+    tests_dir: Path,
+    name: str,
+    timeout_s: float = FILE_TIMEOUT_S,
+    tutorial_data: Path | None = None,
+) -> list[dict]:
+    """Run one test file in a child pytest; the plugin's records (one per test).
+
+    ``tutorial_data`` (a folder holding ``cow_mesh/``) is shown to the tests as PyTorch3D's
+    ``docs/tutorials/data`` when the tests' folder has none beside it.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         results = Path(tmp) / "results.json"
         env = dict(os.environ)
+        if tutorial_data is not None and not (tests_dir.parent / "docs/tutorials/data").is_dir():
+            # common_testing.get_pytorch3d_dir() reads SRC_DIR under CONDA_BUILD_STATE=TEST
+            root = Path(tmp) / "pytorch3d-root"
+            (root / "docs/tutorials").mkdir(parents=True)
+            (root / "docs/tutorials/data").symlink_to(tutorial_data, target_is_directory=True)
+            env.update(CONDA_BUILD_STATE="TEST", SRC_DIR=str(root))
         env.update(
             DIFFREND_P3D_TESTS=str(tests_dir),
             DIFFREND_P3D_RESULTS=str(results),
             PYTHONDONTWRITEBYTECODE="1",
             # Two files run at once on small machines: keep their thread pools from fighting.
             OMP_NUM_THREADS=env.get("OMP_NUM_THREADS", "1"),
+        )
+        # The child runs in the tests' folder: let it import this very diffrend even when
+        # it is a source checkout that is not installed.
+        package_root = str(Path(__file__).resolve().parents[3])
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (package_root, env.get("PYTHONPATH", "")) if p
         )
         cmd = [
             sys.executable, "-m", "pytest", f"tests/{name}", "-q", "-p", "no:cacheprovider",
@@ -203,6 +236,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="fail when the renderer-related files pass fewer tests")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help="test files run at once")
+    parser.add_argument("--tutorial-data", default=None, metavar="DIR",
+                        help="folder holding PyTorch3D's tutorial cow_mesh/ (default: the "
+                        "checkout's docs/tutorials/data, else data/ beside the tests' folder)")
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error("--jobs must be >= 1")
@@ -212,6 +248,12 @@ def main(argv: list[str] | None = None) -> None:
         print(f"conformance: no PyTorch3D tests folder at {args.tests_dir} "
               "(want a folder 'tests' holding common_testing.py); skipped")
         return
+    if args.tutorial_data is not None:
+        tutorial_data = Path(args.tutorial_data).resolve()
+        if not (tutorial_data / "cow_mesh" / "cow.obj").is_file():
+            parser.error(f"--tutorial-data: no cow_mesh/cow.obj in {args.tutorial_data}")
+    else:
+        tutorial_data = find_tutorial_data(tests_dir)
     available = sorted(p.name for p in tests_dir.glob("test_*.py"))
     if args.files:
         names = [Path(f).name for f in args.files]
@@ -225,7 +267,8 @@ def main(argv: list[str] | None = None) -> None:
 
     per_file: dict[str, list[Verdict]] = {}
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        results = pool.map(lambda n: run_file(tests_dir, n), names)
+        results = pool.map(
+            lambda n: run_file(tests_dir, n, tutorial_data=tutorial_data), names)
         for name, records in zip(names, results, strict=True):
             per_file[name] = [classify(r) for r in records]
             c = summarize(per_file[name])
