@@ -409,8 +409,10 @@ SOFT = ALL[1:]
         (dict(sigma=float("nan")), "sigma"),
         (dict(gamma=0.0), "gamma"),
         (dict(gamma=-1.0), "gamma"),
-        (dict(background_color=(1.0, 1.0)), "background_color"),
-        (dict(background_color=torch.ones(4)), "background_color"),
+        # any channel count C >= 1 is valid (checked against the colours when blending)
+        (dict(background_color=()), "background_color"),
+        (dict(background_color=torch.ones(0)), "background_color"),
+        (dict(background_color=5.0), "background_color"),
         (dict(background_color=torch.ones(1, 3)), "background_color"),
     ],
 )
@@ -436,8 +438,11 @@ def test_shape_mismatch(fn):
     colors, fr = scene(1, 2, 2, 3)
     with pytest.raises(ValueError, match="colors"):
         fn(colors[..., :2, :], fr, BlendParams())
-    with pytest.raises(ValueError, match="colors"):
-        fn(colors[..., :2], fr, BlendParams())
+    if fn in (sigmoid_alpha_blend, sigmoid_alpha_blend_reference):
+        assert fn(colors[..., :2], fr, BlendParams()).shape[-1] == 3  # C = 2, no background
+    else:  # 2 channels against an RGB background
+        with pytest.raises(ValueError, match="background_color has 3 entries"):
+            fn(colors[..., :2], fr, BlendParams())
     if fn is not hard_rgb_blend:
         bad = Fragments(fr.pix_to_face, fr.zbuf, fr.bary_coords, fr.dists[..., :2])
         with pytest.raises(ValueError, match="fragments.dists"):
@@ -489,3 +494,28 @@ def test_kernel_slot_partition_every_mask():
             cnt, _, _ = _scan.py_func(np.zeros((1, K)), p2f, 0, K, 1.0, 1.0, idx)
             assert list(idx[:cnt]) == [k for k in range(K) if bits[k]]
             assert sorted(idx[cnt:]) == [k for k in range(K) if not bits[k]]
+
+
+def test_blends_take_any_channel_count():
+    """PyTorch3D blends C-channel features (C != 3) with a C-entry background."""
+    g = torch.Generator().manual_seed(3)
+    N, H, W, K, C = 1, 5, 6, 2, 5
+    p2f = torch.randint(-1, 4, (N, H, W, K), generator=g)
+    frags = Fragments(pix_to_face=p2f, zbuf=torch.rand(N, H, W, K, generator=g) + 1,
+                      bary_coords=torch.rand(N, H, W, K, 3, generator=g),
+                      dists=torch.randn(N, H, W, K, generator=g) * 1e-4)
+    colors = torch.rand(N, H, W, K, C, generator=g)
+    bp = BlendParams(background_color=(0.5,) * C)
+    hard = hard_rgb_blend(colors, frags, bp)
+    assert hard.shape == (N, H, W, C + 1)
+    empty = p2f[..., 0] < 0
+    assert empty.any() and (hard[empty][:, :C] == 0.5).all()
+    soft = softmax_rgb_blend(colors, frags, bp)
+    assert soft.shape == (N, H, W, C + 1)
+    torch.testing.assert_close(soft, softmax_rgb_blend_reference(colors, frags, bp))
+    # the RGB case through the same code gives the first three channels' answer
+    rgb = softmax_rgb_blend(colors[..., :3].contiguous(), frags,
+                            BlendParams(background_color=(0.5,) * 3))
+    torch.testing.assert_close(soft[..., :3], rgb[..., :3], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="background_color has 3 entries but the colours"):
+        hard_rgb_blend(colors, frags, BlendParams())

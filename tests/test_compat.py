@@ -36,7 +36,8 @@ def test_alias_gives_the_same_objects(installed):
     from pytorch3d.structures import Meshes
 
     assert compat.pytorch3d_installed()
-    assert MeshRasterizer is diffrend.MeshRasterizer
+    # PyTorch3D's calling convention (rasterizer(meshes, **renderer_kwargs)) on diffrend's
+    assert issubclass(MeshRasterizer, diffrend.MeshRasterizer)
     assert RasterizationSettings is diffrend.RasterizationSettings
     assert Meshes is diffrend.Meshes
     assert pytorch3d.__version__ == "0.7.9"
@@ -138,3 +139,99 @@ def test_not_applicable_reasons():
     assert classify({"nodeid": "t", "outcome": "passed"}).cls == "passed"
     skipped = {"nodeid": "t", "outcome": "skipped", "message": "needs multiple GPUs"}
     assert classify(skipped).cls == "n/a: multi-GPU"
+    rng = {"nodeid": "tests/test_render_meshes.py::TestRenderMeshes::test_join_uvs_opengl",
+           "outcome": "failed", "message": "AssertionError: Not close."}
+    assert classify(rng).cls == "n/a: reference drawn from CUDA random numbers"
+    simple = dict(rng, nodeid="tests/test_render_meshes.py::TestRenderMeshes::test_join_uvs_simple")
+    assert classify(simple).cls == "numeric"  # only the listed tests, not their prefixes
+
+
+def _sphere_scene(camera_type):
+    from diffrend import look_at_view_transform
+
+    R, T = look_at_view_transform(2.7, 10.0, 20.0)
+    return diffrend.ico_sphere(3), camera_type(R=R, T=T)
+
+
+def test_opengl_stand_in_matches_the_hard_rasterizer(installed):
+    import torch
+    from pytorch3d.renderer import MeshRasterizer, RasterizationSettings
+    from pytorch3d.renderer.opengl import MeshRasterizerOpenGL
+
+    mesh, cams = _sphere_scene(diffrend.FoVPerspectiveCameras)
+    settings = RasterizationSettings(image_size=96, perspective_correct=True)
+    gl = MeshRasterizerOpenGL(cams, settings)(mesh)
+    ref = MeshRasterizer(cams, settings)(mesh)
+    assert gl.dists is None and not gl.zbuf.requires_grad
+    assert gl.pix_to_face.shape == (1, 96, 96, 1) and gl.zbuf.dtype == torch.float32
+    covered = gl.pix_to_face >= 0
+    assert covered.sum() > 2000
+    # sub-pixel snapping moves a few silhouette pixels only; inside, the same faces
+    assert (gl.pix_to_face != ref.pix_to_face).float().mean() < 0.01
+    same = covered & (gl.pix_to_face == ref.pix_to_face)
+    # snapping moves vertices by up to 1/512 pixel: depths at grazing faces move a little
+    torch.testing.assert_close(gl.zbuf[same], ref.zbuf[same], atol=5e-3, rtol=0)
+    # no pixel inside the silhouette falls through to a back face (the fill rule)
+    inner = torch.nn.functional.avg_pool2d(covered[..., 0].float()[:, None], 3, 1, 1)[:, 0]
+    inside = inner == 1.0
+    assert (gl.zbuf[..., 0][inside] < 2.7).all()
+
+
+def test_opengl_stand_in_keeps_pytorch3d_rules(installed):
+    from pytorch3d.renderer import PerspectiveCameras, RasterizationSettings
+    from pytorch3d.renderer.opengl import MeshRasterizerOpenGL
+
+    mesh, cams = _sphere_scene(diffrend.FoVPerspectiveCameras)
+    with pytest.raises(ValueError, match="only works with FoVPerspectiveCameras"):
+        MeshRasterizerOpenGL(PerspectiveCameras())(mesh)
+    with pytest.raises(ValueError, match="Cameras must be specified"):
+        MeshRasterizerOpenGL()(mesh)
+    with pytest.raises(ValueError, match="Max rasterization size"):
+        MeshRasterizerOpenGL(cams, RasterizationSettings(image_size=(4096, 16)))
+    with pytest.warns(UserWarning, match="one face per pixel"):
+        MeshRasterizerOpenGL(cams, RasterizationSettings(image_size=16, faces_per_pixel=4))
+    # beyond zfar: nothing, as OpenGL's far-plane clipping
+    far = diffrend.FoVPerspectiveCameras(R=cams.R, T=cams.T, zfar=1.5)  # sphere: 1.7-3.7
+    frags = MeshRasterizerOpenGL(far, RasterizationSettings(image_size=32))(mesh)
+    assert (frags.pix_to_face == -1).all()
+
+
+def test_rasterizers_take_pytorch3d_keywords(installed):
+    from pytorch3d.renderer import MeshRasterizer, PointsRasterizer, RasterizationSettings
+
+    mesh, cams = _sphere_scene(diffrend.FoVPerspectiveCameras)
+    rast = MeshRasterizer(raster_settings=RasterizationSettings(image_size=16))
+    frags = rast(mesh, cameras=cams, lights=object(), materials=None)  # others ignored
+    assert (frags.pix_to_face >= 0).any()
+    clouds = diffrend.Pointclouds([mesh.verts_packed()])
+    settings = diffrend.PointsRasterizationSettings(image_size=16, radius=0.05)
+    pf = PointsRasterizer(cams, settings)(clouds, lights=None)
+    assert pf.idx.dtype.is_signed and (pf.idx >= 0).any()
+
+
+def test_ray_bundles(installed):
+    import torch
+    from pytorch3d.renderer import HeterogeneousRayBundle, RayBundle, ray_bundle_to_ray_points
+
+    b = RayBundle(origins=torch.zeros(2, 4, 3), directions=torch.ones(2, 4, 3) * 2,
+                  lengths=torch.tensor([0.0, 1.0, 3.0]).expand(2, 4, 3), xys=torch.zeros(2, 4, 2))
+    pts = ray_bundle_to_ray_points(b)
+    assert pts.shape == (2, 4, 3, 3)
+    assert torch.equal(pts[1, 2, 2], torch.tensor([6.0, 6.0, 6.0]))
+    h = HeterogeneousRayBundle(b.origins[0], b.directions[0], b.lengths[0], b.xys[0],
+                               camera_ids=torch.tensor([0]), camera_counts=torch.tensor([4]))
+    assert ray_bundle_to_ray_points(h).shape == (4, 3, 3)
+    with pytest.raises(ValueError, match="leading dimensions"):
+        ray_bundle_to_ray_points(b._replace(lengths=torch.zeros(3, 3)))
+
+
+def test_device_artifacts_are_not_applicable():
+    two = {"nodeid": "tests/test_meshes.py::TestMeshes::test_to", "outcome": "failed",
+           "message": "AssertionError: unexpectedly identical"}
+    assert classify(two).cls == "n/a: needs a second device"
+    cuda = {"nodeid": "tests/test_x.py::T::t", "outcome": "failed",
+            "message": "TypeError: type torch.cuda.FloatTensor not available. Torch not "
+                       "compiled with CUDA enabled."}
+    assert classify(cuda).cls == "n/a: needs CUDA"
+    other = dict(two, nodeid="tests/test_meshes.py::TestMeshes::test_simple")
+    assert classify(other).cls == "behaviour"

@@ -506,7 +506,8 @@ class TexturesBase:
         for t in textures:
             if type(t) is not type(self):
                 raise ValueError(
-                    f"textures: cannot join {type(t).__name__} to {type(self).__name__}"
+                    f"textures: all meshes must have the same type of texture; cannot join "
+                    f"{type(t).__name__} to {type(self).__name__}"
                 )
             if t.device != self.device:
                 raise ValueError(f"textures: on {t.device} and {self.device}; use one device")

@@ -205,7 +205,7 @@ class Meshes:
         check = getattr(tex, "check_shapes", None)
         if check is not None and not check(self._N, self._V, self._F):
             raise ValueError(
-                f"textures: {type(tex).__name__} does not match the dimensions of Meshes "
+                f"textures ({type(tex).__name__}) do not match the dimensions of Meshes "
                 f"(N={self._N}, max verts {self._V}, max faces {self._F})"
             )
         if not tell_counts:
