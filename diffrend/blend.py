@@ -307,9 +307,10 @@ def hard_rgb_blend(
 
     Returns:
         (N, H, W, C + 1) colour and alpha (RGBA for RGB) in colors' dtype: colour =
-        ``colors[..., 0, :]`` where ``pix_to_face[..., 0] >= 0`` else the background; A = 1.0 there, 0.0 on background
-        (PyTorch3D >= 0.7's convention). Differentiable w.r.t. colors (k = 0 slot of covered
-        pixels) and a background_color tensor; not w.r.t. fragments.
+        ``colors[..., 0, :]`` where ``pix_to_face[..., 0] >= 0`` else the background;
+        A = 1.0 there, 0.0 on background (PyTorch3D >= 0.7's convention). Differentiable
+        w.r.t. colors (k = 0 slot of covered pixels) and a background_color tensor; not
+        w.r.t. fragments.
 
     Raises:
         ValueError: colors does not match fragments.pix_to_face; bad background_color.
@@ -447,7 +448,8 @@ def softmax_rgb_blend(
 
     Returns:
         (N, H, W, C + 1) colour and alpha (RGBA for RGB) in colors' dtype. Differentiable
-        w.r.t. colors, fragments.dists, fragments.zbuf and a background_color tensor; not w.r.t. pix_to_face.
+        w.r.t. colors, fragments.dists, fragments.zbuf and a background_color tensor; not
+        w.r.t. pix_to_face.
 
     Raises:
         ValueError: shapes of colors / fragments.dists / fragments.zbuf do not match

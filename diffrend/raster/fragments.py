@@ -102,9 +102,9 @@ class PointFragments:
     """What the points rasterizer found at each pixel, nearest point first.
 
     Attributes:
-        idx: (N, H, W, K) int32 (as PyTorch3D's) index into ``pointclouds.points_packed()`` of the K points
-            nearest in depth whose disc covers the pixel centre; -1 where fewer than K.
-            Not differentiable.
+        idx: (N, H, W, K) int32 (as PyTorch3D's) index into ``pointclouds.points_packed()``
+            of the K points nearest in depth whose disc covers the pixel centre; -1 where
+            fewer than K. Not differentiable.
         zbuf: (N, H, W, K) view-space depth (z) of each listed point; -1 where empty.
             Differentiable w.r.t. the points' z.
         dists: (N, H, W, K) squared NDC distance from the pixel centre to the point's (x, y);

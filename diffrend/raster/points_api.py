@@ -138,9 +138,9 @@ def rasterize_points_packed(
             tensors only under ``TRITON_INTERPRET=1``) or "reference".
 
     Returns:
-        :class:`PointFragments` of (N, H, W, K) tensors: idx (int32, as PyTorch3D's; -1 empty), zbuf, dists
-        (-1 empty). zbuf and dists are differentiable w.r.t. ``points_ndc`` (x, y, z);
-        idx is not.
+        :class:`PointFragments` of (N, H, W, K) tensors: idx (int32, as PyTorch3D's;
+        -1 empty), zbuf, dists (-1 empty). zbuf and dists are differentiable w.r.t.
+        ``points_ndc`` (x, y, z); idx is not.
 
     Raises:
         ValueError: naming the argument, on bad shapes, NaN/inf points, a negative or
