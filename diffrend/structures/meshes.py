@@ -210,12 +210,10 @@ class Meshes:
             )
         if not tell_counts:
             return
-        for name, value in (("_num_faces_per_mesh", self._num_faces),
-                            ("_num_verts_per_mesh", self._num_verts),
-                            ("valid", None)):
+        counts = {"_num_faces_per_mesh": self._num_faces,
+                  "_num_verts_per_mesh": self._num_verts, "valid": self.valid}
+        for name, value in counts.items():
             if hasattr(type(tex), name) or hasattr(tex, name):
-                if value is None:
-                    value = self.valid
                 setattr(tex, name, value)
 
     def _setup(self, verts_list: list, faces_list: list, textures: Any) -> None:

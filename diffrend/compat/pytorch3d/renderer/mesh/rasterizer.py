@@ -6,8 +6,6 @@ which picks what it knows. ``MeshRasterizer`` here is diffrend's with that calli
 convention; the work is diffrend's.
 """
 
-import torch
-
 from diffrend.blend import (
     Fragments,
 )
@@ -33,7 +31,7 @@ class MeshRasterizer(_MeshRasterizer):
         return super().forward(meshes_world, **_rasterizer_keywords(kwargs))
 
 
-def _rasterizer_keywords(kwargs: dict) -> dict[str, torch.Tensor | object]:
+def _rasterizer_keywords(kwargs: dict) -> dict:
     """The keywords a rasterizer reads; PyTorch3D passes the renderer's whole set."""
     return {k: kwargs[k] for k in ("cameras", "raster_settings", "R", "T") if k in kwargs}
 

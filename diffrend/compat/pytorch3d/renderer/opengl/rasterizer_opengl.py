@@ -133,7 +133,6 @@ def _snap_to_subpixels(meshes_ndc: Meshes, image_size: tuple[int, int]) -> Meshe
     return meshes_ndc.update_padded(torch.cat((xy, verts[..., 2:]), dim=-1))
 
 
-
 class MeshRasterizerOpenGL(MeshRasterizer):
     """PyTorch3D's OpenGL rasterizer, as diffrend's software rasterizer with its contract.
 
@@ -171,11 +170,10 @@ class MeshRasterizerOpenGL(MeshRasterizer):
         kw = _rasterizer_keywords(kwargs)
         settings = kw.get("raster_settings") or self.raster_settings
         _check_raster_settings(settings)
-        _parse_and_verify_image_size(settings.image_size)
+        image_size = _parse_and_verify_image_size(settings.image_size)
         cameras = kw.get("cameras") if kw.get("cameras") is not None else self.cameras
         _check_cameras(cameras)
         znear = torch.as_tensor(cameras.get_znear()).detach().min()
-        image_size = parse_image_size(settings.image_size)
         with torch.no_grad():
             meshes_ndc = self.transform(meshes_world, cameras, R=kw.get("R"), T=kw.get("T"))
             frags = rasterize_meshes(
