@@ -235,3 +235,28 @@ def test_device_artifacts_are_not_applicable():
     assert classify(cuda).cls == "n/a: needs CUDA"
     other = dict(two, nodeid="tests/test_meshes.py::TestMeshes::test_simple")
     assert classify(other).cls == "behaviour"
+
+
+def test_per_call_extrinsics_stay_on_the_cameras_in_compat_only(installed):
+    import torch
+    from pytorch3d.renderer import (MeshRasterizer, MeshRenderer, PointsRasterizer,
+                                    RasterizationSettings, SoftSilhouetteShader,
+                                    look_at_view_transform)
+
+    mesh, _ = _sphere_scene(diffrend.FoVPerspectiveCameras)
+    R, T = look_at_view_transform(5.0, 30.0, 40.0)
+    settings = RasterizationSettings(image_size=16)
+    for call in (
+        lambda c: MeshRasterizer(c, settings)(mesh, R=R, T=T),
+        lambda c: PointsRasterizer(c, diffrend.PointsRasterizationSettings(image_size=16))(
+            diffrend.Pointclouds([mesh.verts_packed()]), R=R, T=T),
+        lambda c: MeshRenderer(MeshRasterizer(c, settings), SoftSilhouetteShader())(
+            mesh, R=R, T=T),
+    ):
+        cams = diffrend.FoVPerspectiveCameras()
+        call(cams)
+        assert torch.equal(cams.R, R) and torch.equal(cams.T, T)  # as PyTorch3D
+    # diffrend's own classes apply them to the call only
+    cams = diffrend.FoVPerspectiveCameras()
+    diffrend.MeshRasterizer(cams, settings)(mesh, R=R, T=T)
+    assert torch.equal(cams.T, torch.zeros(1, 3))

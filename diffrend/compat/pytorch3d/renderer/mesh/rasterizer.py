@@ -22,18 +22,28 @@ class MeshRasterizer(_MeshRasterizer):
     """diffrend's :class:`~diffrend.raster.MeshRasterizer`, called as PyTorch3D's is.
 
     ``forward(meshes_world, **kwargs)`` reads ``cameras``, ``raster_settings``, ``R`` and
-    ``T`` from the keywords and ignores the others (lights, materials, ...), as PyTorch3D
-    does.
+    ``T`` from the keywords and ignores the others (lights, materials, ...). Per-call ``R``
+    and ``T`` are stored on the cameras, as PyTorch3D's rasterizer does (diffrend's own
+    rasterizer leaves the cameras unchanged).
     """
 
     def forward(self, meshes_world: Meshes, **kwargs) -> Fragments:
         """Rasterize; see :meth:`diffrend.raster.MeshRasterizer.forward`."""
-        return super().forward(meshes_world, **_rasterizer_keywords(kwargs))
+        return super().forward(meshes_world, **_rasterizer_keywords(kwargs, self.cameras))
 
 
-def _rasterizer_keywords(kwargs: dict) -> dict:
-    """The keywords a rasterizer reads; PyTorch3D passes the renderer's whole set."""
-    return {k: kwargs[k] for k in ("cameras", "raster_settings", "R", "T") if k in kwargs}
+def _rasterizer_keywords(kwargs: dict, stored_cameras) -> dict:
+    """``cameras`` and ``raster_settings`` out of PyTorch3D's whole keyword set.
+
+    Per-call ``R``/``T`` go onto the cameras in use (given, else ``stored_cameras``), where
+    PyTorch3D's ``get_world_to_view_transform`` leaves them.
+    """
+    kw = {k: kwargs[k] for k in ("cameras", "raster_settings") if k in kwargs}
+    R, T = kwargs.get("R"), kwargs.get("T")
+    cameras = kw["cameras"] if kw.get("cameras") is not None else stored_cameras
+    if (R is not None or T is not None) and cameras is not None:
+        cameras._store_extrinsics(R, T)
+    return kw
 
 
 __all__ = [

@@ -159,15 +159,15 @@ class MeshRasterizerOpenGL(MeshRasterizer):
 
         Args:
             meshes_world: ``Meshes`` (N or 1) in world space.
-            kwargs: ``cameras``, ``raster_settings``, ``R``, ``T`` override the stored ones;
-                other keywords are ignored, as PyTorch3D does.
+            kwargs: ``cameras``, ``raster_settings`` override the stored ones; ``R``, ``T``
+                are stored on the cameras; other keywords are ignored, as PyTorch3D does.
 
         Returns:
             :class:`Fragments` with (N, H, W, 1) ``pix_to_face`` and ``zbuf``, (N, H, W, 1, 3)
             ``bary_coords`` and ``dists=None``; detached (not differentiable), as
             PyTorch3D's OpenGL fragments are. Empty pixels hold -1.
         """
-        kw = _rasterizer_keywords(kwargs)
+        kw = _rasterizer_keywords(kwargs, self.cameras)
         settings = kw.get("raster_settings") or self.raster_settings
         _check_raster_settings(settings)
         image_size = _parse_and_verify_image_size(settings.image_size)
@@ -175,7 +175,7 @@ class MeshRasterizerOpenGL(MeshRasterizer):
         _check_cameras(cameras)
         znear = torch.as_tensor(cameras.get_znear()).detach().min()
         with torch.no_grad():
-            meshes_ndc = self.transform(meshes_world, cameras, R=kw.get("R"), T=kw.get("T"))
+            meshes_ndc = self.transform(meshes_world, cameras)
             frags = rasterize_meshes(
                 _snap_to_subpixels(meshes_ndc, image_size), image_size=image_size,
                 faces_per_pixel=1, perspective_correct=True, z_clip_value=float(znear),

@@ -20,12 +20,13 @@ class PointsRasterizer(_PointsRasterizer):
     """diffrend's :class:`~diffrend.raster.PointsRasterizer`, called as PyTorch3D's is.
 
     ``forward(point_clouds, **kwargs)`` reads ``cameras``, ``raster_settings``, ``R`` and
-    ``T`` and ignores the other keywords, as PyTorch3D does.
+    ``T`` and ignores the other keywords; per-call ``R``/``T`` are stored on the cameras, as
+    PyTorch3D does.
     """
 
     def forward(self, point_clouds: Pointclouds, **kwargs) -> PointFragments:
         """Rasterize; see :meth:`diffrend.raster.PointsRasterizer.forward`."""
-        return super().forward(point_clouds, **_rasterizer_keywords(kwargs))
+        return super().forward(point_clouds, **_rasterizer_keywords(kwargs, self.cameras))
 
 
 __all__ = [
