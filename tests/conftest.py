@@ -16,11 +16,10 @@ import torch
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
-# Tests may read ../shared; the package itself never does.
-_DEFAULT_SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
-SHARED = Path(os.environ.get("DIFFREND_SHARED", _DEFAULT_SHARED))
-GOLDEN = SHARED / "golden"
-DATA = SHARED / "data"
+# Everything the tests read is in the repository: PyTorch3D 0.7.9's goldens in
+# tests/golden (see its README), meshes in the package's own data folder.
+GOLDEN = Path(__file__).resolve().parent / "golden"
+DATA = Path(__file__).resolve().parents[1] / "diffrend" / "data"
 
 
 def golden_cases(prefix: str) -> list[str]:
@@ -34,7 +33,7 @@ def load_golden(name: str) -> dict:
     """Load one golden case as a dict of numpy arrays; `settings` is decoded from JSON."""
     path = GOLDEN / f"{name}.npz"
     if not path.exists():
-        pytest.skip(f"golden case {name} not found under {GOLDEN}")
+        pytest.fail(f"golden case {name} not found under {GOLDEN}")
     with np.load(path) as z:
         out = {k: z[k] for k in z.files}
     if "settings" in out:

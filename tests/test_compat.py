@@ -239,9 +239,14 @@ def test_device_artifacts_are_not_applicable():
 
 def test_per_call_extrinsics_stay_on_the_cameras_in_compat_only(installed):
     import torch
-    from pytorch3d.renderer import (MeshRasterizer, MeshRenderer, PointsRasterizer,
-                                    RasterizationSettings, SoftSilhouetteShader,
-                                    look_at_view_transform)
+    from pytorch3d.renderer import (
+        MeshRasterizer,
+        MeshRenderer,
+        PointsRasterizer,
+        RasterizationSettings,
+        SoftSilhouetteShader,
+        look_at_view_transform,
+    )
 
     mesh, _ = _sphere_scene(diffrend.FoVPerspectiveCameras)
     R, T = look_at_view_transform(5.0, 30.0, 40.0)

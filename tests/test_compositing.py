@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from conftest import GOLDEN
 
 from diffrend.compositing import (
     AlphaCompositor,
@@ -17,8 +16,6 @@ from diffrend.compositing import (
     point_weights,
     weighted_sum,
 )
-
-GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "golden"
 
 
 @pytest.mark.parametrize("name, fn", [("points_alpha", alpha_composite),

@@ -108,10 +108,10 @@ def test_fit_pose_restarts_find_a_far_pose(scene):
     assert res.restarts[res.winner]["refined"]
 
 
-@pytest.mark.skipif(not (DATA / "teapot.obj").exists(), reason="teapot.obj not in shared data")
+@pytest.mark.skipif(not (DATA / "teapot" / "teapot.obj").exists(), reason="no teapot.obj")
 def test_evaluate_pose_recovery_teapot_reduced():
     """A reduced version of the quality target (20 seeds, default settings: see the module)."""
-    out = evaluate_pose_recovery(DATA / "teapot.obj", seeds=2, fit_options=dict(
+    out = evaluate_pose_recovery(DATA / "teapot" / "teapot.obj", seeds=2, fit_options=dict(
         restarts=8, search_steps=40, refine_steps=30, finalists=2))
     assert out["success_rate"] == 1.0, out
     assert len(out["errors_deg"]) == len(out["seconds"]) == 2

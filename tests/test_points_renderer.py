@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from conftest import GOLDEN
 
 from diffrend import FoVPerspectiveCameras
 from diffrend.compositing import AlphaCompositor, NormWeightedCompositor
 from diffrend.points_renderer import PointsRenderer
 from diffrend.raster import PointsRasterizationSettings, PointsRasterizer
 from diffrend.structures import Pointclouds
-
-GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "golden"
 
 
 def golden(name):
