@@ -265,3 +265,27 @@ def test_per_call_extrinsics_stay_on_the_cameras_in_compat_only(installed):
     cams = diffrend.FoVPerspectiveCameras()
     diffrend.MeshRasterizer(cams, settings)(mesh, R=R, T=T)
     assert torch.equal(cams.T, torch.zeros(1, 3))
+
+
+def test_lights_and_materials_follow_tensor_properties_in_compat_only(installed):
+    import torch
+    from pytorch3d.renderer import DirectionalLights, Materials, PointLights
+
+    # a 1-D value sets the batch size; each element holds the vector
+    light = DirectionalLights(diffuse_color=torch.ones(3), direction=torch.tensor([0.0, 0, 1]))
+    assert len(light) == 3
+    out = light.diffuse(normals=torch.tensor([[[0.0, 0, 1]]]))
+    assert out.shape == (3, 1, 3) and torch.allclose(out, torch.ones(3, 1, 3))
+    assert len(diffrend.DirectionalLights(diffuse_color=torch.ones(3))) == 1  # diffrend: 1 RGB
+    # lights[i].attr = v writes row i back; lights[i].attr reads it without a batch dim
+    p = PointLights(ambient_color=((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)))
+    p[1].ambient_color = (0.5, 0.5, 0.5)
+    assert torch.equal(p.ambient_color[1], torch.full((3,), 0.5))
+    assert torch.equal(p[0].ambient_color, torch.zeros(3))
+    assert isinstance(p[0:1], PointLights) and len(p[0:1]) == 1
+    with pytest.raises(IndexError):
+        p[2]
+    # a negative shininess is accepted there, refused by diffrend's own class
+    assert float(Materials(shininess=-1.0).shininess) == -1.0
+    with pytest.raises(ValueError, match="shininess"):
+        diffrend.Materials(shininess=-1.0)

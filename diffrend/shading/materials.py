@@ -15,6 +15,8 @@ class Materials(BatchedProperties):
     """
 
     _props = ("ambient_color", "diffuse_color", "specular_color", "shininess")
+    # PyTorch3D accepts a negative exponent; its compat class sets this (see compat)
+    _allow_negative_shininess = False
 
     def __init__(
         self,
@@ -56,5 +58,5 @@ class Materials(BatchedProperties):
                     f"{name} must have shape (N, {c}) like ambient_color, "
                     f"got {tuple(getattr(self, name).shape)}"
                 )
-        if bool((self.shininess < 0).any()):
+        if not self._allow_negative_shininess and bool((self.shininess < 0).any()):
             raise ValueError("shininess must be >= 0")
