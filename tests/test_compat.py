@@ -240,9 +240,11 @@ def test_device_artifacts_are_not_applicable():
 def test_per_call_extrinsics_stay_on_the_cameras_in_compat_only(installed):
     import torch
     from pytorch3d.renderer import (
+        AlphaCompositor,
         MeshRasterizer,
         MeshRenderer,
         PointsRasterizer,
+        PointsRenderer,
         RasterizationSettings,
         SoftSilhouetteShader,
         look_at_view_transform,
@@ -257,6 +259,11 @@ def test_per_call_extrinsics_stay_on_the_cameras_in_compat_only(installed):
             diffrend.Pointclouds([mesh.verts_packed()]), R=R, T=T),
         lambda c: MeshRenderer(MeshRasterizer(c, settings), SoftSilhouetteShader())(
             mesh, R=R, T=T),
+        lambda c: PointsRenderer(
+            PointsRasterizer(c, diffrend.PointsRasterizationSettings(image_size=16)),
+            AlphaCompositor(),
+        )(diffrend.Pointclouds([mesh.verts_packed()], features=[mesh.verts_packed()]),
+          R=R, T=T),
     ):
         cams = diffrend.FoVPerspectiveCameras()
         call(cams)
