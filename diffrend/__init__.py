@@ -12,13 +12,6 @@ import os as _os
 # region. Applies to Numba's pool (loaded below), and to torch's if torch is imported after
 # diffrend; set OMP_WAIT_POLICY yourself to override.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-if "NUMBA_THREADING_LAYER" not in _os.environ:
-    # Numba's OpenMP layer fights torch's pool when torch was imported first (measured:
-    # HardPhong 512^2 forward+backward 2.3 s vs 0.31 s with the workqueue layer).
-    import numba as _numba
-
-    _numba.config.THREADING_LAYER = "workqueue"
-
 from .blend import BlendParams, hard_rgb_blend, sigmoid_alpha_blend, softmax_rgb_blend
 from .cameras import (
     CamerasBase,
@@ -91,6 +84,7 @@ from .structures import (
     ray_bundle_to_ray_points,
     torus,
 )
+from .threads import configure_numba as _configure_numba
 from .transforms import (
     Transform3d,
     axis_angle_to_matrix,
@@ -100,6 +94,11 @@ from .transforms import (
     so3_exp_map,
     so3_log_map,
 )
+
+# Numba's threading layer: TBB when installed, else workqueue with a lock around each kernel
+# launch; a layer the user chose is kept (see diffrend/threads.py). Only needs to run before
+# the first kernel launch, which no import does.
+_configure_numba()
 
 __version__ = "0.1.0"
 

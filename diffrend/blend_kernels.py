@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch.autograd.function import once_differentiable
 
+from .threads import kernel_lock
+
 EPS = 1e-10  # PyTorch3D's floor for z_inv_max and for the background weight delta
 _CHUNK = 2  # image rows per scheduling chunk: balances empty and covered regions
 
@@ -241,7 +243,7 @@ class _SoftmaxBlend(torch.autograd.Function):
     def forward(ctx, colors, dists, zbuf, pix_to_face, background, znear, zfar, sigma, gamma):
         N, H, W, K = pix_to_face.shape
         out = torch.empty((N, H, W, 4), dtype=colors.dtype)
-        with nb.parallel_chunksize(_CHUNK):
+        with kernel_lock(), nb.parallel_chunksize(_CHUNK):  # (lock: see diffrend.threads)
             _softmax_forward(
                 _np(colors).reshape(-1, K, 3), _np(dists).reshape(-1, K),
                 _np(zbuf).reshape(-1, K), _np(pix_to_face).reshape(-1, K),
@@ -262,7 +264,7 @@ class _SoftmaxBlend(torch.autograd.Function):
         grad_dists = torch.empty(dists.shape, dtype=dists.dtype)
         grad_zbuf = torch.empty(zbuf.shape, dtype=zbuf.dtype)
         bg_weight = torch.empty((N, H, W), dtype=torch.float64)
-        with nb.parallel_chunksize(_CHUNK):
+        with kernel_lock(), nb.parallel_chunksize(_CHUNK):  # (lock: see diffrend.threads)
             _softmax_backward(
                 _np(colors).reshape(-1, K, 3), _np(dists).reshape(-1, K),
                 _np(zbuf).reshape(-1, K), _np(pix_to_face).reshape(-1, K),
@@ -289,7 +291,7 @@ class _SigmoidAlpha(torch.autograd.Function):
     def forward(ctx, dists, pix_to_face, sigma):
         N, H, W, K = pix_to_face.shape
         alpha = torch.empty((N, H, W), dtype=dists.dtype)
-        with nb.parallel_chunksize(_CHUNK):
+        with kernel_lock(), nb.parallel_chunksize(_CHUNK):  # (lock: see diffrend.threads)
             _sigmoid_forward(
                 _np(dists).reshape(-1, K), _np(pix_to_face).reshape(-1, K), W, sigma,
                 alpha.numpy().reshape(-1),
@@ -304,7 +306,7 @@ class _SigmoidAlpha(torch.autograd.Function):
         dists, pix_to_face = ctx.saved_tensors
         W, K = pix_to_face.shape[-2:]
         grad_dists = torch.empty(dists.shape, dtype=dists.dtype)
-        with nb.parallel_chunksize(_CHUNK):
+        with kernel_lock(), nb.parallel_chunksize(_CHUNK):  # (lock: see diffrend.threads)
             _sigmoid_backward(
                 _np(dists).reshape(-1, K), _np(pix_to_face).reshape(-1, K), W, ctx.sigma,
                 _np(grad_alpha).reshape(-1), grad_dists.numpy().reshape(-1, K),

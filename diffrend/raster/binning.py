@@ -14,6 +14,7 @@ import math
 import numba as nb
 import numpy as np
 
+from ..threads import kernel_lock
 from .pixel_math import KEPS, face_area
 
 N_CHUNKS = 16  # fixed, so the fill order (and hence results) never depends on thread count
@@ -194,11 +195,12 @@ def bin_faces(
     n_ty = -(-height // tile)
     n_tx = -(-width // tile)
     n_tiles = n_meshes * n_ty * n_tx
-    counts = _count(rng, face_mesh, tile, n_ty, n_tx, n_tiles)
-    start, cursor = _offsets(counts)
-    total = int(start[-1])
-    out = np.empty(total, np.int64)
-    rec_v = np.empty((total, 9), fv.dtype)
-    rec_r = np.empty((total, 4), np.int32)
-    _fill(fv, rng, face_mesh, tile, n_ty, n_tx, cursor, out, rec_v, rec_r)
+    with kernel_lock():  # (see diffrend.threads)
+        counts = _count(rng, face_mesh, tile, n_ty, n_tx, n_tiles)
+        start, cursor = _offsets(counts)
+        total = int(start[-1])
+        out = np.empty(total, np.int64)
+        rec_v = np.empty((total, 9), fv.dtype)
+        rec_r = np.empty((total, 4), np.int32)
+        _fill(fv, rng, face_mesh, tile, n_ty, n_tx, cursor, out, rec_v, rec_r)
     return start, out, rec_v, rec_r

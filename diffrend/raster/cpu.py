@@ -15,6 +15,7 @@ import numba as nb
 import numpy as np
 import torch
 
+from ..threads import kernel_lock
 from .binning import bin_faces, face_box, face_pixel_ranges
 from .fragments import RasterParams
 from .grid import pixel_centers_ndc
@@ -272,21 +273,22 @@ def rasterize_forward(
     fm = _np(face_mesh)
     ys, xs = pixel_centers_ndc(H, W)
     radius = float(np.sqrt(blur_radius))
-    rng, n_nan = face_pixel_ranges(fv, fm, radius, params.cull_backfaces, ys, xs)
-    if n_nan:
-        raise ValueError(f"face_verts has NaN coordinates in {n_nan} faces")
-    tile_start, tile_faces, rec_v, rec_r = bin_faces(fv, rng, fm, n_meshes, H, W, tile)
-    # Every entry is written by exactly one (image, tile) task, empty slots with -1.
-    p2f = torch.empty((n_meshes, H, W, K), dtype=torch.int64)
-    zbuf = torch.empty((n_meshes, H, W, K), dtype=dtype)
-    bary = torch.empty((n_meshes, H, W, K, 3), dtype=dtype)
-    dists = torch.empty((n_meshes, H, W, K), dtype=dtype)
-    _forward_tiles(
-        fv, radius, rng, _np(neighbor), tile_start, tile_faces, rec_v, rec_r, ys, xs, n_meshes,
-        K, tile,
-        blur_radius, params.perspective_correct, params.clip_barycentric_coords,
-        p2f.numpy(), zbuf.numpy(), bary.numpy(), dists.numpy(),
-    )
+    with kernel_lock():  # (see diffrend.threads)
+        rng, n_nan = face_pixel_ranges(fv, fm, radius, params.cull_backfaces, ys, xs)
+        if n_nan:
+            raise ValueError(f"face_verts has NaN coordinates in {n_nan} faces")
+        tile_start, tile_faces, rec_v, rec_r = bin_faces(fv, rng, fm, n_meshes, H, W, tile)
+        # Every entry is written by exactly one (image, tile) task, empty slots with -1.
+        p2f = torch.empty((n_meshes, H, W, K), dtype=torch.int64)
+        zbuf = torch.empty((n_meshes, H, W, K), dtype=dtype)
+        bary = torch.empty((n_meshes, H, W, K, 3), dtype=dtype)
+        dists = torch.empty((n_meshes, H, W, K), dtype=dtype)
+        _forward_tiles(
+            fv, radius, rng, _np(neighbor), tile_start, tile_faces, rec_v, rec_r, ys, xs,
+            n_meshes, K, tile,
+            blur_radius, params.perspective_correct, params.clip_barycentric_coords,
+            p2f.numpy(), zbuf.numpy(), bary.numpy(), dists.numpy(),
+        )
     return p2f, zbuf, bary, dists
 
 
@@ -306,9 +308,10 @@ def rasterize_backward(
     # Chunk count from the problem size only (never the thread count): results are
     # bit-identical on any machine.
     n_chunks = int(max(1, min(16, N * H, GRAD_BUFFER_BYTES // max(1, F * 9 * 8))))
-    grads = _backward_chunks(
-        _np(face_verts), _np(pix_to_face), _np(grad_zbuf), _np(grad_bary), _np(grad_dists),
-        ys, xs, bool(perspective_correct), bool(clip_barycentric_coords), n_chunks,
-    )
+    with kernel_lock():
+        grads = _backward_chunks(
+            _np(face_verts), _np(pix_to_face), _np(grad_zbuf), _np(grad_bary), _np(grad_dists),
+            ys, xs, bool(perspective_correct), bool(clip_barycentric_coords), n_chunks,
+        )
     grad = grads.sum(axis=0) if n_chunks > 1 else grads[0]
     return torch.from_numpy(grad).to(face_verts.dtype).view(-1, 3, 3)

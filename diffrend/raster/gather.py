@@ -5,6 +5,8 @@ from __future__ import annotations
 import numba as nb
 import torch
 
+from ..threads import kernel_lock
+
 
 @nb.njit(parallel=True, cache=True)
 def _gather(verts, faces, out):
@@ -19,7 +21,9 @@ class _GatherFaceVerts(torch.autograd.Function):
     @staticmethod
     def forward(ctx, verts, faces):
         out = torch.empty((faces.shape[0], 3, 3), dtype=verts.dtype)
-        _gather(verts.detach().contiguous().numpy(), faces.contiguous().numpy(), out.numpy())
+        with kernel_lock():  # (see diffrend.threads)
+            _gather(verts.detach().contiguous().numpy(), faces.contiguous().numpy(),
+                    out.numpy())
         ctx.save_for_backward(faces)
         ctx.n_verts = verts.shape[0]
         return out

@@ -18,6 +18,7 @@ import numba as nb
 import numpy as np
 import torch
 
+from ..threads import kernel_lock
 from .binning import _count, _index_range, _offsets
 from .fragments import PointsRasterParams
 from .grid import pixel_centers_ndc
@@ -109,13 +110,14 @@ def bin_points(pts, radius, rng, cloud, n_clouds, height, width, tile):
     """
     n_ty = -(-height // tile)
     n_tx = -(-width // tile)
-    counts = _count(rng, cloud, tile, n_ty, n_tx, n_clouds * n_ty * n_tx)
-    start, cursor = _offsets(counts)
-    total = int(start[-1])
-    out = np.empty(total, np.int64)
-    rec = np.empty((total, 4), pts.dtype)
-    rec_r = np.empty((total, 4), np.int32)
-    _fill_points(pts, radius, rng, cloud, tile, n_ty, n_tx, cursor, out, rec, rec_r)
+    with kernel_lock():  # (see diffrend.threads)
+        counts = _count(rng, cloud, tile, n_ty, n_tx, n_clouds * n_ty * n_tx)
+        start, cursor = _offsets(counts)
+        total = int(start[-1])
+        out = np.empty(total, np.int64)
+        rec = np.empty((total, 4), pts.dtype)
+        rec_r = np.empty((total, 4), np.int32)
+        _fill_points(pts, radius, rng, cloud, tile, n_ty, n_tx, cursor, out, rec, rec_r)
     return start, out, rec, rec_r
 
 
@@ -249,16 +251,17 @@ def rasterize_points_forward(
     rad = _np(radius.to(points.dtype))
     cloud = _np(cloud_idx)
     ys, xs = _centers(H, W, points.dtype)
-    rng, n_bad = point_pixel_ranges(pts, rad, cloud, ys, xs)
-    if n_bad:
-        raise ValueError(f"points (or radius) has NaN or inf values at {n_bad} points")
-    start, tile_points, rec, rec_r = bin_points(pts, rad, rng, cloud, n_clouds, H, W, tile)
-    # Every entry is written by exactly one (cloud, tile) task, empty slots with -1.
-    idx = torch.empty((n_clouds, H, W, K), dtype=torch.int64)
-    zbuf = torch.empty((n_clouds, H, W, K), dtype=points.dtype)
-    dists = torch.empty((n_clouds, H, W, K), dtype=points.dtype)
-    _forward_tiles(start, tile_points, rec, rec_r, ys, xs, n_clouds, K, tile,
-                   idx.numpy(), zbuf.numpy(), dists.numpy())
+    with kernel_lock():  # (see diffrend.threads)
+        rng, n_bad = point_pixel_ranges(pts, rad, cloud, ys, xs)
+        if n_bad:
+            raise ValueError(f"points (or radius) has NaN or inf values at {n_bad} points")
+        start, tile_points, rec, rec_r = bin_points(pts, rad, rng, cloud, n_clouds, H, W, tile)
+        # Every entry is written by exactly one (cloud, tile) task, empty slots with -1.
+        idx = torch.empty((n_clouds, H, W, K), dtype=torch.int64)
+        zbuf = torch.empty((n_clouds, H, W, K), dtype=points.dtype)
+        dists = torch.empty((n_clouds, H, W, K), dtype=points.dtype)
+        _forward_tiles(start, tile_points, rec, rec_r, ys, xs, n_clouds, K, tile,
+                       idx.numpy(), zbuf.numpy(), dists.numpy())
     return idx, zbuf, dists
 
 
@@ -278,7 +281,8 @@ def rasterize_points_backward(
     # Chunk count from the problem size only (never the thread count): results are
     # bit-identical on any machine.
     n_chunks = int(max(1, min(16, N * H, GRAD_BUFFER_BYTES // max(1, P * 3 * 8))))
-    grads = _backward_chunks(_np(points), _np(idx), _np(grad_zbuf), _np(grad_dists), ys, xs,
-                             n_chunks)
+    with kernel_lock():
+        grads = _backward_chunks(_np(points), _np(idx), _np(grad_zbuf), _np(grad_dists), ys,
+                                 xs, n_chunks)
     grad = grads.sum(axis=0) if n_chunks > 1 else grads[0]
     return torch.from_numpy(grad).to(points.dtype)
