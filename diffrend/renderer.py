@@ -436,7 +436,7 @@ class MeshRenderer(nn.Module):
         if R is not None or T is not None:
             cameras = cameras.with_extrinsics(R=R, T=T)
         n = max(len(meshes_world), len(cameras))
-        group = self._views_per_group(raster_settings)
+        group = self._views_per_group(raster_settings, meshes_world.verts_packed().dtype)
         if n <= group:
             return self.render(meshes_world, cameras, lights, materials, blend_params,
                                raster_settings)[0]
@@ -464,12 +464,15 @@ class MeshRenderer(nn.Module):
                              "shader, or the call")
         return cameras
 
-    def _views_per_group(self, raster_settings: RasterizationSettings | None) -> int:
+    def _views_per_group(self, raster_settings: RasterizationSettings | None,
+                         dtype: torch.dtype) -> int:
         from .raster import parse_image_size
+        from .raster.memory import fragment_bytes_per_slot
 
         s = raster_settings or self.rasterizer.raster_settings
         H, W = parse_image_size(s.image_size)
-        per_view = H * W * s.faces_per_pixel * 28  # int64 id + 5 floats per fragment
+        # (int64 id + 5 floats per fragment: 28 bytes in float32, 48 in float64)
+        per_view = H * W * s.faces_per_pixel * fragment_bytes_per_slot(dtype)
         return max(1, self.max_fragment_bytes // per_view)
 
 

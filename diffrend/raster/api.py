@@ -19,6 +19,7 @@ from .clip import clip_faces, unclip_fragments
 from .fragments import Fragments, RasterParams
 from .gather import gather_face_verts
 from .grid import ndc_extent
+from .memory import check_fragment_memory
 
 if TYPE_CHECKING:
     from ..structures import Meshes
@@ -179,6 +180,10 @@ def rasterize_faces(
         ndc_extent(H, W) if cull_to_frustum else None,
     )
     backend = _resolve_backend(backend, face_verts.device)
+    # Before any (N, H, W, K) allocation: a clear error instead of running out inside a kernel.
+    check_fragment_memory(n_meshes, H, W, faces_per_pixel, face_verts.dtype, face_verts.device,
+                          "mesh", backward=torch.is_grad_enabled() and face_verts.requires_grad,
+                          clipped=clipped.to_original is not None)
     params = RasterParams(
         (H, W), float(blur_radius), faces_per_pixel, bool(perspective_correct),
         bool(clip_barycentric_coords), bool(cull_backfaces),

@@ -14,6 +14,7 @@ import torch
 from . import points_reference
 from .api import _triton_installed, check_triton_device, parse_image_size
 from .fragments import PointFragments, PointsRasterParams
+from .memory import check_fragment_memory
 
 if TYPE_CHECKING:
     from ..structures import Pointclouds
@@ -173,6 +174,9 @@ def rasterize_points_packed(
     if host_checks:
         _check_cloud_idx(cloud_idx, n_clouds)
     params = PointsRasterParams((H, W), points_per_pixel)
+    # Before any (N, H, W, K) allocation: a clear error instead of running out inside a kernel.
+    check_fragment_memory(n_clouds, H, W, points_per_pixel, points_ndc.dtype, points_ndc.device,
+                          "points", backward=torch.is_grad_enabled() and points_ndc.requires_grad)
     if backend == "numba":
         if points_ndc.dtype not in (torch.float32, torch.float64):
             raise ValueError(f"backend='numba' needs float32 or float64 points, got "
