@@ -465,7 +465,9 @@ class MeshRenderer(nn.Module):
         return cameras
 
     def _views_per_group(self, raster_settings: RasterizationSettings | None,
-                         dtype: torch.dtype) -> int:
+                         dtype: torch.dtype = torch.float32) -> int:
+        """How many views forward() renders at once: their fragments (of ``dtype``, the
+        vertices' dtype) fit ``max_fragment_bytes``."""
         from .raster import parse_image_size
         from .raster.memory import fragment_bytes_per_slot
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterator
 
 # Layers that Numba documents as safe to launch from several threads at once.
 THREAD_SAFE_LAYERS = frozenset({"tbb", "omp"})
@@ -61,18 +60,17 @@ def _decide() -> bool:
         return _needs_lock
 
 
-@contextlib.contextmanager
-def kernel_lock() -> Iterator[None]:
-    """Hold around each call of a Numba ``parallel=True`` kernel.
+_NO_LOCK = contextlib.nullcontext()
 
-    Takes the process-wide (re-entrant) lock only when the active layer is not thread-safe.
+
+def kernel_lock() -> contextlib.AbstractContextManager:
+    """Hold (``with kernel_lock():``) around each call of a Numba ``parallel=True`` kernel.
+
+    Returns the process-wide re-entrant lock when the active layer is not thread-safe, else a
+    no-op context (a plain object, no generator: this runs on every kernel call).
     """
     needs = _needs_lock if _needs_lock is not None else _decide()
-    if not needs:
-        yield
-        return
-    with _lock:
-        yield
+    return _lock if needs else _NO_LOCK
 
 
 def _after_fork_in_child() -> None:

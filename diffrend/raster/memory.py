@@ -25,6 +25,7 @@ tensors' CUDA device.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 
@@ -53,7 +54,7 @@ def fragment_bytes_per_slot(dtype: torch.dtype, kind: str = "mesh", backward: bo
         backward: count the gradients the backward allocates too.
         clipped: (meshes) near-plane clipping happened, so fragments are remapped.
     """
-    s = torch.empty((), dtype=dtype).element_size()
+    s = dtype.itemsize
     if kind == "mesh":
         n = 8 + 5 * s + (5 * s if backward else 0) + (24 + 15 * s if clipped else 0)
     elif kind == "points":
@@ -75,8 +76,10 @@ def parse_bytes(text: str) -> int | None:
     return int(float(m.group(1)) * _UNITS[m.group(2)])
 
 
+@functools.cache
 def _cpu_limit() -> tuple[int, str]:
-    """(bytes this process may use, where that number comes from)."""
+    """(bytes this process may use, where that number comes from). Read once per process: a
+    system file read on every rasterizer call cost about a millisecond."""
     limit = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     source = "physical memory"
     for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
@@ -109,6 +112,11 @@ def memory_budget(device: torch.device) -> tuple[int | None, str]:
         # (memory torch's caching allocator holds but does not use is free to it too)
         free += torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
         return int(free * CUDA_FRACTION), f"{CUDA_FRACTION:.0%} of the free memory on {device}"
+    return _cpu_default_budget()
+
+
+@functools.cache
+def _cpu_default_budget() -> tuple[int, str]:
     limit, source = _cpu_limit()
     return int(limit * CPU_FRACTION), f"{CPU_FRACTION:.0%} of the {_fmt(limit)} {source}"
 
