@@ -111,7 +111,7 @@ def test_threads_render_same_as_one_thread():
 def test_user_config_is_kept():
     """A layer the user set in numba.config before importing diffrend is the one Numba runs
     (omp here: thread-safe, so no lock is taken), and the threads still agree."""
-    proc = _threaded("import numba; numba.config.THREADING_LAYER = 'omp'", n_threads=2, n=10)
+    proc = _threaded("import numba; numba.config.THREADING_LAYER = 'omp'", n_threads=2, n=4)
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stderr[-3000:]}"
     assert "OK omp" in proc.stdout
 
