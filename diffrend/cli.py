@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -38,9 +40,11 @@ def main() -> None:
               help="Point light position (world).")
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(1, 1024),
               help="Views rendered per call.")
+@click.option("--force", is_flag=True,
+              help="Run even when another diffrend run holds OUTPUT's lock.")
 def render(mesh: str | None, output: str, shader: str, views: int, gif_frames: int,
            image_size: int, elev: float, dist: float, background: tuple[float, ...],
-           light: tuple[float, ...], batch_size: int) -> None:
+           light: tuple[float, ...], batch_size: int, force: bool) -> None:
     """Render MESH (default: the bundled textured cow) around it: an image grid
     (render.png), a turntable (turntable.gif) and five shaders side by side (shaders.png)."""
     from .io import default_mesh_path
@@ -60,31 +64,32 @@ def render(mesh: str | None, output: str, shader: str, views: int, gif_frames: i
     except (ValueError, FileNotFoundError) as e:
         raise click.ClickException(str(e)) from e
     out = Path(output)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise click.ClickException(f"cannot write to {out}: {e}") from e
-    common = dict(image_size=image_size, background=background, light_location=light,
-                  batch_size=batch_size)
-    grid = render_views(meshes, orbit_cameras(views, dist=dist, elev=elev), shader, **common)
-    write_png(image_grid(grid), out / "render.png")
-    written = ["render.png"]
-    if gif_frames:
-        frames = render_views(meshes, orbit_cameras(gif_frames, dist=dist, elev=elev), shader,
-                              **common)
-        write_gif(frames, out / "turntable.gif")
-        written.append("turntable.gif")
-    one_view = orbit_cameras(8, dist=dist, elev=elev)[[1]]
-    side = torch.cat([render_views(meshes, one_view, s, progress=False, **common)
-                      for s in COMPARE])
-    write_png(image_grid(side, cols=len(COMPARE)), out / "shaders.png")
-    written.append("shaders.png (" + ", ".join(COMPARE) + ")")
+    with _job(output, force):
+        common = dict(image_size=image_size, background=background, light_location=light,
+                      batch_size=batch_size)
+        grid = render_views(meshes, orbit_cameras(views, dist=dist, elev=elev), shader, **common)
+        write_png(image_grid(grid), out / "render.png")
+        written = ["render.png"]
+        if gif_frames:
+            frames = render_views(meshes, orbit_cameras(gif_frames, dist=dist, elev=elev), shader,
+                                  **common)
+            write_gif(frames, out / "turntable.gif")
+            written.append("turntable.gif")
+        one_view = orbit_cameras(8, dist=dist, elev=elev)[[1]]
+        side = torch.cat([render_views(meshes, one_view, s, progress=False, **common)
+                          for s in COMPARE])
+        write_png(image_grid(side, cols=len(COMPARE)), out / "shaders.png")
+        written.append("shaders.png (" + ", ".join(COMPARE) + ")")
     click.echo(f"wrote {out}/: " + ", ".join(written) + f" of {Path(path).name}, "
                f"{image_size}x{image_size}")
 
 
-def _finish(metrics: dict, parts: list[str], what: str) -> None:
-    """Print a job's one-line summary; exit 130 after Ctrl-C (the outputs are written)."""
+def _finish(metrics: dict, parts: list[str], what: str, stop: object = None) -> None:
+    """Print a job's one-line summary; exit 130 after Ctrl-C (the outputs are written).
+
+    ``stop``: the job's :class:`~diffrend.jobs.checkpoint.StopRequest` (set by a Ctrl-C at
+    any moment of the job, also after the last step).
+    """
     import sys
 
     click.echo("; ".join([f"{metrics['steps']} steps in {metrics['seconds']:.1f} s", *parts]))
@@ -92,6 +97,36 @@ def _finish(metrics: dict, parts: list[str], what: str) -> None:
         click.echo(f"interrupted: the {what} so far is written; continue with --resume",
                    err=True)
         sys.exit(130)
+    if stop:
+        click.echo(f"interrupted after the last step: the {what} is complete and written",
+                   err=True)
+        sys.exit(130)
+
+
+@contextlib.contextmanager
+def _job(output: str, force: bool, resume: bool = False) -> Iterator[Path]:
+    """A job's output folder, locked for the block (see ``jobs.folder.job_folder``).
+
+    Errors (ValueError, FileNotFoundError) become one-line messages; Ctrl-C that reaches
+    here (before a fit's first step, a second Ctrl-C, a job without steps) exits 130:
+    every file written is complete (atomic writes), and a checkpoint allows --resume.
+    """
+    import sys
+
+    from .jobs.folder import CHECKPOINT_NAME, job_folder
+
+    try:
+        with job_folder(output, force=force, resume=resume,
+                        notice=lambda m: click.echo(m, err=True)) as folder:
+            yield folder
+    except KeyboardInterrupt:
+        hint = ("; continue with --resume" if (Path(output) / CHECKPOINT_NAME).exists()
+                else "")
+        click.echo(f"interrupted: stopped at once; the files in {output} are complete{hint}",
+                   err=True)
+        sys.exit(130)
+    except (ValueError, FileNotFoundError) as e:
+        raise click.ClickException(str(e)) from e
 
 
 def _device(name: str) -> torch.device:
@@ -129,38 +164,41 @@ def _device(name: str) -> torch.device:
 @click.option("--checkpoint-every", default=50, show_default=True,
               type=click.IntRange(1, 100000), help="Steps between checkpoints.")
 @click.option("--resume", is_flag=True,
-              help="Continue from OUTPUT/checkpoint.pt (same arguments: same result).")
+              help="Continue from OUTPUT/checkpoint.pt (same arguments: same result); "
+              "without one, say so and start from scratch.")
+@click.option("--force", is_flag=True,
+              help="Run even when another diffrend run holds OUTPUT's lock.")
 def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size: int,
         views: int, heldout: int, seed: int, device: str, colors: str, texture_size: int,
-        checkpoint_every: int, resume: bool) -> None:
+        checkpoint_every: int, resume: bool, force: bool) -> None:
     """Fit an ico-sphere to views of MESH (default: the bundled cow) or of --data: writes
     mesh.obj/.ply, progress.gif, loss.png, final.png, metrics.json and index.html."""
     import sys
     from dataclasses import replace
 
     from .jobs import FitMeshSettings
-    from .jobs.mesh_job import check_writable, prepare_inputs, run_fit_job
+    from .jobs.checkpoint import deferred_interrupt
+    from .jobs.mesh_job import prepare_inputs, run_fit_job
 
     dev = _device(device)
-    try:
-        check_writable(output)
+    with _job(output, force, resume):
         inputs = prepare_inputs(mesh, data, views=views, heldout=heldout,
                                 image_size=image_size, device=dev)
         settings = replace(FitMeshSettings().scaled(iters=iters, image_size=image_size),
                            lit=inputs.lit, colors=colors, texture_size=texture_size,
                            texture_levels=min(5, texture_size.bit_length()))
-        metrics = run_fit_job(output, inputs, settings, seed=seed, resume=resume,
-                              checkpoint_every=checkpoint_every,
-                              command="diffrend " + " ".join(sys.argv[1:]), echo=click.echo)
-    except (ValueError, FileNotFoundError) as e:
-        raise click.ClickException(str(e)) from e
+        with deferred_interrupt() as stop:  # from the first step to the last file
+            metrics = run_fit_job(output, inputs, settings, seed=seed, resume=resume,
+                                  checkpoint_every=checkpoint_every,
+                                  command="diffrend " + " ".join(sys.argv[1:]),
+                                  echo=click.echo)
     parts = []
     if "heldout_iou_mean" in metrics:
         parts.append(f"held-out IoU mean {metrics['heldout_iou_mean']:.4f} "
                      f"(min {metrics['heldout_iou_min']:.4f})")
     if "chamfer_normalized" in metrics:
         parts.append(f"chamfer {metrics['chamfer_normalized']:.2e}")
-    _finish(metrics, parts, "mesh")
+    _finish(metrics, parts, "mesh", stop)
 
 
 @main.command()
@@ -180,39 +218,41 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
 @click.option("--checkpoint-every", default=50, show_default=True,
               type=click.IntRange(1, 100000))
-@click.option("--resume", is_flag=True, help="Continue from OUTPUT/checkpoint.pt.")
+@click.option("--resume", is_flag=True, help="Continue from OUTPUT/checkpoint.pt; without "
+              "one, say so and start from scratch.")
+@click.option("--force", is_flag=True,
+              help="Run even when another diffrend run holds OUTPUT's lock.")
 def texture(mesh: str | None, data: str | None, output: str, iters: int, image_size: int,
             texture_size: int, views: int, heldout: int, seed: int, device: str,
-            checkpoint_every: int, resume: bool) -> None:
+            checkpoint_every: int, resume: bool, force: bool) -> None:
     """Recover the texture map of MESH (default: the bundled cow, from its own renders)
     from views: writes mesh.obj/.mtl/.png, progress.gif, loss.png, final.png, texture.png,
     metrics.json and index.html."""
     import sys
 
+    from .jobs.checkpoint import deferred_interrupt
     from .jobs.fit_texture import FitTextureSettings
-    from .jobs.mesh_job import check_writable
     from .jobs.texture_job import prepare_texture_inputs, run_texture_job
 
     dev = _device(device)
-    try:
-        check_writable(output)
+    with _job(output, force, resume):
         inputs = prepare_texture_inputs(mesh, data, views=views, heldout=heldout,
                                         image_size=image_size, device=dev)
         settings = FitTextureSettings(texture_size=texture_size, iters=iters,
                                       lit=inputs.lit, levels=min(5, texture_size.bit_length()))
-        metrics = run_texture_job(output, inputs, settings, known_texture=data is None,
-                                  seed=seed, resume=resume, checkpoint_every=checkpoint_every,
-                                  command="diffrend " + " ".join(sys.argv[1:]),
-                                  echo=click.echo)
-    except (ValueError, FileNotFoundError) as e:
-        raise click.ClickException(str(e)) from e
+        with deferred_interrupt() as stop:  # from the first step to the last file
+            metrics = run_texture_job(output, inputs, settings, known_texture=data is None,
+                                      seed=seed, resume=resume,
+                                      checkpoint_every=checkpoint_every,
+                                      command="diffrend " + " ".join(sys.argv[1:]),
+                                      echo=click.echo)
     parts = []
     if "heldout_psnr" in metrics:
         parts.append(f"held-out PSNR {metrics['heldout_psnr']:.2f} dB")
     if "texture_psnr_observed" in metrics:
         parts.append(f"texture PSNR {metrics['texture_psnr_observed']:.2f} dB on the "
                      f"{100 * metrics['observed_texels']:.0f}% of texels seen")
-    _finish(metrics, parts, "texture")
+    _finish(metrics, parts, "texture", stop)
 
 
 @main.command()
@@ -229,8 +269,10 @@ def texture(mesh: str | None, data: str | None, output: str, iters: int, image_s
 @click.option("--evaluate", default=0, show_default=True, type=click.IntRange(0, 1000),
               help="Also run this many random trials and report the success rate.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
+@click.option("--force", is_flag=True,
+              help="Run even when another diffrend run holds OUTPUT's lock.")
 def pose(mesh: str | None, output: str, seed: int, image_size: int, min_deg: float,
-         max_deg: float, restarts: int, evaluate: int, device: str) -> None:
+         max_deg: float, restarts: int, evaluate: int, device: str, force: bool) -> None:
     """Recover a random camera of MESH (default: the bundled cow) from its silhouette,
     starting MIN-DEG..MAX-DEG away: writes pose.png, progress.gif, restarts.png, loss.png,
     metrics.json and index.html."""
@@ -241,13 +283,11 @@ def pose(mesh: str | None, output: str, seed: int, image_size: int, min_deg: flo
     if min_deg > max_deg:
         raise click.BadParameter("must be <= --max-deg", param_hint="--min-deg")
     dev = _device(device)
-    try:
+    with _job(output, force):
         metrics = run_pose_job(output, mesh, seed=seed, image_size=image_size,
                                min_deg=min_deg, max_deg=max_deg, restarts=restarts,
                                evaluate=evaluate, device=dev,
                                command="diffrend " + " ".join(sys.argv[1:]), echo=click.echo)
-    except (ValueError, FileNotFoundError) as e:
-        raise click.ClickException(str(e)) from e
     line = (f"start {metrics['start_error_deg']:.1f} deg away -> rotation error "
             f"{metrics['rotation_error_deg']:.2f} deg, IoU {metrics['iou']:.4f}, "
             f"{metrics['seconds']:.1f} s")
@@ -275,37 +315,39 @@ def pose(mesh: str | None, output: str, seed: int, image_size: int, min_deg: flo
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
 @click.option("--checkpoint-every", default=50, show_default=True,
               type=click.IntRange(1, 100000))
-@click.option("--resume", is_flag=True, help="Continue from OUTPUT/checkpoint.pt.")
+@click.option("--resume", is_flag=True, help="Continue from OUTPUT/checkpoint.pt; without "
+              "one, say so and start from scratch.")
+@click.option("--force", is_flag=True,
+              help="Run even when another diffrend run holds OUTPUT's lock.")
 def fit_points_cmd(mesh: str | None, data: str | None, output: str, n_points: int, iters: int,
                    image_size: int, views: int, heldout: int, radius_px: float, seed: int,
-                   device: str, checkpoint_every: int, resume: bool) -> None:
+                   device: str, checkpoint_every: int, resume: bool, force: bool) -> None:
     """Fit a coloured point cloud to views of MESH (default: the bundled cow, rendered
     unlit) or of --data: writes points.ply, progress.gif, loss.png, final.png, metrics.json
     and index.html."""
     import sys
 
+    from .jobs.checkpoint import deferred_interrupt
     from .jobs.fit_points import FitPointsSettings
-    from .jobs.mesh_job import check_writable
     from .jobs.points_job import prepare_points_inputs, run_points_job
 
     dev = _device(device)
-    try:
-        check_writable(output)
+    with _job(output, force, resume):
         inputs = prepare_points_inputs(mesh, data, views=views, heldout=heldout,
                                        image_size=image_size, device=dev)
         settings = FitPointsSettings(n_points=n_points, iters=iters, radius_px=radius_px)
-        metrics = run_points_job(output, inputs, settings, seed=seed, resume=resume,
-                                 checkpoint_every=checkpoint_every,
-                                 command="diffrend " + " ".join(sys.argv[1:]), echo=click.echo)
-    except (ValueError, FileNotFoundError) as e:
-        raise click.ClickException(str(e)) from e
+        with deferred_interrupt() as stop:  # from the first step to the last file
+            metrics = run_points_job(output, inputs, settings, seed=seed, resume=resume,
+                                     checkpoint_every=checkpoint_every,
+                                     command="diffrend " + " ".join(sys.argv[1:]),
+                                     echo=click.echo)
     parts = []
     if "heldout_psnr" in metrics:
         parts.append(f"held-out PSNR {metrics['heldout_psnr']:.2f} dB, IoU "
                      f"{metrics['heldout_iou_mean']:.4f}")
     if "chamfer_normalized" in metrics:
         parts.append(f"chamfer {metrics['chamfer_normalized']:.2e}")
-    _finish(metrics, parts, "point cloud")
+    _finish(metrics, parts, "point cloud", stop)
 
 
 @main.command()
@@ -321,8 +363,10 @@ def fit_points_cmd(mesh: str | None, data: str | None, output: str, n_points: in
 @click.option("--no-pose-job", is_flag=True, help="Skip diffrend's pose job in the pose table.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
+@click.option("--force", is_flag=True,
+              help="Run even when another diffrend run holds OUTPUT's lock.")
 def gradlab(output: str, tiny: bool, parts: str, trials: int | None, steps: int | None,
-            no_pose_job: bool, seed: int, device: str) -> None:
+            no_pose_job: bool, seed: int, device: str, force: bool) -> None:
     """Compare the gradient methods (soft, hard, antialias, nmr, opendr) on the bundled cow
     and teapot: gradient pictures, gradient accuracy against supersampled finite
     differences, camera-pose recovery and silhouette mesh fitting. Writes report.md,
@@ -344,10 +388,11 @@ def gradlab(output: str, tiny: bool, parts: str, trials: int | None, steps: int 
         changes["pose_job"] = False
     try:
         settings = dataclasses.replace(base, **changes)
-        run_gradlab(output, settings, device=dev, command="diffrend " + " ".join(sys.argv[1:]),
-                    echo=click.echo)
     except ValueError as e:
         raise click.ClickException(str(e)) from e
+    with _job(output, force):
+        run_gradlab(output, settings, device=dev, command="diffrend " + " ".join(sys.argv[1:]),
+                    echo=click.echo)
 
 
 @main.command()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from tqdm import tqdm
 from .blend import BlendParams
 from .cameras import FoVPerspectiveCameras, look_at_view_transform
 from .io import load_mesh, load_objs_as_meshes
+from .io.atomic import atomic_open, atomic_write_bytes
 from .raster import MeshRasterizer, RasterizationSettings
 from .renderer import MeshRenderer, MeshShader
 from .shading import Materials, PointLights, TexturesVertex
@@ -160,51 +160,25 @@ def image_grid(images: torch.Tensor, cols: int | None = None) -> np.ndarray:
     return grid
 
 
-def _atomic_target(path: Path, suffix: str) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=suffix, dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs are ordinary files
-    return tmp
-
-
 def write_png(array: np.ndarray, path: str | os.PathLike) -> None:
     """Write an (H, W, 3) uint8 array as PNG atomically (temp file + rename)."""
     from PIL import Image
 
-    path = Path(path)
-    tmp = _atomic_target(path, ".png")
-    try:
-        Image.fromarray(array).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with atomic_open(path) as f:
+        Image.fromarray(array).save(f, format="PNG")
 
 
 def write_text(text: str, path: str | os.PathLike) -> None:
     """Write a UTF-8 text file (JSON, HTML) atomically."""
-    path = Path(path)
-    tmp = _atomic_target(path, path.suffix or ".txt")
-    try:
-        Path(tmp).write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def write_gif(images: torch.Tensor, path: str | os.PathLike, fps: float = 12.0) -> None:
     """Write (N, H, W, 3) images in [0, 1] as a looping GIF, atomically."""
     from PIL import Image
 
-    path = Path(path)
     frames = [Image.fromarray(a) for a in
               (images.clamp(0, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)]
-    tmp = _atomic_target(path, ".gif")
-    try:
-        frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
+    with atomic_open(path) as f:
+        frames[0].save(f, format="GIF", save_all=True, append_images=frames[1:],
                        duration=int(1000 / fps), loop=0)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -50,11 +55,44 @@ def test_fit_resume_continues_to_the_same_mesh(tmp_path):
     b.mkdir()
     fit_mesh(inputs.train, settings=settings, checkpoint=b / "checkpoint.pt", progress=False,
              callback=lambda s: s.step == 5)
+    (b / ".mesh.obj.x1y2z3w4.tmp").write_bytes(b"left by a killed run")
     result = CliRunner().invoke(main, ["fit", "-o", str(b), "--resume", *TINY])
     assert result.exit_code == 0, result.output
     assert (a / "mesh.obj").read_bytes() == (b / "mesh.obj").read_bytes()
+    _ordinary_files_only(b)
     changed = CliRunner().invoke(main, ["fit", "-o", str(b), "--resume", "--seed", "4", *TINY])
     assert changed.exit_code != 0 and "different run" in changed.output
+
+
+def _ordinary_files_only(folder: Path) -> None:
+    """Every output has mode 0666 less the umask; no temporary or lock file is left."""
+    umask = os.umask(0)
+    os.umask(umask)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir()}
+    assert modes == {name: 0o666 & ~umask for name in modes}
+    assert not [n for n in modes if n.startswith(".") or n.endswith(".tmp")], modes
+
+
+def test_fit_killed_then_resumed_ends_where_an_uninterrupted_run_does(tmp_path):
+    """SIGKILL mid-run (maybe mid-write), then --resume: the same mesh, ordinary files."""
+    full, out = tmp_path / "full", tmp_path / "out"
+    args = ["fit", "--iters", "30", "--image-size", "32", "--views", "4", "--heldout", "2",
+            "--checkpoint-every", "1"]
+    assert CliRunner().invoke(main, [*args, "-o", str(full)]).exit_code == 0
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-m", "diffrend.cli", *args, "-o", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.monotonic() + 120
+    while not (out / "checkpoint.pt").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.kill()
+    proc.wait(30)
+    assert (out / "checkpoint.pt").exists()
+    (out / ".checkpoint.pt.k1ll3d00.tmp").write_bytes(b"half")  # as a kill mid-write leaves
+    resumed = CliRunner().invoke(main, [*args, "-o", str(out), "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    assert (out / "mesh.obj").read_bytes() == (full / "mesh.obj").read_bytes()
+    _ordinary_files_only(out)
 
 
 def test_fit_on_a_data_folder(tmp_path):

@@ -11,13 +11,14 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import torch
+
+from .atomic import atomic_write_bytes
 
 PathOrStream = str | os.PathLike | IO
 
@@ -50,23 +51,9 @@ def open_input(f: PathOrStream, path_manager: Any = None, mode: str = "rb") -> I
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file next to ``path``, then rename it over ``path``.
-
-    The file gets ordinary permissions (0666 less the umask), not mkstemp's 0600.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    """Write ``data`` to a temporary file next to ``path``, then rename it over ``path``
+    (:func:`diffrend.io.atomic.atomic_write_bytes`: ordinary mode, temp removed on failure)."""
+    atomic_write_bytes(path, data)
 
 
 def write_output(f: PathOrStream, data: bytes, path_manager: Any = None) -> None:

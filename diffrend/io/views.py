@@ -48,6 +48,7 @@ from ..cameras import (
     OrthographicCameras,
     PerspectiveCameras,
 )
+from .atomic import atomic_open
 
 __all__ = ["MultiViewData", "load_views", "save_views"]
 
@@ -848,15 +849,8 @@ def _prepare_folder(folder: Path) -> None:
 
 
 def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_open(path) as f:
+        write(f)
 
 
 def _np(x: torch.Tensor) -> np.ndarray:

@@ -10,29 +10,44 @@ from __future__ import annotations
 
 import os
 import signal
-import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import torch
+
+from ..io.atomic import atomic_open
 
 FORMAT_VERSION = 1
 
 
 def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> None:
     """Write ``state`` (tensors, numbers, lists, dicts) to ``path`` atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save({"format": FORMAT_VERSION, **state}, tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with atomic_open(path) as f:
+        torch.save({"format": FORMAT_VERSION, **state}, f)
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _differences(old: Any, new: Any, name: str) -> list[str]:
+    """``name was OLD, now NEW`` for each leaf where two signatures differ."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for key in list(old) + [k for k in new if k not in old]:
+            sub = f"{name}.{key}" if name else str(key)
+            out += _differences(old.get(key), new.get(key), sub)
+        return out
+    if (isinstance(old, (list, tuple)) and isinstance(new, (list, tuple))
+            and len(old) == len(new) and any(isinstance(x, (dict, list, tuple)) for x in old)):
+        return [d for i, (a, b) in enumerate(zip(old, new, strict=True))
+                for d in _differences(a, b, f"{name}[{i}]")]
+    if old == new:
+        return []
+    return [f"{name} was {_short(old)}, now {_short(new)}"]
 
 
 def load_checkpoint(path: str | os.PathLike, signature: dict[str, Any]) -> dict[str, Any]:
@@ -54,14 +69,11 @@ def load_checkpoint(path: str | os.PathLike, signature: dict[str, Any]) -> dict[
     if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION:
         raise ValueError(f"checkpoint {path} is not a diffrend checkpoint (format "
                          f"{FORMAT_VERSION})")
-    stored = state.get("signature", {})
-    for key in sorted(set(stored) | set(signature)):
-        if stored.get(key) != signature.get(key):
-            raise ValueError(
-                f"checkpoint {path} was written by a different run: {key!r} was "
-                f"{stored.get(key)!r}, now {signature.get(key)!r}; resume with the same "
-                "settings, or start afresh without --resume"
-            )
+    diffs = _differences(state.get("signature", {}), signature, "")
+    if diffs:
+        shown = "; ".join(diffs[:3]) + (f"; and {len(diffs) - 3} more" if len(diffs) > 3 else "")
+        raise ValueError(f"checkpoint {path} was written by a different run: {shown}; resume "
+                         "with the same settings, or start afresh without --resume")
     return state
 
 
@@ -99,17 +111,26 @@ class StopRequest:
         return self.reason is not None
 
 
+_active: StopRequest | None = None  # the request of the outermost deferred_interrupt
+
+
 @contextmanager
 def deferred_interrupt() -> Iterator[StopRequest]:
     """Within the block, the first Ctrl-C sets the yielded flag instead of raising.
 
-    Only in the main thread (signal handlers cannot be installed elsewhere; there Ctrl-C
-    keeps its usual behaviour).
+    A second Ctrl-C raises KeyboardInterrupt at once. Blocks nest: an inner block yields the
+    outer block's request (a job that holds Ctrl-C over its fit *and* its output files sees
+    a Ctrl-C that came during the fit). Only in the main thread (signal handlers cannot be
+    installed elsewhere; there Ctrl-C keeps its usual behaviour).
     """
-    stop = StopRequest()
+    global _active
     if threading.current_thread() is not threading.main_thread():
-        yield stop
+        yield StopRequest()
         return
+    if _active is not None:
+        yield _active
+        return
+    stop = StopRequest()
     previous = signal.getsignal(signal.SIGINT)
 
     def handler(signum: int, frame: Any) -> None:
@@ -118,7 +139,9 @@ def deferred_interrupt() -> Iterator[StopRequest]:
         stop.reason = "interrupted"
 
     signal.signal(signal.SIGINT, handler)
+    _active = stop
     try:
         yield stop
     finally:
+        _active = None
         signal.signal(signal.SIGINT, previous)

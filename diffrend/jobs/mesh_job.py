@@ -17,7 +17,6 @@ of which every tenth is held out. Outputs (all written atomically):
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from ..preview import image_grid, load_for_render, write_png
 from ..shading import TexturesUV
 from ..structures import Meshes
 from .fit_mesh import FitMeshResult, FitMeshSettings, fit_mesh, render_mesh_views
+from .folder import check_writable
 from .metrics import heldout_iou, normalized_chamfer
 from .report import loss_curve, progress_frames, to_uint8, write_gif_frames, write_index, write_json
 from .scene import render_target_views, sphere_cameras
@@ -103,24 +103,6 @@ def prepare_inputs(
     held = (render_target_views(target, sphere_cameras(heldout, offset=0.25, device=device),
                                 image_size, lit=lit) if heldout else None)
     return FitInputs(train, held, target, path.name, lit=lit)
-
-
-def check_writable(folder: str | os.PathLike) -> Path:
-    """Create ``folder`` if needed and check a file can be written in it.
-
-    Raises:
-        ValueError: the folder cannot be created or written (named in the message).
-    """
-    out = Path(folder)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=out, prefix=".write-test-")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
-        raise ValueError(f"output folder {out} is not writable: {e}") from e
-    return out
-
 
 
 def evaluate(result: FitMeshResult, inputs: FitInputs) -> dict:
