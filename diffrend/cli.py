@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import torch
 
-from .preview import SHADERS as SHADER_NAMES
+# Only light modules at import time: `diffrend --help` must not wait for torch, trimesh or
+# the kernels (each command imports what it needs when it runs).
+from .shader_names import SHADERS as SHADER_NAMES
+
+if TYPE_CHECKING:
+    import torch
 
 
 @click.group()
@@ -74,6 +79,8 @@ def render(mesh: str | None, output: str, shader: str, views: int, gif_frames: i
                               **common)
         write_gif(frames, out / "turntable.gif")
         written.append("turntable.gif")
+    import torch
+
     one_view = orbit_cameras(8, dist=dist, elev=elev)[[1]]
     side = torch.cat([render_views(meshes, one_view, s, progress=False, **common)
                       for s in COMPARE])
@@ -95,6 +102,8 @@ def _finish(metrics: dict, parts: list[str], what: str) -> None:
 
 
 def _device(name: str) -> torch.device:
+    import torch
+
     try:
         device = torch.device(name)
     except RuntimeError as e:
@@ -312,28 +321,36 @@ def fit_points_cmd(mesh: str | None, data: str | None, output: str, n_points: in
 @click.option("-o", "--output", default="out/gradlab", show_default=True,
               type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--tiny", is_flag=True, help="Seconds-long settings (a smoke test, as in CI).")
+@click.option("--full", is_flag=True,
+              help="The run of docs/gradients.md (PyTorch3D's tutorial row at 256x256, the "
+              "pose job, bigger images): minutes on a GPU, hours on a 2-core CPU.")
 @click.option("--parts", default="pictures,accuracy,pose,fit", show_default=True,
               help="Comma-separated subset of pictures, accuracy, pose, fit.")
 @click.option("--trials", default=None, type=click.IntRange(1, 1000),
-              help="Pose trials per range (default 20; tiny: 2).")
+              help="Pose trials per range (default 6; --full: 20; --tiny: 2).")
 @click.option("--steps", default=None, type=click.IntRange(1, 100000),
-              help="Adam steps per pose trial (default 200, PyTorch3D's tutorial).")
+              help="Adam steps per pose trial (default 100; --full: 200, PyTorch3D's "
+              "tutorial).")
 @click.option("--no-pose-job", is_flag=True, help="Skip diffrend's pose job in the pose table.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
-def gradlab(output: str, tiny: bool, parts: str, trials: int | None, steps: int | None,
-            no_pose_job: bool, seed: int, device: str) -> None:
+def gradlab(output: str, tiny: bool, full: bool, parts: str, trials: int | None,
+            steps: int | None, no_pose_job: bool, seed: int, device: str) -> None:
     """Compare the gradient methods (soft, hard, antialias, nmr, opendr) on the bundled cow
     and teapot: gradient pictures, gradient accuracy against supersampled finite
     differences, camera-pose recovery and silhouette mesh fitting. Writes report.md,
-    results.json and PNG figures into OUTPUT."""
+    results.json and PNG figures into OUTPUT (after each part, so an interrupted run leaves
+    a partial report). The defaults take a few minutes on 2 CPU cores."""
     import dataclasses
     import sys
 
     from .gradlab import GradlabSettings, run_gradlab
 
+    if tiny and full:
+        raise click.BadParameter("choose one of --tiny and --full", param_hint="--full")
     dev = _device(device)
-    base = GradlabSettings.tiny() if tiny else GradlabSettings()
+    base = (GradlabSettings.tiny() if tiny else GradlabSettings.full() if full
+            else GradlabSettings())
     chosen = tuple(p.strip() for p in parts.split(",") if p.strip())
     changes = {"parts": chosen, "seed": seed}
     if trials is not None:
@@ -348,6 +365,8 @@ def gradlab(output: str, tiny: bool, parts: str, trials: int | None, steps: int 
                     echo=click.echo)
     except ValueError as e:
         raise click.ClickException(str(e)) from e
+    except KeyboardInterrupt:
+        sys.exit(130)
 
 
 @main.command()

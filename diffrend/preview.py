@@ -22,20 +22,9 @@ from .cameras import FoVPerspectiveCameras, look_at_view_transform
 from .io import load_mesh, load_objs_as_meshes
 from .raster import MeshRasterizer, RasterizationSettings
 from .renderer import MeshRenderer, MeshShader
+from .shader_names import COMPARE, SHADERS  # noqa: F401 - COMPARE re-exported
 from .shading import Materials, PointLights, TexturesVertex
 from .structures import Meshes
-
-# name -> (shading, blend, needs a soft rasterizer)
-SHADERS = {
-    "hard-phong": ("phong", "hard", False),
-    "soft-phong": ("phong", "softmax", True),
-    "hard-gouraud": ("gouraud", "hard", False),
-    "hard-flat": ("flat", "hard", False),
-    "silhouette": ("silhouette", "sigmoid", True),
-    "normals": ("normals", "hard", False),
-    "depth": ("depth", "hard", False),
-}
-COMPARE = ("hard-phong", "soft-phong", "silhouette", "normals", "depth")
 
 
 def load_for_render(path: str | os.PathLike, device: torch.device | str = "cpu") -> Meshes:
