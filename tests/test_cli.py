@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 from PIL import Image
 
@@ -55,3 +56,20 @@ def test_render_unwritable_output_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(main, ["render", "-o", str(blocker / "sub"), "--views", "1",
                                        "--image-size", "16", "--gif-frames", "0"])
     assert result.exit_code != 0 and "cannot write" in result.output
+
+
+@pytest.mark.parametrize("args", [["--help"], ["fit", "--help"], ["render", "--help"],
+                                  ["gradlab", "--help"], ["pose", "--help"]])
+def test_help_does_not_import_torch_or_trimesh(args):
+    # --help used to take 4-7 s importing torch and trimesh at start; asserting on imports
+    # (not on time) keeps the test stable on a loaded machine.
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom diffrend.cli import main\n"
+            f"try:\n    main({args!r}, standalone_mode=False)\nexcept SystemExit:\n    pass\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'trimesh'}))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert "Usage:" in done.stdout
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout[-300:]
