@@ -73,3 +73,28 @@ def test_help_does_not_import_torch_or_trimesh(args):
                           timeout=120, check=True)
     assert "Usage:" in done.stdout
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout[-300:]
+
+
+@pytest.mark.parametrize("ext", ["ply", "obj"])
+def test_render_uses_the_files_vertex_colours(tmp_path, ext):
+    # `diffrend fit` writes mesh.ply / mesh.obj with per-vertex colours; render used to draw
+    # them light grey.
+    import torch
+
+    from diffrend.io import save_obj, save_ply
+    from diffrend.structures import ico_sphere
+
+    sphere = ico_sphere(2)
+    verts, faces = sphere.verts_packed(), sphere.faces_packed()
+    red = torch.tensor([0.9, 0.05, 0.05]).expand_as(verts).contiguous()
+    path = tmp_path / f"red.{ext}"
+    (save_ply if ext == "ply" else save_obj)(path, verts, faces, verts_colors=red)
+    result = CliRunner().invoke(main, ["render", str(path), "-o", str(tmp_path / "o"),
+                                       "--views", "1", "--gif-frames", "0",
+                                       "--image-size", "32"])
+    assert result.exit_code == 0, result.output
+    img = np.asarray(Image.open(tmp_path / "o" / "render.png")).astype(int)
+    drawn = (img < 250).any(axis=-1)
+    assert drawn.mean() > 0.1
+    r, g, b = (img[drawn][:, i].mean() for i in range(3))
+    assert r > 2 * g and r > 2 * b, (r, g, b)
