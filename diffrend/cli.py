@@ -257,9 +257,9 @@ def pose(mesh: str | None, output: str, seed: int, image_size: int, min_deg: flo
                                command="diffrend " + " ".join(sys.argv[1:]), echo=click.echo)
     except (ValueError, FileNotFoundError) as e:
         raise click.ClickException(str(e)) from e
-    line = (f"start {metrics['start_error_deg']:.1f} deg away -> rotation error "
-            f"{metrics['rotation_error_deg']:.2f} deg, IoU {metrics['iou']:.4f}, "
-            f"{metrics['seconds']:.1f} s")
+    from .jobs.pose_job import pose_summary
+
+    line = pose_summary(metrics, image_size, metrics["seconds"]).rstrip(".")
     if evaluate:
         line += (f"; {evaluate} trials: success {100 * metrics['evaluation_success_rate']:.0f}%"
                  f", median error {metrics['evaluation_median_error_deg']:.2f} deg")

@@ -98,3 +98,16 @@ def test_render_uses_the_files_vertex_colours(tmp_path, ext):
     assert drawn.mean() > 0.1
     r, g, b = (img[drawn][:, i].mean() for i in range(3))
     assert r > 2 * g and r > 2 * b, (r, g, b)
+
+
+def test_pose_summary_says_whether_the_target_was_met():
+    # A run 106 degrees off used to report "Recovered the camera".
+    from diffrend.jobs.pose_job import SUCCESS_DEG, pose_summary
+
+    metrics = {"mesh": "cow.obj", "start_error_deg": 90.0, "rotation_error_deg": 106.2,
+               "success_deg": SUCCESS_DEG, "iou": 0.41}
+    bad = pose_summary(metrics, 128, 12.0)
+    assert bad.startswith("Did NOT recover the camera") and "below 5 degrees" not in bad
+    assert "rotation error 106.20 degrees (target: below 5)" in bad
+    good = pose_summary({**metrics, "rotation_error_deg": 0.5, "iou": 0.99}, 128, 12.0)
+    assert good.startswith("Recovered the camera") and "(target: below 5)" in good
