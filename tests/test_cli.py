@@ -111,3 +111,29 @@ def test_pose_summary_says_whether_the_target_was_met():
     assert "rotation error 106.20 degrees (target: below 5)" in bad
     good = pose_summary({**metrics, "rotation_error_deg": 0.5, "iou": 0.99}, 128, 12.0)
     assert good.startswith("Recovered the camera") and "(target: below 5)" in good
+
+
+_TRIANGLE = "v 0 0 0\nv 1 0 0\nv 0 1 0\n"
+
+
+@pytest.mark.parametrize("obj, mtl, expected", [
+    (_TRIANGLE + "f 1 2 3\n", None, "no UVs"),
+    (_TRIANGLE + "vt 0 0\nvt 1 0\nvt 0 1\nf 1/1 2/2 3/3\n", None, "no material"),
+    ("mtllib gone.mtl\n" + _TRIANGLE + "vt 0 0\nvt 1 0\nvt 0 1\nusemtl m\nf 1/1 2/2 3/3\n",
+     None, "material file 'gone.mtl' not found"),
+    ("mtllib t.mtl\n" + _TRIANGLE + "vt 0 0\nvt 1 0\nvt 0 1\nusemtl m\nf 1/1 2/2 3/3\n",
+     "newmtl m\nKd 1 0 0\n", "no texture image (no 'map_Kd'"),
+    ("mtllib t.mtl\n" + _TRIANGLE + "vt 0 0\nvt 1 0\nvt 0 1\nusemtl m\nf 1/1 2/2 3/3\n",
+     "newmtl m\nKd 1 0 0\nmap_Kd spot_texture.png\n", "texture image 'spot_texture.png' not found"),
+])
+def test_texture_names_what_is_missing(tmp_path, obj, mtl, expected):
+    # A textured OBJ whose image was missing used to be reported as having "no UVs".
+    path = tmp_path / "spot.obj"
+    path.write_text(obj)
+    if mtl is not None:
+        (tmp_path / "t.mtl").write_text(mtl)
+    result = CliRunner().invoke(main, ["texture", str(path), "-o", str(tmp_path / "o"),
+                                       "--views", "1", "--heldout", "0"])
+    assert result.exit_code == 1
+    assert expected in result.output, result.output
+    assert "Traceback" not in result.output
