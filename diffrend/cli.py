@@ -273,7 +273,10 @@ def pose(mesh: str | None, output: str, seed: int, image_size: int, min_deg: flo
 @click.option("-o", "--output", default="out/fit-points", show_default=True,
               type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--points", "n_points", default=20000, show_default=True,
-              type=click.IntRange(1, 10_000_000), help="Points in the cloud.")
+              type=click.IntRange(1, 10_000_000),
+              help="At most this many points: the cloud starts as the points of the views' "
+              "visual hull that some view sees in front, so fewer may be found (about 19k of "
+              "20k with the defaults).")
 @click.option("--iters", default=400, show_default=True, type=click.IntRange(1, 100000))
 @click.option("--image-size", default=128, show_default=True, type=click.IntRange(16, 2048))
 @click.option("--views", default=20, show_default=True, type=click.IntRange(1, 1000))
