@@ -137,3 +137,31 @@ def test_texture_names_what_is_missing(tmp_path, obj, mtl, expected):
     assert result.exit_code == 1
     assert expected in result.output, result.output
     assert "Traceback" not in result.output
+
+
+def test_cold_kernel_cache_is_announced_before_the_job_starts(tmp_path, monkeypatch, capsys):
+    # On a fresh install Numba compiled silently inside the first step (~15 s of nothing,
+    # then a 56-minute ETA). A missing cache index now prints a notice, and the kernels
+    # are compiled before any progress bar exists.
+    import sys
+    import types
+
+    import torch
+
+    import diffrend.cli as cli
+
+    class FakeDispatcher:
+        targetoptions: dict = {}
+        _cache = types.SimpleNamespace(
+            _cache_file=types.SimpleNamespace(_index_path=str(tmp_path / "missing.nbi")))
+
+    fake = types.ModuleType("fake_kernels")
+    fake.kernel = FakeDispatcher()
+    monkeypatch.setitem(sys.modules, "fake_kernels", fake)
+    monkeypatch.setattr(cli, "_KERNEL_MODULES", ("fake_kernels",))
+    cli._warm_kernels(torch.device("cpu"))
+    err = capsys.readouterr().err
+    assert "compiling kernels (first run only" in err and "compiled in" in err
+    (tmp_path / "missing.nbi").write_text("")
+    cli._warm_kernels(torch.device("cpu"))
+    assert capsys.readouterr().err == ""
