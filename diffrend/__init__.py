@@ -12,169 +12,77 @@ import os as _os
 # region. Applies to Numba's pool (loaded below), and to torch's if torch is imported after
 # diffrend; set OMP_WAIT_POLICY yourself to override.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-from .blend import BlendParams, hard_rgb_blend, sigmoid_alpha_blend, softmax_rgb_blend
-from .cameras import (
-    CamerasBase,
-    FishEyeCameras,
-    FoVOrthographicCameras,
-    FoVPerspectiveCameras,
-    OrthographicCameras,
-    PerspectiveCameras,
-    camera_position_from_spherical_angles,
-    join_cameras_as_batch,
-    look_at_rotation,
-    look_at_view_transform,
-)
-from .compositing import (
-    AlphaCompositor,
-    NormWeightedCompositor,
-    WeightedSumCompositor,
-    alpha_composite,
-    norm_weighted_sum,
-    weighted_sum,
-)
-from .io import load_mesh, load_obj, load_objs_as_meshes, save_obj, save_ply
-from .points_renderer import PointsRenderer
-from .raster import (
-    Fragments,
-    MeshRasterizer,
-    PointFragments,
-    PointsRasterizationSettings,
-    PointsRasterizer,
-    RasterizationSettings,
-    rasterize_faces,
-    rasterize_meshes,
-    rasterize_points,
-    rasterize_points_packed,
-)
-from .renderer import (
-    HardDepthShader,
-    HardFlatShader,
-    HardGouraudShader,
-    HardPhongShader,
-    MeshRenderer,
-    MeshRendererWithFragments,
-    MeshShader,
-    NormalShader,
-    ShaderBase,
-    SoftDepthShader,
-    SoftGouraudShader,
-    SoftPhongShader,
-    SoftSilhouetteShader,
-)
-from .shading import (
-    AmbientLights,
-    DirectionalLights,
-    Materials,
-    PointLights,
-    TexturesAtlas,
-    TexturesUV,
-    TexturesVertex,
-    interpolate_face_attributes,
-)
-from .splatter_shader import SplatterPhongShader
-from .structures import (
-    HeterogeneousRayBundle,
-    Meshes,
-    Pointclouds,
-    RayBundle,
-    ico_sphere,
-    join_meshes_as_batch,
-    join_pointclouds_as_batch,
-    ray_bundle_to_ray_points,
-    torus,
-)
-from .threads import configure_numba as _configure_numba
-from .transforms import (
-    Transform3d,
-    axis_angle_to_matrix,
-    matrix_to_quaternion,
-    quaternion_to_matrix,
-    rotation_6d_to_matrix,
-    so3_exp_map,
-    so3_log_map,
-)
+# Numba's threading layer (TBB when installed, else workqueue with a lock around each kernel
+# launch; a layer the user chose is kept) is set by diffrend.threads, which every kernel
+# module imports, so `import diffrend` itself does not load Numba.
 
-# Numba's threading layer: TBB when installed, else workqueue with a lock around each kernel
-# launch; a layer the user chose is kept (see diffrend/threads.py). Only needs to run before
-# the first kernel launch, which no import does.
-_configure_numba()
+# The public names and the submodule each comes from. They are imported on first use
+# (PEP 562), so `import diffrend` and `diffrend --help` do not pay for torch, trimesh
+# and the kernels until something needs them.
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "blend": (
+        "BlendParams", "hard_rgb_blend", "sigmoid_alpha_blend", "softmax_rgb_blend",
+    ),
+    "cameras": (
+        "CamerasBase", "FishEyeCameras", "FoVOrthographicCameras", "FoVPerspectiveCameras",
+        "OrthographicCameras", "PerspectiveCameras", "camera_position_from_spherical_angles",
+        "join_cameras_as_batch", "look_at_rotation", "look_at_view_transform",
+    ),
+    "compositing": (
+        "AlphaCompositor", "NormWeightedCompositor", "WeightedSumCompositor", "alpha_composite",
+        "norm_weighted_sum", "weighted_sum",
+    ),
+    "io": (
+        "load_mesh", "load_obj", "load_objs_as_meshes", "save_obj", "save_ply",
+    ),
+    "points_renderer": (
+        "PointsRenderer",
+    ),
+    "raster": (
+        "Fragments", "MeshRasterizer", "PointFragments", "PointsRasterizationSettings",
+        "PointsRasterizer", "RasterizationSettings", "rasterize_faces", "rasterize_meshes",
+        "rasterize_points", "rasterize_points_packed",
+    ),
+    "renderer": (
+        "HardDepthShader", "HardFlatShader", "HardGouraudShader", "HardPhongShader",
+        "MeshRenderer", "MeshRendererWithFragments", "MeshShader", "NormalShader", "ShaderBase",
+        "SoftDepthShader", "SoftGouraudShader", "SoftPhongShader", "SoftSilhouetteShader",
+    ),
+    "shading": (
+        "AmbientLights", "DirectionalLights", "Materials", "PointLights", "TexturesAtlas",
+        "TexturesUV", "TexturesVertex", "interpolate_face_attributes",
+    ),
+    "splatter_shader": (
+        "SplatterPhongShader",
+    ),
+    "structures": (
+        "HeterogeneousRayBundle", "Meshes", "Pointclouds", "RayBundle", "ico_sphere",
+        "join_meshes_as_batch", "join_pointclouds_as_batch", "ray_bundle_to_ray_points", "torus",
+    ),
+    "transforms": (
+        "Transform3d", "axis_angle_to_matrix", "matrix_to_quaternion", "quaternion_to_matrix",
+        "rotation_6d_to_matrix", "so3_exp_map", "so3_log_map",
+    ),
+}
+_SOURCE = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __version__ = "0.1.0"
+__all__ = sorted(_SOURCE)
 
-__all__ = [
-    "AlphaCompositor",
-    "AmbientLights",
-    "BlendParams",
-    "CamerasBase",
-    "DirectionalLights",
-    "FishEyeCameras",
-    "FoVOrthographicCameras",
-    "FoVPerspectiveCameras",
-    "Fragments",
-    "HardDepthShader",
-    "HardFlatShader",
-    "HardGouraudShader",
-    "HardPhongShader",
-    "HeterogeneousRayBundle",
-    "Materials",
-    "MeshRasterizer",
-    "MeshRenderer",
-    "MeshRendererWithFragments",
-    "MeshShader",
-    "Meshes",
-    "NormWeightedCompositor",
-    "NormalShader",
-    "OrthographicCameras",
-    "PerspectiveCameras",
-    "PointFragments",
-    "PointLights",
-    "Pointclouds",
-    "PointsRasterizationSettings",
-    "PointsRasterizer",
-    "PointsRenderer",
-    "RasterizationSettings",
-    "RayBundle",
-    "ShaderBase",
-    "SoftDepthShader",
-    "SoftGouraudShader",
-    "SoftPhongShader",
-    "SoftSilhouetteShader",
-    "SplatterPhongShader",
-    "TexturesAtlas",
-    "TexturesUV",
-    "TexturesVertex",
-    "Transform3d",
-    "WeightedSumCompositor",
-    "alpha_composite",
-    "axis_angle_to_matrix",
-    "camera_position_from_spherical_angles",
-    "hard_rgb_blend",
-    "ico_sphere",
-    "interpolate_face_attributes",
-    "join_cameras_as_batch",
-    "join_meshes_as_batch",
-    "join_pointclouds_as_batch",
-    "load_mesh",
-    "load_obj",
-    "load_objs_as_meshes",
-    "look_at_rotation",
-    "look_at_view_transform",
-    "matrix_to_quaternion",
-    "norm_weighted_sum",
-    "quaternion_to_matrix",
-    "rasterize_faces",
-    "rasterize_meshes",
-    "rasterize_points",
-    "rasterize_points_packed",
-    "ray_bundle_to_ray_points",
-    "rotation_6d_to_matrix",
-    "save_obj",
-    "save_ply",
-    "sigmoid_alpha_blend",
-    "so3_exp_map",
-    "so3_log_map",
-    "softmax_rgb_blend",
-    "torus",
-    "weighted_sum",
-]
+
+def __getattr__(name: str):
+    """Import a public name (or a submodule, e.g. ``diffrend.io``) on first access."""
+    import importlib.util
+
+    if name in _SOURCE:
+        value = getattr(importlib.import_module(f".{_SOURCE[name]}", __name__), name)
+    elif not name.startswith("__") and importlib.util.find_spec(f"{__name__}.{name}"):
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_SOURCE))

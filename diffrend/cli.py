@@ -5,11 +5,16 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import torch
 
-from .preview import SHADERS as SHADER_NAMES
+# Only light modules at import time: `diffrend --help` must not wait for torch, trimesh or
+# the kernels (each command imports what it needs when it runs).
+from .shader_names import SHADERS as SHADER_NAMES
+
+if TYPE_CHECKING:
+    import torch
 
 
 @click.group()
@@ -64,6 +69,8 @@ def render(mesh: str | None, output: str, shader: str, views: int, gif_frames: i
     except (ValueError, FileNotFoundError) as e:
         raise click.ClickException(str(e)) from e
     out = Path(output)
+    import torch
+
     with _job(output, force):
         common = dict(image_size=image_size, background=background, light_location=light,
                       batch_size=batch_size)
@@ -130,6 +137,8 @@ def _job(output: str, force: bool, resume: bool = False) -> Iterator[Path]:
 
 
 def _device(name: str) -> torch.device:
+    import torch
+
     try:
         device = torch.device(name)
     except RuntimeError as e:
@@ -137,6 +146,73 @@ def _device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise click.BadParameter("CUDA is not available on this machine", param_hint="--device")
     return device
+
+
+# Modules with the Numba kernels that the jobs run (compiled on first use, cached on disk).
+_KERNEL_MODULES = ("diffrend.raster.binning", "diffrend.raster.cpu", "diffrend.raster.gather",
+                   "diffrend.raster.points_cpu", "diffrend.blend_kernels")
+
+
+def _warm_kernels(device: torch.device, points: bool = False) -> None:
+    """Run the jobs' kernels once on a tiny scene before the job's progress bar starts.
+
+    On a cold Numba cache (a fresh install) compiling takes tens of seconds; without this
+    the first step of the bar took it silently and the bar's ETA extrapolated it (56
+    minutes, measured). Says so first when the cache is cold; a warm cache loads in about a
+    second.
+    """
+    import importlib
+    import time
+    from pathlib import Path as _Path
+
+    import torch
+
+    if device.type != "cpu":
+        return
+    cold = False
+    for name in _KERNEL_MODULES:
+        module = importlib.import_module(name)
+        for f in vars(module).values():
+            cache = getattr(f, "_cache", None)
+            index = getattr(getattr(cache, "_cache_file", None), "_index_path", None)
+            inlined = getattr(f, "targetoptions", {}).get("inline") == "always"  # not cached
+            if index is not None and not inlined and not _Path(index).exists():
+                cold = True
+    t0 = time.perf_counter()
+    if cold:
+        click.echo("compiling kernels (first run only, about 15-60 s)...", err=True)
+    from .cameras import FoVPerspectiveCameras
+    from .raster import MeshRasterizer, RasterizationSettings
+    from .renderer import MeshShader
+    from .shading import TexturesVertex
+    from .structures import Meshes, ico_sphere
+
+    sphere = ico_sphere(1)
+    verts = sphere.verts_packed().clone().requires_grad_(True)
+    mesh = Meshes([verts], [sphere.faces_packed()],
+                  textures=TexturesVertex([torch.full_like(verts, 0.5)]))
+    cameras = FoVPerspectiveCameras(T=torch.tensor([[0.0, 0.0, 3.0]]))
+    loss = 0.0
+    for blur, k in ((0.0, 1), (1e-4, 4)):
+        fragments = MeshRasterizer(cameras=cameras, raster_settings=RasterizationSettings(
+            image_size=16, blur_radius=blur, faces_per_pixel=k))(mesh)
+        for shading, blend in (("phong", "hard" if k == 1 else "softmax"),
+                               ("silhouette", "hard" if k == 1 else "sigmoid")):
+            loss = loss + MeshShader(shading, blend)(fragments, mesh, cameras=cameras).sum()
+    if points:
+        from .compositing import AlphaCompositor
+        from .points_renderer import PointsRenderer
+        from .raster import PointsRasterizationSettings, PointsRasterizer
+        from .structures import Pointclouds
+
+        cloud = Pointclouds(points=[verts], features=[torch.full_like(verts, 0.5)])
+        loss = loss + PointsRenderer(
+            PointsRasterizer(cameras=cameras, raster_settings=PointsRasterizationSettings(
+                image_size=16, radius=0.05, points_per_pixel=4)), AlphaCompositor())(cloud).sum()
+    loss.backward()
+    if cold:
+        click.echo(f"compiled in {time.perf_counter() - t0:.0f} s (cached for later runs)",
+                   err=True)
 
 
 @main.command()
@@ -184,6 +260,7 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
     with _job(output, force, resume):
         inputs = prepare_inputs(mesh, data, views=views, heldout=heldout,
                                 image_size=image_size, device=dev)
+        _warm_kernels(dev)
         settings = replace(FitMeshSettings().scaled(iters=iters, image_size=image_size),
                            lit=inputs.lit, colors=colors, texture_size=texture_size,
                            texture_levels=min(5, texture_size.bit_length()))
@@ -238,6 +315,7 @@ def texture(mesh: str | None, data: str | None, output: str, iters: int, image_s
     with _job(output, force, resume):
         inputs = prepare_texture_inputs(mesh, data, views=views, heldout=heldout,
                                         image_size=image_size, device=dev)
+        _warm_kernels(dev)
         settings = FitTextureSettings(texture_size=texture_size, iters=iters,
                                       lit=inputs.lit, levels=min(5, texture_size.bit_length()))
         with deferred_interrupt() as stop:  # from the first step to the last file
@@ -288,9 +366,9 @@ def pose(mesh: str | None, output: str, seed: int, image_size: int, min_deg: flo
                                min_deg=min_deg, max_deg=max_deg, restarts=restarts,
                                evaluate=evaluate, device=dev,
                                command="diffrend " + " ".join(sys.argv[1:]), echo=click.echo)
-    line = (f"start {metrics['start_error_deg']:.1f} deg away -> rotation error "
-            f"{metrics['rotation_error_deg']:.2f} deg, IoU {metrics['iou']:.4f}, "
-            f"{metrics['seconds']:.1f} s")
+    from .jobs.pose_job import pose_summary
+
+    line = pose_summary(metrics, image_size, metrics["seconds"]).rstrip(".")
     if evaluate:
         line += (f"; {evaluate} trials: success {100 * metrics['evaluation_success_rate']:.0f}%"
                  f", median error {metrics['evaluation_median_error_deg']:.2f} deg")
@@ -304,7 +382,10 @@ def pose(mesh: str | None, output: str, seed: int, image_size: int, min_deg: flo
 @click.option("-o", "--output", default="out/fit-points", show_default=True,
               type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--points", "n_points", default=20000, show_default=True,
-              type=click.IntRange(1, 10_000_000), help="Points in the cloud.")
+              type=click.IntRange(1, 10_000_000),
+              help="At most this many points: the cloud starts as the points of the views' "
+              "visual hull that some view sees in front, so fewer may be found (about 19k of "
+              "20k with the defaults).")
 @click.option("--iters", default=400, show_default=True, type=click.IntRange(1, 100000))
 @click.option("--image-size", default=128, show_default=True, type=click.IntRange(16, 2048))
 @click.option("--views", default=20, show_default=True, type=click.IntRange(1, 1000))
@@ -335,6 +416,7 @@ def fit_points_cmd(mesh: str | None, data: str | None, output: str, n_points: in
     with _job(output, force, resume):
         inputs = prepare_points_inputs(mesh, data, views=views, heldout=heldout,
                                        image_size=image_size, device=dev)
+        _warm_kernels(dev, points=True)
         settings = FitPointsSettings(n_points=n_points, iters=iters, radius_px=radius_px)
         with deferred_interrupt() as stop:  # from the first step to the last file
             metrics = run_points_job(output, inputs, settings, seed=seed, resume=resume,
@@ -354,30 +436,38 @@ def fit_points_cmd(mesh: str | None, data: str | None, output: str, n_points: in
 @click.option("-o", "--output", default="out/gradlab", show_default=True,
               type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--tiny", is_flag=True, help="Seconds-long settings (a smoke test, as in CI).")
+@click.option("--full", is_flag=True,
+              help="The run of docs/gradients.md (PyTorch3D's tutorial row at 256x256, the "
+              "pose job, bigger images): minutes on a GPU, hours on a 2-core CPU.")
 @click.option("--parts", default="pictures,accuracy,pose,fit", show_default=True,
               help="Comma-separated subset of pictures, accuracy, pose, fit.")
 @click.option("--trials", default=None, type=click.IntRange(1, 1000),
-              help="Pose trials per range (default 20; tiny: 2).")
+              help="Pose trials per range (default 6; --full: 20; --tiny: 2).")
 @click.option("--steps", default=None, type=click.IntRange(1, 100000),
-              help="Adam steps per pose trial (default 200, PyTorch3D's tutorial).")
+              help="Adam steps per pose trial (default 100; --full: 200, PyTorch3D's "
+              "tutorial).")
 @click.option("--no-pose-job", is_flag=True, help="Skip diffrend's pose job in the pose table.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
 @click.option("--force", is_flag=True,
               help="Run even when another diffrend run holds OUTPUT's lock.")
-def gradlab(output: str, tiny: bool, parts: str, trials: int | None, steps: int | None,
-            no_pose_job: bool, seed: int, device: str, force: bool) -> None:
+def gradlab(output: str, tiny: bool, full: bool, parts: str, trials: int | None,
+            steps: int | None, no_pose_job: bool, seed: int, device: str, force: bool) -> None:
     """Compare the gradient methods (soft, hard, antialias, nmr, opendr) on the bundled cow
     and teapot: gradient pictures, gradient accuracy against supersampled finite
     differences, camera-pose recovery and silhouette mesh fitting. Writes report.md,
-    results.json and PNG figures into OUTPUT."""
+    results.json and PNG figures into OUTPUT (after each part, so an interrupted run leaves
+    a partial report). The defaults take a few minutes on 2 CPU cores."""
     import dataclasses
     import sys
 
     from .gradlab import GradlabSettings, run_gradlab
 
+    if tiny and full:
+        raise click.BadParameter("choose one of --tiny and --full", param_hint="--full")
     dev = _device(device)
-    base = GradlabSettings.tiny() if tiny else GradlabSettings()
+    base = (GradlabSettings.tiny() if tiny else GradlabSettings.full() if full
+            else GradlabSettings())
     chosen = tuple(p.strip() for p in parts.split(",") if p.strip())
     changes = {"parts": chosen, "seed": seed}
     if trials is not None:

@@ -22,20 +22,9 @@ from .io import load_mesh, load_objs_as_meshes
 from .io.atomic import atomic_open, atomic_write_bytes
 from .raster import MeshRasterizer, RasterizationSettings
 from .renderer import MeshRenderer, MeshShader
+from .shader_names import COMPARE, SHADERS  # noqa: F401 - COMPARE re-exported
 from .shading import Materials, PointLights, TexturesVertex
 from .structures import Meshes
-
-# name -> (shading, blend, needs a soft rasterizer)
-SHADERS = {
-    "hard-phong": ("phong", "hard", False),
-    "soft-phong": ("phong", "softmax", True),
-    "hard-gouraud": ("gouraud", "hard", False),
-    "hard-flat": ("flat", "hard", False),
-    "silhouette": ("silhouette", "sigmoid", True),
-    "normals": ("normals", "hard", False),
-    "depth": ("depth", "hard", False),
-}
-COMPARE = ("hard-phong", "soft-phong", "silhouette", "normals", "depth")
 
 
 def load_for_render(path: str | os.PathLike, device: torch.device | str = "cpu") -> Meshes:
@@ -46,10 +35,45 @@ def load_for_render(path: str | os.PathLike, device: torch.device | str = "cpu")
     else:
         meshes = load_mesh(path, device=device)
     if meshes.textures is None:
-        grey = torch.full_like(meshes.verts_packed(), 0.8)
+        colors = _vertex_colors(path, meshes.verts_packed().shape[0])
+        if colors is None:
+            colors = torch.full_like(meshes.verts_packed(), 0.8)  # light grey
         meshes = Meshes(verts=meshes.verts_list(), faces=meshes.faces_list(),
-                        textures=TexturesVertex([grey]))
+                        textures=TexturesVertex([colors.to(meshes.verts_packed())]))
     return normalize_meshes(meshes)
+
+
+def _vertex_colors(path: Path, n_verts: int) -> torch.Tensor | None:
+    """(V, 3) per-vertex RGB in [0, 1] that a PLY (red/green/blue) or an OBJ (``v x y z r g
+    b``, as ``save_obj(verts_colors=...)`` and MeshLab write) holds, or None.
+
+    The mesh loaders return geometry only; both keep the file's vertex order, so the i-th
+    colour here is the i-th vertex there. Colours on only some OBJ vertices, or a count that
+    differs from ``n_verts``, give None (drawn grey) rather than a shifted colouring.
+    """
+    ext = path.suffix.lower()
+    if ext == ".ply":
+        from .io.ply_io import _load_ply
+
+        colors = _load_ply(path).verts_colors
+    elif ext == ".obj":
+        rows = []
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                words = line.split("#", 1)[0].split()
+                if words[:1] != ["v"]:
+                    continue
+                if len(words) != 7:
+                    return None
+                rows.append([float(w) for w in words[4:]])
+        colors = torch.tensor(rows, dtype=torch.float32) if rows else None
+    else:
+        return None
+    if colors is None or colors.shape != (n_verts, 3):
+        return None
+    if not bool(torch.isfinite(colors).all()):
+        return None
+    return colors.clamp(0.0, 1.0)
 
 
 def normalize_meshes(meshes: Meshes) -> Meshes:

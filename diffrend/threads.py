@@ -1,6 +1,7 @@
 """Numba's threading layer, and the lock that makes the CPU kernels safe to call from threads.
 
-Policy (applied by :func:`configure_numba` when ``diffrend`` is imported):
+Policy (applied by :func:`configure_numba` when this module is first imported, which every
+kernel module does before its first launch; ``import diffrend`` alone does not load Numba):
 
 * A layer the user chose is kept: ``NUMBA_THREADING_LAYER`` / ``NUMBA_THREADING_LAYER_PRIORITY``
   in the environment, or ``numba.config.THREADING_LAYER`` set before (or after) importing
@@ -80,3 +81,4 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
+configure_numba()

@@ -105,3 +105,41 @@ def test_cli_tiny_run_writes_the_report(tmp_path):
     bad = CliRunner().invoke(main, ["gradlab", "--tiny", "--parts", "bogus", "-o",
                                     str(tmp_path / "x")])
     assert bad.exit_code != 0 and "parts" in bad.output
+
+
+def test_unwritable_output_is_a_one_line_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = CliRunner().invoke(main, ["gradlab", "--tiny", "-o", str(blocker / "sub")])
+    assert result.exit_code == 1
+    assert "not writable" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_interrupted_run_writes_a_partial_report(tmp_path, monkeypatch):
+    import diffrend.gradlab.run as run_mod
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_mod, "recover_poses", interrupted)
+    out = tmp_path / "lab"
+    result = CliRunner().invoke(main, ["gradlab", "--tiny", "-o", str(out)])
+    assert result.exit_code == 130, result.output
+    results = json.loads((out / "results.json").read_text())
+    assert "pictures" in results and "accuracy" in results and "fit" not in results
+    assert results["missing"] == ["pose", "fit"] and results["interrupted"]
+    text = (out / "report.md").read_text()
+    assert "Partial report: pose, fit missing (the run was interrupted)" in text
+    assert "Gradient accuracy" in text and "Silhouette mesh fitting" not in text
+
+
+def test_default_settings_are_laptop_sized_and_full_is_the_docs_run():
+    # PyTorch3D's tutorial row costs ~1.5 s per trial-step at 256^2 on 2 cores (20 trials x
+    # 200 steps: ~100 min); the pose job ~30 s per trial. The defaults leave both to --full.
+    d, f = GradlabSettings(), GradlabSettings.full()
+    assert not d.pose_tutorial and not d.pose_job
+    assert f.pose_tutorial and f.pose_job and f.tutorial_size == 256
+    assert (f.pose_trials, f.pose_steps, f.fit_steps, f.accuracy_directions) == (20, 200, 400,
+                                                                                  24)
+    assert d.pose_trials * d.pose_steps <= f.pose_trials * f.pose_steps / 4

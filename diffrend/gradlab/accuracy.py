@@ -18,6 +18,7 @@ and at ``eps / 2`` (row "truth (eps/2)").
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
@@ -67,6 +68,7 @@ def gradient_accuracy(
     factor: int = 16,
     eps: float = 5e-3,
     seed: int = 0,
+    progress: Callable[[int], None] | None = None,
 ) -> list[AccuracyRow]:
     """Rows for each method and each kind ("vertices", "camera") on one scene.
 
@@ -79,7 +81,11 @@ def gradient_accuracy(
         factor: supersampling of the truth.
         eps: finite-difference step along each unit direction.
         seed: seeds the target and the directions.
+        progress: called with units of work done: one per finite difference (two
+            supersampled renders) and one per method's backward pass;
+            :func:`accuracy_units` of them in all.
     """
+    tick = progress or (lambda n: None)
     gen = torch.Generator().manual_seed(seed)
     weights = _target_weights(mesh, cameras, image_size, gen)
     rows = []
@@ -91,8 +97,11 @@ def gradient_accuracy(
         return float((weights * cover).sum())
 
     def fd(dirs: list[State], h: float) -> torch.Tensor:
-        return torch.tensor([(loss_true(base.step(d, h)) - loss_true(base.step(d, -h)))
-                             / (2 * h) for d in dirs], dtype=torch.float64)
+        values = []
+        for d in dirs:
+            values.append((loss_true(base.step(d, h)) - loss_true(base.step(d, -h))) / (2 * h))
+            tick(1)
+        return torch.tensor(values, dtype=torch.float64)
 
     for kind in ("vertices", "camera"):
         dirs = [random_direction(mesh, kind, gen) for _ in range(directions)]
@@ -114,7 +123,13 @@ def gradient_accuracy(
             else:
                 pred = torch.zeros(directions, dtype=torch.float64)
             rows.append(_row(scene, kind, spec.label, pred, truth))
+            tick(1)
     return rows
+
+
+def accuracy_units(directions: int, methods: int) -> int:
+    """The units of work :func:`gradient_accuracy` reports for one scene."""
+    return 2 * (2 * directions + methods)
 
 
 def _row(scene: str, kind: str, label: str, pred: torch.Tensor, truth: torch.Tensor

@@ -10,6 +10,7 @@ the cow, both at the end, and the time taken.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -68,8 +69,11 @@ def fit_silhouettes(
     level: int = 3,
     lam: float = 20.0,
     seed: int = 0,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[FitRow, Meshes]:
     """Fit an ico-sphere of radius 0.6 to ``setup``'s masks with ``spec``'s gradients.
+
+    ``progress`` is called with 1 after every step.
 
     Returns:
         The row of results and the fitted mesh.
@@ -94,6 +98,8 @@ def fit_silhouettes(
         if loss.requires_grad:
             loss.backward()
             opt.step()
+        if progress is not None:
+            progress(1)
     seconds = time.perf_counter() - t0
     with torch.no_grad():
         mesh = Meshes([param.to_verts(u)], [faces])

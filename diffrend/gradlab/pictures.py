@@ -10,6 +10,8 @@ lower it), so its picture is the sum of its two one-sided answers, for ``+S_p`` 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
@@ -21,14 +23,20 @@ from .methods import MethodSpec
 
 
 def method_picture(spec: MethodSpec, mesh: Meshes, cameras: CamerasBase, u: torch.Tensor,
-                   size: int) -> torch.Tensor:
-    """(S, S) per-pixel derivative of ``spec``'s silhouette along ``u`` (V, 3), one view."""
+                   size: int, progress: Callable[[int], None] | None = None) -> torch.Tensor:
+    """(S, S) per-pixel derivative of ``spec``'s silhouette along ``u`` (V, 3), one view.
+
+    ``progress`` is called with the number of pixels done (one backward pass each), S * S
+    in all.
+    """
     t = torch.zeros((), dtype=mesh.verts_packed().dtype, device=mesh.device,
                     requires_grad=True)
     moved = Meshes([mesh.verts_packed() + t * u.to(t.dtype)], [mesh.faces_packed()])
     sil = spec.render(moved, cameras, size)[0]
     out = torch.zeros(size, size, dtype=torch.float64)
     if not sil.requires_grad:
+        if progress is not None:
+            progress(size * size)
         return out
     flat = sil.reshape(-1)
     signs = (1.0, -1.0) if spec.method == "nmr" else (1.0,)
@@ -37,6 +45,8 @@ def method_picture(spec: MethodSpec, mesh: Meshes, cameras: CamerasBase, u: torc
             (g,) = torch.autograd.grad(sign * flat[p], t, retain_graph=True, allow_unused=True)
             if g is not None:
                 out.view(-1)[p] += sign * float(g)
+        if progress is not None:
+            progress(1)
     return out
 
 

@@ -108,7 +108,8 @@ def recover_poses(
         fov: field of view, degrees.
         success_deg: converged when the final direction error is below this.
         batch: trials optimised together (None: from a memory budget).
-        progress: called with the number of trials finished after each batch.
+        progress: called after every Adam step with the number of trials it advanced
+            (``steps * len(trials)`` in all).
     """
     n = trials.targets.shape[0]
     size = spec.image_size
@@ -139,13 +140,13 @@ def recover_poses(
                 opt.step()
             with torch.no_grad():
                 hits.append(angle_deg(p.double(), tgt64) < success_deg)
+            if progress is not None:
+                progress(idx.stop - idx.start)
         final[idx] = p.detach().double().cpu()
         if hits:
             hit = torch.stack(hits).cpu()  # (steps, B)
             first = torch.where(hit.any(0), hit.float().argmax(0) + 1, -1)
             first_hit[idx] = first
-        if progress is not None:
-            progress(idx.stop)
     seconds = time.perf_counter() - t0
     err = angle_deg(final, trials.targets)
     ok = err < success_deg

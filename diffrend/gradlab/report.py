@@ -52,6 +52,13 @@ def markdown(results: dict) -> str:
         "Time per part (s): " + ", ".join(f"{k} {v:.0f}" for k, v in
                                            results["seconds"].items()),
         "",
+    ]
+    missing = results.get("missing", [])
+    if missing:
+        why = ("the run was interrupted" if results.get("interrupted")
+               else "the run has not finished them yet")
+        parts += [f"**Partial report: {', '.join(missing)} missing ({why}).**", ""]
+    parts += [
         "Methods: `soft` = SoftRas / PyTorch3D soft silhouette (sigma as given, or a blur "
         "radius in pixels), `hard` = no edge gradient, `antialias` = nvdiffrast-style "
         "analytic antialiasing, `nmr` = Neural Mesh Renderer's backward rule, `opendr` = "

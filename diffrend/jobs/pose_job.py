@@ -41,6 +41,22 @@ def overlay(target: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
 
 
 
+# A recovery counts as a success below this rotation error, as in evaluate_pose_recovery.
+SUCCESS_DEG = 5.0
+
+
+def pose_summary(metrics: dict, image_size: int, seconds: float) -> str:
+    """One sentence on whether the run met its target (rotation error below
+    ``metrics["success_deg"]``), for index.html and the command's last line."""
+    error, start = metrics["rotation_error_deg"], metrics["start_error_deg"]
+    target = metrics["success_deg"]
+    head = ("Recovered the camera" if error < target
+            else "Did NOT recover the camera (target missed)")
+    return (f"{head} of a {image_size}x{image_size} silhouette of {metrics['mesh']} from a "
+            f"start {start:.0f} degrees away: rotation error {error:.2f} degrees (target: "
+            f"below {target:g}), IoU {metrics['iou']:.4f}, {seconds:.1f} s.")
+
+
 def run_pose_job(
     out: str | os.PathLike,
     mesh_path: str | os.PathLike | None = None,
@@ -80,6 +96,7 @@ def run_pose_job(
     metrics = {"mesh": path.name, "seed": seed, "true_elev": round(elev, 2),
                "true_azim": round(azim, 2), "start_error_deg": round(start_error, 2),
                "rotation_error_deg": round(error, 3),
+               "success_deg": SUCCESS_DEG, "recovered": error < SUCCESS_DEG,
                "translation_error": round(float((result.T - T_true).norm()), 4),
                "iou": round(result.iou, 4), "restarts": len(result.restarts),
                "winner": result.winner,
@@ -135,9 +152,7 @@ def run_pose_job(
                ("progress.gif", "the kept restart over the target, step by step"),
                ("restarts.png", "every restart's final pose over the target (* kept)"),
                ("loss.png", "loss per step")]
-    summary = (f"Recovered the camera of a {image_size}x{image_size} silhouette of {path.name} "
-               f"from a start {start_error:.0f} degrees away: rotation error {error:.2f} "
-               f"degrees, IoU {result.iou:.4f}, {result.seconds:.1f} s. Command: {command}")
+    summary = pose_summary(metrics, image_size, result.seconds) + f" Command: {command}"
     write_index(folder, "diffrend pose", summary, metrics,
                 [f for f in figures if f[0] in written], [("metrics.json", "metrics")],
                 {"restarts": restarts, "image_size": image_size, "dist": dist,

@@ -51,7 +51,7 @@ def prepare_texture_inputs(
             raise ValueError("--data needs the MESH (an OBJ with UVs in the cameras' frame)")
         target = load_objs_as_meshes([mesh], device=device)
         if not isinstance(target.textures, TexturesUV):
-            raise ValueError(f"{mesh}: no UVs/texture; a texture fit needs a UV layout")
+            raise ValueError(missing_texture_message(mesh))
         all_views = load_views(data, image_size=image_size).to(device)
         n = len(all_views)
         held = list(range(5, n, 10)) if n >= 5 else []
@@ -61,11 +61,40 @@ def prepare_texture_inputs(
     path = Path(mesh) if mesh is not None else default_mesh_path()
     target = load_for_render(path, device=device)
     if not isinstance(target.textures, TexturesUV):
-        raise ValueError(f"{path}: no UVs/texture; a texture fit needs a UV layout")
+        raise ValueError(missing_texture_message(path))
     train = render_target_views(target, sphere_cameras(views, device=device), image_size)
     held = (render_target_views(target, sphere_cameras(heldout, offset=0.25, device=device),
                                 image_size) if heldout else None)
     return FitInputs(train, held, target, path.name, lit=True)
+
+
+def missing_texture_message(path: str | os.PathLike) -> str:
+    """Why ``path`` gives no UV texture, naming what is missing: the UVs (``vt``), the
+    material (``mtllib`` / ``usemtl``, or the MTL file), or the texture image (``map_Kd``, or
+    its file)."""
+    import warnings
+
+    from ..io import load_obj
+
+    path = Path(path)
+    need = "a texture fit needs an OBJ with UVs, a material and its texture image"
+    if path.suffix.lower() != ".obj":
+        return f"{path}: {path.suffix or 'this'} files carry no UV texture here; {need}"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _, _, aux = load_obj(path, load_textures=True)
+    said = [str(w.message).replace("; loading without it", "") for w in caught]
+    if aux.verts_uvs is None:
+        return f"{path}: no UVs (no 'vt' lines); {need}"
+    if aux.material_colors is None:
+        mtl = [m for m in said if "material file" in m]
+        what = mtl[0] if mtl else f"{path}: no material (no 'mtllib' line)"
+        return f"{what}; {need}"
+    image = [m for m in said if "texture image" in m]
+    if image:
+        return f"{image[0]}; {need}"
+    return (f"{path}: its material has no texture image (no 'map_Kd' in the MTL file); "
+            f"{need}")
 
 
 def _psnr(mse: float) -> float:

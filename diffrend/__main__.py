@@ -1,0 +1,5 @@
+"""``python -m diffrend``: the ``diffrend`` command (see :mod:`diffrend.cli`)."""
+
+from .cli import main
+
+main(prog_name="diffrend")
