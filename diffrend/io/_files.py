@@ -67,7 +67,7 @@ def is_file(p: Path) -> bool:
 
 
 def resolve_inside(folder: Path, name: str, allow_outside: bool, what: str,
-                   flag: str) -> Path:
+                   flag: str | None) -> Path:
     """``folder / name`` resolved (symlinks followed); refused when it leaves ``folder``.
 
     The one rule for names read from inside a data file (MTL and texture names, image and
@@ -77,7 +77,7 @@ def resolve_inside(folder: Path, name: str, allow_outside: bool, what: str,
     Args:
         folder: the data file's folder. name: the path as written in the file.
         allow_outside: the caller's opt-in. what: what ``name`` is, for the message (e.g.
-        "frames[3] file_path"). flag: the opt-in's name, for the message.
+        "frames[3] file_path"). flag: the opt-in's name, for the message (None: none).
 
     Raises:
         ValueError: ``name`` leads outside ``folder`` (the message names ``what``, the path
@@ -89,8 +89,9 @@ def resolve_inside(folder: Path, name: str, allow_outside: bool, what: str,
     except (OSError, RuntimeError, ValueError) as e:  # symlink loops, NUL bytes
         raise ValueError(f"{what} {name!r}: cannot resolve ({e})") from None
     if not allow_outside and not p.is_relative_to(root):
+        hint = f" (pass {flag}=True to allow it)" if flag else ""
         raise ValueError(f"{what} {name!r} resolves outside the folder {root}; refusing to "
-                         f"read it (pass {flag}=True to allow it)")
+                         f"read it{hint}")
     return p
 
 
