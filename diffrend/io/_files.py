@@ -105,14 +105,19 @@ def open_input(f: PathOrStream, path_manager: Any = None, mode: str = "rb") -> I
     """A readable stream for ``f``: opened (and closed) here for a path, else ``f`` itself.
 
     A ``str`` goes through ``path_manager.open`` when one is given (iopath semantics).
-    Raises FileNotFoundError naming the path when it does not exist.
+    Raises FileNotFoundError naming the path when it does not exist, ValueError when it
+    cannot be opened (not a regular file, no permission, a name too long).
     """
     if isinstance(f, str) and path_manager is not None:
         with path_manager.open(f, mode) as stream:
             yield stream
     elif is_path(f):
         p = existing_file(f)
-        with open(p, mode) as stream:
+        try:
+            stream = open(p, mode)
+        except OSError as e:  # permissions and the like: FileNotFoundError is handled above
+            raise ValueError(f"{p}: cannot open ({e})") from e
+        with stream:
             yield stream
     elif hasattr(f, "read"):
         yield f

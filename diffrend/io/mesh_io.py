@@ -399,8 +399,8 @@ def _read_source(f: Any, path_manager: Any) -> tuple[bytes | str, str, Path]:
     """(contents, name for messages, folder that MTL/texture names are relative to)."""
     if isinstance(f, (str, os.PathLike)):
         if path_manager is None or not isinstance(f, str):
-            p = _existing_file(f)
-            return p.read_bytes(), str(p), p.parent
+            with open_input(f, None, "rb") as stream:
+                return stream.read(), str(f), Path(f).parent
         with open_input(f, path_manager, "rb") as stream:
             return stream.read(), f, Path(os.path.dirname(f) or ".")
     if hasattr(f, "read"):
