@@ -186,3 +186,30 @@ def test_views_image_size_is_capped(tmp_path):
 def test_views_long_path_is_a_documented_error(tmp_path):
     with pytest.raises((ValueError, FileNotFoundError), match="x" * 20):
         load_views(tmp_path / ("x" * 300))
+
+
+# ---------------------------------------------------------------- found by the fuzz suite
+
+
+def test_atlas_of_a_non_strict_load_with_bad_uv_indices(tmp_path):
+    # A non-strict load keeps out-of-range UV indices (with a warning); the atlas treats
+    # those faces as having no UVs instead of indexing past the end.
+    Image.new("RGB", (4, 4), (0, 0, 255)).save(tmp_path / "tex.png")
+    write(tmp_path / "m.mtl", b"newmtl tex\nKd 1 0 0\nmap_Kd tex.png\n")
+    obj = write(tmp_path / "a.obj", b"mtllib m.mtl\nv 0 0 0\nv 1 0 0\nv 0 1 0\nvt 0 0\n"
+                b"vt 1 0\nusemtl tex\nf 1/1 2/2 3/3\nf 1/1 2/2 3/1\n")
+    with pytest.warns(UserWarning, match="invalid indices"):
+        _, _, aux = load_obj(obj, create_texture_atlas=True, strict=False)
+    atlas = aux.texture_atlas
+    assert atlas.shape == (2, 4, 4, 3)
+    assert np.allclose(atlas[0].numpy(), [1, 0, 0])  # no usable UVs: the diffuse colour
+    assert np.allclose(atlas[1].numpy(), [0, 0, 1])  # sampled from the blue texture
+
+
+def test_cameras_json_kind_of_the_wrong_type(tmp_path):
+    folder = _dataset(tmp_path / "d", "r_0.png")
+    (folder / "transforms.json").unlink()
+    (folder / "cameras.json").write_text(json.dumps({"kind": [], "views": [
+        {"image": "r_0.png", "R": np.eye(3).tolist(), "T": [0, 0, 3]}]}))
+    with pytest.raises(ValueError, match="'kind' must be one of"):
+        load_views(folder)

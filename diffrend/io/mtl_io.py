@@ -190,7 +190,9 @@ def make_mesh_texture_atlas(
             atlas[mask] = props["diffuse_color"].to(device, torch.float32)
     if not texture_images or verts_uvs is None or len(verts_uvs) == 0:
         return atlas
-    corner_uvs = verts_uvs.to(device)[faces_uvs.clamp(min=0)]  # (F, 3, 2)
+    # Indices out of range (kept, with a warning, by a non-strict load) count as no UV.
+    has_uv = ((faces_uvs >= 0) & (faces_uvs < len(verts_uvs))).all(dim=1)
+    corner_uvs = verts_uvs.to(device)[faces_uvs.clamp(0, len(verts_uvs) - 1)]  # (F, 3, 2)
     if texture_wrap == "repeat":
         if bool(((corner_uvs < 0) | (corner_uvs > 1)).any()):
             warnings.warn("Texture UV coordinates outside the range [0, 1]; the integer "
@@ -198,7 +200,6 @@ def make_mesh_texture_atlas(
             corner_uvs = corner_uvs % 1
     elif texture_wrap == "clamp":
         corner_uvs = corner_uvs.clamp(0.0, 1.0)
-    has_uv = (faces_uvs >= 0).all(dim=1)
     for name, image in texture_images.items():
         mask = torch.as_tensor(names == name, device=device) & has_uv
         if not bool(mask.any()):

@@ -557,7 +557,7 @@ def _parse_cameras(
     if not isinstance(spec, dict):
         raise ValueError(f"{json_path}: the top level must be a JSON object")
     kind = spec.get("kind")
-    if kind not in _KINDS:
+    if not isinstance(kind, str) or kind not in _KINDS:  # a list is not hashable
         raise ValueError(f"{json_path}: 'kind' must be one of {', '.join(_KINDS)}; got {kind!r}")
     cls, args = _KINDS[kind]
     sfm = kind in ("perspective", "orthographic")
