@@ -23,6 +23,79 @@ from .atomic import atomic_write_bytes
 PathOrStream = str | os.PathLike | IO
 
 
+def decode_text(data: bytes | str) -> str:
+    """Text of a file's bytes: UTF-8 (a leading BOM dropped), else cp1252, else latin-1.
+
+    Decoded here rather than by ``trimesh.util.decode_text``, whose non-UTF-8 path imports
+    ``charset_normalizer`` (not a dependency) and guesses; cp1252 then latin-1 always give
+    a string, so a name or comment with stray bytes loads (its accents may be wrong).
+    """
+    if isinstance(data, str):
+        return data.removeprefix("\ufeff")
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1")
+
+
+def existing_file(path: str | os.PathLike) -> Path:
+    """``path`` as a ``Path`` after checking it is a regular file.
+
+    Raises:
+        FileNotFoundError: no such file. ValueError: not a regular file, or the name
+        cannot be looked up (too long, bad characters: the OSError's text is kept).
+    """
+    p = Path(path)
+    try:
+        exists, is_file = p.exists(), p.is_file()
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{p}: cannot access ({e})") from None
+    if not exists:
+        raise FileNotFoundError(f"{p}: no such file")
+    if not is_file:
+        raise ValueError(f"{p}: not a regular file")
+    return p
+
+
+def is_file(p: Path) -> bool:
+    """``p.is_file()``, False where the name cannot even be looked up (e.g. too long)."""
+    try:
+        return p.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def resolve_inside(folder: Path, name: str, allow_outside: bool, what: str,
+                   flag: str | None) -> Path:
+    """``folder / name`` resolved (symlinks followed); refused when it leaves ``folder``.
+
+    The one rule for names read from inside a data file (MTL and texture names, image and
+    mask paths of a view dataset): absolute paths, ``..`` and symlinks that lead out of the
+    file's folder are refused unless the caller opts in.
+
+    Args:
+        folder: the data file's folder. name: the path as written in the file.
+        allow_outside: the caller's opt-in. what: what ``name`` is, for the message (e.g.
+        "frames[3] file_path"). flag: the opt-in's name, for the message (None: none).
+
+    Raises:
+        ValueError: ``name`` leads outside ``folder`` (the message names ``what``, the path
+        and ``flag``), or cannot be resolved.
+    """
+    root = folder.resolve()
+    try:
+        p = (root / name).resolve()
+    except (OSError, RuntimeError, ValueError) as e:  # symlink loops, NUL bytes
+        raise ValueError(f"{what} {name!r}: cannot resolve ({e})") from None
+    if not allow_outside and not p.is_relative_to(root):
+        hint = f" (pass {flag}=True to allow it)" if flag else ""
+        raise ValueError(f"{what} {name!r} resolves outside the folder {root}; refusing to "
+                         f"read it{hint}")
+    return p
+
+
 def is_path(f: Any) -> bool:
     """True for ``str`` and ``os.PathLike`` (a file name), False for a stream."""
     return isinstance(f, (str, os.PathLike))
@@ -33,16 +106,19 @@ def open_input(f: PathOrStream, path_manager: Any = None, mode: str = "rb") -> I
     """A readable stream for ``f``: opened (and closed) here for a path, else ``f`` itself.
 
     A ``str`` goes through ``path_manager.open`` when one is given (iopath semantics).
-    Raises FileNotFoundError naming the path when it does not exist.
+    Raises FileNotFoundError naming the path when it does not exist, ValueError when it
+    cannot be opened (not a regular file, no permission, a name too long).
     """
     if isinstance(f, str) and path_manager is not None:
         with path_manager.open(f, mode) as stream:
             yield stream
     elif is_path(f):
-        p = Path(f)
-        if not p.exists():
-            raise FileNotFoundError(f"{p}: no such file")
-        with open(p, mode) as stream:
+        p = existing_file(f)
+        try:
+            stream = open(p, mode)
+        except OSError as e:  # permissions and the like: FileNotFoundError is handled above
+            raise ValueError(f"{p}: cannot open ({e})") from e
+        with stream:
             yield stream
     elif hasattr(f, "read"):
         yield f

@@ -30,7 +30,16 @@ from trimesh.exchange import obj as _tm_obj
 
 from ..shading.textures import TexturesAtlas, TexturesUV
 from ..structures import Meshes, join_meshes_as_batch
-from ._files import atomic_write, check_face_indices, open_input, write_output
+from ._files import (
+    atomic_write,
+    check_face_indices,
+    decode_text,
+    existing_file,
+    is_file,
+    open_input,
+    resolve_inside,
+    write_output,
+)
 from .mtl_io import make_mesh_texture_atlas, parse_mtl_text
 
 PathLike = str | os.PathLike
@@ -126,13 +135,7 @@ class UVTextureData:
 # --------------------------------------------------------------------------- helpers
 
 
-def _existing_file(path: PathLike) -> Path:
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"{p}: no such file")
-    if not p.is_file():
-        raise ValueError(f"{p}: not a regular file")
-    return p
+_existing_file = existing_file  # older callers use this name
 
 
 _atomic_write = atomic_write  # points_io and older callers use this name
@@ -174,6 +177,8 @@ def _parse_faces_fast(lines: list[str], path: str) -> tuple[np.ndarray, ...] | N
     tok = _TOKEN[kind]
     line = rf"[ \t]*{tok}[ \t]+{tok}[ \t]+{tok}[ \t]*"
     blob = "\n".join(lines)
+    if re.search(r"\d{19}", blob):  # may not fit int64: the slow path bounds it
+        return None
     if re.fullmatch(rf"(?:{line}\n)*{line}", blob) is None:
         return None
     with warnings.catch_warnings():
@@ -212,7 +217,9 @@ def _corner(token: str, counts: tuple[int, int, int], where: str, strict: bool) 
         if i == 0:
             raise ValueError(f"{where}: face index 0 (OBJ indices start at 1)")
         j = i - 1 if i > 0 else counts[k] + i
-        if j < 0:
+        if j >= _BEFORE_FIRST:  # far past any real file (and past int64): out of range
+            j = _BEFORE_FIRST
+        elif j < 0:
             if strict:
                 raise ValueError(f"{where}: relative face index {i} points before the first "
                                  "entry")
@@ -296,10 +303,8 @@ class _FolderResolver:
         self.allow_external = allow_external
 
     def path(self, name: str) -> Path:
-        p = (self.folder / name.strip()).resolve()
-        if not self.allow_external and not p.is_relative_to(self.folder):
-            raise ValueError(f"{name} resolves outside {self.folder}")
-        return p
+        return resolve_inside(self.folder, name.strip(), self.allow_external, name,
+                              "allow_external_textures")
 
 
 def _image_tensor(img: Any) -> torch.Tensor:
@@ -335,13 +340,13 @@ def _load_materials(
             mtl_path = resolver.path(name)
         except ValueError:
             raise ValueError(external % f"material file '{name}'") from None
-        if not mtl_path.is_file():
+        if not is_file(mtl_path):
             warnings.warn(f"{where}: material file '{name}' not found (Mtl file does not "
                           f"exist: {mtl_path}); loading without it", stacklevel=3)
             continue
         found = True
         with open_input(mtl_path, path_manager, "rb") as stream:
-            mtl_text = trimesh.util.decode_text(stream.read())
+            mtl_text = decode_text(stream.read())
         c, fl = parse_mtl_text(mtl_text, str(mtl_path))
         colors.update(c)
         files.update(fl)
@@ -356,7 +361,7 @@ def _load_materials(
             tex_path = resolver.path(tex)
         except ValueError:
             raise ValueError(external % f"texture '{tex}'") from None
-        if not tex_path.is_file():
+        if not is_file(tex_path):
             warnings.warn(f"{where}: texture image '{tex}' not found (Texture file does not "
                           f"exist: {tex_path}); loading without it", stacklevel=3)
             continue
@@ -372,12 +377,30 @@ def _load_materials(
 # --------------------------------------------------------------------------- OBJ
 
 
+_COMMENT_AFTER_DATA = re.compile(r"^((?:v|vt|vn|vp|f|l|p)[ \t][^#\n]*)#[^\n]*", re.M)
+
+
+def _normalize_obj_text(text: str) -> str:
+    """OBJ text in the one layout the parsers read: LF line ends, line continuations
+    joined, no indentation or trailing blanks, one space after the keyword, and no
+    trailing ``# comment`` on data lines (``v``/``vt``/``vn``/``f``...), framed by
+    newlines. Exporters write all of these variants (Blender's tabs, indented groups,
+    CRLF); without this, such lines were skipped and face indices shifted. Names in
+    ``usemtl``/``mtllib`` keep their ``#``."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\\\n", "")
+    text = re.sub(r"^[ \t]+|[ \t]+$", "", text, flags=re.M)
+    text = _COMMENT_AFTER_DATA.sub(r"\1", text)
+    text = re.sub(r"[ \t]+$", "", text, flags=re.M)
+    text = re.sub(r"^(\S+)[ \t]+", r"\1 ", text, flags=re.M)
+    return "\n" + text + "\n"
+
+
 def _read_source(f: Any, path_manager: Any) -> tuple[bytes | str, str, Path]:
     """(contents, name for messages, folder that MTL/texture names are relative to)."""
     if isinstance(f, (str, os.PathLike)):
         if path_manager is None or not isinstance(f, str):
-            p = _existing_file(f)
-            return p.read_bytes(), str(p), p.parent
+            with open_input(f, None, "rb") as stream:
+                return stream.read(), str(f), Path(f).parent
         with open_input(f, path_manager, "rb") as stream:
             return stream.read(), f, Path(os.path.dirname(f) or ".")
     if hasattr(f, "read"):
@@ -435,8 +458,7 @@ def load_obj(
     if isinstance(data, bytes):
         if b"\x00" in data:
             raise ValueError(f"{where}: binary data, not a text OBJ file")
-        data = trimesh.util.decode_text(data)
-    text = "\n" + data.replace("\r\n", "\n").replace("\r", "\n").replace("\\\n", "") + "\n"
+    text = _normalize_obj_text(decode_text(data))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -447,7 +469,9 @@ def load_obj(
         if arr is not None and len(arr) and (arr.ndim != 2 or arr.shape[1] < cols):
             raise ValueError(f"{where}: a {what} line does not have {cols} values "
                              "(truncated file?)")
-        if arr is not None and not np.isfinite(arr).all():
+        # Checked as float32, the type returned: 1e39 is finite in float64 only.
+        if arr is not None and len(arr) and not np.isfinite(
+                arr[:, :cols].astype(np.float32)).all():
             raise ValueError(f"{where}: {what} lines contain NaN or inf")
     v_idx, t_idx, n_idx, m_idx, names = _parse_faces(text, where, strict)
     if (v is None or len(v) == 0) and strict:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._files import PathOrStream, open_input
+from ._files import PathOrStream, decode_text, open_input
 
 MaterialProperties = dict[str, dict[str, torch.Tensor]]
 TextureFiles = dict[str, str]
@@ -23,16 +23,23 @@ TextureImages = dict[str, torch.Tensor]
 _COLOR_KEYS = {"ka": "ambient_color", "kd": "diffuse_color", "ks": "specular_color"}
 
 
-def _color(values: list[str], where: str) -> torch.Tensor:
+def _numbers(values: list[str], where: str, what: str) -> torch.Tensor:
+    """float32 tensor of ``values``; ValueError naming ``where`` unless all are finite
+    numbers (checked after the cast: 1e39 is inf in float32)."""
     try:
-        t = torch.tensor([float(x) for x in values[:3]], dtype=torch.float32)
+        t = torch.tensor([float(x) for x in values], dtype=torch.float32)
     except ValueError:
-        raise ValueError(f"{where}: malformed colour {' '.join(values)!r}") from None
-    if t.numel() == 1:  # "Kd 0.5" means grey
-        t = t.expand(3).clone()
-    if t.numel() != 3:
-        raise ValueError(f"{where}: a colour needs 1 or 3 numbers, got {' '.join(values)!r}")
+        raise ValueError(f"{where}: malformed {what} {' '.join(values)!r}") from None
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{where}: {what} {' '.join(values)!r} contains NaN or inf")
     return t
+
+
+def _color(values: list[str], where: str) -> torch.Tensor:
+    if len(values) not in (1, 3):
+        raise ValueError(f"{where}: a colour needs 1 or 3 numbers, got {' '.join(values)!r}")
+    t = _numbers(values, where, "colour")
+    return t.expand(3).clone() if t.numel() == 1 else t  # "Kd 0.5" means grey
 
 
 def parse_mtl_text(text: str, where: str = "<mtl>") -> tuple[MaterialProperties, TextureFiles]:
@@ -60,13 +67,12 @@ def parse_mtl_text(text: str, where: str = "<mtl>") -> tuple[MaterialProperties,
         elif key == "map_kd":
             rest = line[len(tokens[0]):].strip()
             files[name] = tokens[-1] if rest.startswith("-") else rest
-        elif key in _COLOR_KEYS:
+        elif key in _COLOR_KEYS or key == "ns":
+            tokens = line.split("#", 1)[0].split()  # numbers may have a trailing comment
+        if key in _COLOR_KEYS:
             props.setdefault(name, {})[_COLOR_KEYS[key]] = _color(tokens[1:], here)
         elif key == "ns" and len(tokens) > 1:
-            try:
-                props.setdefault(name, {})["shininess"] = torch.tensor([float(tokens[1])])
-            except ValueError:
-                raise ValueError(f"{here}: malformed Ns {tokens[1]!r}") from None
+            props.setdefault(name, {})["shininess"] = _numbers(tokens[1:2], here, "Ns")
     return props, files
 
 
@@ -77,7 +83,7 @@ def _parse_mtl(
     the colours on ``device``."""
     with open_input(f, path_manager, "rb") as stream:
         data = stream.read()
-    text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
+    text = decode_text(data)
     props, files = parse_mtl_text(text, str(getattr(f, "name", f)))
     props = {k: {kk: vv.to(device) for kk, vv in d.items()} for k, d in props.items()}
     return props, files
@@ -184,7 +190,9 @@ def make_mesh_texture_atlas(
             atlas[mask] = props["diffuse_color"].to(device, torch.float32)
     if not texture_images or verts_uvs is None or len(verts_uvs) == 0:
         return atlas
-    corner_uvs = verts_uvs.to(device)[faces_uvs.clamp(min=0)]  # (F, 3, 2)
+    # Indices out of range (kept, with a warning, by a non-strict load) count as no UV.
+    has_uv = ((faces_uvs >= 0) & (faces_uvs < len(verts_uvs))).all(dim=1)
+    corner_uvs = verts_uvs.to(device)[faces_uvs.clamp(0, len(verts_uvs) - 1)]  # (F, 3, 2)
     if texture_wrap == "repeat":
         if bool(((corner_uvs < 0) | (corner_uvs > 1)).any()):
             warnings.warn("Texture UV coordinates outside the range [0, 1]; the integer "
@@ -192,7 +200,6 @@ def make_mesh_texture_atlas(
             corner_uvs = corner_uvs % 1
     elif texture_wrap == "clamp":
         corner_uvs = corner_uvs.clamp(0.0, 1.0)
-    has_uv = (faces_uvs >= 0).all(dim=1)
     for name, image in texture_images.items():
         mask = torch.as_tensor(names == name, device=device) & has_uv
         if not bool(mask.any()):

@@ -20,7 +20,7 @@ from PIL import Image
 
 from ..shading.textures import TexturesUV, TexturesVertex
 from ..structures import Meshes, Pointclouds
-from ._files import PathOrStream, open_input
+from ._files import PathOrStream, open_input, resolve_inside
 from .mesh_io import _image_tensor, load_objs_as_meshes, save_obj
 from .ply_io import _load_ply, save_ply
 
@@ -148,9 +148,22 @@ def _ply_texture_image(path: Any, comments: list[str], path_manager: Any) -> tor
     names = [c.split(" ")[-1] for c in comments if "TextureFile" in c]
     if not names or not isinstance(path, (str, os.PathLike)):
         return None
-    image_path = os.path.join(os.path.dirname(str(path)), names[-1])
-    with open_input(image_path, path_manager, "rb") as stream, Image.open(stream) as img:
-        return _image_tensor(img)
+    folder, name = os.path.dirname(str(path)), names[-1]
+    # The mesh loaders' rule: a name in the file never leads out of the file's folder.
+    if path_manager is None:
+        image_path: str = str(resolve_inside(Path(folder or "."), name, False,
+                                             f"{path}: TextureFile", None))
+    elif os.path.isabs(name) or ".." in Path(name).parts:
+        raise ValueError(f"{path}: TextureFile {name!r} leads outside the mesh folder")
+    else:
+        image_path = os.path.join(folder, name)
+    try:
+        with open_input(image_path, path_manager, "rb") as stream, Image.open(stream) as img:
+            return _image_tensor(img)
+    except (OSError, SyntaxError, Image.DecompressionBombError) as e:
+        if isinstance(e, FileNotFoundError):
+            raise
+        raise ValueError(f"{path}: TextureFile {name!r} unreadable ({e})") from e
 
 
 class PointcloudPlyFormat(PointcloudFormatInterpreter):

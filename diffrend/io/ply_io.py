@@ -304,6 +304,8 @@ def _binary_constant_list(cur: _Bytes, elem: PlyElement) -> np.ndarray | None:
     if cur.pos + cdt.itemsize > len(cur.buf):
         raise ValueError(f"Not enough data for {elem.name}.")
     n = int(np.frombuffer(cur.buf, cdt, 1, cur.pos)[0])
+    if cur.pos + cdt.itemsize + n * vdt.itemsize > len(cur.buf):
+        raise ValueError(f"Not enough data for {elem.name}.")
     rec_dt = np.dtype([("n", cdt), ("v", vdt, (n,))])
     if cur.pos + elem.count * rec_dt.itemsize > len(cur.buf):
         return None
@@ -424,6 +426,9 @@ def _faces_of(header: PlyHeader, data: dict) -> torch.Tensor | None:
 def _load_ply(f: PathOrStream, path_manager: Any = None, strict: bool = False) -> PlyData:
     header, data = _load_ply_raw(f, path_manager)
     cols = _vertex_columns(header, data)
+    for key, t in cols.items():  # checked as float32, the type returned
+        if t is not None and not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{getattr(f, 'name', f)}: vertex {key} contain NaN or inf")
     faces = _faces_of(header, data)
     if faces is not None:
         check_face_indices(faces, cols["verts"].shape[0], strict)
@@ -446,7 +451,8 @@ def load_ply(
         verts (V, 3) float32 and faces (F, 3) int64 (F may be 0); constants.
 
     Raises:
-        ValueError: malformed file, or no x/y/z vertex properties.
+        FileNotFoundError: no such file.
+        ValueError: malformed file, no x/y/z vertex properties, or NaN/inf vertex values.
     """
     d = _load_ply(f, path_manager)
     faces = d.faces if d.faces is not None else torch.zeros(0, 3, dtype=torch.int64)

@@ -9,6 +9,7 @@ import torch
 import trimesh
 
 from .mesh_io import _atomic_write, _to_numpy
+from .ply_io import _load_ply
 
 
 def save_points_ply(path: str | Path, points: torch.Tensor,
@@ -35,22 +36,19 @@ def save_points_ply(path: str | Path, points: torch.Tensor,
 
 
 def load_points_ply(path: str | Path) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Read a PLY point cloud: ((P, 3) float32 points, (P, 3) colours in [0, 1] or None).
+    """Read a PLY point cloud: ((P, 3) float32 points, (P, 3) colours or None).
+
+    Read by :mod:`diffrend.io.ply_io` (ASCII and binary; faces, if any, are ignored).
+    8-bit colours are divided by 255; float colours are returned as written.
 
     Raises:
-        ValueError: unreadable file, or a file without vertices.
+        FileNotFoundError: no such file.
+        ValueError: unreadable file, a file without vertices, or NaN/inf values.
     """
     try:
-        loaded = trimesh.load(str(path), file_type="ply", process=False)
-    except Exception as e:  # noqa: BLE001 - trimesh raises many kinds on a bad file
-        raise ValueError(f"{path}: not a readable PLY file ({e})") from e
-    verts = getattr(loaded, "vertices", None)
-    if verts is None or len(verts) == 0:
+        d = _load_ply(path)
+    except ValueError as e:
+        raise ValueError(f"{path}: not a readable PLY point cloud ({e})") from e
+    if len(d.verts) == 0:
         raise ValueError(f"{path}: no vertices")
-    points = torch.as_tensor(np.asarray(verts), dtype=torch.float32)
-    colors = getattr(loaded, "colors", None)
-    if colors is None:
-        colors = getattr(getattr(loaded, "visual", None), "vertex_colors", None)
-    cols = (torch.as_tensor(np.asarray(colors)[:, :3], dtype=torch.float32) / 255.0
-            if colors is not None and len(colors) == len(verts) else None)
-    return points, cols
+    return d.verts, d.verts_colors

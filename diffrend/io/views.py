@@ -48,6 +48,7 @@ from ..cameras import (
     OrthographicCameras,
     PerspectiveCameras,
 )
+from ._files import is_file, resolve_inside
 from .atomic import atomic_open
 
 __all__ = ["MultiViewData", "load_views", "save_views"]
@@ -58,6 +59,8 @@ PathLike = str | os.PathLike
 _FLIP = np.diag([-1.0, 1.0, -1.0])
 
 _IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".PNG", ".JPG", ".JPEG")
+_MAX_SIDE = 8192  # image_size cap
+_MAX_PIXELS = 1 << 26  # per view, in files and after resizing (a float32 RGB view: 768 MiB)
 _ROT_TOL = 1e-3  # max |Rc^T Rc - I| entry accepted as a rotation (float32 JSON round-off)
 _DEFAULT_ZNEAR, _DEFAULT_ZFAR = 0.1, 100.0  # transforms.json has no clip planes of its own
 
@@ -209,12 +212,15 @@ class _Entry:
 _CameraFactory = Callable[[tuple[int, int], tuple[int, int]], CamerasBase]
 
 
-def load_views(path: PathLike, image_size: int | None = None) -> MultiViewData:
+def load_views(
+    path: PathLike, image_size: int | None = None, *, allow_outside: bool = False
+) -> MultiViewData:
     """Load a multi-view dataset: images, silhouettes and PyTorch3D cameras.
 
     ``path`` is a folder or a JSON file. A folder must hold ``transforms.json`` (or, when
     that is absent, ``transforms_train.json``) or ``cameras.json``, not both. Relative file
-    paths inside the JSON are relative to the JSON's folder.
+    paths inside the JSON are relative to the JSON's folder, and must stay inside it
+    (absolute paths, ``..`` and symlinks leading out are refused unless ``allow_outside``).
 
     **transforms.json** (NeRF/Blender). Top-level ``frames`` (non-empty list) and either
     ``camera_angle_x`` (horizontal FoV, radians) or ``fl_x`` (focal length, pixels). Each
@@ -279,7 +285,11 @@ def load_views(path: PathLike, image_size: int | None = None) -> MultiViewData:
             resized premultiplied by alpha) to height ``image_size`` and width
             ``round(image_size * W / H)``: ``image_size x image_size`` for square images.
             Screen-space intrinsics (pixels) scale with the width/height ratios; FoV and NDC
-            cameras are unchanged.
+            cameras are unchanged. At most 8192, and at most 2^26 pixels per view after
+            resizing (images in the files have the same pixel cap).
+        allow_outside: read image and mask files that lie outside the JSON's folder
+            (absolute paths, ``..``, symlinks out). Off by default so that a downloaded
+            dataset cannot make the loader read other files.
 
     Returns:
         MultiViewData with ``images (N, H, W, 3)``, ``masks (N, H, W)`` (float32, CPU),
@@ -290,30 +300,38 @@ def load_views(path: PathLike, image_size: int | None = None) -> MultiViewData:
         FileNotFoundError: ``path`` does not exist.
         ValueError naming the file and key: unknown/missing keys, bad or non-finite
         matrices, missing or unreadable images, images of different sizes, a view with no
-        silhouette, all silhouettes empty, unsupported distortion. A warning names views
-        whose silhouette is empty when others are not.
+        silhouette, all silhouettes empty, unsupported distortion, a file path leading out
+        of the folder (without ``allow_outside``), JSON nested too deeply, images or
+        ``image_size`` over the pixel cap, a path that cannot be looked up (too long). A
+        warning names views whose silhouette is empty when others are not.
     """
     if image_size is not None and (
         isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1
     ):
         raise ValueError(f"image_size must be a positive int or None; got {image_size!r}")
+    if image_size is not None and image_size > _MAX_SIDE:
+        raise ValueError(f"image_size {image_size} exceeds the maximum {_MAX_SIDE}")
     json_path = _find_json(Path(path))
     spec = _read_json(json_path)
     name = json_path.name
     if name.startswith("transforms") or (
         isinstance(spec, dict) and "frames" in spec and "views" not in spec
     ):
-        entries, factory = _parse_transforms(spec, json_path)
+        entries, factory = _parse_transforms(spec, json_path, allow_outside)
     elif name == "cameras.json" or (isinstance(spec, dict) and "views" in spec):
-        entries, factory = _parse_cameras(spec, json_path)
+        entries, factory = _parse_cameras(spec, json_path, allow_outside)
     else:
         raise ValueError(
             f"{json_path}: neither a transforms.json (no 'frames') nor a cameras.json (no 'views')"
         )
-    return _assemble(entries, factory, json_path, image_size)
+    return _assemble(entries, factory, json_path, image_size, allow_outside)
 
 
 def _find_json(path: Path) -> Path:
+    try:
+        path.exists()
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path}: cannot access ({err})") from None
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or folder")
     if path.is_file():
@@ -341,6 +359,8 @@ def _read_json(path: Path) -> Any:
             return json.load(f)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ValueError(f"{path}: cannot read JSON: {err}") from None
+    except RecursionError:
+        raise ValueError(f"{path}: cannot read JSON: nested too deeply") from None
 
 
 def _check_keys(obj: dict, allowed: Sequence[str], where: str) -> None:
@@ -378,15 +398,17 @@ def _check_rotation(rot: np.ndarray, where: str) -> None:
         raise ValueError(f"{where}: the 3x3 rotation part is not a rotation matrix")
 
 
-def _resolve_file(base: Path, rel: Any, where: str, what: str) -> Path:
+def _resolve_file(base: Path, rel: Any, where: str, what: str, allow_outside: bool) -> Path:
+    """``base / rel`` (or with an image extension added) as written, after checking that
+    it exists and (unless ``allow_outside``) resolves inside ``base``."""
     if not isinstance(rel, str) or not rel:
         raise ValueError(f"{where}: {what} must be a non-empty string; got {rel!r}")
     p = base / rel
-    if p.is_file():
-        return p
-    for ext in _IMAGE_EXTS:
+    for ext in ("", *_IMAGE_EXTS):
+        # Refused before any look-up, so nothing outside the folder is even stat'ed.
+        resolve_inside(base, rel + ext, allow_outside, f"{where} {what}", "allow_outside")
         q = p.with_name(p.name + ext)
-        if q.is_file():
+        if is_file(q):
             return q
     raise ValueError(f"{where}: {what} file not found: {p} (also tried .png, .jpg, .jpeg)")
 
@@ -394,7 +416,9 @@ def _resolve_file(base: Path, rel: Any, where: str, what: str) -> Path:
 # -- transforms.json
 
 
-def _parse_transforms(spec: Any, json_path: Path) -> tuple[list[_Entry], _CameraFactory]:
+def _parse_transforms(
+    spec: Any, json_path: Path, allow_outside: bool
+) -> tuple[list[_Entry], _CameraFactory]:
     name = json_path.name
     if not isinstance(spec, dict):
         raise ValueError(f"{json_path}: the top level must be a JSON object")
@@ -421,10 +445,10 @@ def _parse_transforms(spec: Any, json_path: Path) -> tuple[list[_Entry], _Camera
         _check_rotation(c2w[:3, :3], f"{where} transform_matrix")
         intr = {**top, **{k: frame[k] for k in _TF_INTRINSICS if k in frame}}
         intrinsics.append(_tf_intrinsics(intr, where))
-        image = _resolve_file(base, frame["file_path"], where, "file_path")
+        image = _resolve_file(base, frame["file_path"], where, "file_path", allow_outside)
         mask = None
         if "mask_path" in frame:
-            mask = _resolve_file(base, frame["mask_path"], where, "mask_path")
+            mask = _resolve_file(base, frame["mask_path"], where, "mask_path", allow_outside)
         entries.append(_Entry(image, mask, where))
         c2ws.append(c2w)
 
@@ -527,12 +551,14 @@ def _f32(x: Any) -> torch.Tensor:
 # -- cameras.json
 
 
-def _parse_cameras(spec: Any, json_path: Path) -> tuple[list[_Entry], _CameraFactory]:
+def _parse_cameras(
+    spec: Any, json_path: Path, allow_outside: bool
+) -> tuple[list[_Entry], _CameraFactory]:
     name = json_path.name
     if not isinstance(spec, dict):
         raise ValueError(f"{json_path}: the top level must be a JSON object")
     kind = spec.get("kind")
-    if kind not in _KINDS:
+    if not isinstance(kind, str) or kind not in _KINDS:  # a list is not hashable
         raise ValueError(f"{json_path}: 'kind' must be one of {', '.join(_KINDS)}; got {kind!r}")
     cls, args = _KINDS[kind]
     sfm = kind in ("perspective", "orthographic")
@@ -579,8 +605,9 @@ def _parse_cameras(spec: Any, json_path: Path) -> tuple[list[_Entry], _CameraFac
             if a == "focal_length" and isinstance(raw, (int, float)) and not isinstance(raw, bool):
                 raw = [raw, raw]  # one focal length for x and y, as PyTorch3D's scalar form
             values[a].append(_matrix(raw, (n,) if n else (), label))
-        image = _resolve_file(base, view["image"], where, "image")
-        mask = _resolve_file(base, view["mask"], where, "mask") if "mask" in view else None
+        image = _resolve_file(base, view["image"], where, "image", allow_outside)
+        mask = (_resolve_file(base, view["mask"], where, "mask", allow_outside)
+                if "mask" in view else None)
         entries.append(_Entry(image, mask, where))
 
     def factory(size: tuple[int, int], new: tuple[int, int]) -> CamerasBase:
@@ -613,6 +640,9 @@ def _read_image(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """(H, W, 3) float32 RGB in [0, 1] and (H, W) alpha or None."""
     try:
         with Image.open(path) as img:
+            if img.width * img.height > _MAX_PIXELS:  # checked before decoding the pixels
+                raise ValueError(f"{img.width}x{img.height} pixels exceeds the cap of "
+                                 f"{_MAX_PIXELS}")
             img.load()
             mode = img.mode
             if mode.startswith("I") or mode == "F":
@@ -634,14 +664,17 @@ def _read_mask(path: Path) -> np.ndarray:
     return gray * alpha if alpha is not None else gray
 
 
-def _find_mask(entry: _Entry, root: Path) -> Path | None:
+def _find_mask(entry: _Entry, root: Path, allow_outside: bool) -> Path | None:
     if entry.mask is not None:
         return entry.mask
     stem = entry.image.stem
     for folder in (entry.image.parent / "masks", root / "masks"):
         for ext in _IMAGE_EXTS:
             p = folder / (stem + ext)
-            if p.is_file() and p != entry.image:
+            if is_file(p) and p != entry.image:
+                if not allow_outside:  # e.g. masks/ a symlink out of the folder
+                    resolve_inside(root, str(p.absolute()), False,
+                                   f"{entry.where} mask", "allow_outside")
                 return p
     return None
 
@@ -666,7 +699,8 @@ def _resize(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def _assemble(
-    entries: list[_Entry], factory: _CameraFactory, json_path: Path, image_size: int | None
+    entries: list[_Entry], factory: _CameraFactory, json_path: Path, image_size: int | None,
+    allow_outside: bool,
 ) -> MultiViewData:
     root = json_path.parent
     images, masks = [], []
@@ -681,7 +715,7 @@ def _assemble(
                 f"{e.image}: image size {rgb.shape[1]}x{rgb.shape[0]} differs from "
                 f"{size[1]}x{size[0]} of {first} (all views must have the same size)"
             )
-        mask_path = _find_mask(e, root)
+        mask_path = _find_mask(e, root, allow_outside)
         if mask_path is not None:
             mask = _read_mask(mask_path)
             if mask.shape != size:
@@ -706,6 +740,9 @@ def _assemble(
     new = (
         size if image_size is None else (image_size, max(1, round(image_size * size[1] / size[0])))
     )
+    if new[0] * new[1] > _MAX_PIXELS:
+        raise ValueError(f"image_size {image_size}: {new[1]}x{new[0]} pixels per view exceeds "
+                         f"the cap of {_MAX_PIXELS}")
     out_rgb = []
     for i, (rgb, alpha) in enumerate(images):
         if new != size:
