@@ -58,14 +58,17 @@ def _vertex_colors(path: Path, n_verts: int) -> torch.Tensor | None:
         colors = _load_ply(path).verts_colors
     elif ext == ".obj":
         rows = []
-        with open(path, encoding="utf-8", errors="replace") as f:
+        with open(path, encoding="utf-8-sig", errors="replace") as f:
             for line in f:
                 words = line.split("#", 1)[0].split()
                 if words[:1] != ["v"]:
                     continue
                 if len(words) != 7:
                     return None
-                rows.append([float(w) for w in words[4:]])
+                try:
+                    rows.append([float(w) for w in words[4:]])
+                except ValueError:  # load_obj already accepted the geometry: just draw grey
+                    return None
         colors = torch.tensor(rows, dtype=torch.float32) if rows else None
     else:
         return None
