@@ -220,11 +220,16 @@ def antialias(
             continue
         sel = ok.nonzero()[:, 0]
         k = which[sel]
-        tri = face_verts_ndc[exit_face[sel]][..., :2]  # with gradients from here on
+        # With gradients from here on, in float64: with a vertex far away (1e8) the edge
+        # functions are differences of ~1e16 terms, which float32 cancels to 0 / 0.
+        tri = face_verts_ndc[exit_face[sel]][..., :2].double()
         a = tri.gather(1, ((k + 1) % 3)[:, None, None].expand(-1, 1, 2))
         b = tri.gather(1, ((k + 2) % 3)[:, None, None].expand(-1, 1, 2))
-        e_f, e_o = _edge(a, b, pf[sel])[:, 0], _edge(a, b, po[sel])[:, 0]
-        t = (e_f / (e_f - e_o)).clamp(0.0, 1.0)  # differentiable w.r.t. the edge vertices
+        e_f, e_o = _edge(a, b, pf64[sel])[:, 0], _edge(a, b, po64[sel])[:, 0]
+        den = e_f - e_o  # |e_f| + |e_o| > 0 where the walk found a crossing
+        den = torch.where(den != 0, den, torch.ones_like(den))
+        # differentiable w.r.t. the edge vertices
+        t = (e_f / den).clamp(0.0, 1.0).to(flat_colors.dtype)
         fr, ot = front[sel], other[sel]
         cf, co = flat_colors[fr], flat_colors[ot]
         # front covers part of the other pixel, or leaves part of its own (one side owns
@@ -233,7 +238,12 @@ def antialias(
         under = torch.where(t < 0.5, 0.5 - t, 0.0)[:, None]
         delta = delta.index_add(0, ot, over * (cf - co))
         delta = delta.index_add(0, fr, under * (co - cf))
-    return (flat_colors + delta).reshape(n, h, w, c)
+    out = (flat_colors + delta).reshape(n, h, w, c)
+    if face_verts_ndc.requires_grad and not delta.requires_grad:
+        # No outline in view: the image does not depend on the vertices, but it is still a
+        # function of them (zero gradient), so that backward() works on every scene.
+        out = out + face_verts_ndc[:0].sum().to(out.dtype)
+    return out
 
 
 def antialias_render(

@@ -38,12 +38,12 @@ def _barycentric_2d(tri: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
     return torch.stack([1 - w1 - w2, w1, w2], 1)
 
 
-def _shifted(t: torch.Tensor, dim: int, offset: int, fill) -> torch.Tensor:
-    """t[..., i + offset, ...] along ``dim`` (1: rows, 2: columns), ``fill`` past the edge."""
-    shape = list(t.shape)
-    shape[dim] = 1
-    edge = torch.full(shape, fill, dtype=t.dtype, device=t.device)
-    return torch.cat([edge, t, edge], dim).narrow(dim, 1 + offset, t.shape[dim])
+def _shifted(t: torch.Tensor, dim: int, offset: int) -> torch.Tensor:
+    """t[..., i + offset, ...] along ``dim`` (1: rows, 2: columns); past the image's edge the
+    edge pixel itself: what lies outside the view is unknown, so the border is no outline
+    (a surface covering the whole view gets no gradient from it)."""
+    first, last = t.narrow(dim, 0, 1), t.narrow(dim, t.shape[dim] - 1, 1)
+    return torch.cat([first, t, last], dim).narrow(dim, 1 + offset, t.shape[dim])
 
 
 def _separated(fa: torch.Tensor, fb: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
@@ -73,13 +73,12 @@ class _OpenDR(torch.autograd.Function):
                 dim = 2 if axis == 0 else 1
                 step = float((xs[0] - xs[1]).abs() if axis == 0 else (ys[0] - ys[1]).abs())
                 # d I / d(NDC coordinate): index order runs against the NDC axis.
-                d_img = (_shifted(image, dim, -1, 0.0) - _shifted(image, dim, 1, 0.0)) / (
-                    2.0 * step)
+                d_img = (_shifted(image, dim, -1) - _shifted(image, dim, 1)) / (2.0 * step)
                 owner, owner_z = torch.where(p2f >= 0, p2f, -1), depth
                 boundary = torch.zeros_like(p2f, dtype=torch.bool)
                 for offset in (-1, 1):
-                    nb = _shifted(p2f, dim, offset, -1)
-                    nz = _shifted(depth, dim, offset, torch.inf)
+                    nb = _shifted(p2f, dim, offset)
+                    nz = _shifted(depth, dim, offset)
                     sep = _separated(p2f, nb, faces)
                     boundary |= sep
                     nearer = sep & (nz < owner_z)

@@ -153,6 +153,9 @@ def rasterize_faces(
     Returns:
         :class:`Fragments` with (N, H, W, K) tensors; zbuf, bary_coords and dists are
         differentiable w.r.t. ``face_verts``; pix_to_face is not.
+
+    Raises:
+        ValueError: bad settings or shapes, or NaN/inf in ``face_verts`` (every backend).
     """
     H, W = parse_image_size(image_size)
     _check_settings(blur_radius, faces_per_pixel, backend)
@@ -192,16 +195,17 @@ def rasterize_faces(
     if backend == "numba":
         from . import cpu
 
-        # (the kernel's first pass raises on NaN coordinates, saving a pass here)
+        # (the kernel's first pass raises on NaN/inf coordinates, saving a pass here)
         p2f, zbuf, bary, dists = _KernelRasterize.apply(cpu, *args)
     elif backend == "triton":
         from . import cuda
 
-        # (the binning's one host sync also counts NaN faces and raises)
+        # (the binning's one host sync also counts NaN/inf faces and raises)
         p2f, zbuf, bary, dists = _KernelRasterize.apply(cuda, *args)
     else:
-        if torch.isnan(face_verts).any():
-            raise ValueError("face_verts contains NaN (check the vertices and the camera)")
+        if not bool(torch.isfinite(clipped.face_verts).all()):
+            raise ValueError("face_verts has NaN or inf coordinates (check the vertices and "
+                             "the camera)")
         p2f, zbuf, bary, dists = reference.rasterize_reference(*args)
     p2f, bary = unclip_fragments(clipped, p2f, bary)
     return Fragments(pix_to_face=p2f, zbuf=zbuf, bary_coords=bary, dists=dists)

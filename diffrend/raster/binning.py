@@ -67,7 +67,7 @@ def face_pixel_ranges(fv, face_mesh, radius, cull_backfaces, ys, xs):
     Returns:
         rng: (F, 4) int32 [row0, row1, col0, col1] inclusive; row0 > row1 if the face is
             skipped (zero area, a vertex at or behind the camera, culled back face, off image).
-        n_nan: how many faces have a NaN coordinate.
+        n_nan: how many faces have a NaN or inf coordinate.
     """
     F = fv.shape[0]
     H = ys.shape[0]
@@ -84,7 +84,7 @@ def face_pixel_ranges(fv, face_mesh, radius, cull_backfaces, ys, xs):
         bad = False
         for i in range(3):
             for j in range(3):
-                if np.isnan(fv[f, i, j]):
+                if not np.isfinite(fv[f, i, j]):
                     bad = True
         if bad:
             n_nan += 1

@@ -276,7 +276,7 @@ def rasterize_forward(
     with kernel_lock():  # (see diffrend.threads)
         rng, n_nan = face_pixel_ranges(fv, fm, radius, params.cull_backfaces, ys, xs)
         if n_nan:
-            raise ValueError(f"face_verts has NaN coordinates in {n_nan} faces")
+            raise ValueError(f"face_verts has NaN or inf coordinates in {n_nan} faces")
         tile_start, tile_faces, rec_v, rec_r = bin_faces(fv, rng, fm, n_meshes, H, W, tile)
         # Every entry is written by exactly one (image, tile) task, empty slots with -1.
         p2f = torch.empty((n_meshes, H, W, K), dtype=torch.int64)

@@ -109,7 +109,7 @@ def bin_faces(
         ok: (F,) bool, whether each face is rasterized at all (area, depth, culling).
 
     Raises:
-        ValueError: if a face has a NaN coordinate.
+        ValueError: if a face has a NaN or inf coordinate.
     """
     H, W = params.image_size
     dev = face_verts.device
@@ -132,7 +132,7 @@ def bin_faces(
     count, nan, ok = count[:F], nan[:F], ok[:F]
     tile_start, tile_faces = fill_tiles(face_mesh, count, nan, r0, c0, ntx, n_ty, n_tx,
                                         n_tiles, tile, "face",
-                                        "face_verts has NaN coordinates in {} faces")
+                                        "face_verts has NaN or inf coordinates in {} faces")
     tile_verts = fv[tile_faces.long()]
     return tile_start, tile_faces, tile_verts, ok.bool()
 

@@ -33,6 +33,7 @@ def meshes_to_ndc(
 
     Returns:
         ``Meshes`` with projected vertices; differentiable w.r.t. vertices and cameras.
+        Vertices whose projection is not finite (on the camera plane) get x, y = 1e6.
     """
     n_cam = len(cameras) if R is None else max(len(cameras), R.shape[0])
     if len(meshes_world) == 1 and n_cam > 1:
@@ -44,7 +45,12 @@ def meshes_to_ndc(
         )
     verts_world = meshes_world.verts_padded()
     verts_view = cameras.get_world_to_view_transform(R=R, T=T).transform_points(verts_world)
-    xy = project_view_points(cameras, verts_view, verts_world, R=R, T=T)
+    # A vertex on the camera plane has no projection (x / 0): parked far outside the image,
+    # finite and without gradient. Its faces are then skipped (z < 1e-8), or, clipped at
+    # z_clip_value, shrink to nothing (the cut points land on the other vertices), in both
+    # backends alike, instead of NaN/inf reaching the kernels and the backward.
+    xy = project_view_points(cameras, verts_view, verts_world, R=R, T=T,
+                             park_camera_plane=True)
     verts_ndc = torch.cat((xy, verts_view[..., 2:3]), dim=-1)
     return meshes_world.update_padded(verts_ndc)
 

@@ -214,18 +214,25 @@ def rasterize_reference(
 
     Returns:
         pix_to_face (N, H, W, K) int64, zbuf (N, H, W, K), bary_coords (N, H, W, K, 3),
-        dists (N, H, W, K); -1 where empty. zbuf, bary_coords and dists are differentiable
-        w.r.t. ``face_verts`` (autograd).
+        dists (N, H, W, K) in the dtype of ``face_verts`` (computed in float64); -1 where
+        empty. zbuf, bary_coords and dists are differentiable w.r.t. ``face_verts`` (autograd).
     """
-    p2f = select_faces(face_verts, face_mesh, n_meshes, neighbor, params)
+    # Computed in float64 whatever the input dtype, as the Numba kernel does (float32 edge
+    # functions of faces with a far vertex, ~1e8, cancel to noise and miss or invent
+    # coverage; near-equal depths flip), then rounded to the input dtype. MPS has no float64.
+    dtype = face_verts.dtype
+    wide = torch.float64 if face_verts.device.type != "mps" else dtype
+    fv = face_verts.to(wide)
+    p2f = select_faces(fv, face_mesh, n_meshes, neighbor, params)
     H, W = params.image_size
-    ys, xs = pixel_centers_torch(H, W, face_verts.dtype, face_verts.device)
+    ys, xs = pixel_centers_torch(H, W, wide, face_verts.device)
     mask = p2f >= 0
     idx = torch.nonzero(mask, as_tuple=True)
-    v = face_verts[p2f[mask]]
+    v = fv[p2f[mask]]
     z, b, d, _ = fragment_values(
         xs[idx[2]], ys[idx[1]], v, params.perspective_correct, params.clip_barycentric_coords
     )
+    z, b, d = z.to(dtype), b.to(dtype), d.to(dtype)
     shape = p2f.shape
     zbuf = torch.full(shape, -1.0, dtype=face_verts.dtype, device=face_verts.device)
     dists = torch.full_like(zbuf, -1.0)

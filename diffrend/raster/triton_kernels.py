@@ -532,8 +532,10 @@ def face_setup_kernel(
     y2 = tl.load(b + 7, mask=fm_ok, other=0.0)
     z2 = tl.load(b + 8, mask=fm_ok, other=0.0)
     mesh = tl.load(fm_ptr + f, mask=fm_ok, other=-1)
-    nan = ((x0 != x0) | (y0 != y0) | (z0 != z0) | (x1 != x1) | (y1 != y1) | (z1 != z1)
-           | (x2 != x2) | (y2 != y2) | (z2 != z2))
+    # NaN or inf: x - x is NaN for both, 0 for every finite x
+    nan = (((x0 - x0) != 0) | ((y0 - y0) != 0) | ((z0 - z0) != 0) | ((x1 - x1) != 0)
+           | ((y1 - y1) != 0) | ((z1 - z1) != 0) | ((x2 - x2) != 0) | ((y2 - y2) != 0)
+           | ((z2 - z2) != 0))
     area = (x0 - x1) * (y2 - y1) - (y0 - y1) * (x2 - x1)
     ok = fm_ok & (mesh >= 0) & (mesh < n_meshes) & ~nan
     ok = ok & (tl.minimum(tl.minimum(z0, z1), z2) >= KEPS) & (tl.abs(area) > KEPS)
