@@ -101,6 +101,22 @@ def test_no_edge_in_view_gives_zero_finite_gradient(method):
         assert torch.count_nonzero(verts.grad) == 0
 
 
+@pytest.mark.parametrize("backend", ["numba", "reference"])
+@pytest.mark.parametrize("method", [m for m in METHODS if m != "hard"])
+def test_empty_mesh_keeps_its_graph(method, backend):
+    # A mesh with no faces (say, emptied by a filter mid-fit) renders nothing, and backward()
+    # must still work and give zero gradients, as for a mesh that is out of view.
+    verts = torch.rand(4, 3, requires_grad=True)
+    meshes = Meshes([verts], [torch.zeros(0, 3, dtype=torch.int64)])
+    fragments = MeshRasterizer(_camera(), RasterizationSettings(
+        image_size=8, faces_per_pixel=2, backend=backend))(meshes)
+    assert fragments.zbuf.requires_grad
+    sil = render_silhouette(meshes, _camera(), 8, method)
+    assert sil.requires_grad
+    sil.sum().backward()
+    assert torch.count_nonzero(verts.grad) == 0
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_vertex_far_away_gives_finite_gradient(method):
     # one vertex ~1e8 away: long thin triangles cross the image

@@ -48,6 +48,8 @@ def _shifted(t: torch.Tensor, dim: int, offset: int) -> torch.Tensor:
 
 def _separated(fa: torch.Tensor, fb: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     """Whether faces fa and fb (same shape, -1: none) differ and share no edge."""
+    if faces.shape[0] == 0:  # an empty mesh: background everywhere, no outline
+        return torch.zeros_like(fa, dtype=torch.bool)
     va, vb = faces[fa.clamp(min=0)], faces[fb.clamp(min=0)]
     shared = (va[..., :, None] == vb[..., None, :]).sum((-1, -2))
     return (fa != fb) & ((fa < 0) | (fb < 0) | (shared < 2))

@@ -45,8 +45,7 @@ def gather_face_verts(verts: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     Returns:
         (F, 3, 3) float, differentiable w.r.t. ``verts``.
     """
-    if faces.numel() == 0:
-        return verts.new_zeros((0, 3, 3))
-    if verts.device.type != "cpu":
-        return verts[faces]
+    if faces.numel() == 0 or verts.device.type != "cpu":
+        # (plain indexing: an empty mesh keeps its graph, so backward() gives zero gradients)
+        return verts[faces.to(torch.int64)].reshape(-1, 3, 3)
     return _GatherFaceVerts.apply(verts, faces.to(torch.int64))
