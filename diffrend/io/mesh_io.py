@@ -410,6 +410,12 @@ def _read_source(f: Any, path_manager: Any) -> tuple[bytes | str, str, Path]:
     raise TypeError(f"f: expected a path or a readable stream, got {type(f).__name__}")
 
 
+def _finite_as_float32(values: np.ndarray) -> bool:
+    """Whether every value stays finite once cast to float32 (1e39 does not; no warning)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(values.astype(np.float32)).all())
+
+
 def load_obj(
     f: PathLike | IO,
     load_textures: bool = True,
@@ -470,8 +476,7 @@ def load_obj(
             raise ValueError(f"{where}: a {what} line does not have {cols} values "
                              "(truncated file?)")
         # Checked as float32, the type returned: 1e39 is finite in float64 only.
-        if arr is not None and len(arr) and not np.isfinite(
-                arr[:, :cols].astype(np.float32)).all():
+        if arr is not None and len(arr) and not _finite_as_float32(arr[:, :cols]):
             raise ValueError(f"{where}: {what} lines contain NaN or inf")
     v_idx, t_idx, n_idx, m_idx, names = _parse_faces(text, where, strict)
     if (v is None or len(v) == 0) and strict:

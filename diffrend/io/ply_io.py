@@ -168,7 +168,8 @@ def _split_runs(table: np.ndarray, elem: PlyElement) -> list[np.ndarray]:
     """Columns of a (count, P) table grouped into one array per same-typed run."""
     out, start = [], 0
     for tname, n in elem.runs():
-        out.append(table[:, start:start + n].astype(np.dtype(tname)))
+        with np.errstate(over="ignore", invalid="ignore"):  # (overflow: checked as inf later)
+            out.append(table[:, start:start + n].astype(np.dtype(tname)))
         start += n
     return out
 
