@@ -242,11 +242,15 @@ def _warm_kernels(device: torch.device, points: bool = False) -> None:
 @click.option("--resume", is_flag=True,
               help="Continue from OUTPUT/checkpoint.pt (same arguments: same result); "
               "without one, say so and start from scratch.")
+@click.option("--allow-outside-paths", is_flag=True,
+              help="Let --data's JSON name images and masks outside its folder (absolute or "
+              "../ paths); refused by default.")
 @click.option("--force", is_flag=True,
               help="Run even when another diffrend run holds OUTPUT's lock.")
 def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size: int,
         views: int, heldout: int, seed: int, device: str, colors: str, texture_size: int,
-        checkpoint_every: int, resume: bool, force: bool) -> None:
+        checkpoint_every: int, resume: bool, allow_outside_paths: bool,
+        force: bool) -> None:
     """Fit an ico-sphere to views of MESH (default: the bundled cow) or of --data: writes
     mesh.obj/.ply, progress.gif, loss.png, final.png, metrics.json and index.html."""
     import sys
@@ -259,7 +263,8 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
     dev = _device(device)
     with _job(output, force, resume):
         inputs = prepare_inputs(mesh, data, views=views, heldout=heldout,
-                                image_size=image_size, device=dev)
+                                image_size=image_size, device=dev,
+                                allow_outside=allow_outside_paths)
         _warm_kernels(dev)
         settings = replace(FitMeshSettings().scaled(iters=iters, image_size=image_size),
                            lit=inputs.lit, colors=colors, texture_size=texture_size,
@@ -297,11 +302,15 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
               type=click.IntRange(1, 100000))
 @click.option("--resume", is_flag=True, help="Continue from OUTPUT/checkpoint.pt; without "
               "one, say so and start from scratch.")
+@click.option("--allow-outside-paths", is_flag=True,
+              help="Let --data's JSON name images and masks outside its folder (absolute or "
+              "../ paths); refused by default.")
 @click.option("--force", is_flag=True,
               help="Run even when another diffrend run holds OUTPUT's lock.")
 def texture(mesh: str | None, data: str | None, output: str, iters: int, image_size: int,
             texture_size: int, views: int, heldout: int, seed: int, device: str,
-            checkpoint_every: int, resume: bool, force: bool) -> None:
+            checkpoint_every: int, resume: bool, allow_outside_paths: bool,
+            force: bool) -> None:
     """Recover the texture map of MESH (default: the bundled cow, from its own renders)
     from views: writes mesh.obj/.mtl/.png, progress.gif, loss.png, final.png, texture.png,
     metrics.json and index.html."""
@@ -314,7 +323,8 @@ def texture(mesh: str | None, data: str | None, output: str, iters: int, image_s
     dev = _device(device)
     with _job(output, force, resume):
         inputs = prepare_texture_inputs(mesh, data, views=views, heldout=heldout,
-                                        image_size=image_size, device=dev)
+                                        image_size=image_size, device=dev,
+                                        allow_outside=allow_outside_paths)
         _warm_kernels(dev)
         settings = FitTextureSettings(texture_size=texture_size, iters=iters,
                                       lit=inputs.lit, levels=min(5, texture_size.bit_length()))
@@ -398,11 +408,15 @@ def pose(mesh: str | None, output: str, seed: int, image_size: int, min_deg: flo
               type=click.IntRange(1, 100000))
 @click.option("--resume", is_flag=True, help="Continue from OUTPUT/checkpoint.pt; without "
               "one, say so and start from scratch.")
+@click.option("--allow-outside-paths", is_flag=True,
+              help="Let --data's JSON name images and masks outside its folder (absolute or "
+              "../ paths); refused by default.")
 @click.option("--force", is_flag=True,
               help="Run even when another diffrend run holds OUTPUT's lock.")
 def fit_points_cmd(mesh: str | None, data: str | None, output: str, n_points: int, iters: int,
                    image_size: int, views: int, heldout: int, radius_px: float, seed: int,
-                   device: str, checkpoint_every: int, resume: bool, force: bool) -> None:
+                   device: str, checkpoint_every: int, resume: bool,
+                   allow_outside_paths: bool, force: bool) -> None:
     """Fit a coloured point cloud to views of MESH (default: the bundled cow, rendered
     unlit) or of --data: writes points.ply, progress.gif, loss.png, final.png, metrics.json
     and index.html."""
@@ -415,7 +429,8 @@ def fit_points_cmd(mesh: str | None, data: str | None, output: str, n_points: in
     dev = _device(device)
     with _job(output, force, resume):
         inputs = prepare_points_inputs(mesh, data, views=views, heldout=heldout,
-                                       image_size=image_size, device=dev)
+                                       image_size=image_size, device=dev,
+                                       allow_outside=allow_outside_paths)
         _warm_kernels(dev, points=True)
         settings = FitPointsSettings(n_points=n_points, iters=iters, radius_px=radius_px)
         with deferred_interrupt() as stop:  # from the first step to the last file

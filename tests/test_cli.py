@@ -165,3 +165,24 @@ def test_cold_kernel_cache_is_announced_before_the_job_starts(tmp_path, monkeypa
     (tmp_path / "missing.nbi").write_text("")
     cli._warm_kernels(torch.device("cpu"))
     assert capsys.readouterr().err == ""
+
+
+def test_data_paths_outside_the_folder_need_the_flag(tmp_path):
+    import json
+
+    from diffrend.jobs.mesh_job import prepare_inputs
+
+    secret = tmp_path / "secret.png"
+    Image.fromarray(np.full((8, 8, 4), 255, np.uint8)).save(secret)
+    data = tmp_path / "data"
+    data.mkdir()
+    frames = [{"file_path": "../secret.png", "transform_matrix": np.eye(4).tolist()}]
+    (data / "transforms.json").write_text(json.dumps({"camera_angle_x": 0.7,
+                                                      "frames": frames}))
+    result = CliRunner().invoke(main, ["fit", "--data", str(data), "-o", str(tmp_path / "o"),
+                                       "--iters", "3", "--image-size", "16"])
+    assert result.exit_code == 1, result.output
+    assert "outside the folder" in result.output and "--allow-outside-paths" in result.output
+    assert "Traceback" not in result.output
+    inputs = prepare_inputs(data=data, image_size=16, allow_outside=True)
+    assert len(inputs.train) == 1

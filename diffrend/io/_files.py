@@ -78,7 +78,8 @@ def resolve_inside(folder: Path, name: str, allow_outside: bool, what: str,
     Args:
         folder: the data file's folder. name: the path as written in the file.
         allow_outside: the caller's opt-in. what: what ``name`` is, for the message (e.g.
-        "frames[3] file_path"). flag: the opt-in's name, for the message (None: none).
+        "frames[3] file_path"). flag: how to opt in, for the message (e.g.
+        "allow_outside=True"; None: no way).
 
     Raises:
         ValueError: ``name`` leads outside ``folder`` (the message names ``what``, the path
@@ -90,7 +91,7 @@ def resolve_inside(folder: Path, name: str, allow_outside: bool, what: str,
     except (OSError, RuntimeError, ValueError) as e:  # symlink loops, NUL bytes
         raise ValueError(f"{what} {name!r}: cannot resolve ({e})") from None
     if not allow_outside and not p.is_relative_to(root):
-        hint = f" (pass {flag}=True to allow it)" if flag else ""
+        hint = f" (pass {flag} to allow it)" if flag else ""
         raise ValueError(f"{what} {name!r} resolves outside the folder {root}; refusing to "
                          f"read it{hint}")
     return p

@@ -304,7 +304,7 @@ class _FolderResolver:
 
     def path(self, name: str) -> Path:
         return resolve_inside(self.folder, name.strip(), self.allow_external, name,
-                              "allow_external_textures")
+                              "allow_external_textures=True")
 
 
 def _image_tensor(img: Any) -> torch.Tensor:

@@ -406,7 +406,8 @@ def _resolve_file(base: Path, rel: Any, where: str, what: str, allow_outside: bo
     p = base / rel
     for ext in ("", *_IMAGE_EXTS):
         # Refused before any look-up, so nothing outside the folder is even stat'ed.
-        resolve_inside(base, rel + ext, allow_outside, f"{where} {what}", "allow_outside")
+        resolve_inside(base, rel + ext, allow_outside, f"{where} {what}",
+                       "allow_outside=True, or --allow-outside-paths to a job")
         q = p.with_name(p.name + ext)
         if is_file(q):
             return q

@@ -61,6 +61,7 @@ def prepare_inputs(
     image_size: int = 128,
     device: str | torch.device = "cpu",
     lit: bool = True,
+    allow_outside: bool = False,
 ) -> FitInputs:
     """Training and held-out views from a target mesh or a folder of views.
 
@@ -74,6 +75,8 @@ def prepare_inputs(
         device: where the views live.
         lit: render ``mesh``'s views lit by headlights (True) or unlit, the albedo (for
             view-independent colours such as a point cloud's).
+        allow_outside: let ``data`` name images and masks outside its folder (absolute or
+            ``../`` paths); refused by default.
 
     Raises:
         ValueError: both ``mesh`` and ``data`` given, bad files, out-of-range counts.
@@ -87,7 +90,8 @@ def prepare_inputs(
     if not isinstance(heldout, int) or heldout < 0:
         raise ValueError(f"heldout must be an int >= 0, got {heldout!r}")
     if data is not None:
-        all_views = load_views(data, image_size=image_size).to(device)
+        all_views = load_views(data, image_size=image_size,
+                               allow_outside=allow_outside).to(device)
         h, w = all_views.masks.shape[1:]
         if h != w:
             raise ValueError(f"data: the fit needs square images, got {h}x{w}")

@@ -31,12 +31,13 @@ def prepare_points_inputs(
     heldout: int = 10,
     image_size: int = 128,
     device: str | torch.device = "cpu",
+    allow_outside: bool = False,
 ) -> FitInputs:
     """:func:`~diffrend.jobs.mesh_job.prepare_inputs` with ``mesh``'s views rendered unlit,
     so that each point's colour is the surface's (a cloud's colours do not change with the
     view). Default mesh: the bundled cow."""
     return prepare_inputs(mesh, data, views=views, heldout=heldout, image_size=image_size,
-                          device=device, lit=False)
+                          device=device, lit=False, allow_outside=allow_outside)
 
 
 def _psnr(mse: float) -> float:

@@ -34,12 +34,14 @@ def prepare_texture_inputs(
     heldout: int = 10,
     image_size: int = 256,
     device: str | torch.device = "cpu",
+    allow_outside: bool = False,
 ) -> FitInputs:
     """Views to fit a texture to, and the mesh (with UVs) in ``FitInputs.target``.
 
     Without ``data``, views are rendered from ``mesh`` (default: the bundled cow) with its
     own texture, after normalising it; the fit then starts from grey. With ``data``, ``mesh``
-    (an OBJ with UVs, in the cameras' frame: not normalised) is required.
+    (an OBJ with UVs, in the cameras' frame: not normalised) is required. ``allow_outside``
+    lets ``data`` name images outside its folder (see :func:`~diffrend.io.load_views`).
 
     Raises:
         ValueError: no UVs in the mesh, ``data`` without a mesh, bad files.
@@ -52,7 +54,8 @@ def prepare_texture_inputs(
         target = load_objs_as_meshes([mesh], device=device)
         if not isinstance(target.textures, TexturesUV):
             raise ValueError(missing_texture_message(mesh))
-        all_views = load_views(data, image_size=image_size).to(device)
+        all_views = load_views(data, image_size=image_size,
+                               allow_outside=allow_outside).to(device)
         n = len(all_views)
         held = list(range(5, n, 10)) if n >= 5 else []
         train = [i for i in range(n) if i not in held]
