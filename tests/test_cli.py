@@ -158,7 +158,9 @@ def test_cold_kernel_cache_is_announced_before_the_job_starts(tmp_path, monkeypa
     fake = types.ModuleType("fake_kernels")
     fake.kernel = FakeDispatcher()
     monkeypatch.setitem(sys.modules, "fake_kernels", fake)
-    monkeypatch.setattr(cli, "_KERNEL_MODULES", ("fake_kernels",))
+    import diffrend.jobs.warmup as warmup
+
+    monkeypatch.setattr(warmup, "KERNEL_MODULES", ("fake_kernels",))
     cli._warm_kernels(torch.device("cpu"))
     err = capsys.readouterr().err
     assert "compiling kernels (first run only" in err and "compiled in" in err
