@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -155,6 +155,26 @@ def _warm_kernels(device: torch.device, points: bool = False) -> None:
     warm_kernels(device, points=points, echo=lambda m: click.echo(m, err=True))
 
 
+def _fit_job_options(command: Callable) -> Callable:
+    """The options the fitting jobs (fit, texture, fit-points) share: checkpoints, --resume,
+    --allow-outside-paths for --data, and --force for the output folder's lock."""
+    options = (
+        click.option("--checkpoint-every", default=50, show_default=True,
+                     type=click.IntRange(1, 100000), help="Steps between checkpoints."),
+        click.option("--resume", is_flag=True,
+                     help="Continue from OUTPUT/checkpoint.pt (same arguments: same result); "
+                     "without one, say so and start from scratch."),
+        click.option("--allow-outside-paths", is_flag=True,
+                     help="Let --data's JSON name images and masks outside its folder "
+                     "(absolute or ../ paths); refused by default."),
+        click.option("--force", is_flag=True,
+                     help="Run even when another diffrend run holds OUTPUT's lock."),
+    )
+    for option in reversed(options):  # (click lists them in the order given here)
+        command = option(command)
+    return command
+
+
 @main.command()
 @click.argument("mesh", required=False, type=click.Path(dir_okay=False))
 @click.option("--data", type=click.Path(exists=True),
@@ -177,16 +197,7 @@ def _warm_kernels(device: torch.device, points: bool = False) -> None:
               help="Fit per-vertex colours, a UV texture map, or silhouettes only.")
 @click.option("--texture-size", default=256, show_default=True, type=click.IntRange(4, 8192),
               help="Side of the texture map (--colors texture).")
-@click.option("--checkpoint-every", default=50, show_default=True,
-              type=click.IntRange(1, 100000), help="Steps between checkpoints.")
-@click.option("--resume", is_flag=True,
-              help="Continue from OUTPUT/checkpoint.pt (same arguments: same result); "
-              "without one, say so and start from scratch.")
-@click.option("--allow-outside-paths", is_flag=True,
-              help="Let --data's JSON name images and masks outside its folder (absolute or "
-              "../ paths); refused by default.")
-@click.option("--force", is_flag=True,
-              help="Run even when another diffrend run holds OUTPUT's lock.")
+@_fit_job_options
 def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size: int,
         views: int, heldout: int, seed: int, device: str, colors: str, texture_size: int,
         checkpoint_every: int, resume: bool, allow_outside_paths: bool,
@@ -238,15 +249,7 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
 @click.option("--heldout", default=10, show_default=True, type=click.IntRange(0, 1000))
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
-@click.option("--checkpoint-every", default=50, show_default=True,
-              type=click.IntRange(1, 100000))
-@click.option("--resume", is_flag=True, help="Continue from OUTPUT/checkpoint.pt; without "
-              "one, say so and start from scratch.")
-@click.option("--allow-outside-paths", is_flag=True,
-              help="Let --data's JSON name images and masks outside its folder (absolute or "
-              "../ paths); refused by default.")
-@click.option("--force", is_flag=True,
-              help="Run even when another diffrend run holds OUTPUT's lock.")
+@_fit_job_options
 def texture(mesh: str | None, data: str | None, output: str, iters: int, image_size: int,
             texture_size: int, views: int, heldout: int, seed: int, device: str,
             checkpoint_every: int, resume: bool, allow_outside_paths: bool,
@@ -344,15 +347,7 @@ def pose(mesh: str | None, output: str, seed: int, image_size: int, min_deg: flo
               help="Point radius in pixels.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
-@click.option("--checkpoint-every", default=50, show_default=True,
-              type=click.IntRange(1, 100000))
-@click.option("--resume", is_flag=True, help="Continue from OUTPUT/checkpoint.pt; without "
-              "one, say so and start from scratch.")
-@click.option("--allow-outside-paths", is_flag=True,
-              help="Let --data's JSON name images and masks outside its folder (absolute or "
-              "../ paths); refused by default.")
-@click.option("--force", is_flag=True,
-              help="Run even when another diffrend run holds OUTPUT's lock.")
+@_fit_job_options
 def fit_points_cmd(mesh: str | None, data: str | None, output: str, n_points: int, iters: int,
                    image_size: int, views: int, heldout: int, radius_px: float, seed: int,
                    device: str, checkpoint_every: int, resume: bool,
