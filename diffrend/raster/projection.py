@@ -40,11 +40,15 @@ def project_view_points(
         to_ndc = to_ndc.compose(cameras.get_ndc_camera_transform())
     if not park_camera_plane:
         return to_ndc.transform_points(pts_view)[..., :2]
-    z = pts_view[..., 2:3]
-    # Projected again from a harmless stand-in so that no inf enters the backward pass.
-    # NaN input keeps its NaN (z is NaN too) and is reported by the rasterizer.
+    # One homogeneous product; a point on the camera plane (w = 0, or so small that x / w
+    # overflows) is divided by 1 instead, so that no inf enters the backward pass, and then
+    # parked. NaN input keeps its NaN (z is NaN too) and is reported by the rasterizer.
+    homo = torch.cat((pts_view, torch.ones_like(pts_view[..., :1])), -1)
+    m = to_ndc.get_matrix()
+    wide = torch.promote_types(homo.dtype, m.dtype)  # (as Transform3d.transform_points)
+    out = homo.to(wide) @ m.to(wide)  # (row vectors; a batch of 1 broadcasts)
+    xy, w = out[..., :2], out[..., 3:]
     with torch.no_grad():
-        off = (~torch.isfinite(to_ndc.transform_points(pts_view)[..., :2])).any(
-            -1, keepdim=True) & torch.isfinite(z)
-    pts_ndc = to_ndc.transform_points(torch.where(off, torch.ones_like(pts_view), pts_view))
-    return torch.where(off, torch.full_like(pts_ndc[..., :2], 1e6), pts_ndc[..., :2])
+        off = (~torch.isfinite(xy / w)).any(-1, keepdim=True) & torch.isfinite(pts_view[..., 2:3])
+    xy = (xy / torch.where(off, torch.ones_like(w), w)).to(pts_view.dtype)
+    return torch.where(off, torch.full_like(xy, 1e6), xy)
