@@ -20,7 +20,7 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # (PEP 562), so `import diffrend` and `diffrend --help` do not pay for torch, trimesh
 # and the kernels until something needs them.
 _EXPORTS: dict[str, tuple[str, ...]] = {
-    "blend": (
+    "render.blend": (
         "BlendParams", "hard_rgb_blend", "sigmoid_alpha_blend", "softmax_rgb_blend",
     ),
     "cameras": (
@@ -28,14 +28,14 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "OrthographicCameras", "PerspectiveCameras", "camera_position_from_spherical_angles",
         "join_cameras_as_batch", "look_at_rotation", "look_at_view_transform",
     ),
-    "compositing": (
+    "render.compositing": (
         "AlphaCompositor", "NormWeightedCompositor", "WeightedSumCompositor", "alpha_composite",
         "norm_weighted_sum", "weighted_sum",
     ),
     "io": (
         "load_mesh", "load_obj", "load_objs_as_meshes", "save_obj", "save_ply",
     ),
-    "points_renderer": (
+    "modules.points": (
         "PointsRenderer",
     ),
     "raster": (
@@ -43,7 +43,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "PointsRasterizer", "RasterizationSettings", "rasterize_faces", "rasterize_meshes",
         "rasterize_points", "rasterize_points_packed",
     ),
-    "renderer": (
+    "modules.mesh": (
         "HardDepthShader", "HardFlatShader", "HardGouraudShader", "HardPhongShader",
         "MeshRenderer", "MeshRendererWithFragments", "MeshShader", "NormalShader", "ShaderBase",
         "SoftDepthShader", "SoftGouraudShader", "SoftPhongShader", "SoftSilhouetteShader",
@@ -52,7 +52,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "AmbientLights", "DirectionalLights", "Materials", "PointLights", "TexturesAtlas",
         "TexturesUV", "TexturesVertex", "interpolate_face_attributes",
     ),
-    "splatter_shader": (
+    "modules.splatter": (
         "SplatterPhongShader",
     ),
     "structures": (

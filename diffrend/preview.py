@@ -16,12 +16,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .blend import BlendParams
 from .cameras import FoVPerspectiveCameras, look_at_view_transform
 from .io import load_mesh, load_objs_as_meshes
 from .io.atomic import atomic_open, atomic_write_bytes
+from .modules.mesh import MeshRenderer, MeshShader
 from .raster import MeshRasterizer, RasterizationSettings
-from .renderer import MeshRenderer, MeshShader
+from .render.blend import BlendParams
 from .shader_names import COMPARE, SHADERS  # noqa: F401 - COMPARE re-exported
 from .shading import Materials, PointLights, TexturesVertex
 from .structures import Meshes

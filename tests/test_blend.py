@@ -14,7 +14,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from diffrend.blend import (
+from diffrend.raster import Fragments
+from diffrend.render.blend import (
     BlendParams,
     hard_rgb_blend,
     sigmoid_alpha_blend,
@@ -22,7 +23,6 @@ from diffrend.blend import (
     softmax_rgb_blend,
     softmax_rgb_blend_reference,
 )
-from diffrend.raster import Fragments
 
 
 def sig(x: float) -> float:
@@ -485,7 +485,7 @@ def test_kernel_slot_partition_every_mask():
 
     import numpy as np
 
-    from diffrend.blend_kernels import _scan
+    from diffrend.render.blend_kernels import _scan
 
     for K in range(1, 8):
         for bits in itertools.product([False, True], repeat=K):

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import diffrend as dr
-import diffrend.renderer as renderer_module
-from diffrend.compact import compact_fragments, scatter_colors, visible_entries
+import diffrend.render.dispatch as dispatch_module
+from diffrend.render.compact import compact_fragments, scatter_colors, visible_entries
 
 
 def _scene(shader_factory, image_size=40, k=12, sigma=1e-4):
@@ -35,7 +35,7 @@ def test_compact_shading_equals_full_shading(factory, monkeypatch):
     results = []
     for compact in (True, False):
         if not compact:
-            monkeypatch.setattr(renderer_module, "visible_entries",
+            monkeypatch.setattr(dispatch_module, "visible_entries",
                                 lambda blend, fr, *a, **k: fr.pix_to_face >= 0)
         v = mesh.verts_padded().detach().clone().requires_grad_()
         img = renderer(mesh.update_padded(v))

@@ -7,7 +7,7 @@ import pytest
 import torch
 from conftest import GOLDEN
 
-from diffrend.compositing import (
+from diffrend.render.compositing import (
     AlphaCompositor,
     NormWeightedCompositor,
     WeightedSumCompositor,

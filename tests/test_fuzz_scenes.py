@@ -36,11 +36,11 @@ from diffrend import (
     SoftPhongShader,
     SoftSilhouetteShader,
 )
-from diffrend.blend import BlendParams
 from diffrend.gradients import METHODS, render_silhouette
 from diffrend.raster import MeshRasterizer, RasterizationSettings, rasterize_faces
 from diffrend.raster.fragments import PointsRasterizationSettings
 from diffrend.raster.points_rasterizer import PointsRasterizer
+from diffrend.render.blend import BlendParams
 from diffrend.structures import Meshes, Pointclouds
 
 N_SCENES = int(os.environ.get("DIFFREND_FUZZ_SCENES", "24"))

@@ -138,3 +138,32 @@ def test_gradients_stay_finite_on_degenerate_faces(method):
     if s.requires_grad:
         (g,) = torch.autograd.grad(s.sum(), flat, allow_unused=True)
         assert g is None or bool(torch.isfinite(g).all())
+
+
+@pytest.mark.parametrize("method", ["nmr", "opendr"])
+def test_silhouette_helpers_equal_the_shader_switch(method):
+    """nmr_silhouette / opendr_silhouette (fragments in, silhouette out) give the image and
+    the vertex gradient of render_silhouette(..., method), which goes through the shaders'
+    edge pass."""
+    from diffrend.gradients import nmr_silhouette, opendr_silhouette
+    from diffrend.raster import MeshRasterizer, RasterizationSettings
+
+    helper = {"nmr": nmr_silhouette, "opendr": opendr_silhouette}[method]
+    cot = torch.rand(1, 32, 32, generator=torch.Generator().manual_seed(3))
+    results = []
+    for use_helper in (True, False):
+        verts = (SPHERE.verts_packed() * 0.8).requires_grad_()
+        mesh = Meshes([verts], [SPHERE.faces_packed()])
+        if use_helper:
+            fragments = MeshRasterizer(raster_settings=RasterizationSettings(image_size=32))(
+                mesh, cameras=CAMERAS)
+            out = helper(fragments, mesh, CAMERAS)
+        else:
+            out = render_silhouette(mesh, CAMERAS, 32, method)
+        (g,) = torch.autograd.grad((out * cot).sum(), verts)
+        results.append((out.detach(), g))
+    (a, ga), (b, gb) = results
+    assert a.sum() > 100  # the sphere is in view
+    torch.testing.assert_close(a, b)
+    assert ga.abs().sum() > 0
+    torch.testing.assert_close(ga, gb)

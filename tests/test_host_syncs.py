@@ -6,7 +6,7 @@ longer queue work ahead of it. The render path has exactly these, each one read 
 all it needs at once (``.tolist()``): the binning's count of (tile, item) entries (with the
 count of bad input), the near-plane check of perspective cameras, and the size of the
 compacted fragments the shaded renderers shade. Small constants go to the device through
-:func:`diffrend.transfer.host_tensor` (pinned, non-blocking).
+:func:`diffrend.ops.transfer.host_tensor` (pinned, non-blocking).
 
 Without a GPU the cases run the Triton kernels in the interpreter on CPU tensors and a
 dispatch mode flags every other host read or host-built tensor; with a GPU, CUDA's sync
@@ -73,7 +73,7 @@ class HostReads(TorchDispatchMode):
             stack = traceback.extract_stack()
             files = [f.filename for f in stack]
             internal = any("triton" in f and "interpreter" in f for f in files)
-            allowed = any(f.endswith(os.path.join("diffrend", "transfer.py")) for f in files)
+            allowed = any(f.endswith(os.path.join("diffrend", "ops", "transfer.py")) for f in files)
             if not internal and not allowed:
                 ours = [f"{os.path.basename(f.filename)}:{f.lineno}" for f in stack
                         if f"{os.sep}diffrend{os.sep}" in f.filename]
@@ -120,7 +120,7 @@ def test_cuda_stream_syncs_per_call(name):
 
 
 def test_host_tensor_and_check_on_device_on_cpu():
-    from diffrend.transfer import check_on_device, host_tensor
+    from diffrend.ops.transfer import check_on_device, host_tensor
 
     t = host_tensor([[1, 2], [3, 4]], torch.float64, "cpu")
     assert t.dtype == torch.float64 and t.device.type == "cpu"
@@ -133,7 +133,7 @@ def test_host_tensor_and_check_on_device_on_cpu():
 
 
 def test_compaction_nonzero_with_known_count_equals_nonzero():
-    from diffrend.compact import _nonzero
+    from diffrend.render.compact import _nonzero
 
     keep = torch.rand(2, 5, 4, 3, generator=torch.Generator().manual_seed(0)) > 0.6
     got = _nonzero(keep, int(keep.sum()))
@@ -146,7 +146,7 @@ def test_compaction_nonzero_with_known_count_equals_nonzero():
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
 def test_host_tensor_on_cuda_is_a_queued_copy():
     from diffrend.bench.cuda_bench import count_stream_syncs
-    from diffrend.transfer import host_tensor
+    from diffrend.ops.transfer import host_tensor
 
     made = []
     assert count_stream_syncs(lambda: made.append(

@@ -8,9 +8,9 @@ import torch
 from conftest import GOLDEN
 
 from diffrend import FoVPerspectiveCameras
-from diffrend.compositing import AlphaCompositor, NormWeightedCompositor
-from diffrend.points_renderer import PointsRenderer
+from diffrend.modules.points import PointsRenderer
 from diffrend.raster import PointsRasterizationSettings, PointsRasterizer
+from diffrend.render.compositing import AlphaCompositor, NormWeightedCompositor
 from diffrend.structures import Pointclouds
 
 

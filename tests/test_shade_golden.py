@@ -9,8 +9,8 @@ from conftest import camera_from_golden, golden_cases, load_golden
 
 import diffrend
 from diffrend import Meshes, MeshRasterizer, RasterizationSettings
-from diffrend.blend import BlendParams
-from diffrend.renderer import MeshRenderer
+from diffrend.modules.mesh import MeshRenderer
+from diffrend.render.blend import BlendParams
 from diffrend.shading import Materials, PointLights, TexturesUV, TexturesVertex
 
 CASES = golden_cases("shade_")
@@ -47,7 +47,7 @@ def _build(g: dict, name: str):
     lights = PointLights(location=torch.from_numpy(g["light_location"]),
                          ambient_color=((0.4, 0.4, 0.4),), diffuse_color=((0.6, 0.6, 0.6),),
                          specular_color=((0.3, 0.3, 0.3),))
-    shader = getattr(diffrend.renderer, SHADERS[(mode, shading)])(
+    shader = getattr(diffrend.modules.mesh, SHADERS[(mode, shading)])(
         cameras=cameras, lights=lights, materials=Materials(shininess=32),
         blend_params=BlendParams(sigma=s["sigma"], gamma=s["gamma"],
                                  background_color=tuple(s["background_color"])),

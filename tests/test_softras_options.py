@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from diffrend import BlendParams, sigmoid_alpha_blend, softmax_rgb_blend
-from diffrend.blend import coverage_probability, sigmoid_alpha_blend_reference
 from diffrend.raster import Fragments, rasterize_faces
+from diffrend.render.blend import coverage_probability, sigmoid_alpha_blend_reference
 
 SIGMA = 1e-3
 

@@ -1,12 +1,12 @@
-"""Splatting blend (diffrend.splatter) and SplatterPhongShader (diffrend.splatter_shader)."""
+"""Splatting blend (diffrend.render.splatter), SplatterPhongShader (diffrend.modules.splatter)."""
 
 import math
 
 import pytest
 import torch
 
-from diffrend.blend import BlendParams
-from diffrend.splatter import (
+from diffrend.render.blend import BlendParams
+from diffrend.render.splatter import (
     SPLAT_OFFSETS,
     SplatterBlender,
     accumulate_splats,
@@ -295,9 +295,9 @@ def test_blender_module_matches_function_and_takes_other_shapes():
 
 
 def test_splatter_phong_shader_renders_and_passes_gradients_to_vertices():
+    from diffrend.modules.mesh import MeshRenderer
+    from diffrend.modules.splatter import SplatterPhongShader
     from diffrend.raster import MeshRasterizer, RasterizationSettings
-    from diffrend.renderer import MeshRenderer
-    from diffrend.splatter_shader import SplatterPhongShader
 
     mesh, verts, cameras = _sphere_scene()
     settings = RasterizationSettings(image_size=24, blur_radius=0.0, faces_per_pixel=1)
@@ -317,8 +317,8 @@ def test_splatter_phong_shader_renders_and_passes_gradients_to_vertices():
 
 
 def test_splatter_phong_shader_warns_on_sigma_and_needs_cameras():
+    from diffrend.modules.splatter import SplatterPhongShader
     from diffrend.raster import MeshRasterizer, RasterizationSettings
-    from diffrend.splatter_shader import SplatterPhongShader
 
     mesh, _, cameras = _sphere_scene()
     settings = RasterizationSettings(image_size=8, faces_per_pixel=1)

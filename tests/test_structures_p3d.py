@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
-from diffrend.checkerboard import checkerboard
 from diffrend.losses import chamfer_distance
+from diffrend.shading.checkerboard import checkerboard
 from diffrend.structures import (
     Meshes,
     Pointclouds,

@@ -17,8 +17,8 @@ import pytest
 import torch
 
 import diffrend
-from diffrend.blend import BlendParams, sigmoid_alpha_blend, softmax_rgb_blend
 from diffrend.raster import rasterize_points_packed
+from diffrend.render.blend import BlendParams, sigmoid_alpha_blend, softmax_rgb_blend
 from diffrend.structures import Meshes
 
 ROOT = Path(__file__).resolve().parents[1]

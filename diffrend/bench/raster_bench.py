@@ -91,9 +91,9 @@ def _points_fn(case: Case, backend: str = "auto",
                device: torch.device | str = "cpu") -> Callable[[], None]:
     """Rasterize (K nearest, radius one pixel) or render with the alpha compositor, on
     ``device`` with the given rasterizer backend."""
-    from ..compositing import AlphaCompositor
-    from ..points_renderer import PointsRenderer
+    from ..modules.points import PointsRenderer
     from ..raster import PointsRasterizationSettings, PointsRasterizer
+    from ..render.compositing import AlphaCompositor
     from ..structures import Pointclouds
 
     cloud, cameras = _scene(case)

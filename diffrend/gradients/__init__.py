@@ -10,7 +10,13 @@ The lab that compares them is :mod:`diffrend.gradlab`.
 """
 
 from .antialias import antialias, antialias_render
-from .methods import METHODS, render_silhouette, supersampled_silhouette
+from .methods import (
+    METHODS,
+    check_gradient_method,
+    edge_gradient,
+    render_silhouette,
+    supersampled_silhouette,
+)
 from .nmr import nmr, nmr_render, nmr_silhouette, nmr_silhouette_faces
 from .opendr import opendr, opendr_render, opendr_silhouette, opendr_silhouette_faces
 
@@ -18,6 +24,8 @@ __all__ = [
     "METHODS",
     "antialias",
     "antialias_render",
+    "check_gradient_method",
+    "edge_gradient",
     "nmr",
     "nmr_render",
     "nmr_silhouette",

@@ -1,4 +1,5 @@
-"""Silhouettes rendered with a chosen gradient method, behind one switch.
+"""The gradient methods behind one switch: which one a shader uses, its edge pass, and
+silhouettes rendered with any of them (functions over fragments; no module layer).
 
 ``render_silhouette(meshes, cameras, image_size, method)`` gives the same kind of image with
 different gradients at the outline:
@@ -25,12 +26,63 @@ import math
 
 import torch
 
-from ..blend import BlendParams
 from ..cameras import CamerasBase
-from ..raster import MeshRasterizer, RasterizationSettings
-from ..renderer import GRADIENT_METHODS as METHODS
-from ..renderer import MeshShader
+from ..raster import Fragments, MeshRasterizer, RasterizationSettings
+from ..render.blend import BlendParams
+from ..render.dispatch import Scene, shade_fragments
 from ..structures import Meshes
+from .antialias import antialias_render
+from .nmr import nmr_render
+from .opendr import opendr_render
+
+# How edge pixels get gradients (docs/gradients.md): SoftRas blending, none, or an edge
+# pass after a hard blend.
+METHODS = ("soft", "hard", "antialias", "nmr", "opendr")
+
+
+def check_gradient_method(shading: str, blend: str, method: str | None) -> str:
+    """The gradient method of a shader (None: what the blend implies), checked against it.
+
+    Returns:
+        One of :data:`METHODS`: "soft" for the SoftRas blends; "hard", "antialias", "nmr" or
+        "opendr" with ``blend="hard"``.
+
+    Raises:
+        ValueError: an unknown method, or one that does not fit the blend or the shading.
+    """
+    soft = blend != "hard"
+    if method is None:
+        return "soft" if soft else "hard"
+    if method not in METHODS:
+        raise ValueError(f"gradient_method must be one of {METHODS}, got {method!r}")
+    if soft and method != "soft":
+        raise ValueError(f"gradient_method={method!r} needs blend='hard' (it works on a hard "
+                         f"render); blend={blend!r} is SoftRas, gradient_method='soft'")
+    if not soft and method == "soft":
+        raise ValueError("gradient_method='soft' needs a SoftRas blend ('softmax' or "
+                         "'sigmoid'), e.g. SoftPhongShader / SoftSilhouetteShader")
+    if shading == "depth" and method not in ("soft", "hard"):
+        raise ValueError(f"gradient_method={method!r} is not available for depth shading")
+    return method
+
+
+def edge_gradient(
+    method: str, images: torch.Tensor, fragments: Fragments, meshes: Meshes,
+    cameras: CamerasBase,
+) -> torch.Tensor:
+    """Hard-blended images (N, H, W, C) with the edge gradient of ``method`` added.
+
+    "hard" returns them unchanged; "antialias" blends across silhouette edges (forward
+    changes, nvdiffrast); "nmr" and "opendr" keep the forward image and add their backward
+    rules (:mod:`diffrend.gradients`). Differentiable w.r.t. the images and, except for
+    "hard", the vertices and cameras.
+    """
+    if method == "hard":
+        return images
+    edge = {"antialias": antialias_render, "nmr": nmr_render, "opendr": opendr_render}
+    if method not in edge:
+        raise ValueError(f"gradient_method must be one of {METHODS}, got {method!r}")
+    return edge[method](images, fragments, meshes, cameras)
 
 
 def render_silhouette(
@@ -73,13 +125,13 @@ def render_silhouette(
                                          blur_radius=math.log(1.0 / sigma - 1.0) * sigma,
                                          faces_per_pixel=faces_per_pixel)
         fragments = MeshRasterizer(raster_settings=settings)(meshes, cameras=cameras)
-        shader = MeshShader("silhouette", "sigmoid", meshes.device,
-                            blend_params=BlendParams(sigma=sigma, gamma=1e-4))
-        return shader(fragments, meshes, cameras=cameras)[..., 3]
+        scene = Scene(cameras, None, None, BlendParams(sigma=sigma, gamma=1e-4))
+        return shade_fragments("silhouette", "sigmoid", fragments, meshes, scene)[..., 3]
     fragments = MeshRasterizer(raster_settings=RasterizationSettings(image_size=image_size))(
         meshes, cameras=cameras)
-    shader = MeshShader("silhouette", "hard", meshes.device, gradient_method=method)
-    return shader(fragments, meshes, cameras=cameras)[..., 3]
+    images = shade_fragments("silhouette", "hard", fragments, meshes,
+                             Scene(cameras, None, None, BlendParams()))
+    return edge_gradient(method, images, fragments, meshes, cameras)[..., 3]
 
 
 @torch.no_grad()

@@ -127,17 +127,20 @@ def opendr(image: torch.Tensor, pix_to_face: torch.Tensor, zbuf: torch.Tensor,
 
 def opendr_silhouette_faces(face_verts_ndc: torch.Tensor,
                             pix_to_face: torch.Tensor,
-                            faces: torch.Tensor | None = None) -> torch.Tensor:
+                            faces: torch.Tensor | None = None,
+                            zbuf: torch.Tensor | None = None) -> torch.Tensor:
     """Hard silhouette (N, H, W) whose backward pass gives ``face_verts_ndc`` (F, 3, 3)
     OpenDR's gradient (x, y; none for z). ``pix_to_face``: (N, H, W) int64, -1 background;
-    ``faces`` (F, 3): the vertex indices (None: every face on its own, which for a
-    silhouette changes nothing, since only background neighbours make a difference)."""
+    ``faces`` (F, 3): the vertex indices (None: every face on its own); ``zbuf`` (N, H, W):
+    the depths, which decide the face that gets the gradient where two faces that share no
+    vertex meet next to the outline (None: each pixel's own face, as if all were at one
+    depth)."""
     sil = hard_silhouette(face_verts_ndc, pix_to_face)
     if faces is None:
         n_faces = face_verts_ndc.shape[0]
         faces = torch.arange(3 * n_faces, device=pix_to_face.device).reshape(n_faces, 3)
-    return opendr(sil[..., None], pix_to_face, torch.zeros_like(sil), face_verts_ndc,
-                  faces)[..., 0]
+    zbuf = torch.zeros_like(sil) if zbuf is None else zbuf
+    return opendr(sil[..., None], pix_to_face, zbuf, face_verts_ndc, faces)[..., 0]
 
 
 def opendr_render(image: torch.Tensor, fragments, meshes, cameras) -> torch.Tensor:
@@ -153,4 +156,5 @@ def opendr_silhouette(fragments, meshes, cameras) -> torch.Tensor:
     differentiable w.r.t. the vertices and cameras. Arguments as
     :func:`~diffrend.gradients.nmr_silhouette`."""
     fv, faces, _ = _projected(meshes, cameras)
-    return opendr_silhouette_faces(fv, fragments.pix_to_face[..., 0], faces)
+    return opendr_silhouette_faces(fv, fragments.pix_to_face[..., 0], faces,
+                                   fragments.zbuf[..., 0])

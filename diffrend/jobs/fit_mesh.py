@@ -29,11 +29,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..blend import BlendParams
 from ..io.views import MultiViewData
 from ..losses import mesh_edge_loss, mesh_laplacian_smoothing, mesh_normal_consistency
+from ..modules.mesh import MeshShader
 from ..raster import MeshRasterizer, RasterizationSettings
-from ..renderer import MeshShader
+from ..render.blend import BlendParams
 from ..shading import Materials, TexturesUV, TexturesVertex
 from ..structures import Meshes, ico_sphere, subdivide_meshes
 from .checkpoint import deferred_interrupt, deterministic, load_checkpoint, save_checkpoint

@@ -25,10 +25,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..compositing import AlphaCompositor
 from ..io.views import MultiViewData
-from ..points_renderer import PointsRenderer
+from ..modules.points import PointsRenderer
 from ..raster import PointsRasterizationSettings, PointsRasterizer
+from ..render.compositing import AlphaCompositor
 from ..structures import Pointclouds
 from .checkpoint import deferred_interrupt, deterministic, load_checkpoint, save_checkpoint
 from .report import to_uint8

@@ -33,10 +33,10 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from ..blend import BlendParams
 from ..cameras import FoVPerspectiveCameras, look_at_view_transform
+from ..modules.mesh import MeshShader
 from ..raster import MeshRasterizer, RasterizationSettings
-from ..renderer import MeshShader
+from ..render.blend import BlendParams
 from ..shading import Materials, TexturesVertex
 from ..structures import Meshes
 from ..transforms import random_rotations, so3_exp_map, so3_log_map

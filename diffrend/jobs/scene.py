@@ -11,11 +11,11 @@ import math
 
 import torch
 
-from ..blend import BlendParams
 from ..cameras import CamerasBase, FoVPerspectiveCameras, look_at_view_transform
 from ..io.views import MultiViewData
+from ..modules.mesh import MeshShader
 from ..raster import MeshRasterizer, RasterizationSettings
-from ..renderer import MeshShader
+from ..render.blend import BlendParams
 from ..shading import AmbientLights, Materials, PointLights
 from ..structures import Meshes
 

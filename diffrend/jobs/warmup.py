@@ -12,7 +12,7 @@ import torch
 # Modules with the Numba kernels that the jobs run (compiled on first use, cached on disk).
 KERNEL_MODULES = (
     "diffrend.raster.binning", "diffrend.raster.cpu", "diffrend.raster.gather",
-    "diffrend.raster.points_cpu", "diffrend.blend_kernels",
+    "diffrend.raster.points_cpu", "diffrend.render.blend_kernels",
 )
 
 
@@ -40,8 +40,8 @@ def warm_kernels(device: torch.device, points: bool = False,
     if cold:
         echo("compiling kernels (first run only, about 15-60 s)...")
     from ..cameras import FoVPerspectiveCameras
+    from ..modules.mesh import MeshShader
     from ..raster import MeshRasterizer, RasterizationSettings
-    from ..renderer import MeshShader
     from ..shading import TexturesVertex
     from ..structures import Meshes, ico_sphere
 
@@ -58,9 +58,9 @@ def warm_kernels(device: torch.device, points: bool = False,
                                ("silhouette", "hard" if k == 1 else "sigmoid")):
             loss = loss + MeshShader(shading, blend)(fragments, mesh, cameras=cameras).sum()
     if points:
-        from ..compositing import AlphaCompositor
-        from ..points_renderer import PointsRenderer
+        from ..modules.points import PointsRenderer
         from ..raster import PointsRasterizationSettings, PointsRasterizer
+        from ..render.compositing import AlphaCompositor
         from ..structures import Pointclouds
 
         cloud = Pointclouds(points=[verts], features=[torch.full_like(verts, 0.5)])

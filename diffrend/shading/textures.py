@@ -33,8 +33,8 @@ from typing import Any, Protocol, TypeVar
 import torch
 import torch.nn.functional as F
 
+from ..ops.transfer import check_on_device
 from ..structures.utils import list_to_padded
-from ..transfer import check_on_device
 from .interpolate import interpolate_face_attributes
 from .rect_pack import Rectangle, pack_unique_rectangles
 

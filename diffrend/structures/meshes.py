@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from ..transfer import host_tensor
+from ..ops.transfer import host_tensor
 from .utils import list_to_padded, padded_to_list, unique_edges
 
 _NORMAL_KEYS = ("verts_normals_packed", "faces_normals_packed", "faces_areas_packed")

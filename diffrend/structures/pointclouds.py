@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from ..ops.points_normals import estimate_pointcloud_normals
-from ..transfer import host_tensor
+from ..ops.transfer import host_tensor
 from .utils import padded_to_list
 
 _FIELDS = ("points", "normals", "features")

@@ -1,6 +1,6 @@
 """``pytorch3d.renderer.blending``: PyTorch3D's path, mapped onto diffrend's names."""
 
-from diffrend.blend import (
+from diffrend.render.blend import (
     BlendParams,
     hard_rgb_blend,
     sigmoid_alpha_blend,

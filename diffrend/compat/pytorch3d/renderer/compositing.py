@@ -1,6 +1,6 @@
 """``pytorch3d.renderer.compositing``: PyTorch3D's path, mapped onto diffrend's names."""
 
-from diffrend.compositing import (
+from diffrend.render.compositing import (
     alpha_composite,
     norm_weighted_sum,
     weighted_sum,

@@ -4,14 +4,14 @@ The private stage functions are re-exported under PyTorch3D's names (its tests i
 Deviation: PyTorch3D's ``_compute_occlusion_layers`` lists the 3x3 neighbours with the
 first offset along rows, while its splatting puts the first offset along columns, so its
 blender links each splat to the occlusion layers of the transposed neighbour. diffrend's
-:func:`~diffrend.splatter.splat_occlusion_layers` uses the splatting's order (and so does
+:func:`~diffrend.render.splatter.splat_occlusion_layers` uses the splatting's order (and so does
 ``SplatterBlender``); only this re-export lists PyTorch3D's order. The images differ only
 where K > 1 layers meet at a depth edge.
 """
 
 import torch
 
-from diffrend.splatter import (
+from diffrend.render.splatter import (
     SplatterBlender,
     accumulate_splats,
     compose_splat_layers,
@@ -36,7 +36,8 @@ _TRANSPOSED = (0, 3, 6, 1, 4, 7, 2, 5, 8)
 
 
 def _compute_occlusion_layers(q_depth: torch.Tensor) -> torch.Tensor:
-    """PyTorch3D's order of :func:`~diffrend.splatter.splat_occlusion_layers` (N, H, W, 9)."""
+    """PyTorch3D's order of :func:`~diffrend.render.splatter.splat_occlusion_layers`,
+    (N, H, W, 9)."""
     return splat_occlusion_layers(q_depth)[..., _TRANSPOSED]
 
 

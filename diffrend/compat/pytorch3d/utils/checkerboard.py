@@ -1,6 +1,6 @@
 """``pytorch3d.utils.checkerboard``: PyTorch3D's path, mapped onto diffrend's names."""
 
-from diffrend.checkerboard import (
+from diffrend.shading.checkerboard import (
     checkerboard,
 )
 

@@ -6,14 +6,14 @@ which picks what it knows. ``MeshRasterizer`` here is diffrend's with that calli
 convention; the work is diffrend's.
 """
 
-from diffrend.blend import (
-    Fragments,
-)
 from diffrend.raster import (
     MeshRasterizer as _MeshRasterizer,
 )
 from diffrend.raster import (
     RasterizationSettings,
+)
+from diffrend.render.blend import (
+    Fragments,
 )
 from diffrend.structures import Meshes
 

@@ -6,10 +6,10 @@ As PyTorch3D's, ``renderer(meshes, R=R, T=T)`` leaves R and T on the cameras it 
 
 import torch
 
-from diffrend.renderer import (
+from diffrend.modules.mesh import (
     MeshRenderer as _MeshRenderer,
 )
-from diffrend.renderer import (
+from diffrend.modules.mesh import (
     MeshRendererWithFragments as _MeshRendererWithFragments,
 )
 from diffrend.structures import Meshes
@@ -24,10 +24,10 @@ def _store_call_extrinsics(renderer: _MeshRenderer, kwargs: dict) -> dict:
 
 
 class MeshRenderer(_MeshRenderer):
-    """diffrend's :class:`~diffrend.renderer.MeshRenderer`; per-call R/T stay on the cameras."""
+    """diffrend's :class:`~diffrend.modules.mesh.MeshRenderer`; per-call R/T stay on the cameras."""
 
     def forward(self, meshes_world: Meshes, **kwargs) -> torch.Tensor:
-        """Images; keywords as :meth:`diffrend.renderer.MeshRenderer.forward`."""
+        """Images; keywords as :meth:`diffrend.modules.mesh.MeshRenderer.forward`."""
         return super().forward(meshes_world, **_store_call_extrinsics(self, kwargs))
 
 
@@ -35,7 +35,7 @@ class MeshRendererWithFragments(_MeshRendererWithFragments):
     """diffrend's ``MeshRendererWithFragments``; per-call R/T stay on the cameras."""
 
     def forward(self, meshes_world: Meshes, **kwargs) -> tuple:
-        """(images, fragments); keywords as :meth:`diffrend.renderer.MeshRenderer.forward`."""
+        """(images, fragments); keywords as :meth:`diffrend.modules.mesh.MeshRenderer.forward`."""
         return super().forward(meshes_world, **_store_call_extrinsics(self, kwargs))
 
 

@@ -2,8 +2,7 @@
 
 import warnings
 
-from diffrend.blend import BlendParams
-from diffrend.renderer import (
+from diffrend.modules.mesh import (
     HardDepthShader,
     HardFlatShader,
     HardGouraudShader,
@@ -14,7 +13,8 @@ from diffrend.renderer import (
     SoftPhongShader,
     SoftSilhouetteShader,
 )
-from diffrend.splatter_shader import SplatterPhongShader
+from diffrend.modules.splatter import SplatterPhongShader
+from diffrend.render.blend import BlendParams
 
 
 class TexturedSoftPhongShader(SoftPhongShader):

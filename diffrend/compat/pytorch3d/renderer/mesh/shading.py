@@ -1,6 +1,6 @@
 """``pytorch3d.renderer.mesh.shading``: PyTorch3D's path, mapped onto diffrend's names."""
 
-from diffrend.renderer import (
+from diffrend.shading import (
     flat_shading,
     gouraud_shading,
     phong_shading,

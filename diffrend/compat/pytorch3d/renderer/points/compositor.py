@@ -1,6 +1,6 @@
 """``pytorch3d.renderer.points.compositor``: PyTorch3D's path, mapped onto diffrend's names."""
 
-from diffrend.compositing import (
+from diffrend.render.compositing import (
     AlphaCompositor,
     NormWeightedCompositor,
 )

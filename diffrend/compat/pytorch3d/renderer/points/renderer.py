@@ -6,18 +6,18 @@ leaves them on the rasterizer's cameras. The work is diffrend's.
 
 import torch
 
-from diffrend.points_renderer import (
+from diffrend.modules.points import (
     PointsRenderer as _PointsRenderer,
 )
 from diffrend.structures import Pointclouds
 
 
 class PointsRenderer(_PointsRenderer):
-    """diffrend's :class:`~diffrend.points_renderer.PointsRenderer`; per-call R/T stay on
+    """diffrend's :class:`~diffrend.modules.points.PointsRenderer`; per-call R/T stay on
     the cameras."""
 
     def forward(self, point_clouds: Pointclouds, **kwargs) -> torch.Tensor:
-        """Images; keywords as :meth:`diffrend.points_renderer.PointsRenderer.forward`,
+        """Images; keywords as :meth:`diffrend.modules.points.PointsRenderer.forward`,
         plus ``R``/``T``."""
         R, T = kwargs.pop("R", None), kwargs.pop("T", None)
         if R is not None or T is not None:

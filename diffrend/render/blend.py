@@ -8,7 +8,7 @@
   (distance Euclidean or barycentric, probability sigmoid or Gaussian), which
   ``BlendParams`` selects for both soft blends.
 
-The soft blends dispatch to fused Numba kernels (:mod:`diffrend.blend_kernels`) for CPU
+The soft blends dispatch to fused Numba kernels (:mod:`diffrend.render.blend_kernels`) for CPU
 tensors, and to the pure-torch ``*_reference`` functions (same signature, differentiable by
 autograd, runnable in float64) everywhere else. The kernels reproduce the references'
 values and gradients; they exist because the references keep several ``(N, H, W, K)`` and
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .raster import Fragments
-from .transfer import host_tensor
+from ..ops.transfer import host_tensor
+from ..raster import Fragments
 
 __all__ = [
     "ALPHA_AGGREGATIONS",

@@ -1,7 +1,7 @@
 """``SplatterPhongShader``: Phong shading blended by splatting (Cole et al. 2021).
 
 Phong shading (:func:`diffrend.shading.phong_shading`) on detached fragments, blended by
-:class:`diffrend.splatter.SplatterBlender`: the gradients of silhouette and occlusion edges
+:class:`diffrend.render.splatter.SplatterBlender`: the gradients of silhouette and occlusion edges
 come from the splat positions, barycentric interpolations of the vertices, not from the
 rasterizer (so any rasterizer, differentiable or not, can feed it).
 """
@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from .blend import BlendParams
-from .renderer import ShaderBase
-from .shading import Materials, interpolate_face_attributes, phong_shading
-from .splatter import SplatterBlender
+from ..render.blend import BlendParams
+from ..render.splatter import SplatterBlender
+from ..shading import Materials, interpolate_face_attributes, phong_shading
+from .mesh import ShaderBase
 
 if TYPE_CHECKING:
-    from .cameras.base import CamerasBase
-    from .raster import Fragments
-    from .structures import Meshes
+    from ..cameras.base import CamerasBase
+    from ..raster import Fragments
+    from ..structures import Meshes
 
 __all__ = ["SplatterPhongShader"]
 
@@ -38,7 +38,7 @@ class SplatterPhongShader(ShaderBase):
             as in PyTorch3D) and ``background_color`` the background.
 
     Attributes:
-        splatter_blender: the :class:`~diffrend.splatter.SplatterBlender`, made on the first
+        splatter_blender: the :class:`~diffrend.render.splatter.SplatterBlender`, made on the first
             call.
     """
 

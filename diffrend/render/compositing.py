@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .transfer import host_tensor
+from ..ops.transfer import host_tensor
 
 __all__ = [
     "AlphaCompositor",

@@ -6,7 +6,7 @@ intermediate (probabilities, depth weights, normaliser) is recomputed per pixel 
 registers, so no ``(N, H, W, K)`` temporary outlives the forward call. Arithmetic is
 done in float64 whatever the input dtype; results are written in the input dtype.
 
-The pure-torch versions in :mod:`diffrend.blend` (``*_reference``) are the oracle: these
+The pure-torch versions in :mod:`diffrend.render.blend` (``*_reference``) are the oracle: these
 kernels reproduce their values and their autograd gradients, including PyTorch3D's
 ``max``/``clamp`` subgradients (the gradient of ``z_inv_max`` goes to the first maximal
 entry, and passes a clamp only where its input is >= the floor).
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch.autograd.function import once_differentiable
 
-from .threads import kernel_lock
+from ..threads import kernel_lock
 
 EPS = 1e-10  # PyTorch3D's floor for z_inv_max and for the background weight delta
 _CHUNK = 2  # image rows per scheduling chunk: balances empty and covered regions

@@ -16,7 +16,7 @@ import math
 
 import torch
 
-from .raster import Fragments
+from ..raster import Fragments
 
 SOFTMAX_CUTOFF = 1e-12  # relative weight below which a face's colour is not shaded
 

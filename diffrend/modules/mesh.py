@@ -9,160 +9,29 @@ settings only; per-call values are explicit keyword arguments and are resolved i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from .blend import (
-    BlendParams,
-    coverage_probability,
-    hard_rgb_blend,
-    sigmoid_alpha_blend,
-    softmax_rgb_blend,
-)
-from .compact import compact_fragments, scatter_colors, visible_entries
-from .raster import Fragments, MeshRasterizer, RasterizationSettings
-from .shading import (
-    Materials,
-    PointLights,
-    depth_shading,
-    flat_shading,
-    gouraud_shading,
-    normal_shading,
-    phong_shading,
-)
+from ..gradients.methods import METHODS as GRADIENT_METHODS
+from ..gradients.methods import check_gradient_method, edge_gradient
+from ..raster import Fragments, MeshRasterizer, RasterizationSettings, parse_image_size
+from ..raster.memory import fragment_bytes_per_slot
+from ..render.blend import BlendParams
+from ..render.dispatch import BLENDS, SHADINGS, Scene, shade_fragments
+from ..shading import Materials, PointLights
 
 if TYPE_CHECKING:
-    from .cameras.base import CamerasBase
-    from .structures import Meshes
+    from ..cameras.base import CamerasBase
+    from ..structures import Meshes
 
-SHADINGS = ("phong", "gouraud", "flat", "silhouette", "normals", "depth")
-BLENDS = ("hard", "softmax", "sigmoid")
-# How edge pixels get gradients (docs/gradients.md): SoftRas blending, none, or an edge
-# pass after a hard blend.
-GRADIENT_METHODS = ("soft", "hard", "antialias", "nmr", "opendr")
-
-
-@dataclass(frozen=True)
-class _Scene:
-    cameras: CamerasBase
-    lights: object
-    materials: Materials
-    blend_params: BlendParams
-
-
-def _clip_range(cameras: CamerasBase) -> tuple[float | torch.Tensor, float | torch.Tensor]:
-    """(znear, zfar) of the cameras, PyTorch3D's 1 and 100 where a camera has none."""
-    return getattr(cameras, "znear", 1.0), getattr(cameras, "zfar", 100.0)
-
-
-def shade_colors(
-    shading: str, meshes: Meshes, fragments: Fragments, scene: _Scene
-) -> torch.Tensor:
-    """Per (pixel, face) colours (N, H, W, K, C) of one shading mode."""
-    if shading == "phong":
-        texels = meshes.sample_textures(fragments)
-        return phong_shading(meshes, fragments, scene.lights, scene.cameras, scene.materials,
-                             texels)
-    if shading == "flat":
-        texels = meshes.sample_textures(fragments)
-        return flat_shading(meshes, fragments, scene.lights, scene.cameras, scene.materials,
-                            texels)
-    if shading == "gouraud":
-        return gouraud_shading(meshes, fragments, scene.lights, scene.cameras, scene.materials)
-    if shading == "normals":
-        # World-space normals mapped from [-1, 1] to [0, 1] so they can be looked at.
-        return normal_shading(meshes, fragments) * 0.5 + 0.5
-    if shading == "silhouette":
-        b = fragments.bary_coords
-        return torch.ones((), dtype=b.dtype, device=b.device).expand(b.shape)
-    raise ValueError(f"shading must be one of {SHADINGS}, got {shading!r}")
-
-
-def blend_colors(
-    blend: str, colors: torch.Tensor, fragments: Fragments, scene: _Scene
-) -> torch.Tensor:
-    """Images (N, H, W, 4) from per (pixel, face) colours with one blending mode."""
-    if blend == "hard":
-        return hard_rgb_blend(colors, fragments, scene.blend_params)
-    if blend == "sigmoid":
-        return sigmoid_alpha_blend(colors, fragments, scene.blend_params)
-    if blend == "softmax":
-        znear, zfar = _clip_range(scene.cameras)
-        # Perspective cameras check 0 < znear < zfar (finite) when built: skip the per-call
-        # checks, host syncs on a GPU.
-        return softmax_rgb_blend(colors, fragments, scene.blend_params, znear=znear, zfar=zfar,
-                                 check_clip_values=not scene.cameras.is_perspective())
-    raise ValueError(f"blend must be one of {BLENDS}, got {blend!r}")
-
-
-def edge_gradient(
-    method: str, images: torch.Tensor, fragments: Fragments, meshes: Meshes,
-    cameras: CamerasBase,
-) -> torch.Tensor:
-    """Hard-blended images (N, H, W, C) with the edge gradient of ``method`` added.
-
-    "hard" returns them unchanged; "antialias" blends across silhouette edges (forward
-    changes, nvdiffrast); "nmr" and "opendr" keep the forward image and add their backward
-    rules (:mod:`diffrend.gradients`). Differentiable w.r.t. the images and, except for
-    "hard", the vertices and cameras.
-    """
-    if method == "hard":
-        return images
-    from .gradients.antialias import antialias_render
-    from .gradients.nmr import nmr_render
-    from .gradients.opendr import opendr_render
-
-    edge = {"antialias": antialias_render, "nmr": nmr_render, "opendr": opendr_render}
-    if method not in edge:
-        raise ValueError(f"gradient_method must be one of {GRADIENT_METHODS}, got {method!r}")
-    return edge[method](images, fragments, meshes, cameras)
-
-
-def _check_gradient_method(shading: str, blend: str, method: str | None) -> str:
-    """The shader's gradient method (None: what the blend implies), checked against it."""
-    soft = blend != "hard"
-    if method is None:
-        return "soft" if soft else "hard"
-    if method not in GRADIENT_METHODS:
-        raise ValueError(f"gradient_method must be one of {GRADIENT_METHODS}, got {method!r}")
-    if soft and method != "soft":
-        raise ValueError(f"gradient_method={method!r} needs blend='hard' (it works on a hard "
-                         f"render); blend={blend!r} is SoftRas, gradient_method='soft'")
-    if not soft and method == "soft":
-        raise ValueError("gradient_method='soft' needs a SoftRas blend ('softmax' or "
-                         "'sigmoid'), e.g. SoftPhongShader / SoftSilhouetteShader")
-    if shading == "depth" and method not in ("soft", "hard"):
-        raise ValueError(f"gradient_method={method!r} is not available for depth shading")
-    return method
-
-
-def depth_image(fragments: Fragments, scene: _Scene, soft: bool) -> torch.Tensor:
-    """Depth images (N, H, W, 1); background pixels get the cameras' zfar.
-
-    Hard: the nearest face's depth. Soft: front-to-back alpha compositing of the K depths
-    with SoftRas coverage probabilities ``sigmoid(-dists / sigma)``, the rest from zfar.
-    Differentiable w.r.t. zbuf (and dists when soft).
-    """
-    _, zfar = _clip_range(scene.cameras)
-    zb = fragments.zbuf
-    if isinstance(zfar, torch.Tensor):
-        zfar = zfar.to(dtype=zb.dtype, device=zb.device).reshape(-1, 1, 1, 1)
-    else:  # filled on the device: as_tensor would copy from the host (a CUDA sync)
-        zfar = torch.full((1, 1, 1, 1), float(zfar), dtype=zb.dtype, device=zb.device)
-    z = depth_shading(fragments)[..., 0]  # (N, H, W, K)
-    mask = fragments.pix_to_face >= 0
-    if not soft:
-        return torch.where(mask[..., :1], z[..., :1], zfar.expand_as(z[..., :1]))
-    prob = coverage_probability(fragments, scene.blend_params)
-    # weight of face k: prob_k * prod_{j<k} (1 - prob_j)
-    keep = torch.cumprod(torch.cat((torch.ones_like(prob[..., :1]), 1 - prob[..., :-1]), -1),
-                         dim=-1)
-    w = prob * keep
-    rest = 1 - w.sum(-1, keepdim=True)
-    return (w * torch.where(mask, z, torch.zeros_like(z))).sum(-1, keepdim=True) + rest * zfar
+__all__ = [
+    "GRADIENT_METHODS", "HardDepthShader", "HardFlatShader", "HardGouraudShader",
+    "HardPhongShader", "MeshRenderer", "MeshRendererWithFragments", "MeshShader",
+    "NormalShader", "ShaderBase", "SoftDepthShader", "SoftGouraudShader", "SoftPhongShader",
+    "SoftSilhouetteShader",
+]
 
 
 class ShaderBase(nn.Module):
@@ -242,20 +111,20 @@ class MeshShader(ShaderBase):
         gradient_method: str | None = None,
     ) -> None:
         super().__init__(device, cameras, lights, materials, blend_params)
-        if shading not in SHADINGS:
+        if shading not in SHADINGS:  # checked here too, so that a bad name fails at once
             raise ValueError(f"shading must be one of {SHADINGS}, got {shading!r}")
         if blend not in BLENDS:
             raise ValueError(f"blend must be one of {BLENDS}, got {blend!r}")
         self.shading = shading
         self.blend = blend
-        self.gradient_method = _check_gradient_method(shading, blend, gradient_method)
+        self.gradient_method = check_gradient_method(shading, blend, gradient_method)
 
-    def _resolve(self, cameras, lights, materials, blend_params) -> _Scene:
+    def _resolve(self, cameras, lights, materials, blend_params) -> Scene:
         cameras = cameras if cameras is not None else self.cameras
         if cameras is None and self.shading not in ("silhouette", "normals"):
             raise ValueError(f"{self.shading} shading needs cameras: pass them at "
                              "construction or call")
-        return _Scene(
+        return Scene(
             cameras=cameras,
             lights=lights if lights is not None else self.lights,
             materials=materials if materials is not None else self.materials,
@@ -274,19 +143,7 @@ class MeshShader(ShaderBase):
         """Images (N, H, W, 4) RGBA ((N, H, W, 1) for depth), differentiable w.r.t. the
         scene tensors that reach them (vertices, textures, lights, materials, cameras)."""
         scene = self._resolve(cameras, lights, materials, blend_params)
-        if self.shading == "depth":
-            return depth_image(fragments, scene, soft=self.blend != "hard")
-        if self.shading == "silhouette":  # no shading; a broadcast view, not (N,H,W,K,3) ones
-            b = fragments.bary_coords
-            colors = torch.ones((), dtype=b.dtype, device=b.device).expand(b.shape)
-        else:
-            # Shade only what the blending reads (see diffrend/compact.py).
-            znear, zfar = _clip_range(scene.cameras)
-            keep = visible_entries(self.blend, fragments, scene.blend_params.gamma, znear, zfar)
-            compact, where = compact_fragments(fragments, keep)
-            colors = scatter_colors(shade_colors(self.shading, meshes, compact, scene), where,
-                                    tuple(fragments.pix_to_face.shape))
-        images = blend_colors(self.blend, colors, fragments, scene)
+        images = shade_fragments(self.shading, self.blend, fragments, meshes, scene)
         if self.gradient_method in ("soft", "hard"):
             return images
         if scene.cameras is None:
@@ -468,9 +325,6 @@ class MeshRenderer(nn.Module):
                          dtype: torch.dtype = torch.float32) -> int:
         """How many views forward() renders at once: their fragments (of ``dtype``, the
         vertices' dtype) fit ``max_fragment_bytes``."""
-        from .raster import parse_image_size
-        from .raster.memory import fragment_bytes_per_slot
-
         s = raster_settings or self.rasterizer.raster_settings
         H, W = parse_image_size(s.image_size)
         # (int64 id + 5 floats per fragment: 28 bytes in float32, 48 in float64)

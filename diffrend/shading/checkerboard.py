@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 import torch
 
-from .shading.textures import TexturesAtlas
-from .structures import Meshes
+from ..structures import Meshes
+from .textures import TexturesAtlas
 
 
 def checkerboard(

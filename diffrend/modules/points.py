@@ -3,7 +3,7 @@
 PyTorch3D's module: the rasterizer lists the K nearest points of each pixel (by depth) with
 their squared distances ``d^2`` to the pixel centre; each gets the weight ``1 - d^2 / r^2``
 (``r`` its radius), and the compositor mixes the points' features with those weights
-(:mod:`diffrend.compositing`). Images come out channels-last, (N, H, W, C).
+(:mod:`diffrend.render.compositing`). Images come out channels-last, (N, H, W, C).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from .compositing import point_weights
+from ..render.compositing import point_weights
 
 if TYPE_CHECKING:
-    from .cameras.base import CamerasBase
+    from ..cameras.base import CamerasBase
 
 
 class PointsRenderer(nn.Module):

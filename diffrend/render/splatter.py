@@ -33,11 +33,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .transfer import host_tensor
+from ..ops.transfer import host_tensor
 
 if TYPE_CHECKING:
+    from ..cameras.base import CamerasBase
     from .blend import BlendParams
-    from .cameras.base import CamerasBase
 
 __all__ = [
     "SPLAT_OFFSETS",
