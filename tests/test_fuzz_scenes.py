@@ -40,7 +40,7 @@ from diffrend.blend import BlendParams
 from diffrend.gradients import METHODS, render_silhouette
 from diffrend.raster import MeshRasterizer, RasterizationSettings, rasterize_faces
 from diffrend.raster.fragments import PointsRasterizationSettings
-from diffrend.raster.points_rasterizer import PointsRasterizer
+from diffrend.raster.rasterizers import PointsRasterizer
 from diffrend.structures import Meshes, Pointclouds
 
 N_SCENES = int(os.environ.get("DIFFREND_FUZZ_SCENES", "24"))
