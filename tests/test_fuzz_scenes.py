@@ -39,7 +39,7 @@ from diffrend import (
 from diffrend.gradients import METHODS, render_silhouette
 from diffrend.raster import MeshRasterizer, RasterizationSettings, rasterize_faces
 from diffrend.raster.fragments import PointsRasterizationSettings
-from diffrend.raster.points_rasterizer import PointsRasterizer
+from diffrend.raster.rasterizers import PointsRasterizer
 from diffrend.render.blend import BlendParams
 from diffrend.structures import Meshes, Pointclouds
 

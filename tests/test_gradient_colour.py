@@ -18,7 +18,7 @@ from diffrend import (
 )
 from diffrend.gradients import nmr, nmr_silhouette_faces, opendr, opendr_silhouette_faces
 from diffrend.raster import rasterize_faces
-from diffrend.raster.grid import pixel_centers_torch
+from diffrend.raster.tiles import pixel_centers_torch
 
 SIZE = 16
 RED, GREEN, BG = (torch.tensor(c, dtype=torch.float64) for c in

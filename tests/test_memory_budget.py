@@ -71,7 +71,7 @@ def test_tiny_budget_raises_before_allocating(monkeypatch):
     """Over budget: FrameMemoryError (a MemoryError) naming the need, the budget and the
     knobs, raised before the rasterizer allocates anything."""
     monkeypatch.setenv(ENV_VAR, "10KB")
-    from diffrend.raster import cpu
+    from diffrend.raster.mesh import numba as cpu
 
     def no_kernel(*args):
         raise AssertionError("the kernel ran although the frame is over budget")

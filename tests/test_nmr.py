@@ -7,7 +7,7 @@ import torch
 
 from diffrend.gradients.nmr import nmr_silhouette_faces
 from diffrend.raster import rasterize_faces
-from diffrend.raster.grid import pixel_centers_torch
+from diffrend.raster.tiles import pixel_centers_torch
 
 SIZE = 16
 

@@ -1,7 +1,9 @@
 """The Triton points kernels against the pure-torch reference (tests/points_contract.py).
 
-Without a GPU the kernels run in Triton's interpreter on CPU tensors (``TRITON_INTERPRET=1``,
-set by conftest.py before triton is first imported): slow, so the clouds and images are small. With
+Triton-specific checks; the contract every backend passes (random clouds, gradcheck, empty
+and non-finite inputs, the strict rim, NDC orientation) is in test_raster_points.py. Without
+a GPU the kernels run in Triton's interpreter on CPU tensors (``TRITON_INTERPRET=1``, set by
+conftest.py before triton is first imported): slow, so the clouds and images are small. With
 CUDA the same comparisons run compiled on CUDA tensors, plus a bigger cloud.
 """
 
@@ -15,16 +17,17 @@ import torch
 CUDA = torch.cuda.is_available()  # without it, conftest.py chose Triton's interpreter
 pytest.importorskip("triton", reason="triton is not installed (pip install 'diffrend[triton]')")
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from points_contract import assert_point_fragments_equal, cotangents, vjp  # noqa: E402
-from test_points_raster import cloud  # noqa: E402
+from points_contract import TRITON_DEVICE as DEVICE  # noqa: E402
+from points_contract import (  # noqa: E402
+    assert_point_fragments_equal,
+    cloud,
+    compare,
+    run,
+)
 
-from diffrend.raster import points_cuda, rasterize_points_packed  # noqa: E402
+from diffrend.raster import rasterize_points_packed  # noqa: E402
 from diffrend.raster.fragments import PointsRasterParams  # noqa: E402
-from diffrend.raster.grid import pixel_centers_torch  # noqa: E402
-
-DEVICE = torch.device("cuda" if CUDA else "cpu")
+from diffrend.raster.points import triton as points_cuda  # noqa: E402
 
 
 def cuda_only(test):
@@ -32,52 +35,11 @@ def cuda_only(test):
     return pytest.mark.cuda(pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")(test))
 
 
-def _dev(radius):
-    return radius.to(DEVICE) if torch.is_tensor(radius) else radius
-
-
-def _run(pts, ci, n_clouds, backend, **kw):
-    x = pts.to(DEVICE).clone().requires_grad_()
-    kw = {**kw, "radius": _dev(kw.get("radius", 0.01))}
-    fr = rasterize_points_packed(x, ci.to(DEVICE), n_clouds, backend=backend, **kw)
-    cots = tuple(c.to(DEVICE) for c in cotangents(fr))
-    return fr, vjp(fr, x, cots)
-
-
 # Both sides compute the coverage test and the values with the same IEEE operations in
 # the points' dtype (the kernel runs without fused multiply-adds), so idx is equal
 # everywhere and zbuf/dists equal up to 1e-9 in float64 (seen: bit-equal). Gradients are
-# the same terms summed in a different order (atomics): 1e-7.
-def _compare(pts, ci, n_clouds, rtol=1e-9, atol=1e-9, grad_tol=1e-7, **kw):
-    a, ga = _run(pts, ci, n_clouds, "triton", **kw)
-    b, gb = _run(pts, ci, n_clouds, "reference", **kw)
-    assert_point_fragments_equal(a, b, rtol=rtol, atol=atol)
-    assert torch.isfinite(ga).all()
-    torch.testing.assert_close(ga, gb, rtol=grad_tol, atol=grad_tol)
-    return a
-
-
-point_cases = st.fixed_dictionaries(
-    {
-        "seed": st.integers(0, 10_000),
-        "n_points": st.integers(0, 40),
-        "n_clouds": st.integers(1, 3),
-        "H": st.integers(1, 16),
-        "W": st.integers(1, 20),
-        "K": st.sampled_from([1, 2, 3, 8, 11]),  # 11: a second round of slots
-        "z_lo": st.sampled_from([0.5, -1.0]),  # -1: about a third behind the camera
-        "radius": st.sampled_from(["0.0", "0.05", "0.2", "0.7", "per_point"]),
-    }
-)
-
-
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(case=point_cases)
-def test_random_clouds_float64(case):
-    pts, ci, radius = cloud(case["seed"], case["n_points"], case["n_clouds"], case["z_lo"],
-                            case["radius"], torch.float64)
-    _compare(pts, ci, case["n_clouds"], image_size=(case["H"], case["W"]), radius=radius,
-             points_per_pixel=case["K"])
+# the same terms summed in a different order (atomics): 1e-7 (points_contract.compare's
+# defaults).
 
 
 def test_float32_equals_reference():
@@ -85,7 +47,7 @@ def test_float32_equals_reference():
     # float32 on both sides with the same operations and no fused multiply-adds: even a
     # pixel centre within rounding of a disc's rim is decided alike, so idx, zbuf and dists
     # are required equal. Gradients: float32 sums in a different order, relative 1e-4.
-    fr = _compare(pts, ci, 2, rtol=0, atol=0, grad_tol=1e-4, image_size=(16, 20),
+    fr = compare(pts, ci, 2, "triton", rtol=0, atol=0, grad_tol=1e-4, image_size=(16, 20),
                   radius=radius, points_per_pixel=4)
     assert (fr.idx >= 0).sum() > 50
 
@@ -96,8 +58,8 @@ def test_behind_camera_ties_and_empty_values():
     pts = torch.tensor([[0.0, 0.0, 2.0], [0.0, 0.0, 1.0], [0.0, 0.0, 2.0], [0.0, 0.0, -1.0],
                         [0.0, 0.0, 0.0], [0.4, 0.4, 1.5], [0.4, 0.4, 1.5]],
                        dtype=torch.float64)
-    fr = _compare(pts, torch.zeros(7, dtype=torch.int64), 1, image_size=5, radius=0.1,
-                  points_per_pixel=6)
+    fr = compare(pts, torch.zeros(7, dtype=torch.int64), 1, "triton", image_size=5,
+                 radius=0.1, points_per_pixel=6)
     assert fr.idx[0, 2, 2].tolist() == [4, 1, 0, 2, -1, -1]
     assert fr.zbuf[0, 2, 2].tolist() == [0.0, 1.0, 2.0, 2.0, -1.0, -1.0]
     assert fr.dists[0, 2, 2].tolist() == [0.0, 0.0, 0.0, 0.0, -1.0, -1.0]
@@ -107,30 +69,18 @@ def test_behind_camera_ties_and_empty_values():
 
 def test_radius_zero_and_per_point_radii():
     pts, ci, _ = cloud(3, 30, 1, 0.5, "0.0", torch.float64)
-    zero = _compare(pts, ci, 1, image_size=(9, 11), radius=0.0, points_per_pixel=2)
+    zero = compare(pts, ci, 1, "triton", image_size=(9, 11), radius=0.0, points_per_pixel=2)
     assert (zero.idx == -1).all()
     radius = torch.linspace(0.0, 0.5, 30, dtype=torch.float64)  # point 0 has radius 0
-    fr = _compare(pts, ci, 1, image_size=(9, 11), radius=radius, points_per_pixel=3)
+    fr = compare(pts, ci, 1, "triton", image_size=(9, 11), radius=radius, points_per_pixel=3)
     assert not (fr.idx == 0).any() and (fr.idx >= 0).sum() > 20
-
-
-def test_strict_radius_comparison():
-    # Pixel centres of a 4x4 image are +-0.25, +-0.75; a point at (0.25, 0) with radius
-    # 0.25 has two centres exactly on its rim: not listed (strict <).
-    for dtype in (torch.float32, torch.float64):
-        pts = torch.tensor([[0.25, 0.0, 1.0]], dtype=dtype)
-        ci = torch.zeros(1, dtype=torch.int64)
-        rim = _compare(pts, ci, 1, image_size=4, radius=0.25)
-        assert (rim.idx == -1).all()
-        over = _compare(pts, ci, 1, image_size=4, radius=0.2501)
-        assert torch.nonzero(over.idx[0, ..., 0] >= 0).tolist() == [[1, 1], [2, 1]]
 
 
 def test_k_larger_than_point_count_and_large_k():
     # 30 points on a 3x4 image with a large radius: every pixel lists every point in front.
     pts, ci, _ = cloud(5, 30, 1, -0.3, "0.0", torch.float64)
     for K in (37, 64):  # rounds of 8 slots: 5 and 8 rounds
-        fr = _compare(pts, ci, 1, image_size=(3, 4), radius=5.0, points_per_pixel=K)
+        fr = compare(pts, ci, 1, "triton", image_size=(3, 4), radius=5.0, points_per_pixel=K)
         front = int((pts[:, 2] >= 0).sum())
         assert ((fr.idx >= 0).sum(-1) == front).all()
         assert (fr.idx[..., front:] == -1).all() and (fr.zbuf[..., front:] == -1).all()
@@ -141,8 +91,8 @@ def test_many_points_on_one_pixel_keep_every_point():
     g = torch.Generator().manual_seed(0)
     pts = torch.zeros(60, 3, dtype=torch.float64)
     pts[:, 2] = (torch.rand(30, generator=g, dtype=torch.float64) + 0.5).repeat(2)
-    fr = _compare(pts, torch.zeros(60, dtype=torch.int64), 1, image_size=3, radius=0.2,
-                  points_per_pixel=60)
+    fr = compare(pts, torch.zeros(60, dtype=torch.int64), 1, "triton", image_size=3,
+                 radius=0.2, points_per_pixel=60)
     assert torch.equal(fr.idx[0, 1, 1], torch.argsort(pts[:, 2], stable=True).to(DEVICE))
     assert (fr.idx[0, 0, 0] == -1).all()
 
@@ -151,34 +101,9 @@ def test_several_clouds_with_an_empty_one_non_square():
     pts, ci, radius = cloud(11, 36, 3, -0.5, "per_point", torch.float64)
     ci = torch.where(ci == 1, 2, ci)  # cloud 1 is empty
     ci[:3] = -1  # three points belong to no cloud
-    fr = _compare(pts, ci, 3, image_size=(7, 19), radius=radius, points_per_pixel=3)
+    fr = compare(pts, ci, 3, "triton", image_size=(7, 19), radius=radius, points_per_pixel=3)
     assert (fr.idx[1] == -1).all() and (fr.idx[0] >= 0).any() and (fr.idx[2] >= 0).any()
     assert not ((fr.idx >= 0) & (fr.idx < 3)).any()
-
-
-def test_ndc_orientation_non_square():
-    # +X left, +Y up; on a 4x8 (H x W) image the wider x side spans [-2, 2].
-    pts = torch.tensor([[1.75, 0.75, 1.0], [-1.75, -0.75, 1.0]], dtype=torch.float64)
-    fr = _compare(pts, torch.zeros(2, dtype=torch.int64), 1, image_size=(4, 8), radius=0.1,
-                  points_per_pixel=1)
-    assert torch.nonzero(fr.idx[0, ..., 0] >= 0).tolist() == [[0, 0], [3, 7]]
-
-
-def test_no_points_gives_empty_image():
-    fr = rasterize_points_packed(torch.zeros(0, 3, device=DEVICE),
-                                 torch.zeros(0, dtype=torch.int64, device=DEVICE), 2,
-                                 image_size=(5, 6), points_per_pixel=2, backend="triton")
-    assert fr.idx.shape == (2, 5, 6, 2) and (fr.idx == -1).all() and (fr.zbuf == -1).all()
-
-
-@pytest.mark.parametrize("bad", [math.nan, math.inf])
-def test_non_finite_points_raise(bad):
-    pts = torch.rand(3, 3)
-    pts[1, 0] = bad
-    with pytest.raises(ValueError, match="NaN or inf"):
-        rasterize_points_packed(pts.to(DEVICE), torch.zeros(3, dtype=torch.int64,
-                                                            device=DEVICE), 1,
-                                image_size=8, backend="triton")
 
 
 @pytest.mark.parametrize("case, match", [
@@ -212,53 +137,28 @@ def test_results_do_not_depend_on_tile_size():
     radius = torch.rand(40, generator=torch.Generator().manual_seed(0)) * 0.6
     params = PointsRasterParams((9, 13), 10)
     args = (pts.to(DEVICE), ci.to(DEVICE), 2, radius.to(DEVICE), params)
-    ref = points_cuda.rasterize_points_forward(*args, tile=8)
+    ref = points_cuda.rasterize_forward(*args, tile=8)
     assert (ref[0] >= 0).sum() > 100
     for tile, warps in [(4, 1), (4, 2), (16, None), (32, 4)]:
-        out = points_cuda.rasterize_points_forward(*args, tile=tile, num_warps=warps)
+        out = points_cuda.rasterize_forward(*args, tile=tile, num_warps=warps)
         for x, y in zip(out, ref, strict=True):
             assert torch.equal(x, y), (tile, warps)
     with pytest.raises(ValueError, match="power of two"):
-        points_cuda.rasterize_points_forward(*args, tile=6)
+        points_cuda.rasterize_forward(*args, tile=6)
 
 
 def test_deterministic_backward_equals_atomic_backward():
     pts, ci, radius = cloud(4, 30, 1, 0.5, "0.3", torch.float64)
-    _, g_atomic = _run(pts, ci, 1, "triton", image_size=10, radius=radius,
+    _, g_atomic = run(pts, ci, 1, "triton", image_size=10, radius=radius,
                        points_per_pixel=3)
     torch.use_deterministic_algorithms(True)
     try:
-        _, g_det = _run(pts, ci, 1, "triton", image_size=10, radius=radius,
+        _, g_det = run(pts, ci, 1, "triton", image_size=10, radius=radius,
                         points_per_pixel=3)
     finally:
         torch.use_deterministic_algorithms(False)
     torch.testing.assert_close(g_det, g_atomic, rtol=1e-12, atol=1e-12)
     assert (g_det != 0).any()
-
-
-def test_gradcheck_float64():
-    # Four points near pixel centres of a 6x7 image (centres 1/3 apart) with radius 0.57:
-    # every pixel centre is > 0.02 away from every rim, so the finite differences never
-    # change the selection.
-    ys, xs = pixel_centers_torch(6, 7, torch.float64, "cpu")
-    pts = torch.tensor([[xs[1] + 0.05, ys[1] - 0.03, 1.0], [xs[4] - 0.04, ys[2] + 0.06, 1.5],
-                        [xs[2] + 0.03, ys[4] + 0.02, 2.0], [xs[5] + 0.02, ys[4] - 0.05, 1.2]],
-                       dtype=torch.float64)
-    d = ((xs[None, None] - pts[:, 0, None, None]) ** 2
-         + (ys[None, :, None] - pts[:, 1, None, None]) ** 2).sqrt()
-    assert ((d - 0.57).abs() > 0.02).all(), "test points too close to a rim"
-    ci = torch.tensor([0, 0, 1, 1], device=DEVICE)
-
-    def f(x):
-        fr = rasterize_points_packed(x, ci, 2, image_size=(6, 7), radius=0.57,
-                                     points_per_pixel=3, backend="triton")
-        return fr.zbuf, fr.dists
-
-    # On a GPU the backward adds with atomics, whose order (and so the last bits of a
-    # float64 sum) varies between calls: gradcheck's reentrancy check gets that noise as
-    # its tolerance (the deterministic path is compared with the atomic one elsewhere).
-    assert torch.autograd.gradcheck(f, (pts.to(DEVICE).requires_grad_(),), eps=1e-7,
-                                    atol=1e-6, rtol=1e-5, fast_mode=True, nondet_tol=1e-12)
 
 
 def test_triton_on_cpu_needs_the_interpreter(monkeypatch):
@@ -274,8 +174,8 @@ def test_triton_on_cpu_needs_the_interpreter(monkeypatch):
 @cuda_only
 def test_auto_picks_triton_on_cuda(monkeypatch):
     called = []
-    forward = points_cuda.rasterize_points_forward
-    monkeypatch.setattr(points_cuda, "rasterize_points_forward",
+    forward = points_cuda.rasterize_forward
+    monkeypatch.setattr(points_cuda, "rasterize_forward",
                         lambda *a, **k: called.append(1) or forward(*a, **k))
     rasterize_points_packed(torch.rand(3, 3, device="cuda"),
                             torch.zeros(3, dtype=torch.int64, device="cuda"), 1, image_size=8)
@@ -285,8 +185,9 @@ def test_auto_picks_triton_on_cuda(monkeypatch):
 @cuda_only
 def test_cuda_100k_points_256_k8():
     pts, ci, _ = cloud(21, 100_000, 2, -0.3, "0.0", torch.float32)
-    a, ga = _run(pts, ci, 2, "triton", image_size=256, radius=0.01, points_per_pixel=8)
-    b, gb = _run(pts, ci, 2, "reference", image_size=256, radius=0.01, points_per_pixel=8)
+    a, ga = run(pts, ci, 2, "triton", image_size=256, radius=0.01, points_per_pixel=8)
+    b, gb = run(pts, ci, 2, "reference", device=DEVICE, image_size=256, radius=0.01,
+                points_per_pixel=8)
     # Same float32 operations on both sides, no fused multiply-adds in the kernel: the
     # selection and values are required equal (not yet seen on a GPU; if a pixel ever
     # differs, it is a centre within float32 rounding of a rim).

@@ -8,9 +8,9 @@ import torch
 from conftest import camera_from_golden, golden_cases, load_golden
 
 from diffrend.raster import MeshRasterizer, RasterizationSettings, meshes_to_ndc
-from diffrend.raster.grid import pixel_centers_torch
-from diffrend.raster.rasterizer import resolve_settings
-from diffrend.raster.reference import fragment_values
+from diffrend.raster.mesh import resolve_settings
+from diffrend.raster.mesh.reference import fragment_values
+from diffrend.raster.tiles import pixel_centers_torch
 from diffrend.structures import Meshes
 
 CASES = golden_cases("raster_")

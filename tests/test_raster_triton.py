@@ -1,8 +1,10 @@
 """The Triton kernels against the pure-torch reference (tests/raster_contract.py).
 
-Without a GPU the kernels run in Triton's interpreter on CPU tensors (``TRITON_INTERPRET=1``,
-set by conftest.py before triton is first imported): slow, so the scenes are small. With CUDA
-the same comparisons run compiled on CUDA tensors, plus bigger scenes.
+Triton-specific checks; the contract every backend passes (random scenes, gradcheck, empty
+and NaN inputs, K > F) is in test_raster_mesh.py. Without a GPU the kernels run in Triton's
+interpreter on CPU tensors (``TRITON_INTERPRET=1``, set by conftest.py before triton is first
+imported): slow, so the scenes are small. With CUDA the same comparisons run compiled on
+CUDA tensors, plus bigger scenes.
 """
 
 from __future__ import annotations
@@ -15,36 +17,25 @@ import torch
 CUDA = torch.cuda.is_available()  # without it, conftest.py chose Triton's interpreter
 pytest.importorskip("triton", reason="triton is not installed (pip install 'diffrend[triton]')")
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from raster_contract import assert_fragments_equal, cotangents, vjp  # noqa: E402
-from test_raster_kernel import raster_cases, soup  # noqa: E402
+from raster_contract import TRITON_DEVICE as DEVICE  # noqa: E402
+from raster_contract import (  # noqa: E402
+    assert_fragments_equal,
+    compare,
+    cotangents,
+    run,
+    soup,
+    vjp,
+)
 
-from diffrend.raster import cuda, rasterize_faces  # noqa: E402
+from diffrend.raster import rasterize_faces  # noqa: E402
 from diffrend.raster.fragments import RasterParams  # noqa: E402
-
-DEVICE = torch.device("cuda" if CUDA else "cpu")
+from diffrend.raster.mesh import triton as cuda  # noqa: E402
+from diffrend.raster.triton_shared import SLOTS  # noqa: E402
 
 
 def cuda_only(test):
     """Marks a test that needs a CUDA GPU (skipped without one)."""
     return pytest.mark.cuda(pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")(test))
-
-
-def _run(fv, fm, n_meshes, backend, **kw):
-    x = fv.to(DEVICE).clone().requires_grad_()
-    fr = rasterize_faces(x, fm.to(DEVICE), n_meshes, backend=backend, **kw)
-    cots = tuple(c.to(DEVICE) for c in cotangents(fr))
-    return fr, vjp(fr, x, cots)
-
-
-def _compare(fv, fm, n_meshes, rtol=1e-9, atol=1e-9, grad_tol=1e-7, min_agree=1.0, **kw):
-    a, ga = _run(fv, fm, n_meshes, "triton", **kw)
-    b, gb = _run(fv, fm, n_meshes, "reference", **kw)
-    assert_fragments_equal(a, b, rtol=rtol, atol=atol, min_agree=min_agree)
-    assert torch.isfinite(ga).all()
-    if grad_tol is not None:
-        torch.testing.assert_close(ga, gb, rtol=grad_tol, atol=grad_tol)
-    return a
 
 
 # float64 on both sides, same formulas in the same order: equal up to rounding (the kernel
@@ -62,14 +53,14 @@ CASES = {
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_matches_reference_float64(name):
     fv, fm = soup(11, 40, 2, 0.5, False, torch.float64)
-    fr = _compare(fv, fm, 2, **CASES[name])
+    fr = compare(fv, fm, 2, "triton", **CASES[name])
     assert (fr.pix_to_face >= 0).any()
 
 
 def test_degenerate_triangles():
     fv, fm = soup(12, 30, 1, 0.5, True, torch.float64)
     fv[3, 1] = fv[3, 0] + 1e-9  # nearly coincident vertices
-    fr = _compare(fv, fm, 1, image_size=(16, 20), blur_radius=1e-2, faces_per_pixel=5,
+    fr = compare(fv, fm, 1, "triton", image_size=(16, 20), blur_radius=1e-2, faces_per_pixel=5,
                   perspective_correct=True, clip_barycentric_coords=True)
     assert not (fr.pix_to_face == 2).any()  # the point-triangle is never drawn
 
@@ -79,7 +70,7 @@ def test_near_plane_crossing(persp):
     # z from -1: many faces cross the camera plane and are clipped, some split in two
     # halves (the neighbor rule).
     fv, fm = soup(13, 30, 2, -1.0, False, torch.float64)
-    fr = _compare(fv, fm, 2, image_size=(16, 20), blur_radius=2e-3, faces_per_pixel=3,
+    fr = compare(fv, fm, 2, "triton", image_size=(16, 20), blur_radius=2e-3, faces_per_pixel=3,
                   perspective_correct=persp, z_clip_value=0.3)
     assert (fr.pix_to_face >= 0).any()
 
@@ -87,22 +78,14 @@ def test_near_plane_crossing(persp):
 def test_batch_of_different_meshes():
     fv, fm = soup(14, 36, 3, 0.5, False, torch.float64)
     fm[fm == 2] = 1  # image 2 stays empty
-    fr = _compare(fv, fm, 3, image_size=(12, 12), faces_per_pixel=2, blur_radius=1e-3)
+    fr = compare(fv, fm, 3, "triton", image_size=(12, 12), faces_per_pixel=2, blur_radius=1e-3)
     assert (fr.pix_to_face[2] == -1).all() and (fr.pix_to_face[:2] >= 0).any()
-
-
-def test_k_larger_than_face_count():
-    fv, fm = soup(5, 3, 1, 0.5, False, torch.float64)
-    fr = _compare(fv, fm, 1, image_size=(8, 8), faces_per_pixel=10, blur_radius=0.5,
-                  clip_barycentric_coords=True)
-    assert (fr.pix_to_face[..., 3:] == -1).all() and (fr.zbuf[..., 3:] == -1).all()
-    assert (fr.pix_to_face[..., 2] >= 0).any()
 
 
 def test_large_k():
     # K = 50: a 64-slot list per pixel (tile 8), every face within blur of most pixels.
     fv, fm = soup(15, 24, 1, 0.5, False, torch.float64)
-    fr = _compare(fv, fm, 1, image_size=(6, 7), faces_per_pixel=50, blur_radius=0.3,
+    fr = compare(fv, fm, 1, "triton", image_size=(6, 7), faces_per_pixel=50, blur_radius=0.3,
                   clip_barycentric_coords=True, perspective_correct=True)
     assert (fr.pix_to_face[..., 20] >= 0).any()
 
@@ -114,7 +97,7 @@ def test_depth_ties_go_to_the_lower_face_index():
     fv = tri.expand(4, 3, 3).clone()
     fv[1, :, 2] = 1.5  # nearest
     fm = torch.zeros(4, dtype=torch.int64)
-    fr = _compare(fv, fm, 1, image_size=8, faces_per_pixel=3)
+    fr = compare(fv, fm, 1, "triton", image_size=8, faces_per_pixel=3)
     assert fr.pix_to_face[0, 4, 4].tolist() == [1, 0, 2]
 
 
@@ -128,22 +111,9 @@ def test_faces_behind_full_lists(kw):
     big[1, :, 2] = 2.5
     fv, fm = soup(18, 40, 1, 0.5, False, torch.float64)
     fv[..., 2] = 1.7 + (fv[..., 2] - 0.5) * 0.2  # depths around the big ones' 2 and 2.5
-    fr = _compare(torch.cat((big, fv)), torch.cat((torch.zeros(2, dtype=torch.int64), fm)), 1,
-                  image_size=(16, 20), **kw)
+    fr = compare(torch.cat((big, fv)), torch.cat((torch.zeros(2, dtype=torch.int64), fm)), 1,
+                 "triton", image_size=(16, 20), **kw)
     assert (fr.pix_to_face > 1).any()
-
-
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(case=raster_cases)
-def test_random_scenes_float64(case):
-    case = {**case, "H": min(case["H"], 12), "W": min(case["W"], 12),
-            "n_faces": min(case["n_faces"], 20), "K": min(case["K"], 8)}
-    fv, fm = soup(case["seed"], case["n_faces"], case["n_meshes"], case["z_lo"],
-                  case["degenerate"], torch.float64)
-    _compare(fv, fm, case["n_meshes"], image_size=(case["H"], case["W"]),
-             blur_radius=case["blur"], faces_per_pixel=case["K"],
-             perspective_correct=case["persp"], clip_barycentric_coords=case["clip"],
-             cull_backfaces=case["cull"], z_clip_value=case["z_clip"])
 
 
 def test_float32():
@@ -153,13 +123,13 @@ def test_float32():
     # values to float32 precision. Gradients sum ~100 float32 terms per vertex, in a
     # different order (atomics): relative 1e-3.
     npix = 2 * 16 * 20
-    _compare(fv, fm, 2, rtol=1e-4, atol=1e-5, grad_tol=1e-3, min_agree=1 - 1.5 / npix,
+    compare(fv, fm, 2, "triton", rtol=1e-4, atol=1e-5, grad_tol=1e-3, min_agree=1 - 1.5 / npix,
              image_size=(16, 20), blur_radius=3e-3, faces_per_pixel=3,
              perspective_correct=True)
 
 
 @pytest.mark.parametrize("K, blur, size, n_faces", [(3, 2e-3, (9, 11), 20),
-                                                    (2 * cuda.SLOTS + 3, 0.3, (5, 6), 40)])
+                                                    (2 * SLOTS + 3, 0.3, (5, 6), 40)])
 def test_results_do_not_depend_on_tile_size(K, blur, size, n_faces):
     # (tile, num_warps) pairs: defaults, and programs with many more threads than pixels
     # (tile 2 or 4 with 4 warps, tile 8 with 4 warps: the pairs where the old
@@ -169,9 +139,9 @@ def test_results_do_not_depend_on_tile_size(K, blur, size, n_faces):
     args = (fv.to(DEVICE), fm.to(DEVICE), 2, torch.full((n_faces,), -1, device=DEVICE),
             params)
     ref = cuda.rasterize_forward(*args, tile=8)
-    assert (ref[0][..., min(K - 1, cuda.SLOTS)] >= 0).any()
+    assert (ref[0][..., min(K - 1, SLOTS)] >= 0).any()
     pairs = ((2, None), (4, None), (16, None), (2, 4), (4, 1), (8, 4))
-    if K > cuda.SLOTS:  # (slow in the interpreter: skip the smallest tiles)
+    if K > SLOTS:  # (slow in the interpreter: skip the smallest tiles)
         pairs = ((4, None), (16, None), (8, 4))
     for tile, warps in pairs:
         out = cuda.rasterize_forward(*args, tile=tile, num_warps=warps)
@@ -185,10 +155,10 @@ def test_results_do_not_depend_on_tile_size(K, blur, size, n_faces):
 def _exact(fv, fm, n_meshes, **kw):
     """Triton against the reference in float64: identical face lists, values to rounding
     (the interpreter's operations are the reference's; compiled code may fuse)."""
-    return _compare(fv, fm, n_meshes, rtol=1e-12, atol=1e-12, **kw)
+    return compare(fv, fm, n_meshes, "triton", rtol=1e-12, atol=1e-12, **kw)
 
 
-@pytest.mark.parametrize("K", [cuda.SLOTS, cuda.SLOTS + 1, 2 * cuda.SLOTS + 3])
+@pytest.mark.parametrize("K", [SLOTS, SLOTS + 1, 2 * SLOTS + 3])
 @pytest.mark.parametrize("kw", [dict(blur_radius=0.2, clip_barycentric_coords=True,
                                      perspective_correct=True),
                                 dict(blur_radius=0.05),
@@ -204,7 +174,7 @@ def test_rounds_match_reference(K, kw):
     assert (fr.pix_to_face[..., K - 1] == -1).any()
 
 
-@pytest.mark.parametrize("K", [cuda.SLOTS + 1, 2 * cuda.SLOTS + 3, 40])
+@pytest.mark.parametrize("K", [SLOTS + 1, 2 * SLOTS + 3, 40])
 def test_rounds_with_k_larger_than_face_count(K):
     fv, fm = soup(22, 7, 1, 0.5, False, torch.float64)
     fr = _exact(fv, fm, 1, image_size=(5, 6), faces_per_pixel=K, blur_radius=8.0,
@@ -213,7 +183,7 @@ def test_rounds_with_k_larger_than_face_count(K):
     assert (fr.pix_to_face[..., 7:] == -1).all() and (fr.zbuf[..., 7:] == -1).all()
 
 
-@pytest.mark.parametrize("K", [cuda.SLOTS - 1, cuda.SLOTS + 2, 2 * cuda.SLOTS + 3])
+@pytest.mark.parametrize("K", [SLOTS - 1, SLOTS + 2, 2 * SLOTS + 3])
 def test_equal_depths_across_a_round_boundary(K):
     # 20 copies of one triangle at one depth (ties go to the lower index), with a nearer
     # and a farther face among them, so that the ties straddle the rounds' boundaries.
@@ -230,43 +200,16 @@ def test_equal_depths_across_a_round_boundary(K):
 
 def test_deterministic_backward_equals_atomic_backward():
     fv, fm = soup(4, 20, 1, 0.5, False, torch.float64)
-    _, g_atomic = _run(fv, fm, 1, "triton", image_size=10, blur_radius=1e-2,
+    _, g_atomic = run(fv, fm, 1, "triton", image_size=10, blur_radius=1e-2,
                        faces_per_pixel=3)
     torch.use_deterministic_algorithms(True)
     try:
-        _, g_det = _run(fv, fm, 1, "triton", image_size=10, blur_radius=1e-2,
+        _, g_det = run(fv, fm, 1, "triton", image_size=10, blur_radius=1e-2,
                         faces_per_pixel=3)
     finally:
         torch.use_deterministic_algorithms(False)
     torch.testing.assert_close(g_det, g_atomic, rtol=1e-12, atol=1e-12)
     assert (g_det != 0).any()
-
-
-def test_gradcheck_float64():
-    fv, fm = soup(8, 3, 1, 1.0, False, torch.float64)
-    fv = fv.to(DEVICE).requires_grad_()
-
-    def f(x):
-        fr = rasterize_faces(x, fm.to(DEVICE), 1, image_size=(5, 6), blur_radius=0.02,
-                             faces_per_pixel=2, perspective_correct=True,
-                             clip_barycentric_coords=True, backend="triton")
-        return fr.zbuf, fr.bary_coords, fr.dists
-
-    assert torch.autograd.gradcheck(f, (fv,), eps=1e-7, atol=1e-5, rtol=1e-4, fast_mode=True)
-
-
-def test_nan_vertices_raise():
-    fv, fm = soup(0, 3, 1, 0.5, False, torch.float32)
-    fv[1, 2, 0] = math.nan
-    with pytest.raises(ValueError, match="NaN"):
-        rasterize_faces(fv.to(DEVICE), fm.to(DEVICE), 1, image_size=8, backend="triton")
-
-
-def test_no_faces_gives_empty_image():
-    fr = rasterize_faces(torch.zeros(0, 3, 3, device=DEVICE),
-                         torch.zeros(0, dtype=torch.int64, device=DEVICE), 2,
-                         image_size=(5, 6), faces_per_pixel=2, backend="triton")
-    assert fr.pix_to_face.shape == (2, 5, 6, 2) and (fr.pix_to_face == -1).all()
 
 
 def test_triton_on_cpu_needs_the_interpreter(monkeypatch):
@@ -299,7 +242,7 @@ def test_cuda_very_large_k(K):
     # cancels terms of size |w| z: float32 rounding differences (fused multiply-adds,
     # Triton's approximate float32 division) grow with |w|. Seen on an H100: 1 zbuf value in
     # 144000 off by 1.1e-4 (relative 2.6e-4), hence 1e-3 here.
-    fr = _compare(fv, fm, 1, rtol=1e-3, atol=1e-3, grad_tol=None, min_agree=0.99,
+    fr = compare(fv, fm, 1, "triton", rtol=1e-3, atol=1e-3, grad_tol=None, min_agree=0.99,
                   image_size=(24, 20), faces_per_pixel=K, blur_radius=0.5)
     assert (fr.pix_to_face[..., 99] >= 0).any()
 

@@ -78,7 +78,8 @@ def test_a_kernel_that_does_not_compile_is_a_failure_not_a_skip(tmp_path):
     # tl.arange needs a power-of-two length: BLOCK=100 compiles nowhere; BLOCK=128 does.
     def launch(block):
         tensor = ["tensor", "int32", True]
-        return {"module": "diffrend.raster.triton_kernels", "kernel": "face_entries_kernel",
+        return {"module": "diffrend.raster.triton_shared_kernels",
+                "kernel": "tile_entries_kernel",
                 "args": [["tensor", "int64", True]] + [tensor] * 7
                         + [["value", 1000], ["value", 4], ["value", 4]],
                 "kwargs": {"TILE": ["value", 8], "BLOCK": ["value", block],
@@ -94,7 +95,7 @@ def test_a_kernel_that_does_not_compile_is_a_failure_not_a_skip(tmp_path):
     assert done.returncode == 0, done.stderr
     result = json.loads(out.read_text())
     assert len(result["failures"]) == 1
-    assert result["failures"][0].startswith("face_entries_kernel")
+    assert result["failures"][0].startswith("tile_entries_kernel")
     assert "BLOCK': ['value', 100]" in result["failures"][0]
     assert [r["constexprs"]["BLOCK"] for r in result["rows"]] == [128]
 

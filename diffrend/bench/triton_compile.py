@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 UNSUPPORTED = 3  # exit status: this Triton cannot compile without a GPU through its API
-KERNELS = ("face_setup_kernel", "face_entries_kernel", "raster_forward_kernel",
+KERNELS = ("face_setup_kernel", "tile_entries_kernel", "raster_forward_kernel",
            "raster_backward_kernel", "point_setup_kernel", "points_forward_kernel",
            "points_backward_kernel")
 
@@ -156,7 +156,7 @@ def compile_launches(launches: list[dict], arch: int) -> tuple[list[dict], list[
     import torch
     import triton
 
-    from ..raster import triton_kernels
+    from ..raster.mesh import triton_kernels
     from ._triton_probe import probe_kernel
 
     if not isinstance(triton_kernels.raster_forward_kernel, triton.runtime.JITFunction):

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import torch
 
-from ..raster.grid import pixel_centers_torch
+from ..raster.tiles import pixel_centers_torch
 from ..structures.utils import unique_edges
 
 
@@ -258,7 +258,7 @@ def antialias_render(
     Differentiable w.r.t. the colours, the mesh vertices and the camera parameters (through
     the projected silhouette edges).
     """
-    from ..raster.rasterizer import meshes_to_ndc
+    from ..raster.mesh import meshes_to_ndc
 
     projected = meshes_to_ndc(meshes, cameras)
     faces = projected.faces_packed()

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import torch
 
-from ..raster.grid import pixel_centers_torch
+from ..raster.tiles import pixel_centers_torch
 from .antialias import _edge_topology, check_image, hard_silhouette
 
 
@@ -158,7 +158,7 @@ def nmr_silhouette_faces(face_verts_ndc: torch.Tensor, pix_to_face: torch.Tensor
 
 
 def _projected(meshes, cameras):
-    from ..raster.rasterizer import meshes_to_ndc
+    from ..raster.mesh import meshes_to_ndc
 
     projected = meshes_to_ndc(meshes, cameras)
     faces = projected.faces_packed()

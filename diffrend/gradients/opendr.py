@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import torch
 
-from ..raster.grid import pixel_centers_torch
+from ..raster.tiles import pixel_centers_torch
 from .antialias import check_image, hard_silhouette
 from .nmr import _projected
 

@@ -11,8 +11,8 @@ import torch
 
 # Modules with the Numba kernels that the jobs run (compiled on first use, cached on disk).
 KERNEL_MODULES = (
-    "diffrend.raster.binning", "diffrend.raster.cpu", "diffrend.raster.gather",
-    "diffrend.raster.points_cpu", "diffrend.render.blend_kernels",
+    "diffrend.raster.numba_shared", "diffrend.raster.mesh.numba", "diffrend.raster.gather",
+    "diffrend.raster.points.numba", "diffrend.render.blend_kernels",
 )
 
 

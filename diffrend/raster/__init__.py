@@ -1,32 +1,41 @@
-"""Mesh rasterization: which faces cover each pixel, with differentiable depth,
-barycentrics and distances.
+"""Rasterization of meshes and point clouds: which primitives cover each pixel, with
+differentiable depth (and barycentrics) and distances.
 
 Layers (dependencies point down):
-    rasterizer.py  MeshRasterizer, the PyTorch3D-style module (cameras + settings)
-    api.py         rasterize_meshes / rasterize_faces: checks, clipping, dispatch, autograd
-    clip.py        near-plane clipping and frustum culling (torch)
-    reference.py   pure-torch rasterizer: the oracle, and the fallback on any device
-    cpu.py         Numba kernels (forward, backward) over binning.py's exact tiles
-    pixel_math.py  the per (pixel, face) maths the kernels share
+    rasterizers.py  MeshRasterizer, PointsRasterizer: the PyTorch3D-style modules (cameras +
+                    settings; no logic of their own)
+    mesh/, points/  one package per rasterizer, each with the same files:
+        api.py          the public functions: checks, dispatch, autograd
+        ndc.py          world -> NDC through the cameras (meshes_to_ndc / points_to_ndc)
+        reference.py    pure-torch twin: the oracle, and the fallback on any device
+        numba.py        Numba CPU kernels (backend "numba")
+        triton.py       Triton backend (binning on the device, launches; backend "triton")
+        triton_kernels.py  its @triton.jit kernels
+      and mesh/pixel_math.py, the per (pixel, face) maths of the mesh's Numba kernels.
 
-Point clouds, the same layers:
-    points_rasterizer.py  PointsRasterizer, points_to_ndc
-    points_api.py         rasterize_points / rasterize_points_packed: checks, dispatch, autograd
-    points_reference.py   pure-torch points rasterizer (oracle and fallback)
-    points_cpu.py         Numba kernels (forward, backward), binned like the mesh kernels
-    points_cuda.py        Triton backend (binning on the device, launches) of points_triton.py
+What both rasterizers share, once:
+    backends.py     argument checks, the choice of backend, the kernels' autograd glue
+    tiles.py        pixel centres, the tile grid, the references' pixel tiles
+    numba_shared.py the Numba kernels' count pass of the binning, backward row bands
+    triton_shared.py, triton_shared_kernels.py  Triton launch constants, device binning,
+                    gradient buffers; K-best register slots, the tile-entries kernel
+    fragments.py    result and settings records
+    clip.py         near-plane clipping and frustum culling of faces (torch)
+    gather.py       verts[faces] in one parallel pass
+    projection.py   world/view points -> NDC for every camera kind
+    memory.py       the fragment memory budget, checked before allocating
 """
 
-from .api import parse_image_size, rasterize_faces, rasterize_meshes
+from .backends import parse_image_size
 from .fragments import (
     Fragments,
     PointFragments,
     PointsRasterizationSettings,
     RasterizationSettings,
 )
-from .points_api import rasterize_points, rasterize_points_packed
-from .points_rasterizer import PointsRasterizer, points_to_ndc
-from .rasterizer import MeshRasterizer, meshes_to_ndc
+from .mesh import meshes_to_ndc, rasterize_faces, rasterize_meshes
+from .points import points_to_ndc, rasterize_points, rasterize_points_packed
+from .rasterizers import MeshRasterizer, PointsRasterizer
 
 __all__ = [
     "Fragments",

@@ -1,4 +1,5 @@
-"""Result and settings records of mesh rasterization (PyTorch3D's names and defaults)."""
+"""Result and settings records of mesh and points rasterization (PyTorch3D's names and
+defaults), and the kernels' output buffers."""
 
 from __future__ import annotations
 
@@ -159,3 +160,22 @@ class PointsRasterParams:
 
     image_size: tuple[int, int]
     points_per_pixel: int
+
+
+def empty_fragment_buffers(
+    n: int, height: int, width: int, k: int, dtype: torch.dtype,
+    device: torch.device | str = "cpu", bary: bool = False,
+) -> tuple[torch.Tensor, ...]:
+    """Uninitialised output buffers of a kernel, in the order it returns them.
+
+    Returns:
+        index (N, H, W, K) int64, zbuf (N, H, W, K), [bary_coords (N, H, W, K, 3) when
+        ``bary``,] dists (N, H, W, K), the floats in ``dtype``.
+    """
+    shape = (n, height, width, k)
+    index = torch.empty(shape, dtype=torch.int64, device=device)
+    zbuf = torch.empty(shape, dtype=dtype, device=device)
+    dists = torch.empty(shape, dtype=dtype, device=device)
+    if bary:
+        return index, zbuf, torch.empty((*shape, 3), dtype=dtype, device=device), dists
+    return index, zbuf, dists

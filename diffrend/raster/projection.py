@@ -2,9 +2,36 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import torch
 
 from ..cameras.base import CamerasBase, try_get_projection_transform
+
+Batch = TypeVar("Batch")  # Meshes or Pointclouds
+
+
+def extend_to_cameras(batch: Batch, cameras: CamerasBase, R: torch.Tensor | None,
+                      what: str, one: str) -> Batch:
+    """The batch seen by the cameras: one mesh or cloud with N cameras is extended to N;
+    otherwise the counts must match (or there is one camera).
+
+    Args:
+        batch: ``Meshes`` or ``Pointclouds``. R: the per-call rotation override, or None.
+        what, one: names for messages ("meshes", "mesh"; "pointclouds", "cloud").
+
+    Raises:
+        ValueError: when the batch sizes do not fit.
+    """
+    n_cam = len(cameras) if R is None else max(len(cameras), R.shape[0])
+    if len(batch) == 1 and n_cam > 1:
+        batch = batch.extend(n_cam)
+    if n_cam not in (1, len(batch)):
+        raise ValueError(
+            f"cameras has batch size {n_cam} but {what} has {len(batch)}: "
+            f"use one camera, one per {one}, or one {one}"
+        )
+    return batch
 
 
 def project_view_points(

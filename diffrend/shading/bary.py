@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..raster.pixel_math import CLIP_EPS
+from ..raster.mesh.pixel_math import CLIP_EPS
 from .interpolate import interpolate_face_attributes
 
 if TYPE_CHECKING:

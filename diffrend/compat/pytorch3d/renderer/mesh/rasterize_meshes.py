@@ -12,8 +12,8 @@ import torch
 
 from diffrend.raster import parse_image_size
 from diffrend.raster import rasterize_meshes as _rasterize_meshes
-from diffrend.raster.pixel_math import KEPS as kEpsilon
-from diffrend.raster.reference import barycentric_coordinates, edge_function
+from diffrend.raster.mesh.pixel_math import KEPS as kEpsilon
+from diffrend.raster.mesh.reference import barycentric_coordinates, edge_function
 from diffrend.structures import Meshes
 
 # PyTorch3D's binned kernels hold at most this many bins along a side.

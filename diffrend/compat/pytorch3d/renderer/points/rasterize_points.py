@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from diffrend.raster import rasterize_points as _rasterize_points
-from diffrend.raster.points_api import _packed_radius as _format_radius
+from diffrend.raster.points.api import _packed_radius as _format_radius
 from diffrend.structures import Pointclouds
 
 from ..mesh.rasterize_meshes import check_bin_size

@@ -1,13 +1,18 @@
-"""Pixel-centre coordinates in NDC, shared by every rasterizer backend.
+"""The pixel grid and its tiles, shared by the mesh and point rasterizers (every backend).
 
-PyTorch3D's convention: row 0 is the top of the image (+Y up), column 0 is its left (+X
-points left), and the shorter image side spans [-1, 1]. The values are computed in float32
-exactly as PyTorch3D's kernels compute them, so that pixel centres agree bit for bit.
+Pixel centres: PyTorch3D's convention: row 0 is the top of the image (+Y up), column 0 is its
+left (+X points left), and the shorter image side spans [-1, 1]. The values are computed in
+float32 exactly as PyTorch3D's kernels compute them, so that pixel centres agree bit for bit.
+
+The kernels bin primitives into T x T pixel tiles (:func:`tile_grid`; :mod:`.numba_shared`,
+:mod:`.triton_shared`). The references walk the image in square pixel tiles too
+(:func:`pixel_tiles`), merging each tile's candidates into its K-best lists (:func:`write_k_best`).
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -64,3 +69,36 @@ def ndc_extent(height: int, width: int) -> tuple[float, float]:
     """Half-extent of the image in NDC along x and y: (W/min(H,W), H/min(H,W))."""
     m = min(height, width)
     return width / m, height / m
+
+
+def tile_grid(height: int, width: int, tile: int) -> tuple[int, int]:
+    """Tiles per image side: (rows of tiles, columns of tiles) for T x T pixel tiles."""
+    return -(-height // tile), -(-width // tile)
+
+
+# ---- the references' pixel tiles (torch)
+
+
+def pixel_tiles(ys: torch.Tensor, xs: torch.Tensor, tile: int) -> Iterator[tuple]:
+    """The image in square tiles: ``(r0, c0, ty, tx)`` with ty (h,), tx (w,) the tile's
+    row and column centres."""
+    for r0 in range(0, ys.shape[0], tile):
+        ty = ys[r0 : r0 + tile]
+        for c0 in range(0, xs.shape[0], tile):
+            yield r0, c0, ty, xs[c0 : c0 + tile]
+
+
+def tile_pixels(ty: torch.Tensor, tx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """px, py: (h * w, 1) centres of a tile's pixels, row-major."""
+    py, px = torch.meshgrid(ty, tx, indexing="ij")
+    return px.reshape(-1, 1), py.reshape(-1, 1)
+
+
+def write_k_best(out: torch.Tensor, n: int, r0: int, c0: int, ty: torch.Tensor,
+                 tx: torch.Tensor, best_z: torch.Tensor, best_i: torch.Tensor) -> None:
+    """Writes a tile's lists (h * w, k <= K) into ``out`` (N, H, W, K) of image n; slots
+    whose depth is inf (no candidate) become -1."""
+    best_i = torch.where(torch.isinf(best_z), torch.full_like(best_i, -1), best_i)
+    kk = best_i.shape[1]
+    out[n, r0 : r0 + ty.numel(), c0 : c0 + tx.numel(), :kk] = best_i.view(
+        ty.numel(), tx.numel(), kk)

@@ -1,10 +1,10 @@
 """Triton kernels of the points rasterizer: forward (pick K points per pixel) and backward.
 
 Computation is in the dtype of the points (float32 or float64), like
-:mod:`.points_reference`; host code, binning and launches live in :mod:`.points_cuda`.
+:mod:`.reference`; host code, binning and launches live in :mod:`.triton`.
 
 Forward: one program per (cloud, tile of T x T pixels) walks the tile's entries in
-ascending packed index (from :func:`.points_cuda.bin_points`). A point is listed at a pixel
+ascending packed index (from :func:`.triton.bin_points`). A point is listed at a pixel
 when ``dx * dx + dy * dy < r * r`` with ``dx = px - x`` (the reference's operations in the
 same order; the kernel is launched without fused multiply-adds, so float32 rounds like
 torch), its z >= 0 having been checked by the binning. Each pixel keeps a list of S <= 8
@@ -15,9 +15,9 @@ is no reduction along the list and no two-dimensional (pixel, slot) tensor whose
 could replicate or drop elements: the mesh kernel's replace-the-worst list, which uses
 such reductions, lost faces on triton 3.6 for some (tile, num_warps) pairs, and this
 design avoids those constructs on purpose (the mesh kernel now has this structure too;
-the slot helpers are shared, :mod:`.triton_slots`). The only reductions are "does any pixel of
-the block need this work" tests over one-dimensional masks, which give the same answer
-however elements are replicated across threads; with the default launch (T >= 8 and
+the slot helpers are shared, :mod:`..triton_shared_kernels`). The only reductions are
+"does any pixel of the block need this work" tests over one-dimensional masks, which give
+the same answer however elements are replicated across threads; with the default launch (T >= 8 and
 num_warps = T*T/32, at most 4) each thread owns at least one pixel anyway.
 
 K > 8: the list is filled in rounds of S = 8 slots; round j keeps the 8 best points that
@@ -35,7 +35,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from .triton_slots import insert, last
+from ..triton_shared_kernels import insert, last, tile_block, tile_range
 
 BIG: tl.constexpr = tl.constexpr(2**31 - 1)  # index of an empty slot (sorts last)
 
@@ -70,16 +70,7 @@ def points_forward_kernel(
     T: tl.constexpr, S: tl.constexpr,
 ):
     pid = tl.program_id(0)
-    n = pid // (n_ty * n_tx)
-    rem = pid % (n_ty * n_tx)
-    BLOCK: tl.constexpr = T * T
-    offs = tl.arange(0, BLOCK)
-    r = (rem // n_tx) * T + offs // T
-    c = (rem % n_tx) * T + offs % T
-    pvalid = (r < H) & (c < W)
-    py = tl.load(ys_ptr + r, mask=r < H, other=0.0)
-    px = tl.load(xs_ptr + c, mask=c < W, other=0.0)
-    pix = (n * H + r.to(tl.int64)) * W + c
+    offs, pvalid, px, py, pix = tile_block(pid, ys_ptr, xs_ptr, H, W, n_ty, n_tx, T, T * T)
     inf = tl.zeros_like(px) + float("inf")
     big = tl.zeros_like(offs) + BIG
     start = tl.load(tile_start_ptr + pid)
@@ -195,8 +186,8 @@ def points_backward_kernel(
         tl.store(ob + 2, tl.where(m, gz, 0.0), mask=mm)
 
 
-# ---- binning (see points_cuda.bin_points): per-point setup; entries are written by
-# triton_kernels.face_entries_kernel, which only needs each item's image and tile range.
+# ---- binning (see triton.bin_points): per-point setup; entries are written by
+# triton_shared_kernels.tile_entries_kernel, which only needs each item's image and tile range.
 
 
 @triton.jit
@@ -210,7 +201,7 @@ def point_setup_kernel(
 ):
     """Whether each point is bad input, whether it is listed anywhere (z >= 0, radius > 0,
     in a cloud), its
-    pixel range (points_cpu.point_pixel_ranges: float64, conservative by 1e-3 pixel; the
+    pixel range (numba.point_pixel_ranges: float64, conservative by 1e-3 pixel; the
     forward repeats the exact test) and its number of tiles."""
     p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     in_ = p < P
@@ -226,20 +217,9 @@ def point_setup_kernel(
             & (tl.abs(z) < float("inf")) & (tl.abs(rad) < float("inf")))
     bad = bad | (rad < 0.0) | (cloud < -1) | (cloud >= n_clouds)
     ok = in_ & ~bad & (cloud >= 0) & (z >= 0.0) & (rad > 0.0)
-    ra = (yfirst - (y + rad)) / ystep
-    rb = (yfirst - (y - rad)) / ystep
-    ca = (xfirst - (x + rad)) / xstep
-    cb = (xfirst - (x - rad)) / xstep
-    ok = ok & (ra < H + 1.0) & (rb > -2.0) & (ca < W + 1.0) & (cb > -2.0)
-    r0 = tl.minimum(tl.maximum(tl.ceil(tl.where(ok, ra, 0.0) - 1e-3), 0.0), H).to(tl.int32)
-    r1 = tl.minimum(tl.floor(tl.where(ok, rb, 0.0) + 1e-3), H - 1.0).to(tl.int32)
-    c0 = tl.minimum(tl.maximum(tl.ceil(tl.where(ok, ca, 0.0) - 1e-3), 0.0), W).to(tl.int32)
-    c1 = tl.minimum(tl.floor(tl.where(ok, cb, 0.0) + 1e-3), W - 1.0).to(tl.int32)
-    ok = ok & (r0 <= r1) & (c0 <= c1)
-    # (r1, c1 >= -1 here, so // rounds toward zero and floor alike on non-negative values)
-    nty = (tl.maximum(r1, 0) // TILE) - r0 // TILE + 1
-    ntx = (tl.maximum(c1, 0) // TILE) - c0 // TILE + 1
-    tl.store(count_ptr + p, tl.where(ok, nty * ntx, 0), mask=in_)
+    ok, r0, c0, ntx, count = tile_range(ok, x - rad, x + rad, y - rad, y + rad, H, W,
+                                        yfirst, ystep, xfirst, xstep, TILE)
+    tl.store(count_ptr + p, count, mask=in_)
     tl.store(bad_ptr + p, (in_ & bad).to(tl.int32), mask=in_)
     tl.store(r0_ptr + p, r0, mask=in_)
     tl.store(c0_ptr + p, c0, mask=in_)

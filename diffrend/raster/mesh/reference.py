@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import torch
 
-from .fragments import RasterParams
-from .grid import pixel_centers_torch
+from ..fragments import RasterParams
+from ..tiles import pixel_centers_torch, pixel_tiles, tile_pixels, write_k_best
 from .pixel_math import CLIP_EPS, KEPS
 
 PIXEL_TILE = 32  # pixels per side of a selection tile
@@ -131,43 +131,36 @@ def select_faces(
     hi = face_verts[:, :, :2].amax(dim=1) + radius
     for n in range(n_meshes):
         faces_n = torch.nonzero(ok & (face_mesh == n)).flatten()
-        for r0 in range(0, H, PIXEL_TILE):
-            ty = ys[r0 : r0 + PIXEL_TILE]
-            for c0 in range(0, W, PIXEL_TILE):
-                tx = xs[c0 : c0 + PIXEL_TILE]
-                hit = (
-                    (lo[faces_n, 0] <= tx.max())
-                    & (hi[faces_n, 0] >= tx.min())
-                    & (lo[faces_n, 1] <= ty.max())
-                    & (hi[faces_n, 1] >= ty.min())
+        for r0, c0, ty, tx in pixel_tiles(ys, xs, PIXEL_TILE):
+            hit = (
+                (lo[faces_n, 0] <= tx.max())
+                & (hi[faces_n, 0] >= tx.min())
+                & (lo[faces_n, 1] <= ty.max())
+                & (hi[faces_n, 1] >= ty.min())
+            )
+            cand = faces_n[hit]
+            if cand.numel() == 0:
+                continue
+            px, py = tile_pixels(ty, tx)
+            best_z = torch.full((px.shape[0], 0), 0.0, dtype=face_verts.dtype, device=dev)
+            best_f = torch.full((px.shape[0], 0), -1, dtype=torch.int64, device=dev)
+            for s in range(0, cand.numel(), FACE_CHUNK):
+                fc = cand[s : s + FACE_CHUNK]
+                z, valid, _ = _candidates(
+                    px, py, face_verts, fc, ok, lo, hi, neighbor, blur_radius,
+                    params.perspective_correct, params.clip_barycentric_coords,
                 )
-                cand = faces_n[hit]
-                if cand.numel() == 0:
-                    continue
-                py, px = torch.meshgrid(ty, tx, indexing="ij")
-                px, py = px.reshape(-1, 1), py.reshape(-1, 1)
-                best_z = torch.full((px.shape[0], 0), 0.0, dtype=face_verts.dtype, device=dev)
-                best_f = torch.full((px.shape[0], 0), -1, dtype=torch.int64, device=dev)
-                for s in range(0, cand.numel(), FACE_CHUNK):
-                    fc = cand[s : s + FACE_CHUNK]
-                    z, valid, _ = _candidates(
-                        px, py, face_verts, fc, ok, lo, hi, neighbor, blur_radius,
-                        params.perspective_correct, params.clip_barycentric_coords,
-                    )
-                    z = torch.where(valid, z, torch.full_like(z, float("inf")))
-                    fcb = torch.where(valid, fc.expand_as(valid), torch.full_like(valid, -1,
-                                                                                  dtype=torch.int64))
-                    z_all = torch.cat((best_z, z), dim=1)
-                    f_all = torch.cat((best_f, fcb), dim=1)
-                    # Sort by (depth, face index): stable sort on face then on depth.
-                    o1 = torch.argsort(f_all, dim=1, stable=True)
-                    z_all, f_all = z_all.gather(1, o1), f_all.gather(1, o1)
-                    o2 = torch.argsort(z_all, dim=1, stable=True)[:, :K]
-                    best_z, best_f = z_all.gather(1, o2), f_all.gather(1, o2)
-                best_f = torch.where(torch.isinf(best_z), torch.full_like(best_f, -1), best_f)
-                kk = best_f.shape[1]
-                tile = best_f.view(ty.numel(), tx.numel(), kk)
-                out[n, r0 : r0 + ty.numel(), c0 : c0 + tx.numel(), :kk] = tile
+                z = torch.where(valid, z, torch.full_like(z, float("inf")))
+                fcb = torch.where(valid, fc.expand_as(valid),
+                                  torch.full_like(valid, -1, dtype=torch.int64))
+                z_all = torch.cat((best_z, z), dim=1)
+                f_all = torch.cat((best_f, fcb), dim=1)
+                # Sort by (depth, face index): stable sort on face then on depth.
+                o1 = torch.argsort(f_all, dim=1, stable=True)
+                z_all, f_all = z_all.gather(1, o1), f_all.gather(1, o1)
+                o2 = torch.argsort(z_all, dim=1, stable=True)[:, :K]
+                best_z, best_f = z_all.gather(1, o2), f_all.gather(1, o2)
+            write_k_best(out, n, r0, c0, ty, tx, best_z, best_f)
     return out
 
 

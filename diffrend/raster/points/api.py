@@ -11,60 +11,19 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from . import points_reference
-from .api import _triton_installed, check_triton_device, parse_image_size
-from .fragments import PointFragments, PointsRasterParams
-from .memory import check_fragment_memory
+from ..backends import (
+    KernelRasterize,
+    check_per_pixel,
+    kernel_module,
+    parse_image_size,
+    resolve_backend,
+)
+from ..fragments import PointFragments, PointsRasterParams
+from ..memory import check_fragment_memory
+from . import reference
 
 if TYPE_CHECKING:
-    from ..structures import Pointclouds
-
-POINTS_BACKENDS = ("auto", "numba", "reference", "triton")
-
-
-class _KernelRasterizePoints(torch.autograd.Function):
-    """Autograd glue for a kernel module (:mod:`.points_cpu` for Numba, :mod:`.points_cuda`
-    for Triton, which share their signatures): points -> (idx, zbuf, dists)."""
-
-    @staticmethod
-    def forward(ctx, kernels, points, cloud_idx, n_clouds, radius, params):
-        idx, zbuf, dists = kernels.rasterize_points_forward(
-            points, cloud_idx, n_clouds, radius, params
-        )
-        ctx.save_for_backward(points, idx)
-        ctx.kernels = kernels
-        ctx.mark_non_differentiable(idx)
-        return idx, zbuf, dists
-
-    @staticmethod
-    def backward(ctx, _grad_idx, grad_zbuf, grad_dists):
-        points, idx = ctx.saved_tensors
-        grad = ctx.kernels.rasterize_points_backward(points, idx, grad_zbuf, grad_dists)
-        return None, grad, None, None, None, None
-
-
-def _resolve_backend(backend: str, device: torch.device) -> str:
-    """The backend that runs: "auto" is Numba for CPU tensors, Triton for CUDA tensors when
-    triton is installed, the reference elsewhere (as for meshes, api._resolve_backend); an
-    explicit choice is checked against the device."""
-    if backend not in POINTS_BACKENDS:
-        raise ValueError(f"backend must be one of {POINTS_BACKENDS}, got {backend!r}")
-    if backend == "auto":
-        if device.type == "cpu":
-            return "numba"
-        return "triton" if device.type == "cuda" and _triton_installed() else "reference"
-    if backend == "numba" and device.type != "cpu":
-        raise ValueError(f"backend='numba' needs CPU tensors, got device {device}")
-    if backend == "triton":
-        check_triton_device(device)
-    return backend
-
-
-def _check_points_per_pixel(points_per_pixel: int) -> None:
-    if isinstance(points_per_pixel, bool) or not isinstance(points_per_pixel, int):
-        raise ValueError(f"points_per_pixel must be an int, got {points_per_pixel!r}")
-    if points_per_pixel < 1:
-        raise ValueError(f"points_per_pixel must be >= 1, got {points_per_pixel}")
+    from ...structures import Pointclouds
 
 
 def _radius_tensor(radius: float | torch.Tensor, points: torch.Tensor,
@@ -149,7 +108,7 @@ def rasterize_points_packed(
             a bad image_size or backend.
     """
     H, W = parse_image_size(image_size)
-    _check_points_per_pixel(points_per_pixel)
+    check_per_pixel(points_per_pixel, "points_per_pixel")
     if not torch.is_tensor(points_ndc) or points_ndc.ndim != 2 or points_ndc.shape[1] != 3:
         got = tuple(points_ndc.shape) if torch.is_tensor(points_ndc) else type(points_ndc)
         raise ValueError(f"points_ndc must have shape (P, 3), got {got}")
@@ -165,7 +124,7 @@ def rasterize_points_packed(
         raise ValueError(f"cloud_idx must be an integer tensor, got {cloud_idx.dtype}")
     if isinstance(n_clouds, bool) or not isinstance(n_clouds, int) or n_clouds < 0:
         raise ValueError(f"n_clouds must be a non-negative int, got {n_clouds!r}")
-    backend = _resolve_backend(backend, points_ndc.device)
+    backend = resolve_backend(backend, points_ndc.device)
     # The Triton path counts bad values on the device, in its one host sync, and only on
     # failure runs these checks (each a sync on a GPU) to name the argument.
     host_checks = backend != "triton"
@@ -177,34 +136,25 @@ def rasterize_points_packed(
     # Before any (N, H, W, K) allocation: a clear error instead of running out inside a kernel.
     check_fragment_memory(n_clouds, H, W, points_per_pixel, points_ndc.dtype, points_ndc.device,
                           "points", backward=torch.is_grad_enabled() and points_ndc.requires_grad)
-    if backend == "numba":
+    args = (points_ndc, cloud_idx, n_clouds, radius_t, params)
+    if backend == "reference":
+        if P and not bool(torch.isfinite(points_ndc).all()):
+            raise ValueError("points_ndc contains NaN or inf (check the points and the camera)")
+        idx, zbuf, dists = reference.rasterize_reference(*args)
+    elif backend == "numba":
         if points_ndc.dtype not in (torch.float32, torch.float64):
             raise ValueError(f"backend='numba' needs float32 or float64 points, got "
                              f"{points_ndc.dtype}")
-        from . import points_cpu
-
         # (the kernel's first pass raises on NaN/inf points, saving a pass here)
-        idx, zbuf, dists = _KernelRasterizePoints.apply(
-            points_cpu, points_ndc, cloud_idx, n_clouds, radius_t, params
-        )
-    elif backend == "triton":
-        from . import points_cuda
-
+        idx, zbuf, dists = KernelRasterize.apply(kernel_module("points", "numba"), *args)
+    else:
         try:
-            idx, zbuf, dists = _KernelRasterizePoints.apply(
-                points_cuda, points_ndc, cloud_idx, n_clouds, radius_t, params
-            )
+            idx, zbuf, dists = KernelRasterize.apply(kernel_module("points", "triton"), *args)
         except ValueError:
             # the binning found bad values: name the argument if the host checks can
             _radius_tensor(radius, points_ndc)
             _check_cloud_idx(cloud_idx, n_clouds)
             raise
-    else:
-        if P and not bool(torch.isfinite(points_ndc).all()):
-            raise ValueError("points_ndc contains NaN or inf (check the points and the camera)")
-        idx, zbuf, dists = points_reference.rasterize_points_reference(
-            points_ndc, cloud_idx, n_clouds, radius_t, params
-        )
     # PyTorch3D's point index is int32 (a pixel list holds K of them); P < 2**31 is checked
     # on entry.
     return PointFragments(idx=idx.to(torch.int32), zbuf=zbuf, dists=dists)

@@ -1,15 +1,16 @@
 """Numba CPU kernels of the points rasterizer: forward (pick K points per pixel) and backward.
 
-Same structure as the mesh kernels (:mod:`.cpu`): each point's disc (its box grown by the
-radius) gives the pixel rows and columns it may cover; points are binned into tiles by
-:mod:`.binning`'s count-then-fill passes (nothing is ever dropped, and each tile lists its
-points in ascending packed index whatever the tiling or thread count); one parallel task per
-(cloud, tile) keeps, per pixel, a sorted list of the K points nearest in depth (ties: the
-lower index). The coverage test ``dx * dx + dy * dy < r * r`` is computed in the points'
-dtype in PyTorch3D's operation order, so float32 inputs agree with PyTorch3D bit for bit.
-Backward: a fixed number of row bands (set by the problem size, not the thread count) each
-add their (pixel, k) contributions into their own float64 buffer; the buffers are summed in
-order, so gradients are deterministic. Both compile once and are cached on disk.
+Same structure as the mesh kernels (:mod:`..mesh.numba`): each point's disc (its box grown
+by the radius) gives the pixel rows and columns it may cover; points are binned into tiles
+by :mod:`..numba_shared`'s count pass and :func:`bin_points`' fill (nothing is ever dropped,
+and each tile lists its points in ascending packed index whatever the tiling or thread
+count); one parallel task per (cloud, tile) keeps, per pixel, a sorted list of the K points
+nearest in depth (ties: the lower index). The coverage test ``dx * dx + dy * dy < r * r`` is
+computed in the points' dtype in PyTorch3D's operation order, so float32 inputs agree with
+PyTorch3D bit for bit. Backward: a fixed number of row bands (set by the problem size, not
+the thread count) each add their (pixel, k) contributions into their own float64 buffer; the
+buffers are summed in order, so gradients are deterministic. Both compile once and are
+cached on disk.
 """
 
 from __future__ import annotations
@@ -18,13 +19,21 @@ import numba as nb
 import numpy as np
 import torch
 
-from ..threads import kernel_lock
-from .binning import _count, _index_range, _offsets
-from .fragments import PointsRasterParams
-from .grid import pixel_centers_ndc
+from ...threads import kernel_lock
+from ..fragments import PointsRasterParams, empty_fragment_buffers
+from ..numba_shared import (
+    count_entries,
+    index_range,
+    n_row_bands,
+    pixel_steps,
+    set_empty,
+    sum_row_bands,
+    tile_bounds,
+    to_numpy,
+)
+from ..tiles import pixel_centers_ndc, tile_grid
 
 TILE = 16
-GRAD_BUFFER_BYTES = 256 * 2**20  # per-chunk gradient buffers, all chunks together
 
 
 @nb.njit(parallel=True, cache=True)
@@ -47,14 +56,10 @@ def point_pixel_ranges(pts, radius, cloud, ys, xs):
     H = ys.shape[0]
     W = xs.shape[0]
     rng = np.empty((P, 4), np.int32)
-    ystep = (np.float64(ys[0]) - np.float64(ys[H - 1])) / max(H - 1, 1) if H > 1 else 1.0
-    xstep = (np.float64(xs[0]) - np.float64(xs[W - 1])) / max(W - 1, 1) if W > 1 else 1.0
+    ystep, xstep = pixel_steps(ys, xs)
     n_bad = 0
     for p in nb.prange(P):
-        rng[p, 0] = 1
-        rng[p, 1] = 0
-        rng[p, 2] = 1
-        rng[p, 3] = 0
+        set_empty(rng, p)
         x = np.float64(pts[p, 0])
         y = np.float64(pts[p, 1])
         z = np.float64(pts[p, 2])
@@ -64,8 +69,8 @@ def point_pixel_ranges(pts, radius, cloud, ys, xs):
             continue
         if cloud[p] < 0 or z < 0.0 or not (r > 0.0):
             continue
-        r0, r1 = _index_range(y - r, y + r, np.float64(ys[0]), ystep, H)
-        c0, c1 = _index_range(x - r, x + r, np.float64(xs[0]), xstep, W)
+        r0, r1 = index_range(y - r, y + r, np.float64(ys[0]), ystep, H)
+        c0, c1 = index_range(x - r, x + r, np.float64(xs[0]), xstep, W)
         if r0 <= r1 and c0 <= c1:
             rng[p, 0] = r0
             rng[p, 1] = r1
@@ -108,11 +113,9 @@ def bin_points(pts, radius, rng, cloud, n_clouds, height, width, tile):
         rec: (total, 4) the entry's x, y, z, r*r (points' dtype). rec_r: (total, 4) its
             pixel range.
     """
-    n_ty = -(-height // tile)
-    n_tx = -(-width // tile)
+    n_ty, n_tx = tile_grid(height, width, tile)
     with kernel_lock():  # (see diffrend.threads)
-        counts = _count(rng, cloud, tile, n_ty, n_tx, n_clouds * n_ty * n_tx)
-        start, cursor = _offsets(counts)
+        start, cursor = count_entries(rng, cloud, n_clouds, height, width, tile)
         total = int(start[-1])
         out = np.empty(total, np.int64)
         rec = np.empty((total, 4), pts.dtype)
@@ -129,12 +132,7 @@ def _forward_tiles(tile_start, tile_points, rec, rec_r, ys, xs, n_clouds, K, til
     n_ty = -(-H // tile)
     n_tx = -(-W // tile)
     for tid in nb.prange(n_clouds * n_ty * n_tx):
-        n = tid // (n_ty * n_tx)
-        rem = tid % (n_ty * n_tx)
-        r_lo = (rem // n_tx) * tile
-        c_lo = (rem % n_tx) * tile
-        r_hi = min(r_lo + tile, H) - 1
-        c_hi = min(c_lo + tile, W) - 1
+        n, r_lo, c_lo, r_hi, c_hi = tile_bounds(tid, n_ty, n_tx, tile, H, W)
         tw = c_hi - c_lo + 1
         npix = (r_hi - r_lo + 1) * tw
         cnt = np.zeros(npix, np.int64)
@@ -210,10 +208,6 @@ def _backward_chunks(pts, idx, gz, gd, ys, xs, n_chunks):
     return grads
 
 
-def _np(t: torch.Tensor) -> np.ndarray:
-    return t.detach().contiguous().numpy()
-
-
 def _centers(height: int, width: int, dtype: torch.dtype) -> tuple[np.ndarray, np.ndarray]:
     """Pixel centres in the points' dtype (float32 values, exactly converted)."""
     ys, xs = pixel_centers_ndc(height, width)
@@ -221,7 +215,7 @@ def _centers(height: int, width: int, dtype: torch.dtype) -> tuple[np.ndarray, n
     return ys.astype(np_dtype), xs.astype(np_dtype)
 
 
-def rasterize_points_forward(
+def rasterize_forward(
     points: torch.Tensor,
     cloud_idx: torch.Tensor,
     n_clouds: int,
@@ -229,8 +223,7 @@ def rasterize_points_forward(
     params: PointsRasterParams,
     tile: int = TILE,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Numba forward. Same contract as :func:`.points_reference.rasterize_points_reference`
-    (no autograd).
+    """Numba forward. Same contract as :func:`.reference.rasterize_reference` (no autograd).
 
     Args:
         points: (P, 3) float32/float64 CPU tensor, screen space.
@@ -247,9 +240,9 @@ def rasterize_points_forward(
     """
     H, W = params.image_size
     K = params.points_per_pixel
-    pts = _np(points)
-    rad = _np(radius.to(points.dtype))
-    cloud = _np(cloud_idx)
+    pts = to_numpy(points)
+    rad = to_numpy(radius.to(points.dtype))
+    cloud = to_numpy(cloud_idx)
     ys, xs = _centers(H, W, points.dtype)
     with kernel_lock():  # (see diffrend.threads)
         rng, n_bad = point_pixel_ranges(pts, rad, cloud, ys, xs)
@@ -257,32 +250,29 @@ def rasterize_points_forward(
             raise ValueError(f"points (or radius) has NaN or inf values at {n_bad} points")
         start, tile_points, rec, rec_r = bin_points(pts, rad, rng, cloud, n_clouds, H, W, tile)
         # Every entry is written by exactly one (cloud, tile) task, empty slots with -1.
-        idx = torch.empty((n_clouds, H, W, K), dtype=torch.int64)
-        zbuf = torch.empty((n_clouds, H, W, K), dtype=points.dtype)
-        dists = torch.empty((n_clouds, H, W, K), dtype=points.dtype)
+        idx, zbuf, dists = empty_fragment_buffers(n_clouds, H, W, K, points.dtype)
         _forward_tiles(start, tile_points, rec, rec_r, ys, xs, n_clouds, K, tile,
                        idx.numpy(), zbuf.numpy(), dists.numpy())
     return idx, zbuf, dists
 
 
-def rasterize_points_backward(
+def rasterize_backward(
     points: torch.Tensor,
     idx: torch.Tensor,
     grad_zbuf: torch.Tensor,
     grad_dists: torch.Tensor,
+    params: PointsRasterParams,
 ) -> torch.Tensor:
-    """Numba backward: gradient (P, 3) of the points from the zbuf and dists gradients.
+    """Numba backward: gradient (P, 3) of the points from the zbuf and dists gradients
+    (``params``, the forward's, for the kernels' common signature: nothing here needs it).
 
     d zbuf / d z = 1; d dists / d x = 2 (x - px), likewise y. Deterministic.
     """
+    del params
     N, H, W, K = idx.shape
     ys, xs = pixel_centers_ndc(H, W)
-    P = points.shape[0]
-    # Chunk count from the problem size only (never the thread count): results are
-    # bit-identical on any machine.
-    n_chunks = int(max(1, min(16, N * H, GRAD_BUFFER_BYTES // max(1, P * 3 * 8))))
+    n_chunks = n_row_bands(N * H, points.shape[0], 3)
     with kernel_lock():
-        grads = _backward_chunks(_np(points), _np(idx), _np(grad_zbuf), _np(grad_dists), ys,
-                                 xs, n_chunks)
-    grad = grads.sum(axis=0) if n_chunks > 1 else grads[0]
-    return torch.from_numpy(grad).to(points.dtype)
+        grads = _backward_chunks(to_numpy(points), to_numpy(idx), to_numpy(grad_zbuf),
+                                 to_numpy(grad_dists), ys, xs, n_chunks)
+    return sum_row_bands(grads, points.dtype)

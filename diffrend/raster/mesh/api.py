@@ -6,46 +6,28 @@ PyTorch3D-compatible entry point taking a ``Meshes`` already in NDC space.
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import math
-import os
 from typing import TYPE_CHECKING
 
 import torch
 
+from ..backends import (
+    KernelRasterize,
+    check_backend_name,
+    check_per_pixel,
+    kernel_module,
+    parse_image_size,
+    resolve_backend,
+)
+from ..clip import clip_faces, unclip_fragments
+from ..fragments import Fragments, RasterParams
+from ..gather import gather_face_verts
+from ..memory import check_fragment_memory
+from ..tiles import ndc_extent
 from . import reference
-from .clip import clip_faces, unclip_fragments
-from .fragments import Fragments, RasterParams
-from .gather import gather_face_verts
-from .grid import ndc_extent
-from .memory import check_fragment_memory
 
 if TYPE_CHECKING:
-    from ..structures import Meshes
-
-BACKENDS = ("auto", "numba", "reference", "triton")
-
-
-def parse_image_size(image_size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
-    """(H, W) from an int or a pair; raises ValueError unless both are positive ints."""
-    if isinstance(image_size, torch.Tensor):
-        image_size = image_size.tolist()
-    if isinstance(image_size, (list, tuple)):
-        if len(image_size) != 2:
-            raise ValueError(f"image_size must be an int or (H, W), got {image_size!r}")
-        h, w = image_size
-    else:
-        h = w = image_size
-    for v in (h, w):
-        if isinstance(v, bool) or not isinstance(v, int) and not (
-            isinstance(v, float) and v.is_integer()
-        ):
-            raise ValueError(f"image_size must hold integers, got {image_size!r}")
-    h, w = int(h), int(w)
-    if h <= 0 or w <= 0:
-        raise ValueError(f"image_size must be positive, got {image_size!r}")
-    return h, w
+    from ...structures import Meshes
 
 
 def _check_settings(blur_radius: float, faces_per_pixel: int, backend: str) -> None:
@@ -53,67 +35,8 @@ def _check_settings(blur_radius: float, faces_per_pixel: int, backend: str) -> N
         raise ValueError(f"blur_radius must be a finite number, got {blur_radius!r}")
     if blur_radius < 0:
         raise ValueError(f"blur_radius must be >= 0, got {blur_radius}")
-    if isinstance(faces_per_pixel, bool) or not isinstance(faces_per_pixel, int):
-        raise ValueError(f"faces_per_pixel must be an int, got {faces_per_pixel!r}")
-    if faces_per_pixel < 1:
-        raise ValueError(f"faces_per_pixel must be >= 1, got {faces_per_pixel}")
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-
-
-class _KernelRasterize(torch.autograd.Function):
-    """Autograd glue for a kernel module (:mod:`.cpu` for Numba, :mod:`.cuda` for Triton,
-    which share their signatures): face_verts -> (pix_to_face, zbuf, bary, dists)."""
-
-    @staticmethod
-    def forward(ctx, kernels, face_verts, face_mesh, n_meshes, neighbor, params):
-        out = kernels.rasterize_forward(face_verts, face_mesh, n_meshes, neighbor, params)
-        ctx.save_for_backward(face_verts, out[0])
-        ctx.kernels, ctx.params = kernels, params
-        ctx.mark_non_differentiable(out[0])
-        return out
-
-    @staticmethod
-    def backward(ctx, _grad_p2f, grad_zbuf, grad_bary, grad_dists):
-        face_verts, p2f = ctx.saved_tensors
-        p = ctx.params
-        grad = ctx.kernels.rasterize_backward(face_verts, p2f, grad_zbuf, grad_bary,
-                                              grad_dists, p.perspective_correct,
-                                              p.clip_barycentric_coords)
-        return None, grad, None, None, None, None
-
-
-@functools.cache
-def _triton_installed() -> bool:
-    # find_spec, not import: importing triton takes a while and "auto" asks on every call.
-    return importlib.util.find_spec("triton") is not None
-
-
-def _resolve_backend(backend: str, device: torch.device) -> str:
-    """The backend that runs: "auto" is Numba on CPU, Triton on CUDA when installed, the
-    reference elsewhere; an explicit choice is checked against the device."""
-    if backend == "auto":
-        if device.type == "cpu":
-            return "numba"
-        return "triton" if device.type == "cuda" and _triton_installed() else "reference"
-    if backend == "numba" and device.type != "cpu":
-        raise ValueError(f"backend='numba' needs CPU tensors, got device {device}")
-    if backend == "triton":
-        check_triton_device(device)
-    return backend
-
-
-def check_triton_device(device: torch.device) -> None:
-    """Raises ValueError unless backend="triton" can run on ``device``: triton installed,
-    and CUDA tensors (or CPU tensors under ``TRITON_INTERPRET=1``, Triton's interpreter)."""
-    interpret = os.environ.get("TRITON_INTERPRET", "0") == "1"
-    if not _triton_installed():
-        raise ValueError("backend='triton' needs triton: pip install 'diffrend[triton]'")
-    if not (device.type == "cuda" or (device.type == "cpu" and interpret)):
-        raise ValueError(
-            f"backend='triton' needs CUDA tensors (or CPU tensors with TRITON_INTERPRET=1 "
-            f"set before triton is imported, Triton's slow interpreter), got device {device}"
-        )
+    check_per_pixel(faces_per_pixel, "faces_per_pixel")
+    check_backend_name(backend)
 
 
 def rasterize_faces(
@@ -182,7 +105,7 @@ def rasterize_faces(
         face_verts, face_mesh, z_clip_value, perspective_correct,
         ndc_extent(H, W) if cull_to_frustum else None,
     )
-    backend = _resolve_backend(backend, face_verts.device)
+    backend = resolve_backend(backend, face_verts.device)
     # Before any (N, H, W, K) allocation: a clear error instead of running out inside a kernel.
     check_fragment_memory(n_meshes, H, W, faces_per_pixel, face_verts.dtype, face_verts.device,
                           "mesh", backward=torch.is_grad_enabled() and face_verts.requires_grad,
@@ -192,21 +115,15 @@ def rasterize_faces(
         bool(clip_barycentric_coords), bool(cull_backfaces),
     )
     args = (clipped.face_verts, clipped.face_mesh, n_meshes, clipped.neighbor, params)
-    if backend == "numba":
-        from . import cpu
-
-        # (the kernel's first pass raises on NaN/inf coordinates, saving a pass here)
-        p2f, zbuf, bary, dists = _KernelRasterize.apply(cpu, *args)
-    elif backend == "triton":
-        from . import cuda
-
-        # (the binning's one host sync also counts NaN/inf faces and raises)
-        p2f, zbuf, bary, dists = _KernelRasterize.apply(cuda, *args)
-    else:
+    if backend == "reference":
         if not bool(torch.isfinite(clipped.face_verts).all()):
             raise ValueError("face_verts has NaN or inf coordinates (check the vertices and "
                              "the camera)")
         p2f, zbuf, bary, dists = reference.rasterize_reference(*args)
+    else:
+        # (Numba's first pass, or Triton's binning in its one host sync, raises on NaN/inf
+        # coordinates, saving a pass here)
+        p2f, zbuf, bary, dists = KernelRasterize.apply(kernel_module("mesh", backend), *args)
     p2f, bary = unclip_fragments(clipped, p2f, bary)
     return Fragments(pix_to_face=p2f, zbuf=zbuf, bary_coords=bary, dists=dists)
 

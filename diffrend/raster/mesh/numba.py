@@ -1,6 +1,7 @@
 """Numba CPU kernels of the mesh rasterizer: forward (pick K faces per pixel) and backward.
 
-Forward: faces are binned into tiles (:mod:`.binning`); one parallel task per (mesh, tile)
+Forward: faces are binned into tiles (:func:`bin_faces`, with :mod:`..numba_shared`'s
+count pass); one parallel task per (mesh, tile)
 walks its faces in ascending index order and, for each pixel of the face's box inside the
 tile, keeps a sorted list of the K nearest faces (by depth, then face index). Backward:
 a fixed number of row bands (set by the problem size, not the thread count) each add their
@@ -15,13 +16,160 @@ import numba as nb
 import numpy as np
 import torch
 
-from ..threads import kernel_lock
-from .binning import bin_faces, face_box, face_pixel_ranges
-from .fragments import RasterParams
-from .grid import pixel_centers_ndc
-from .pixel_math import KEPS, bary_depth, fragment_vjp, tri_dist2
+from ...threads import kernel_lock
+from ..fragments import RasterParams, empty_fragment_buffers
+from ..numba_shared import (
+    N_CHUNKS,
+    count_entries,
+    index_range,
+    n_row_bands,
+    pixel_steps,
+    set_empty,
+    sum_row_bands,
+    tile_bounds,
+    to_numpy,
+)
+from ..tiles import pixel_centers_ndc, tile_grid
+from .pixel_math import KEPS, bary_depth, face_area, fragment_vjp, tri_dist2
 
 TILE = 16
+
+
+# ---- binning: each face's pixel range, then its entries in the tiles of that range
+
+
+@nb.njit(cache=True, inline="always")
+def face_xy(fv, f):
+    """(x0, y0, x1, y1, x2, y2) of face f's screen vertices, in float64."""
+    return (np.float64(fv[f, 0, 0]), np.float64(fv[f, 0, 1]), np.float64(fv[f, 1, 0]),
+            np.float64(fv[f, 1, 1]), np.float64(fv[f, 2, 0]), np.float64(fv[f, 2, 1]))
+
+
+@nb.njit(cache=True, inline="always")
+def face_box(fv, f, radius):
+    """(xmin, xmax, ymin, ymax) of face f's screen bounding box grown by ``radius``."""
+    x0, y0, x1, y1, x2, y2 = face_xy(fv, f)
+    return (
+        min(x0, x1, x2) - radius,
+        max(x0, x1, x2) + radius,
+        min(y0, y1, y2) - radius,
+        max(y0, y1, y2) + radius,
+    )
+
+
+@nb.njit(parallel=True, cache=True)
+def face_pixel_ranges(fv, face_mesh, radius, cull_backfaces, ys, xs):
+    """Per-face pixel range, or an empty range for faces that are never rasterized.
+
+    Args:
+        fv: (F, 3, 3) screen-space face vertices (x, y NDC; z view depth).
+        face_mesh: (F,) mesh index of each face (-1 = skip).
+        radius: sqrt(blur_radius), how far outside its bbox a face can reach.
+        ys, xs: (H,), (W,) pixel-centre NDC coordinates.
+
+    Returns:
+        rng: (F, 4) int32 [row0, row1, col0, col1] inclusive; row0 > row1 if the face is
+            skipped (zero area, a vertex at or behind the camera, culled back face, off image).
+        n_nan: how many faces have a NaN or inf coordinate.
+    """
+    F = fv.shape[0]
+    H = ys.shape[0]
+    W = xs.shape[0]
+    rng = np.empty((F, 4), np.int32)
+    ystep, xstep = pixel_steps(ys, xs)
+    n_nan = 0
+    for f in nb.prange(F):
+        set_empty(rng, f)
+        bad = False
+        for i in range(3):
+            for j in range(3):
+                if not np.isfinite(fv[f, i, j]):
+                    bad = True
+        if bad:
+            n_nan += 1
+            continue
+        zmin = min(fv[f, 0, 2], fv[f, 1, 2], fv[f, 2, 2])
+        x0, y0, x1, y1, x2, y2 = face_xy(fv, f)
+        area = face_area(x0, y0, x1, y1, x2, y2)
+        if (
+            face_mesh[f] < 0
+            or not (zmin >= KEPS)
+            or not (abs(area) > KEPS)
+            or (cull_backfaces and area < 0.0)
+        ):
+            continue
+        xmin, xmax, ymin, ymax = face_box(fv, f, radius)
+        r0, r1 = index_range(ymin, ymax, np.float64(ys[0]), ystep, H)
+        c0, c1 = index_range(xmin, xmax, np.float64(xs[0]), xstep, W)
+        if r0 <= r1 and c0 <= c1:
+            rng[f, 0] = r0
+            rng[f, 1] = r1
+            rng[f, 2] = c0
+            rng[f, 3] = c1
+    return rng, n_nan
+
+
+@nb.njit(parallel=True, cache=True)
+def _fill(fv, rng, face_mesh, tile, n_ty, n_tx, cursor, out, rec_v, rec_r):
+    """Second binning pass: write each face (its vertices, its pixel range) into every tile
+    it touches, at its chunk's cursor."""
+    F = rng.shape[0]
+    for ch in nb.prange(N_CHUNKS):
+        f0 = ch * F // N_CHUNKS
+        f1 = (ch + 1) * F // N_CHUNKS
+        for f in range(f0, f1):
+            if rng[f, 0] > rng[f, 1]:
+                continue
+            base = face_mesh[f] * n_ty * n_tx
+            for ty in range(rng[f, 0] // tile, rng[f, 1] // tile + 1):
+                for tx in range(rng[f, 2] // tile, rng[f, 3] // tile + 1):
+                    t = base + ty * n_tx + tx
+                    j = cursor[ch, t]
+                    out[j] = f
+                    # The face's data goes next to its entry: the rasterizer then reads
+                    # each tile's faces in memory order (faces listed in one tile can be
+                    # anywhere in fv; here fv is read in order).
+                    for i in range(3):
+                        for k in range(3):
+                            rec_v[j, 3 * i + k] = fv[f, i, k]
+                    for k in range(4):
+                        rec_r[j, k] = rng[f, k]
+                    cursor[ch, t] += 1
+
+
+def bin_faces(
+    fv: np.ndarray,
+    rng: np.ndarray,
+    face_mesh: np.ndarray,
+    n_meshes: int,
+    height: int,
+    width: int,
+    tile: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """List, for each (mesh, tile), the faces whose pixel range touches it.
+
+    Args:
+        fv: (F, 3, 3) face vertices. rng: (F, 4) int32 pixel ranges from
+            :func:`face_pixel_ranges`. face_mesh: (F,) int64 mesh index of each face.
+        n_meshes: N. height, width: image size. tile: tile side in pixels.
+
+    Returns:
+        tile_start: (N * TY * TX + 1,) int64 offsets into the entries.
+        tile_faces: (total,) int64 face index of each entry, ascending within each tile.
+        rec_v: (total, 9) the entry's face vertices. rec_r: (total, 4) its pixel range.
+    """
+    n_ty, n_tx = tile_grid(height, width, tile)
+    with kernel_lock():  # (see diffrend.threads)
+        start, cursor = count_entries(rng, face_mesh, n_meshes, height, width, tile)
+        total = int(start[-1])
+        out = np.empty(total, np.int64)
+        rec_v = np.empty((total, 9), fv.dtype)
+        rec_r = np.empty((total, 4), np.int32)
+        _fill(fv, rng, face_mesh, tile, n_ty, n_tx, cursor, out, rec_v, rec_r)
+    return start, out, rec_v, rec_r
+
+
+# ---- forward and backward
 
 
 @nb.njit(cache=True, inline="always")
@@ -55,12 +203,7 @@ def _neighbor_wins(fv, g, f, sd, px, py, radius, blur, rng, persp, clip):
     bx0, bx1, by0, by1 = face_box(fv, g, radius)
     if px > bx1 or px < bx0 or py > by1 or py < by0:
         return False
-    x0 = np.float64(fv[g, 0, 0])
-    y0 = np.float64(fv[g, 0, 1])
-    x1 = np.float64(fv[g, 1, 0])
-    y1 = np.float64(fv[g, 1, 1])
-    x2 = np.float64(fv[g, 2, 0])
-    y2 = np.float64(fv[g, 2, 1])
+    x0, y0, x1, y1, x2, y2 = face_xy(fv, g)
     _, _, _, inside, pz = bary_depth(
         px, py, x0, y0, np.float64(fv[g, 0, 2]), x1, y1, np.float64(fv[g, 1, 2]),
         x2, y2, np.float64(fv[g, 2, 2]), persp, clip,
@@ -89,12 +232,7 @@ def _forward_tiles(
             has_neighbors = True
             break
     for tid in nb.prange(n_meshes * n_ty * n_tx):
-        n = tid // (n_ty * n_tx)
-        rem = tid % (n_ty * n_tx)
-        r_lo = (rem // n_tx) * tile
-        c_lo = (rem % n_tx) * tile
-        r_hi = min(r_lo + tile, H) - 1
-        c_hi = min(c_lo + tile, W) - 1
+        n, r_lo, c_lo, r_hi, c_hi = tile_bounds(tid, n_ty, n_tx, tile, H, W)
         tw = c_hi - c_lo + 1
         npix = (r_hi - r_lo + 1) * tw
         cnt = np.zeros(npix, np.int64)
@@ -239,13 +377,6 @@ def _backward_chunks(fv, p2f, gz, gb, gd, ys, xs, persp, clip, n_chunks):
     return grads
 
 
-GRAD_BUFFER_BYTES = 256 * 2**20  # per-chunk gradient buffers, all chunks together
-
-
-def _np(t: torch.Tensor) -> np.ndarray:
-    return t.detach().contiguous().numpy()
-
-
 def rasterize_forward(
     face_verts: torch.Tensor,
     face_mesh: torch.Tensor,
@@ -269,8 +400,8 @@ def rasterize_forward(
     K = params.faces_per_pixel
     blur_radius = params.blur_radius
     dtype = face_verts.dtype
-    fv = _np(face_verts)
-    fm = _np(face_mesh)
+    fv = to_numpy(face_verts)
+    fm = to_numpy(face_mesh)
     ys, xs = pixel_centers_ndc(H, W)
     radius = float(np.sqrt(blur_radius))
     with kernel_lock():  # (see diffrend.threads)
@@ -279,12 +410,9 @@ def rasterize_forward(
             raise ValueError(f"face_verts has NaN or inf coordinates in {n_nan} faces")
         tile_start, tile_faces, rec_v, rec_r = bin_faces(fv, rng, fm, n_meshes, H, W, tile)
         # Every entry is written by exactly one (image, tile) task, empty slots with -1.
-        p2f = torch.empty((n_meshes, H, W, K), dtype=torch.int64)
-        zbuf = torch.empty((n_meshes, H, W, K), dtype=dtype)
-        bary = torch.empty((n_meshes, H, W, K, 3), dtype=dtype)
-        dists = torch.empty((n_meshes, H, W, K), dtype=dtype)
+        p2f, zbuf, bary, dists = empty_fragment_buffers(n_meshes, H, W, K, dtype, bary=True)
         _forward_tiles(
-            fv, radius, rng, _np(neighbor), tile_start, tile_faces, rec_v, rec_r, ys, xs,
+            fv, radius, rng, to_numpy(neighbor), tile_start, tile_faces, rec_v, rec_r, ys, xs,
             n_meshes, K, tile,
             blur_radius, params.perspective_correct, params.clip_barycentric_coords,
             p2f.numpy(), zbuf.numpy(), bary.numpy(), dists.numpy(),
@@ -298,20 +426,17 @@ def rasterize_backward(
     grad_zbuf: torch.Tensor,
     grad_bary: torch.Tensor,
     grad_dists: torch.Tensor,
-    perspective_correct: bool,
-    clip_barycentric_coords: bool,
+    params: RasterParams,
 ) -> torch.Tensor:
-    """Numba backward: gradient (F, 3, 3) of face_verts from the three output gradients."""
+    """Numba backward: gradient (F, 3, 3) of face_verts from the three output gradients
+    (``params``: the forward's; its perspective correction and clipping). Deterministic."""
     N, H, W, K = pix_to_face.shape
     ys, xs = pixel_centers_ndc(H, W)
-    F = face_verts.shape[0]
-    # Chunk count from the problem size only (never the thread count): results are
-    # bit-identical on any machine.
-    n_chunks = int(max(1, min(16, N * H, GRAD_BUFFER_BYTES // max(1, F * 9 * 8))))
+    n_chunks = n_row_bands(N * H, face_verts.shape[0], 9)
     with kernel_lock():
         grads = _backward_chunks(
-            _np(face_verts), _np(pix_to_face), _np(grad_zbuf), _np(grad_bary), _np(grad_dists),
-            ys, xs, bool(perspective_correct), bool(clip_barycentric_coords), n_chunks,
+            to_numpy(face_verts), to_numpy(pix_to_face), to_numpy(grad_zbuf),
+            to_numpy(grad_bary), to_numpy(grad_dists), ys, xs,
+            params.perspective_correct, params.clip_barycentric_coords, n_chunks,
         )
-    grad = grads.sum(axis=0) if n_chunks > 1 else grads[0]
-    return torch.from_numpy(grad).to(face_verts.dtype).view(-1, 3, 3)
+    return sum_row_bands(grads, face_verts.dtype).view(-1, 3, 3)

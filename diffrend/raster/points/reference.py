@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import torch
 
-from .fragments import PointsRasterParams
-from .grid import pixel_centers_torch
+from ..fragments import PointsRasterParams
+from ..tiles import pixel_centers_torch, pixel_tiles, tile_pixels, write_k_best
 
 PIXEL_TILE = 32  # pixels per side of a selection tile
 POINT_CHUNK = 2048  # points evaluated at once per tile
@@ -65,45 +65,38 @@ def select_points(
         pts_n = torch.nonzero(ok & (cloud_idx == n)).flatten()
         if pts_n.numel() == 0:
             continue
-        for r0 in range(0, H, PIXEL_TILE):
-            ty = ys[r0 : r0 + PIXEL_TILE]
-            for c0 in range(0, W, PIXEL_TILE):
-                tx = xs[c0 : c0 + PIXEL_TILE]
-                # Conservative box test (the exact test below decides).
-                slack = 1e-6 * (1 + tx.abs().max() + ty.abs().max())
-                hit = (
-                    (lo[pts_n, 0] <= tx.max() + slack)
-                    & (hi[pts_n, 0] >= tx.min() - slack)
-                    & (lo[pts_n, 1] <= ty.max() + slack)
-                    & (hi[pts_n, 1] >= ty.min() - slack)
-                )
-                cand = pts_n[hit]  # ascending packed index
-                if cand.numel() == 0:
-                    continue
-                py, px = torch.meshgrid(ty, tx, indexing="ij")
-                px, py = px.reshape(-1, 1), py.reshape(-1, 1)
-                best_z = torch.zeros((px.shape[0], 0), dtype=dtype, device=dev)
-                best_p = torch.zeros((px.shape[0], 0), dtype=torch.int64, device=dev)
-                for s in range(0, cand.numel(), POINT_CHUNK):
-                    pc = cand[s : s + POINT_CHUNK]
-                    z, d2 = point_values(px, py, points[pc][None])
-                    valid = d2 < r2[pc][None]
-                    z = torch.where(valid, z, torch.full_like(z, float("inf")))
-                    p = torch.where(valid, pc.expand_as(valid), torch.full_like(pc, -1))
-                    # best holds lower indices than this chunk, both sorted by (z, index)
-                    # among equal z: a stable sort by z keeps (z, index) order.
-                    z_all = torch.cat((best_z, z), dim=1)
-                    p_all = torch.cat((best_p, p), dim=1)
-                    order = torch.argsort(z_all, dim=1, stable=True)[:, :K]
-                    best_z, best_p = z_all.gather(1, order), p_all.gather(1, order)
-                best_p = torch.where(torch.isinf(best_z), torch.full_like(best_p, -1), best_p)
-                kk = best_p.shape[1]
-                tile = best_p.view(ty.numel(), tx.numel(), kk)
-                out[n, r0 : r0 + ty.numel(), c0 : c0 + tx.numel(), :kk] = tile
+        for r0, c0, ty, tx in pixel_tiles(ys, xs, PIXEL_TILE):
+            # Conservative box test (the exact test below decides).
+            slack = 1e-6 * (1 + tx.abs().max() + ty.abs().max())
+            hit = (
+                (lo[pts_n, 0] <= tx.max() + slack)
+                & (hi[pts_n, 0] >= tx.min() - slack)
+                & (lo[pts_n, 1] <= ty.max() + slack)
+                & (hi[pts_n, 1] >= ty.min() - slack)
+            )
+            cand = pts_n[hit]  # ascending packed index
+            if cand.numel() == 0:
+                continue
+            px, py = tile_pixels(ty, tx)
+            best_z = torch.zeros((px.shape[0], 0), dtype=dtype, device=dev)
+            best_p = torch.zeros((px.shape[0], 0), dtype=torch.int64, device=dev)
+            for s in range(0, cand.numel(), POINT_CHUNK):
+                pc = cand[s : s + POINT_CHUNK]
+                z, d2 = point_values(px, py, points[pc][None])
+                valid = d2 < r2[pc][None]
+                z = torch.where(valid, z, torch.full_like(z, float("inf")))
+                p = torch.where(valid, pc.expand_as(valid), torch.full_like(pc, -1))
+                # best holds lower indices than this chunk, both sorted by (z, index)
+                # among equal z: a stable sort by z keeps (z, index) order.
+                z_all = torch.cat((best_z, z), dim=1)
+                p_all = torch.cat((best_p, p), dim=1)
+                order = torch.argsort(z_all, dim=1, stable=True)[:, :K]
+                best_z, best_p = z_all.gather(1, order), p_all.gather(1, order)
+            write_k_best(out, n, r0, c0, ty, tx, best_z, best_p)
     return out
 
 
-def rasterize_points_reference(
+def rasterize_reference(
     points: torch.Tensor,
     cloud_idx: torch.Tensor,
     n_clouds: int,

@@ -1,15 +1,12 @@
 """Triton backend of the points rasterizer: binning, kernel launches.
 
-Same contract as :mod:`.points_cpu` (and :mod:`.points_reference`). Points are binned into
-T x T pixel tiles on the device (a small Triton kernel per point, the mesh binning's entry
+Same contract as :mod:`.numba` (and :mod:`.reference`). Points are binned into
+T x T pixel tiles on the device (a small Triton kernel per point, the shared tile-entries
 kernel, a stable sort), counting before filling, so no per-tile budget exists to overflow;
 the only host synchronisation per forward call reads the number of (tile, point) entries
 (and the number of non-finite points) to size the list. Results do not depend on the tile
-size. The kernels (:mod:`.points_triton`) compute in the dtype of the points (float32 or
-float64; other float dtypes are computed in float32).
-
-Runs on CUDA tensors, or on CPU tensors in Triton's interpreter (``TRITON_INTERPRET=1`` set
-before triton is first imported; slow, for tests).
+size. The kernels (:mod:`.triton_kernels`) compute in the dtype of the points (float32 or
+float64; other float dtypes are computed in float32). Devices: as :mod:`..triton_shared`.
 """
 
 from __future__ import annotations
@@ -17,23 +14,10 @@ from __future__ import annotations
 import torch
 import triton
 
-from . import points_triton as pk
-
-# The mesh side's launch constants and choices (same tiles, slots, warps per tile, fusion).
-from .cuda import (  # noqa: F401 - re-exported for the points side's callers
-    BACKWARD_BLOCK,
-    FUSE,
-    SETUP_BLOCK,
-    SLOTS,
-    TILE,
-    _compute_dtype,
-    fill_tiles,
-    gradient_buffer,
-    num_warps_for,
-    sum_gradient,
-)
-from .fragments import PointsRasterParams
-from .grid import pixel_centers_ndc, pixel_centers_torch
+from .. import triton_shared as ts
+from ..fragments import PointsRasterParams, empty_fragment_buffers
+from ..tiles import pixel_centers_torch, tile_grid
+from . import triton_kernels as pk
 
 
 def bin_points(
@@ -66,23 +50,20 @@ def bin_points(
     H, W = image_size
     dev = points.device
     P = points.shape[0]
-    n_ty, n_tx = -(-H // tile), -(-W // tile)
+    n_ty, n_tx = tile_grid(H, W, tile)
     n_tiles = n_clouds * n_ty * n_tx
     if P >= 2**31 - 1:
         raise ValueError(f"too many points for the Triton kernels ({P})")
     per_point = torch.empty((5, max(P, 1)), dtype=torch.int32, device=dev)
     count, bad, r0, c0, ntx = per_point
-    ys, xs = pixel_centers_ndc(H, W)
-    ystep = float(ys[0] - ys[H - 1]) / (H - 1) if H > 1 else 1.0
-    xstep = float(xs[0] - xs[W - 1]) / (W - 1) if W > 1 else 1.0
     if P:
-        pk.point_setup_kernel[(triton.cdiv(P, SETUP_BLOCK),)](
+        pk.point_setup_kernel[(triton.cdiv(P, ts.SETUP_BLOCK),)](
             points, radius, cloud_idx, count, bad, r0, c0, ntx,
-            P, n_clouds, H, W, float(ys[0]), ystep, float(xs[0]), xstep,
-            TILE=tile, BLOCK=SETUP_BLOCK, enable_fp_fusion=False,
+            P, n_clouds, H, W, *ts.pixel_range_args(H, W), TILE=tile, BLOCK=ts.SETUP_BLOCK,
+            enable_fp_fusion=False,
         )
     count, bad = count[:P], bad[:P]
-    tile_start, tile_points = fill_tiles(
+    tile_start, tile_points = ts.fill_tiles(
         cloud_idx, count, bad, r0, c0, ntx, n_ty, n_tx, n_tiles, tile, "point",
         "points_ndc, radius or cloud_idx has bad values at {} points (NaN or inf, a "
         "negative radius, or a cloud index outside [-1, n_clouds))")
@@ -90,7 +71,7 @@ def bin_points(
     return tile_start, tile_points, rec[tile_points.long()]
 
 
-def rasterize_points_forward(
+def rasterize_forward(
     points: torch.Tensor,
     cloud_idx: torch.Tensor,
     n_clouds: int,
@@ -99,15 +80,14 @@ def rasterize_points_forward(
     tile: int | None = None,
     num_warps: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Triton forward. Same contract as
-    :func:`.points_reference.rasterize_points_reference` (no autograd).
+    """Triton forward. Same contract as :func:`.reference.rasterize_reference` (no autograd).
 
     Args:
         points: (P, 3) float CUDA tensor (CPU under ``TRITON_INTERPRET=1``), screen space.
         cloud_idx: (P,) int64 cloud index of each point (-1 = not rasterized).
         radius: (P,) radius of each point.
         tile: tile side in pixels, a power of two (results do not depend on it).
-        num_warps: warps per forward program (default :func:`num_warps_for`).
+        num_warps: warps per forward program (default :func:`..triton_shared.num_warps_for`).
 
     Returns:
         idx (N, H, W, K) int64, zbuf (N, H, W, K), dists (N, H, W, K) in the dtype of
@@ -121,65 +101,58 @@ def rasterize_points_forward(
     K = params.points_per_pixel
     dev = points.device
     dtype = points.dtype
-    cdt = _compute_dtype(dtype)
-    tile = TILE if tile is None else tile
-    if tile < 1 or tile & (tile - 1):
-        raise ValueError(f"tile must be a power of two, got {tile}")
+    cdt = ts.compute_dtype(dtype)
+    tile = ts.check_tile(tile)
     pts = points.detach().to(cdt).contiguous()
     rad = radius.detach().to(device=dev, dtype=cdt).contiguous()
     cloud_idx = cloud_idx.to(device=dev, dtype=torch.int64).contiguous()
     tile_start, tile_points, tile_rec = bin_points(pts, rad, cloud_idx, n_clouds, (H, W),
                                                    tile)
-    idx = torch.empty((n_clouds, H, W, K), dtype=torch.int64, device=dev)
-    zbuf = torch.empty((n_clouds, H, W, K), dtype=cdt, device=dev)
-    dists = torch.empty((n_clouds, H, W, K), dtype=cdt, device=dev)
+    idx, zbuf, dists = empty_fragment_buffers(n_clouds, H, W, K, cdt, dev)
     if idx.numel():
         ys, xs = pixel_centers_torch(H, W, cdt, dev)
-        n_ty, n_tx = -(-H // tile), -(-W // tile)
+        n_ty, n_tx = tile_grid(H, W, tile)
         if tile_points.numel() == 0:  # valid pointers, never read
             tile_points = torch.zeros(1, dtype=torch.int32, device=dev)
             tile_rec = torch.zeros((1, 4), dtype=cdt, device=dev)
         if pts.numel() == 0:
             pts = torch.zeros((1, 3), dtype=cdt, device=dev)
-        slots = min(K, SLOTS)
+        slots = min(K, ts.SLOTS)
         pk.points_forward_kernel[(n_clouds * n_ty * n_tx,)](
             pts, tile_start, tile_points, tile_rec, ys, xs, idx, zbuf, dists,
             H, W, n_ty, n_tx, K, -(-K // slots),
-            T=tile, S=slots, num_warps=num_warps or num_warps_for(tile),
+            T=tile, S=slots, num_warps=num_warps or ts.num_warps_for(tile),
             # no fused multiply-adds: dx*dx + dy*dy rounds like the reference's torch ops
             enable_fp_fusion=False,
         )
     return idx, zbuf.to(dtype), dists.to(dtype)
 
 
-def rasterize_points_backward(
+def rasterize_backward(
     points: torch.Tensor,
     idx: torch.Tensor,
     grad_zbuf: torch.Tensor,
     grad_dists: torch.Tensor,
+    params: PointsRasterParams,
 ) -> torch.Tensor:
-    """Triton backward: gradient (P, 3) of the points from the zbuf and dists gradients.
+    """Triton backward: gradient (P, 3) of the points from the zbuf and dists gradients
+    (``params``, the forward's, for the kernels' common signature: nothing here needs it).
 
     d zbuf / d z = 1; d dists / d x = 2 (x - px), likewise y. Accumulates with atomic adds
     (summation order not deterministic in float), unless
     ``torch.are_deterministic_algorithms_enabled()``: then per-slot terms are written and
     summed by ``index_add_`` (deterministic, more memory: (N*H*W*K, 3)).
     """
+    del params
     N, H, W, K = idx.shape
-    dev = points.device
-    dtype = points.dtype
-    cdt = _compute_dtype(dtype)
     P = points.shape[0]
     M = idx.numel()
     if M == 0 or P == 0:
         return torch.zeros_like(points)
-    pts = points.detach().to(cdt).contiguous()
-    ys, xs = pixel_centers_torch(H, W, cdt, dev)
-    idx = idx.contiguous()
-    gz, gd = (g.detach().to(cdt).contiguous() for g in (grad_zbuf, grad_dists))
-    out, atomic = gradient_buffer(P, M, 3, cdt, dev)
-    pk.points_backward_kernel[(triton.cdiv(M, BACKWARD_BLOCK),)](
-        pts, idx, gz, gd, ys, xs, out, M, H, W, K, BLOCK=BACKWARD_BLOCK, ATOMIC=atomic,
-        enable_fp_fusion=FUSE,
+    cdt, pts, idx, ys, xs, (gz, gd) = ts.backward_inputs(points, idx, (grad_zbuf, grad_dists))
+    out, atomic = ts.gradient_buffer(P, M, 3, cdt, pts.device)
+    pk.points_backward_kernel[(triton.cdiv(M, ts.BACKWARD_BLOCK),)](
+        pts, idx, gz, gd, ys, xs, out, M, H, W, K, BLOCK=ts.BACKWARD_BLOCK, ATOMIC=atomic,
+        enable_fp_fusion=ts.FUSE,
     )
-    return sum_gradient(out, atomic, idx, P).to(dtype)
+    return ts.sum_gradient(out, atomic, idx, P).to(points.dtype)

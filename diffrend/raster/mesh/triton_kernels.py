@@ -2,13 +2,13 @@
 
 The per (pixel, face) maths is :mod:`.pixel_math`'s (PyTorch3D's formulas and epsilons),
 written over blocks of pixels. Computation is in the dtype of the face vertices (float32 or
-float64), like :mod:`.reference`. Host code, binning and launches live in :mod:`.cuda`.
+float64), like :mod:`.reference`. Host code, binning and launches live in :mod:`.triton`.
 
 Forward: one program per (image, tile of T x T pixels) walks the tile's faces in ascending
-index order (from :func:`.cuda.bin_faces`) and keeps, per pixel, a list of S <= 8 (depth,
+index order (from :func:`.triton.bin_faces`) and keeps, per pixel, a list of S <= 8 (depth,
 face index) slots sorted ascending (ties: the lower index), each slot a one-dimensional
 register tensor with one value per pixel; a face enters by a chain of compare-and-swap
-steps (:mod:`.triton_slots`). K > 8 is filled in rounds: round j walks the tile's faces
+steps (:mod:`..triton_shared_kernels`). K > 8 is filled in rounds: round j walks the tile's faces
 again and keeps the 8 best entries strictly after the last entry of round j - 1, so any K
 works and nothing is dropped. Each round writes its slots as list entries 8j .. 8j + 7, with
 barycentrics and distances recomputed for the listed faces only.
@@ -38,7 +38,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from .triton_slots import insert, last
+from ..triton_shared_kernels import insert, last, tile_block, tile_range
 
 KEPS: tl.constexpr = tl.constexpr(1e-8)  # pixel_math.KEPS
 CLIP_EPS: tl.constexpr = tl.constexpr(1e-5)  # pixel_math.CLIP_EPS
@@ -223,17 +223,9 @@ def raster_forward_kernel(
     PERSP: tl.constexpr, CLIP: tl.constexpr,
 ):
     pid = tl.program_id(0)
-    n = pid // (n_ty * n_tx)
-    rem = pid % (n_ty * n_tx)
     # BLOCK >= T * T lanes, at least one per thread (lanes >= T * T are idle padding), so
     # that no pixel's values are replicated across threads.
-    offs = tl.arange(0, BLOCK)
-    r = (rem // n_tx) * T + offs // T
-    c = (rem % n_tx) * T + offs % T
-    pvalid = (offs < T * T) & (r < H) & (c < W)
-    py = tl.load(ys_ptr + r, mask=r < H, other=0.0)
-    px = tl.load(xs_ptr + c, mask=c < W, other=0.0)
-    pix = (n * H + r.to(tl.int64)) * W + c
+    offs, pvalid, px, py, pix = tile_block(pid, ys_ptr, xs_ptr, H, W, n_ty, n_tx, T, BLOCK)
     blur = tl.load(consts_ptr)
     radius = tl.load(consts_ptr + 1)
     inf = tl.zeros_like(px) + float("inf")
@@ -324,7 +316,7 @@ def raster_forward_kernel(
                     if g >= 0:
                         # Halves of a face split by near-plane clipping: only the one with
                         # the smaller signed distance is listed (ties: the lower index), as
-                        # in cpu.py.
+                        # in numba.py.
                         dd = _tri_dist2(px, py, x0, y0, x1, y1, x2, y2)
                         sd = tl.where(inside, -dd, dd)
                         gx0, gy0, gz0, gx1, gy1, gz1, gx2, gy2, gz2 = _load_face(fv_ptr, g)
@@ -505,7 +497,8 @@ def raster_backward_kernel(
         tl.store(ob + 8, tl.where(m, gz2, 0.0), mask=mm)
 
 
-# ---- binning (see cuda.bin_faces): per-face setup, then the (tile, face) entries
+# ---- binning (see triton.bin_faces): per-face setup; the (tile, face) entries are written
+# by triton_shared_kernels.tile_entries_kernel
 
 
 @triton.jit
@@ -517,7 +510,7 @@ def face_setup_kernel(
     TILE: tl.constexpr, CULL: tl.constexpr, BLOCK: tl.constexpr,
 ):
     """Whether each face is rasterized (like reference._face_ok), its pixel range grown by
-    the blur radius (binning._index_range, float64, conservative by 1e-3 pixel) and its
+    the blur radius (numba_shared.index_range, float64, conservative by 1e-3 pixel) and its
     number of tiles. Launched without fp fusion, so the area test rounds like torch's."""
     f = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     fm_ok = f < F
@@ -551,44 +544,11 @@ def face_setup_kernel(
     xhi = tl.maximum(tl.maximum(xa, xb), xc) + radius
     ylo = tl.minimum(tl.minimum(ya, yb), yc) - radius
     yhi = tl.maximum(tl.maximum(ya, yb), yc) + radius
-    ra = (yfirst - yhi) / ystep
-    rb = (yfirst - ylo) / ystep
-    ca = (xfirst - xhi) / xstep
-    cb = (xfirst - xlo) / xstep
-    ok = ok & (ra < H + 1.0) & (rb > -2.0) & (ca < W + 1.0) & (cb > -2.0)
-    r0 = tl.minimum(tl.maximum(tl.ceil(tl.where(ok, ra, 0.0) - 1e-3), 0.0), H).to(tl.int32)
-    r1 = tl.minimum(tl.floor(tl.where(ok, rb, 0.0) + 1e-3), H - 1.0).to(tl.int32)
-    c0 = tl.minimum(tl.maximum(tl.ceil(tl.where(ok, ca, 0.0) - 1e-3), 0.0), W).to(tl.int32)
-    c1 = tl.minimum(tl.floor(tl.where(ok, cb, 0.0) + 1e-3), W - 1.0).to(tl.int32)
-    ok = ok & (r0 <= r1) & (c0 <= c1)
-    # (r1, c1 >= -1 here, so // rounds toward zero and floor alike on non-negative values)
-    nty = (tl.maximum(r1, 0) // TILE) - r0 // TILE + 1
-    ntx = (tl.maximum(c1, 0) // TILE) - c0 // TILE + 1
-    tl.store(count_ptr + f, tl.where(ok, nty * ntx, 0), mask=fm_ok)
+    ok, r0, c0, ntx, count = tile_range(ok, xlo, xhi, ylo, yhi, H, W, yfirst, ystep, xfirst,
+                                        xstep, TILE)
+    tl.store(count_ptr + f, count, mask=fm_ok)
     tl.store(nan_ptr + f, nan.to(tl.int32), mask=fm_ok)
     tl.store(ok_ptr + f, ok.to(tl.int32), mask=fm_ok)
     tl.store(r0_ptr + f, r0, mask=fm_ok)
     tl.store(c0_ptr + f, c0, mask=fm_ok)
     tl.store(ntx_ptr + f, ntx, mask=fm_ok)
-
-
-@triton.jit
-def face_entries_kernel(
-    fm_ptr, count_ptr, first_ptr, r0_ptr, c0_ptr, ntx_ptr,  # (F,) per face
-    key_ptr, face_ptr,  # (total,) int32 outputs: tile id, face index
-    F, n_ty, n_tx, TILE: tl.constexpr, BLOCK: tl.constexpr,
-):
-    """Writes each face's (tile, face) entries at its offset ``first`` (faces in order)."""
-    f = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    fm_ok = f < F
-    cnt = tl.load(count_ptr + f, mask=fm_ok, other=0)
-    first = tl.load(first_ptr + f, mask=fm_ok, other=0)
-    mesh = tl.load(fm_ptr + f, mask=fm_ok, other=0).to(tl.int32)
-    ty0 = tl.load(r0_ptr + f, mask=fm_ok, other=0) // TILE
-    tx0 = tl.load(c0_ptr + f, mask=fm_ok, other=0) // TILE
-    w = tl.maximum(tl.load(ntx_ptr + f, mask=fm_ok, other=1), 1)
-    base = mesh * (n_ty * n_tx) + ty0 * n_tx + tx0
-    for j in range(0, tl.max(cnt, axis=0)):
-        m = j < cnt
-        tl.store(key_ptr + first + j, base + (j // w) * n_tx + j % w, mask=m)
-        tl.store(face_ptr + first + j, f, mask=m)

@@ -1,18 +1,30 @@
-"""The points rasterizer: PyTorch3D goldens, the Numba kernel against the pure-torch
-reference, gradients, tiling independence, and argument checks."""
+"""The points rasterizer's contract, for every backend: PyTorch3D goldens, the Numba and
+Triton kernels against the pure-torch reference, gradients, the module layer and argument
+checks.
+
+Triton runs in its interpreter on CPU tensors without a GPU (conftest.py): slow, so its
+scenes here are small. Backend-specific checks are in test_points_numba.py and
+test_points_triton.py.
+"""
 
 from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 import pytest
 import torch
 from conftest import camera_from_golden, load_golden
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from points_contract import assert_point_fragments_equal, cotangents, vjp
+from points_contract import (
+    BACKENDS,
+    TRITON,
+    cloud,
+    compare,
+    device_of,
+    point_cases,
+    small_point_cases,
+)
 
 from diffrend import (
     FoVPerspectiveCameras,
@@ -23,10 +35,8 @@ from diffrend import (
     rasterize_points,
     rasterize_points_packed,
 )
-from diffrend.raster import points_cpu
-from diffrend.raster.fragments import PointsRasterParams
-from diffrend.raster.grid import pixel_centers_torch
-from diffrend.raster.points_api import _resolve_backend
+from diffrend.raster.backends import resolve_backend as _resolve_backend
+from diffrend.raster.tiles import pixel_centers_torch
 
 GOLDEN = ["points_alpha", "points_norm_weighted"]
 
@@ -92,78 +102,30 @@ def test_points_golden_gradients_end_to_end(name, backend):
 # ---------------------------------------------------------------------------- random clouds
 
 
-def cloud(seed: int, n_points: int, n_clouds: int, z_lo: float, radius_mode: str, dtype):
-    """Random screen-space points with ties: a few duplicated points (coincident, equal
-    depth) and a few points sharing a depth at other places; clouds of random sizes (some
-    empty); radius a float or per point (some 0)."""
-    g = torch.Generator().manual_seed(seed)
-    pts = torch.rand(n_points, 3, generator=g, dtype=dtype) * 2.6 - 1.3
-    pts[:, 2] = z_lo + torch.rand(n_points, generator=g, dtype=dtype) * 3.0
-    if n_points >= 6:
-        pts[1] = pts[0]  # coincident
-        pts[4, 2] = pts[3, 2] = pts[2, 2]  # equal depth, elsewhere
-        pts[5, :2] = pts[2, :2] + 0.01  # and nearby
-        pts[5, 2] = pts[2, 2]
-    cloud_idx = torch.randint(0, n_clouds, (n_points,), generator=g)
-    # Packed order need not be sorted by cloud for the core, but Pointclouds is: sort.
-    cloud_idx = cloud_idx.sort().values
-    if radius_mode == "per_point":
-        radius = torch.rand(n_points, generator=g, dtype=dtype) * 0.4
-        radius[torch.rand(n_points, generator=g) < 0.2] = 0.0
-    else:
-        radius = float(radius_mode)
-    return pts, cloud_idx, radius
+# Per backend: hypothesis examples, the strategy (Triton's interpreter is slow: smaller
+# scenes) and the tolerances (forward rtol = atol, gradients). Numba: the same operations in
+# the same dtype as the reference, so the outputs are bit-identical; gradients are sums of
+# the same terms in a different order. Triton: the same IEEE operations (no fused
+# multiply-adds), so idx equal everywhere and values equal up to 1e-9 (seen: bit-equal);
+# gradients summed with atomics: 1e-7.
+RANDOM = {"numba": (60, point_cases, 0.0, 1e-10),
+          "triton": (25, small_point_cases, 1e-9, 1e-7)}
 
 
-point_cases = st.fixed_dictionaries(
-    {
-        "seed": st.integers(0, 10_000),
-        "n_points": st.integers(0, 60),
-        "n_clouds": st.integers(1, 4),
-        "H": st.integers(1, 24),
-        "W": st.integers(1, 24),
-        "K": st.sampled_from([1, 2, 3, 8, 70]),  # 70: more than the points
-        "z_lo": st.sampled_from([0.5, -1.0]),  # -1: about a third behind the camera
-        "radius": st.sampled_from(["0.0", "0.05", "0.2", "0.7", "per_point"]),
-    }
-)
+@pytest.mark.parametrize("backend", ["numba", TRITON])
+def test_random_clouds_equal_reference_float64(backend):
+    examples, cases, tol, grad_tol = RANDOM[backend]
 
+    @settings(max_examples=examples, deadline=None,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(case=cases)
+    def check(case):
+        pts, ci, radius = cloud(case["seed"], case["n_points"], case["n_clouds"],
+                                case["z_lo"], case["radius"], torch.float64)
+        compare(pts, ci, case["n_clouds"], backend, rtol=tol, atol=tol, grad_tol=grad_tol,
+                image_size=(case["H"], case["W"]), radius=radius, points_per_pixel=case["K"])
 
-def _both(case, dtype):
-    pts, ci, radius = cloud(case["seed"], case["n_points"], case["n_clouds"], case["z_lo"],
-                            case["radius"], dtype)
-    out = {}
-    for backend in ("numba", "reference"):
-        x = pts.clone().requires_grad_()
-        fr = rasterize_points_packed(x, ci, case["n_clouds"], image_size=(case["H"], case["W"]),
-                                     radius=radius, points_per_pixel=case["K"], backend=backend)
-        out[backend] = (fr, x)
-    return out
-
-
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(case=point_cases)
-def test_kernel_equals_reference_float64(case):
-    (a, xa), (b, xb) = _both(case, torch.float64).values()
-    # Same operations in the same dtype on both sides: the outputs are bit-identical.
-    assert_point_fragments_equal(a, b, rtol=0, atol=0)
-    cots = cotangents(a)
-    ga, gb = vjp(a, xa, cots), vjp(b, xb, cots)
-    assert torch.isfinite(ga).all()
-    # Sums of the same terms in a different order.
-    torch.testing.assert_close(ga, gb, rtol=1e-10, atol=1e-10)
-
-
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(case=point_cases)
-def test_kernel_equals_reference_float32(case):
-    (a, xa), (b, xb) = _both(case, torch.float32).values()
-    # The coverage test is computed in float32 with the same operations on both sides, so
-    # even discs whose rim passes within rounding of a pixel centre agree.
-    assert_point_fragments_equal(a, b, rtol=0, atol=0)
-    cots = cotangents(a)
-    # The kernel accumulates in float64, autograd in float32.
-    torch.testing.assert_close(vjp(a, xa, cots), vjp(b, xb, cots), rtol=1e-4, atol=1e-4)
+    check()
 
 
 def _brute_force(pts, ci, n_clouds, H, W, K, radius):
@@ -193,52 +155,62 @@ def test_selection_matches_definition(seed):
     assert (fr.idx >= 0).sum() > 10
 
 
-def test_depth_order_ties_and_empty_values():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_depth_order_ties_and_empty_values(backend):
     # Three points on the centre pixel of a 5x5 image: two at z=2 (ties: lower index
     # first), one nearer at z=1; a fourth behind the camera; K=5 > 3 hits.
-    pts = torch.tensor([[0.0, 0.0, 2.0], [0.0, 0.0, 1.0], [0.0, 0.0, 2.0], [0.0, 0.0, -1.0]])
-    for backend in ("numba", "reference"):
-        fr = rasterize_points_packed(pts, torch.zeros(4, dtype=torch.int64), 1, image_size=5,
-                                     radius=0.1, points_per_pixel=5, backend=backend)
-        assert fr.idx[0, 2, 2].tolist() == [1, 0, 2, -1, -1]
-        assert fr.zbuf[0, 2, 2].tolist() == [1.0, 2.0, 2.0, -1.0, -1.0]
-        assert fr.dists[0, 2, 2].tolist() == [0.0, 0.0, 0.0, -1.0, -1.0]
-        assert (fr.idx[0, 0, 0] == -1).all() and (fr.dists[0, 0, 0] == -1).all()
+    dev = device_of(backend)
+    pts = torch.tensor([[0.0, 0.0, 2.0], [0.0, 0.0, 1.0], [0.0, 0.0, 2.0], [0.0, 0.0, -1.0]],
+                       device=dev)
+    fr = rasterize_points_packed(pts, torch.zeros(4, dtype=torch.int64, device=dev), 1,
+                                 image_size=5, radius=0.1, points_per_pixel=5, backend=backend)
+    assert fr.idx[0, 2, 2].tolist() == [1, 0, 2, -1, -1]
+    assert fr.zbuf[0, 2, 2].tolist() == [1.0, 2.0, 2.0, -1.0, -1.0]
+    assert fr.dists[0, 2, 2].tolist() == [0.0, 0.0, 0.0, -1.0, -1.0]
+    assert (fr.idx[0, 0, 0] == -1).all() and (fr.dists[0, 0, 0] == -1).all()
 
 
-def test_strict_radius_comparison():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_strict_radius_comparison(backend):
     # Pixel centres of a 4x4 image are +-0.25, +-0.75 (exact in binary); a point at
     # (0.25, 0) with radius 0.25 has two centres exactly on its rim: not listed (strict <).
+    dev = device_of(backend)
     for dtype in (torch.float32, torch.float64):
-        pts = torch.tensor([[0.25, 0.0, 1.0]], dtype=dtype)
-        ci = torch.zeros(1, dtype=torch.int64)
-        for backend in ("numba", "reference"):
-            rim = rasterize_points_packed(pts, ci, 1, image_size=4, radius=0.25,
-                                          backend=backend)
-            assert (rim.idx == -1).all()
-            over = rasterize_points_packed(pts, ci, 1, image_size=4, radius=0.2501,
-                                           backend=backend)
-            assert torch.nonzero(over.idx[0, ..., 0] >= 0).tolist() == [[1, 1], [2, 1]]
-            assert over.dists[0, 1, 1, 0] == 0.0625
+        pts = torch.tensor([[0.25, 0.0, 1.0]], dtype=dtype, device=dev)
+        ci = torch.zeros(1, dtype=torch.int64, device=dev)
+        rim = rasterize_points_packed(pts, ci, 1, image_size=4, radius=0.25, backend=backend)
+        assert (rim.idx == -1).all()
+        over = rasterize_points_packed(pts, ci, 1, image_size=4, radius=0.2501,
+                                       backend=backend)
+        assert torch.nonzero(over.idx[0, ..., 0] >= 0).tolist() == [[1, 1], [2, 1]]
+        assert over.dists[0, 1, 1, 0] == 0.0625
 
 
-def test_ndc_orientation_non_square():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ndc_orientation_non_square(backend):
     # +X left, +Y up; on a 4x8 (H x W) image the wider x side spans [-2, 2].
-    pts = torch.tensor([[1.75, 0.75, 1.0], [-1.75, -0.75, 1.0]])
-    for backend in ("numba", "reference"):
-        fr = rasterize_points_packed(pts, torch.zeros(2, dtype=torch.int64), 1,
-                                     image_size=(4, 8), radius=0.1, points_per_pixel=1,
-                                     backend=backend)
-        hit = torch.nonzero(fr.idx[0, ..., 0] >= 0).tolist()
-        assert hit == [[0, 0], [3, 7]]
-        assert fr.idx[0, 0, 0, 0] == 0 and fr.idx[0, 3, 7, 0] == 1
+    dev = device_of(backend)
+    pts = torch.tensor([[1.75, 0.75, 1.0], [-1.75, -0.75, 1.0]], device=dev)
+    fr = rasterize_points_packed(pts, torch.zeros(2, dtype=torch.int64, device=dev), 1,
+                                 image_size=(4, 8), radius=0.1, points_per_pixel=1,
+                                 backend=backend)
+    hit = torch.nonzero(fr.idx[0, ..., 0] >= 0).tolist()
+    assert hit == [[0, 0], [3, 7]]
+    assert fr.idx[0, 0, 0, 0] == 0 and fr.idx[0, 3, 7, 0] == 1
 
 
 # ---------------------------------------------------------------------------- gradients
 
 
-@pytest.mark.parametrize("backend", ["reference", "numba"])
-def test_gradcheck_float64(backend):
+# On a GPU the Triton backward adds with atomics, whose order (and so the last bits of a
+# float64 sum) varies between calls: gradcheck's reentrancy check gets that noise as its
+# tolerance (the deterministic path is compared with the atomic one in
+# test_points_triton.py); its interpreter runs gradcheck's fast mode.
+@pytest.mark.parametrize("backend, fast, nondet_tol", [
+    ("reference", False, 0.0), ("numba", False, 0.0),
+    pytest.param("triton", True, 1e-12, marks=TRITON.marks),
+])
+def test_gradcheck_float64(backend, fast, nondet_tol):
     # Four points near pixel centres of a 6x7 image (centres 1/3 apart) with radius 0.57:
     # every pixel centre is > 0.02 away from every rim, so the finite differences never
     # change the selection.
@@ -249,69 +221,29 @@ def test_gradcheck_float64(backend):
     d = ((xs[None, None] - pts[:, 0, None, None]) ** 2
          + (ys[None, :, None] - pts[:, 1, None, None]) ** 2).sqrt()
     assert ((d - 0.57).abs() > 0.02).all(), "test points too close to a rim"
-    ci = torch.tensor([0, 0, 1, 1])
+    dev = device_of(backend)
+    ci = torch.tensor([0, 0, 1, 1], device=dev)
 
     def f(x):
         fr = rasterize_points_packed(x, ci, 2, image_size=(6, 7), radius=0.57,
                                      points_per_pixel=3, backend=backend)
         return fr.zbuf, fr.dists
 
-    assert torch.autograd.gradcheck(f, (pts.requires_grad_(),), eps=1e-7, atol=1e-6, rtol=1e-5)
+    assert torch.autograd.gradcheck(f, (pts.to(dev).requires_grad_(),), eps=1e-7, atol=1e-6,
+                                    rtol=1e-5, fast_mode=fast, nondet_tol=nondet_tol)
 
 
-def test_radius_gets_no_gradient():
-    pts = torch.tensor([[0.0, 0.0, 1.0]], requires_grad=True)
-    radius = torch.tensor([0.5], requires_grad=True)
-    for backend in ("numba", "reference"):
-        fr = rasterize_points_packed(pts, torch.zeros(1, dtype=torch.int64), 1, image_size=4,
-                                     radius=radius, backend=backend)
-        assert not fr.idx.requires_grad and fr.zbuf.requires_grad
-        (fr.dists.sum() + fr.zbuf.sum()).backward()
-        assert radius.grad is None
-        assert pts.grad is not None and pts.grad[0, 2] == (fr.idx >= 0).sum()
-        pts.grad = None
-
-
-def test_backward_is_deterministic():
-    pts, ci, radius = cloud(4, 300, 2, 0.5, "0.2", torch.float32)
-    grads = []
-    for _ in range(2):
-        x = pts.clone().requires_grad_()
-        fr = rasterize_points_packed(x, ci, 2, image_size=32, radius=radius, points_per_pixel=8)
-        grads.append(vjp(fr, x, cotangents(fr)))
-    assert torch.equal(grads[0], grads[1])
-
-
-# ---------------------------------------------------------------------------- tiling
-
-
-def test_results_do_not_depend_on_tile_size_or_threads():
-    pts, ci, _ = cloud(3, 400, 3, -0.5, "per_point", torch.float32)
-    radius = torch.rand(400, generator=torch.Generator().manual_seed(0)) * 0.3
-    params = PointsRasterParams((37, 53), 6)
-    ref = points_cpu.rasterize_points_forward(pts, ci, 3, radius, params, tile=16)
-    assert (ref[0] >= 0).sum() > 1000
-    threads = numba.get_num_threads()
-    try:
-        for tile, n_threads in [(1, threads), (5, 1), (64, threads), (16, 1)]:
-            numba.set_num_threads(n_threads)
-            out = points_cpu.rasterize_points_forward(pts, ci, 3, radius, params, tile=tile)
-            for x, y in zip(out, ref, strict=True):
-                assert torch.equal(x, y)
-    finally:
-        numba.set_num_threads(threads)
-
-
-def test_dense_pixels_keep_every_point():
-    # 500 points on one pixel: no per-tile or per-pixel budget drops any (K = 500).
-    g = torch.Generator().manual_seed(0)
-    pts = torch.zeros(500, 3)
-    pts[:, 2] = torch.rand(500, generator=g) + 0.5
-    fr = rasterize_points_packed(pts, torch.zeros(500, dtype=torch.int64), 1, image_size=3,
-                                 radius=0.2, points_per_pixel=500)
-    got = fr.idx[0, 1, 1]
-    assert torch.equal(got, torch.argsort(pts[:, 2], stable=True))
-    assert (fr.idx[0, 0, 0] == -1).all()
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_radius_gets_no_gradient(backend):
+    dev = device_of(backend)
+    pts = torch.tensor([[0.0, 0.0, 1.0]], device=dev, requires_grad=True)
+    radius = torch.tensor([0.5], device=dev, requires_grad=True)
+    fr = rasterize_points_packed(pts, torch.zeros(1, dtype=torch.int64, device=dev), 1,
+                                 image_size=4, radius=radius, backend=backend)
+    assert not fr.idx.requires_grad and fr.zbuf.requires_grad
+    (fr.dists.sum() + fr.zbuf.sum()).backward()
+    assert radius.grad is None
+    assert pts.grad is not None and pts.grad[0, 2] == (fr.idx >= 0).sum()
 
 
 # ---------------------------------------------------------------------------- module layer
@@ -378,17 +310,22 @@ def test_rasterize_points_radius_forms():
     assert idx.dtype == torch.int32 and zbuf.shape == dists.shape == (3, 12, 12, 4)
 
 
-def test_empty_inputs():
-    for backend in ("numba", "reference"):
-        fr = rasterize_points_packed(torch.zeros(0, 3), torch.zeros(0, dtype=torch.int64), 2,
-                                     image_size=(5, 6), points_per_pixel=2, backend=backend)
-        assert fr.idx.shape == (2, 5, 6, 2) and (fr.idx == -1).all() and (fr.zbuf == -1).all()
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_empty_inputs(backend):
+    dev = device_of(backend)
+    fr = rasterize_points_packed(torch.zeros(0, 3, device=dev),
+                                 torch.zeros(0, dtype=torch.int64, device=dev), 2,
+                                 image_size=(5, 6), points_per_pixel=2, backend=backend)
+    assert fr.idx.shape == (2, 5, 6, 2) and (fr.idx == -1).all() and (fr.zbuf == -1).all()
+
+
+def test_empty_pointclouds():
     fr = rasterize_points(Pointclouds([]), image_size=4)
     assert fr.idx.shape == (0, 4, 4, 8)
 
 
 def test_backend_dispatch(monkeypatch):
-    from diffrend.raster.api import _triton_installed
+    from diffrend.raster.backends import triton_installed as _triton_installed
 
     assert _resolve_backend("auto", torch.device("cpu")) == "numba"
     cuda_auto = "triton" if _triton_installed() else "reference"
@@ -431,14 +368,15 @@ def test_bad_settings_raise(kwargs, message):
                                 **{"image_size": 8, **kwargs})
 
 
-@pytest.mark.parametrize("backend", ["numba", "reference"])
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("bad", [math.nan, math.inf])
 def test_non_finite_points_raise(backend, bad):
     pts = torch.rand(3, 3)
     pts[1, 0] = bad
+    dev = device_of(backend)
     with pytest.raises(ValueError, match="NaN or inf"):
-        rasterize_points_packed(pts, torch.zeros(3, dtype=torch.int64), 1, image_size=8,
-                                backend=backend)
+        rasterize_points_packed(pts.to(dev), torch.zeros(3, dtype=torch.int64, device=dev), 1,
+                                image_size=8, backend=backend)
 
 
 def test_bad_shapes_raise():
@@ -455,16 +393,17 @@ def test_bad_shapes_raise():
         rasterize_points_packed(torch.zeros(3, 3), ci, -1, image_size=8)
 
 
-def test_points_behind_camera_skipped_and_radius_zero_lists_nothing():
-    pts = torch.tensor([[0.0, 0.0, -0.5], [0.0, 0.0, 0.0]], dtype=torch.float64)
-    for backend in ("numba", "reference"):
-        fr = rasterize_points_packed(pts, torch.zeros(2, dtype=torch.int64), 1, image_size=3,
-                                     radius=0.5, points_per_pixel=2, backend=backend)
-        assert fr.idx[0, 1, 1].tolist() == [1, -1]  # z = 0 is drawn, z < 0 is not
-        zero = rasterize_points_packed(pts, torch.zeros(2, dtype=torch.int64), 1,
-                                       image_size=3, radius=0.0, backend=backend)
-        assert (zero.idx == -1).all()
-    assert np.isfinite(fr.zbuf.numpy()).all()
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_points_behind_camera_skipped_and_radius_zero_lists_nothing(backend):
+    dev = device_of(backend)
+    pts = torch.tensor([[0.0, 0.0, -0.5], [0.0, 0.0, 0.0]], dtype=torch.float64, device=dev)
+    ci = torch.zeros(2, dtype=torch.int64, device=dev)
+    fr = rasterize_points_packed(pts, ci, 1, image_size=3, radius=0.5, points_per_pixel=2,
+                                 backend=backend)
+    assert fr.idx[0, 1, 1].tolist() == [1, -1]  # z = 0 is drawn, z < 0 is not
+    zero = rasterize_points_packed(pts, ci, 1, image_size=3, radius=0.0, backend=backend)
+    assert (zero.idx == -1).all()
+    assert np.isfinite(fr.zbuf.cpu().numpy()).all()
 
 
 def test_point_on_the_camera_plane_is_skipped_with_finite_gradients():
