@@ -16,7 +16,7 @@ from diffrend.jobs.fit_points import (
     fit_points,
     hull_surface_points,
 )
-from diffrend.jobs.points_job import evaluate_points, prepare_points_inputs
+from diffrend.cli.points_job import evaluate_points, prepare_points_inputs
 
 SMALL = FitPointsSettings(n_points=3000, iters=40, views_per_step=3, hull_samples=60000)
 

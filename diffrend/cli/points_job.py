@@ -17,11 +17,19 @@ from pathlib import Path
 import torch
 
 from ..io import save_points_ply
+from ..io.outputs import check_writable, write_gif_frames, write_json, write_png
+from ..jobs.fit_points import (
+    FitPointsResult,
+    FitPointsSettings,
+    fit_points,
+    radius_ndc,
+    render_points,
+)
+from ..jobs.pictures import image_grid, loss_curve, progress_frames, to_uint8
+from ..jobs.views import unit_box
 from ..losses import chamfer_distance, sample_points_from_meshes
-from ..preview import image_grid, write_png
-from .fit_points import FitPointsResult, FitPointsSettings, fit_points, radius_ndc, render_points
-from .mesh_job import FitInputs, check_writable, prepare_inputs
-from .report import loss_curve, progress_frames, to_uint8, write_gif_frames, write_index, write_json
+from .mesh_job import FitInputs, prepare_inputs
+from .report import write_index
 
 
 def prepare_points_inputs(
@@ -68,8 +76,8 @@ def evaluate_points(result: FitPointsResult, inputs: FitInputs,
                        heldout_iou_min=round(float(iou.min()), 4))
     if inputs.target is not None:
         verts = inputs.target.verts_packed()
-        lo, hi = verts.amin(0), verts.amax(0)
-        centre, scale = (lo + hi) / 2, (verts - (lo + hi) / 2).abs().max()
+        centre, scale = unit_box(verts[None])
+        centre, scale = centre[0, 0], scale[0]
         g = torch.Generator(device=verts.device).manual_seed(0)
         surf = sample_points_from_meshes(inputs.target, 20000, generator=g)
         pts = result.points.to(verts.device)[None]

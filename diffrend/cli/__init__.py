@@ -1,4 +1,9 @@
-"""The ``diffrend`` command."""
+"""The ``diffrend`` command: argument parsing, output folders (:mod:`.folder`), reports
+(:mod:`.report`) and the glue that runs each job and writes its files (``*_job.py``).
+
+The library side (the jobs themselves) is :mod:`diffrend.jobs`; nothing below the CLI
+imports it.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ import click
 
 # Only light modules at import time: `diffrend --help` must not wait for torch, trimesh or
 # the kernels (each command imports what it needs when it runs).
-from .shader_names import SHADERS as SHADER_NAMES
+from ..shader_names import SHADERS as SHADER_NAMES
 
 if TYPE_CHECKING:
     import torch
@@ -52,16 +57,10 @@ def render(mesh: str | None, output: str, shader: str, views: int, gif_frames: i
            light: tuple[float, ...], batch_size: int, force: bool) -> None:
     """Render MESH (default: the bundled textured cow) around it: an image grid
     (render.png), a turntable (turntable.gif) and five shaders side by side (shaders.png)."""
-    from .io import default_mesh_path
-    from .preview import (
-        COMPARE,
-        image_grid,
-        load_for_render,
-        orbit_cameras,
-        render_views,
-        write_gif,
-        write_png,
-    )
+    from ..io import default_mesh_path
+    from ..io.outputs import write_gif, write_png
+    from ..jobs.pictures import image_grid
+    from ..jobs.preview import COMPARE, load_for_render, orbit_cameras, render_views
 
     path = mesh or default_mesh_path()
     try:
@@ -112,7 +111,7 @@ def _finish(metrics: dict, parts: list[str], what: str, stop: object = None) -> 
 
 @contextlib.contextmanager
 def _job(output: str, force: bool, resume: bool = False) -> Iterator[Path]:
-    """A job's output folder, locked for the block (see ``jobs.folder.job_folder``).
+    """A job's output folder, locked for the block (see :func:`.folder.job_folder`).
 
     Errors (ValueError, FileNotFoundError) become one-line messages; Ctrl-C that reaches
     here (before a fit's first step, a second Ctrl-C, a job without steps) exits 130:
@@ -120,7 +119,7 @@ def _job(output: str, force: bool, resume: bool = False) -> Iterator[Path]:
     """
     import sys
 
-    from .jobs.folder import CHECKPOINT_NAME, job_folder
+    from .folder import CHECKPOINT_NAME, job_folder
 
     try:
         with job_folder(output, force=force, resume=resume,
@@ -150,7 +149,7 @@ def _device(name: str) -> torch.device:
 
 def _warm_kernels(device: torch.device, points: bool = False) -> None:
     """(see :func:`diffrend.jobs.warmup.warm_kernels`; notices go to stderr)"""
-    from .jobs.warmup import warm_kernels
+    from ..jobs.warmup import warm_kernels
 
     warm_kernels(device, points=points, echo=lambda m: click.echo(m, err=True))
 
@@ -207,9 +206,9 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
     import sys
     from dataclasses import replace
 
-    from .jobs import FitMeshSettings
-    from .jobs.checkpoint import deferred_interrupt
-    from .jobs.mesh_job import prepare_inputs, run_fit_job
+    from ..jobs import FitMeshSettings
+    from ..jobs.checkpoint import deferred_interrupt
+    from .mesh_job import prepare_inputs, run_fit_job
 
     dev = _device(device)
     with _job(output, force, resume):
@@ -259,9 +258,9 @@ def texture(mesh: str | None, data: str | None, output: str, iters: int, image_s
     metrics.json and index.html."""
     import sys
 
-    from .jobs.checkpoint import deferred_interrupt
-    from .jobs.fit_texture import FitTextureSettings
-    from .jobs.texture_job import prepare_texture_inputs, run_texture_job
+    from ..jobs.checkpoint import deferred_interrupt
+    from ..jobs.fit_texture import FitTextureSettings
+    from .texture_job import prepare_texture_inputs, run_texture_job
 
     dev = _device(device)
     with _job(output, force, resume):
@@ -309,7 +308,7 @@ def pose(mesh: str | None, output: str, seed: int, image_size: int, min_deg: flo
     metrics.json and index.html."""
     import sys
 
-    from .jobs.pose_job import run_pose_job
+    from .pose_job import run_pose_job
 
     if min_deg > max_deg:
         raise click.BadParameter("must be <= --max-deg", param_hint="--min-deg")
@@ -319,7 +318,7 @@ def pose(mesh: str | None, output: str, seed: int, image_size: int, min_deg: flo
                                min_deg=min_deg, max_deg=max_deg, restarts=restarts,
                                evaluate=evaluate, device=dev,
                                command="diffrend " + " ".join(sys.argv[1:]), echo=click.echo)
-    from .jobs.pose_job import pose_summary
+    from .pose_job import pose_summary
 
     line = pose_summary(metrics, image_size, metrics["seconds"]).rstrip(".")
     if evaluate:
@@ -357,9 +356,9 @@ def fit_points_cmd(mesh: str | None, data: str | None, output: str, n_points: in
     and index.html."""
     import sys
 
-    from .jobs.checkpoint import deferred_interrupt
-    from .jobs.fit_points import FitPointsSettings
-    from .jobs.points_job import prepare_points_inputs, run_points_job
+    from ..jobs.checkpoint import deferred_interrupt
+    from ..jobs.fit_points import FitPointsSettings
+    from .points_job import prepare_points_inputs, run_points_job
 
     dev = _device(device)
     with _job(output, force, resume):
@@ -411,7 +410,7 @@ def gradlab(output: str, tiny: bool, full: bool, parts: str, trials: int | None,
     import dataclasses
     import sys
 
-    from .gradlab import GradlabSettings, run_gradlab
+    from ..gradlab import GradlabSettings, run_gradlab
 
     if tiny and full:
         raise click.BadParameter("choose one of --tiny and --full", param_hint="--full")
@@ -441,10 +440,9 @@ def gradlab(output: str, tiny: bool, full: bool, parts: str, trials: int | None,
 @click.option("--no-llvmpipe", is_flag=True, help="Skip the OpenGL (Mesa llvmpipe) baseline.")
 def bench(quick: bool, repeats: int, no_llvmpipe: bool) -> None:
     """Time the rasterizer against Mesa's llvmpipe; print medians and ratios."""
-    from .bench.raster_bench import run_benchmarks
+    from ..bench.raster_bench import run_benchmarks
 
     run_benchmarks(quick=quick, repeats=repeats, llvmpipe=not no_llvmpipe, echo=click.echo)
 
 
-if __name__ == "__main__":
-    main()
+__all__ = ["main"]

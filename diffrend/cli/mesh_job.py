@@ -24,15 +24,16 @@ from pathlib import Path
 import torch
 
 from ..io import load_views, save_obj, save_ply
+from ..io.outputs import check_writable, write_gif_frames, write_json, write_png
 from ..io.views import MultiViewData
-from ..preview import image_grid, load_for_render, write_png
+from ..jobs.fit_mesh import FitMeshResult, FitMeshSettings, fit_mesh
+from ..jobs.metrics import heldout_iou, normalized_chamfer
+from ..jobs.pictures import image_grid, loss_curve, progress_frames, to_uint8
+from ..jobs.preview import load_for_render
+from ..jobs.views import render_mesh_views, render_target_views, sphere_cameras
 from ..shading import TexturesUV
 from ..structures import Meshes
-from .fit_mesh import FitMeshResult, FitMeshSettings, fit_mesh, render_mesh_views
-from .folder import check_writable
-from .metrics import heldout_iou, normalized_chamfer
-from .report import loss_curve, progress_frames, to_uint8, write_gif_frames, write_index, write_json
-from .scene import render_target_views, sphere_cameras
+from .report import write_index
 
 
 @dataclass
