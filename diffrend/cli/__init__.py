@@ -21,6 +21,8 @@ from ..shader_names import SHADERS as SHADER_NAMES
 if TYPE_CHECKING:
     import torch
 
+    from .jobrun import JobRun
+
 
 @click.group()
 @click.version_option(package_name="diffrend")
@@ -154,6 +156,16 @@ def _warm_kernels(device: torch.device, points: bool = False) -> None:
     warm_kernels(device, points=points, echo=lambda m: click.echo(m, err=True))
 
 
+def _run(seed: int, resume: bool, checkpoint_every: int) -> JobRun:
+    """How a fitting command runs its job (this command line, messages to stdout)."""
+    import sys
+
+    from .jobrun import JobRun
+
+    return JobRun(seed=seed, resume=resume, checkpoint_every=checkpoint_every,
+                  command="diffrend " + " ".join(sys.argv[1:]), echo=click.echo)
+
+
 def _fit_job_options(command: Callable) -> Callable:
     """The options the fitting jobs (fit, texture, fit-points) share: checkpoints, --resume,
     --allow-outside-paths for --data, and --force for the output folder's lock."""
@@ -203,7 +215,6 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
         force: bool) -> None:
     """Fit an ico-sphere to views of MESH (default: the bundled cow) or of --data: writes
     mesh.obj/.ply, progress.gif, loss.png, final.png, metrics.json and index.html."""
-    import sys
     from dataclasses import replace
 
     from ..jobs import FitMeshSettings
@@ -220,10 +231,8 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
                            lit=inputs.lit, colors=colors, texture_size=texture_size,
                            texture_levels=min(5, texture_size.bit_length()))
         with deferred_interrupt() as stop:  # from the first step to the last file
-            metrics = run_fit_job(output, inputs, settings, seed=seed, resume=resume,
-                                  checkpoint_every=checkpoint_every,
-                                  command="diffrend " + " ".join(sys.argv[1:]),
-                                  echo=click.echo)
+            metrics = run_fit_job(output, inputs, settings,
+                                  _run(seed, resume, checkpoint_every))
     parts = []
     if "heldout_iou_mean" in metrics:
         parts.append(f"held-out IoU mean {metrics['heldout_iou_mean']:.4f} "
@@ -256,8 +265,6 @@ def texture(mesh: str | None, data: str | None, output: str, iters: int, image_s
     """Recover the texture map of MESH (default: the bundled cow, from its own renders)
     from views: writes mesh.obj/.mtl/.png, progress.gif, loss.png, final.png, texture.png,
     metrics.json and index.html."""
-    import sys
-
     from ..jobs.checkpoint import deferred_interrupt
     from ..jobs.fit_texture import FitTextureSettings
     from .texture_job import prepare_texture_inputs, run_texture_job
@@ -271,11 +278,8 @@ def texture(mesh: str | None, data: str | None, output: str, iters: int, image_s
         settings = FitTextureSettings(texture_size=texture_size, iters=iters,
                                       lit=inputs.lit, levels=min(5, texture_size.bit_length()))
         with deferred_interrupt() as stop:  # from the first step to the last file
-            metrics = run_texture_job(output, inputs, settings, known_texture=data is None,
-                                      seed=seed, resume=resume,
-                                      checkpoint_every=checkpoint_every,
-                                      command="diffrend " + " ".join(sys.argv[1:]),
-                                      echo=click.echo)
+            metrics = run_texture_job(output, inputs, settings, data is None,
+                                      _run(seed, resume, checkpoint_every))
     parts = []
     if "heldout_psnr" in metrics:
         parts.append(f"held-out PSNR {metrics['heldout_psnr']:.2f} dB")
@@ -354,8 +358,6 @@ def fit_points_cmd(mesh: str | None, data: str | None, output: str, n_points: in
     """Fit a coloured point cloud to views of MESH (default: the bundled cow, rendered
     unlit) or of --data: writes points.ply, progress.gif, loss.png, final.png, metrics.json
     and index.html."""
-    import sys
-
     from ..jobs.checkpoint import deferred_interrupt
     from ..jobs.fit_points import FitPointsSettings
     from .points_job import prepare_points_inputs, run_points_job
@@ -368,10 +370,8 @@ def fit_points_cmd(mesh: str | None, data: str | None, output: str, n_points: in
         _warm_kernels(dev, points=True)
         settings = FitPointsSettings(n_points=n_points, iters=iters, radius_px=radius_px)
         with deferred_interrupt() as stop:  # from the first step to the last file
-            metrics = run_points_job(output, inputs, settings, seed=seed, resume=resume,
-                                     checkpoint_every=checkpoint_every,
-                                     command="diffrend " + " ".join(sys.argv[1:]),
-                                     echo=click.echo)
+            metrics = run_points_job(output, inputs, settings,
+                                     _run(seed, resume, checkpoint_every))
     parts = []
     if "heldout_psnr" in metrics:
         parts.append(f"held-out PSNR {metrics['heldout_psnr']:.2f} dB, IoU "

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
 from ..io import save_points_ply
-from ..io.outputs import check_writable, write_gif_frames, write_json, write_png
+from ..io.outputs import write_gif_frames, write_json, write_png
 from ..jobs.fit_points import (
     FitPointsResult,
     FitPointsSettings,
@@ -28,6 +27,7 @@ from ..jobs.fit_points import (
 from ..jobs.pictures import image_grid, loss_curve, progress_frames, to_uint8
 from ..jobs.views import unit_box
 from ..losses import chamfer_distance, sample_points_from_meshes
+from .jobrun import JobRun, fit_and_write
 from .mesh_job import FitInputs, prepare_inputs
 from .report import write_index
 
@@ -126,23 +126,14 @@ def write_points_outputs(out: Path, result: FitPointsResult, inputs: FitInputs,
     return written
 
 
-def run_points_job(
-    out: str | os.PathLike,
-    inputs: FitInputs,
-    settings: FitPointsSettings,
-    seed: int = 0,
-    resume: bool = False,
-    checkpoint_every: int = 50,
-    progress: bool = True,
-    command: str = "diffrend fit-points",
-    echo: Callable[[str], None] = print,
-) -> dict:
+def run_points_job(out: str | os.PathLike, inputs: FitInputs, settings: FitPointsSettings,
+                   run: JobRun) -> dict:
     """Fit the cloud, measure and write everything into ``out``; returns the metrics."""
-    folder = check_writable(out)
-    result = fit_points(inputs.train, settings=settings, seed=seed,
-                        checkpoint=folder / "checkpoint.pt", checkpoint_every=checkpoint_every,
-                        resume=resume, progress=progress)
-    metrics = evaluate_points(result, inputs, settings)
-    written = write_points_outputs(folder, result, inputs, metrics, settings, command)
-    echo(f"wrote {folder}/: " + ", ".join(written))
-    return metrics
+    return fit_and_write(
+        out, run,
+        lambda ck: fit_points(inputs.train, settings=settings, seed=run.seed, checkpoint=ck,
+                              checkpoint_every=run.checkpoint_every, resume=run.resume,
+                              progress=run.progress),
+        lambda result: evaluate_points(result, inputs, settings),
+        lambda folder, result, metrics: write_points_outputs(folder, result, inputs, metrics,
+                                                             settings, run.command))
