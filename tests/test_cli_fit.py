@@ -47,8 +47,8 @@ def test_fit_resume_continues_to_the_same_mesh(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     assert CliRunner().invoke(main, ["fit", "-o", str(a), *TINY]).exit_code == 0
     # b: a run stopped after 5 steps (its checkpoint says so), then resumed.
-    from diffrend.jobs import FitMeshSettings, fit_mesh
     from diffrend.cli.mesh_job import prepare_inputs
+    from diffrend.jobs import FitMeshSettings, fit_mesh
 
     inputs = prepare_inputs(views=6, heldout=3, image_size=32)
     settings = FitMeshSettings().scaled(iters=12, image_size=32)

@@ -9,11 +9,11 @@ import torch
 from click.testing import CliRunner
 
 from diffrend.cli import main
+from diffrend.cli.mesh_job import FitInputs
+from diffrend.cli.texture_job import _true_texture, evaluate_texture
 from diffrend.io import default_mesh_path, load_objs_as_meshes
 from diffrend.jobs import render_target_views, sphere_cameras
 from diffrend.jobs.fit_texture import FitTextureSettings, fit_texture, pyramid_texture
-from diffrend.cli.mesh_job import FitInputs
-from diffrend.cli.texture_job import _true_texture, evaluate_texture
 from diffrend.jobs.preview import load_for_render
 from diffrend.structures import ico_sphere
 

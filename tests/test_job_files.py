@@ -21,9 +21,9 @@ from click.testing import CliRunner
 
 from diffrend.cli import main
 from diffrend.io import save_obj, save_views
+from diffrend.io.outputs import write_gif, write_png, write_text
 from diffrend.io.views import MultiViewData
 from diffrend.jobs.checkpoint import deferred_interrupt, load_checkpoint, save_checkpoint
-from diffrend.io.outputs import write_gif, write_png, write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--iters", "12", "--image-size", "32", "--views", "6", "--heldout", "3"]

@@ -41,7 +41,7 @@ def prepare_points_inputs(
     device: str | torch.device = "cpu",
     allow_outside: bool = False,
 ) -> FitInputs:
-    """:func:`~diffrend.jobs.mesh_job.prepare_inputs` with ``mesh``'s views rendered unlit,
+    """:func:`~diffrend.cli.mesh_job.prepare_inputs` with ``mesh``'s views rendered unlit,
     so that each point's colour is the surface's (a cloud's colours do not change with the
     view). Default mesh: the bundled cow."""
     return prepare_inputs(mesh, data, views=views, heldout=heldout, image_size=image_size,

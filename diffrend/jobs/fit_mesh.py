@@ -91,7 +91,7 @@ class FitMeshSettings:
         color_lr: Adam learning rate of the colours.
         texture_size, texture_levels: side and pyramid levels of the texture map
             (``colors="texture"``).
-        lit: the targets are lit by :func:`~diffrend.jobs.scene.headlights` (rendered
+        lit: the targets are lit by :func:`~diffrend.jobs.views.headlights` (rendered
             targets); False: unlit (photographs: colours are then albedo times lighting).
         blur_px: soft silhouette blur radius, in pixels of each stage's image.
         faces_per_pixel: K of the soft rasterizer.
