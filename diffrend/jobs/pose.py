@@ -91,23 +91,8 @@ class PoseResult:
 
 @dataclass(frozen=True)
 class FitPoseSettings:
-    """Settings of :func:`fit_pose` (its keyword arguments of the same names).
-
-    Attributes:
-        restarts: starts optimised together in the search (>= 1).
-        search_steps: Adam steps of every restart, at ``search_size``.
-        refine_steps: Adam steps of the finalists at the target's resolution.
-        lr: Adam learning rate of the search (radians for the rotation; image-plane offset
-            and log distance for the translation); the refinement uses ``lr / 4``.
-        search_size: larger side of the images of the search (small is fast and smooth).
-        screen_pool: random rotations rendered (hard, at 32 pixels) to choose the restarts.
-        min_sep_deg: least angle between two screened restarts (keeps them diverse).
-        search_blur_px, refine_blur_px: soft-silhouette blur radius in pixels of each
-            phase's images.
-        faces_per_pixel: K of the soft rasterizer.
-        w_rgb: weight of the colour term.
-        finalists: restarts (lowest search loss) refined, together.
-    """
+    """Settings of :func:`fit_pose`: its keyword arguments of the same names (see there),
+    as one value (what :func:`evaluate_pose_recovery` passes to every trial and reports)."""
 
     restarts: int = 16
     search_steps: int = 60
