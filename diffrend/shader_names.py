@@ -1,7 +1,7 @@
 """The shader names of ``diffrend render``, in a module that imports nothing heavy.
 
 ``diffrend.cli`` builds its ``--shader`` choices from these at import time, so they live apart
-from :mod:`diffrend.preview` (which imports torch and the renderer): ``diffrend --help`` then
+from :mod:`diffrend.jobs.preview` (which imports torch and the renderer): ``diffrend --help`` then
 starts without torch.
 """
 

@@ -102,7 +102,7 @@ def test_render_uses_the_files_vertex_colours(tmp_path, ext):
 
 def test_pose_summary_says_whether_the_target_was_met():
     # A run 106 degrees off used to report "Recovered the camera".
-    from diffrend.jobs.pose_job import SUCCESS_DEG, pose_summary
+    from diffrend.cli.pose_job import SUCCESS_DEG, pose_summary
 
     metrics = {"mesh": "cow.obj", "start_error_deg": 90.0, "rotation_error_deg": 106.2,
                "success_deg": SUCCESS_DEG, "iou": 0.41}
@@ -172,7 +172,7 @@ def test_cold_kernel_cache_is_announced_before_the_job_starts(tmp_path, monkeypa
 def test_data_paths_outside_the_folder_need_the_flag(tmp_path):
     import json
 
-    from diffrend.jobs.mesh_job import prepare_inputs
+    from diffrend.cli.mesh_job import prepare_inputs
 
     secret = tmp_path / "secret.png"
     Image.fromarray(np.full((8, 8, 4), 255, np.uint8)).save(secret)

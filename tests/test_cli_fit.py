@@ -17,7 +17,7 @@ from PIL import Image
 from diffrend.cli import main
 from diffrend.io import load_mesh, save_views
 from diffrend.jobs import render_target_views, sphere_cameras
-from diffrend.preview import load_for_render
+from diffrend.jobs.preview import load_for_render
 
 TINY = ["--iters", "12", "--image-size", "32", "--views", "6", "--heldout", "3"]
 
@@ -47,8 +47,8 @@ def test_fit_resume_continues_to_the_same_mesh(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     assert CliRunner().invoke(main, ["fit", "-o", str(a), *TINY]).exit_code == 0
     # b: a run stopped after 5 steps (its checkpoint says so), then resumed.
+    from diffrend.cli.mesh_job import prepare_inputs
     from diffrend.jobs import FitMeshSettings, fit_mesh
-    from diffrend.jobs.mesh_job import prepare_inputs
 
     inputs = prepare_inputs(views=6, heldout=3, image_size=32)
     settings = FitMeshSettings().scaled(iters=12, image_size=32)

@@ -26,7 +26,7 @@ from diffrend.jobs import (
 from diffrend.jobs import smooth_param as smooth_mod
 from diffrend.jobs.checkpoint import deferred_interrupt
 from diffrend.jobs.metrics import heldout_iou, normalized_chamfer
-from diffrend.preview import load_for_render
+from diffrend.jobs.preview import load_for_render
 from diffrend.structures import Meshes, ico_sphere
 
 SMALL = FitMeshSettings(

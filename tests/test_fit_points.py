@@ -9,6 +9,7 @@ import torch
 from click.testing import CliRunner
 
 from diffrend.cli import main
+from diffrend.cli.points_job import evaluate_points, prepare_points_inputs
 from diffrend.io import load_points_ply
 from diffrend.jobs.fit_points import (
     FitPointsSettings,
@@ -16,7 +17,6 @@ from diffrend.jobs.fit_points import (
     fit_points,
     hull_surface_points,
 )
-from diffrend.jobs.points_job import evaluate_points, prepare_points_inputs
 
 SMALL = FitPointsSettings(n_points=3000, iters=40, views_per_step=3, hull_samples=60000)
 

@@ -19,7 +19,7 @@ from diffrend.jobs.pose import (
     render_pose_target,
     rotation_error_degrees,
 )
-from diffrend.preview import normalize_meshes
+from diffrend.jobs.views import normalize_meshes
 from diffrend.transforms import axis_angle_to_matrix, random_rotations
 
 SIZE = 64

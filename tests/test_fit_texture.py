@@ -9,12 +9,12 @@ import torch
 from click.testing import CliRunner
 
 from diffrend.cli import main
+from diffrend.cli.mesh_job import FitInputs
+from diffrend.cli.texture_job import _true_texture, evaluate_texture
 from diffrend.io import default_mesh_path, load_objs_as_meshes
 from diffrend.jobs import render_target_views, sphere_cameras
 from diffrend.jobs.fit_texture import FitTextureSettings, fit_texture, pyramid_texture
-from diffrend.jobs.mesh_job import FitInputs
-from diffrend.jobs.texture_job import _true_texture, evaluate_texture
-from diffrend.preview import load_for_render
+from diffrend.jobs.preview import load_for_render
 from diffrend.structures import ico_sphere
 
 SMALL = FitTextureSettings(texture_size=64, iters=30, levels=4, views_per_step=4)

@@ -21,9 +21,9 @@ from click.testing import CliRunner
 
 from diffrend.cli import main
 from diffrend.io import save_obj, save_views
+from diffrend.io.outputs import write_gif, write_png, write_text
 from diffrend.io.views import MultiViewData
 from diffrend.jobs.checkpoint import deferred_interrupt, load_checkpoint, save_checkpoint
-from diffrend.preview import write_gif, write_png, write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--iters", "12", "--image-size", "32", "--views", "6", "--heldout", "3"]
@@ -123,7 +123,7 @@ def test_deferred_interrupt_nests_into_one_request():
 # -- the output folder's lock -------------------------------------------------------------
 
 def test_a_second_job_into_a_locked_folder_is_refused(tmp_path):
-    from diffrend.jobs.folder import FolderLocked, lock_folder
+    from diffrend.cli.folder import FolderLocked, lock_folder
 
     out = tmp_path / "out"
     with lock_folder(out):
@@ -152,13 +152,13 @@ def test_every_job_command_has_force():
 
 def test_lock_is_not_left_blocking_after_sigkill(tmp_path):
     out = tmp_path / "out"
-    code = ("import sys, time; from diffrend.jobs.folder import lock_folder\n"
+    code = ("import sys, time; from diffrend.cli.folder import lock_folder\n"
             f"with lock_folder({str(out)!r}):\n    print('locked', flush=True); time.sleep(60)")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, env=env)
     try:
         assert proc.stdout.readline().strip() == b"locked"
-        from diffrend.jobs.folder import FolderLocked, lock_folder
+        from diffrend.cli.folder import FolderLocked, lock_folder
 
         with pytest.raises(FolderLocked, match=f"pid {proc.pid}"), lock_folder(out):
             pass
@@ -172,7 +172,7 @@ def test_lock_is_not_left_blocking_after_sigkill(tmp_path):
 
 
 def test_exclusive_file_fallback_detects_a_dead_pid(tmp_path):
-    from diffrend.jobs import folder as jf
+    from diffrend.cli import folder as jf
 
     lock = tmp_path / ".diffrend.lock"
     assert jf._acquire_pid_file(lock) is None  # free: taken
@@ -237,7 +237,7 @@ def _complete(out: Path) -> dict:
 
 
 def test_ctrl_c_after_the_last_step_exits_130_with_outputs(tmp_path, monkeypatch):
-    from diffrend.jobs import mesh_job
+    from diffrend.cli import mesh_job
 
     _sigint_in(monkeypatch, mesh_job, "evaluate")  # the fit is done, nothing written yet
     out = tmp_path / "out"
@@ -249,7 +249,7 @@ def test_ctrl_c_after_the_last_step_exits_130_with_outputs(tmp_path, monkeypatch
 
 
 def test_ctrl_c_while_writing_outputs_exits_130_with_outputs(tmp_path, monkeypatch):
-    from diffrend.jobs import mesh_job
+    from diffrend.cli import mesh_job
 
     _sigint_in(monkeypatch, mesh_job, "write_png", when=2)
     out = tmp_path / "out"
@@ -274,7 +274,7 @@ def test_ctrl_c_during_the_fit_exits_130_and_resumes(tmp_path, monkeypatch):
 
 
 def test_ctrl_c_before_the_fit_exits_130_writing_nothing(tmp_path, monkeypatch):
-    from diffrend.jobs import mesh_job
+    from diffrend.cli import mesh_job
 
     _sigint_in(monkeypatch, mesh_job, "render_target_views")
     out = tmp_path / "out"
@@ -296,7 +296,7 @@ def test_second_ctrl_c_stops_at_once_with_exit_130(tmp_path, monkeypatch):
 @pytest.mark.parametrize("cmd", [["fit-points", "--points", "300"],
                                  ["texture", "--texture-size", "16"]])
 def test_other_fit_jobs_exit_130_after_ctrl_c_at_the_end(tmp_path, monkeypatch, cmd):
-    from diffrend.jobs import points_job, texture_job
+    from diffrend.cli import points_job, texture_job
 
     module, fn = ((points_job, "evaluate_points") if cmd[0] == "fit-points"
                   else (texture_job, "evaluate_texture"))

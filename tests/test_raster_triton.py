@@ -251,7 +251,7 @@ def test_cuda_very_large_k(K):
 def test_cuda_cow_256_k8():
     from diffrend.cameras import FoVPerspectiveCameras, look_at_view_transform
     from diffrend.io import default_mesh_path
-    from diffrend.preview import load_for_render
+    from diffrend.jobs.preview import load_for_render
     from diffrend.raster import MeshRasterizer, RasterizationSettings
 
     meshes = load_for_render(str(default_mesh_path()), device=DEVICE)

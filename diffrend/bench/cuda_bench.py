@@ -34,7 +34,7 @@ CASES = (
 
 def make_fn(case: Case, backend: str, device: torch.device) -> Callable[[], None]:
     """One call of the case on ``device`` with the given rasterizer backend."""
-    from ..preview import make_renderer
+    from ..jobs.preview import make_renderer
     from ..raster import MeshRasterizer, RasterizationSettings
 
     if case.mesh.startswith("points"):

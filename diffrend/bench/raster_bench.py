@@ -61,7 +61,7 @@ QUICK = (
 
 def _scene(case: Case):
     from ..cameras import FoVPerspectiveCameras, look_at_view_transform
-    from ..preview import load_for_render
+    from ..jobs.preview import load_for_render
     from ..structures import ico_sphere
 
     if case.mesh.startswith("points"):
@@ -77,8 +77,8 @@ def _scene(case: Case):
 
 def _cloud(n: int):
     """``n`` coloured points on the cow's surface (a ``Pointclouds``; seeded)."""
+    from ..jobs.preview import load_for_render
     from ..losses import sample_points_from_meshes
-    from ..preview import load_for_render
     from ..structures import Pointclouds
 
     g = torch.Generator().manual_seed(0)
@@ -126,7 +126,7 @@ def _default_mesh() -> str:
 
 
 def _diffrend_fn(case: Case) -> Callable[[], None]:
-    from ..preview import make_renderer
+    from ..jobs.preview import make_renderer
     from ..raster import MeshRasterizer, RasterizationSettings
 
     if case.mesh.startswith("points"):

@@ -82,7 +82,7 @@ def small_call(name: str, device: torch.device | str) -> Callable[[], None]:
     """One call of the named path (one of ``PATHS + VARIANTS``) on ``device`` with the Triton
     backend: a 42-face textured sphere or 400 points, 16-24 pixels square, K <= 8."""
     from ..cameras import FoVPerspectiveCameras, look_at_view_transform
-    from ..preview import make_renderer
+    from ..jobs.preview import make_renderer
     from ..raster import MeshRasterizer, RasterizationSettings
 
     device = torch.device(device)

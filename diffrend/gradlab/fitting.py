@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from ..jobs.metrics import heldout_iou, normalized_chamfer, silhouettes
-from ..jobs.scene import sphere_cameras
 from ..jobs.smooth_param import SmoothVertexParam
+from ..jobs.views import sphere_cameras
 from ..structures import Meshes, ico_sphere
 from .methods import MethodSpec
 
@@ -115,7 +115,7 @@ def fit_figure(meshes: dict[str, Meshes], setup: FitSetup, views: int = 3) -> np
     Pixels are black where both agree on the object, red where the fit misses it and blue
     where it adds to it.
     """
-    from ..jobs.report import labelled_row
+    from ..jobs.pictures import labelled_row
 
     target = setup.heldout_masks[:views]
     cams = setup.heldout_cameras[list(range(views))]

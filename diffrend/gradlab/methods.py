@@ -51,7 +51,7 @@ class MethodSpec:
 
 def sigma_for_px(blur_px: float, image_size: int) -> float:
     """The SoftRas sigma whose blur radius is ``blur_px`` pixels at ``image_size``."""
-    from ..jobs.fit_mesh import sigma_for_blur
+    from ..jobs.views import sigma_for_blur
 
     return sigma_for_blur(blur_px, image_size)[0]
 

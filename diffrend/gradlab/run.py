@@ -17,9 +17,8 @@ import torch
 from tqdm import tqdm
 
 from ..cameras import FoVPerspectiveCameras
-from ..jobs.report import write_json
-from ..jobs.scene import sphere_cameras
-from ..preview import write_png, write_text
+from ..io.outputs import check_writable, write_json, write_png, write_text
+from ..jobs.views import sphere_cameras
 from ..structures import Meshes
 from . import report
 from .accuracy import accuracy_units, gradient_accuracy
@@ -175,7 +174,6 @@ def run_gradlab(
     Returns:
         The results (as written to results.json).
     """
-    from ..jobs.mesh_job import check_writable
 
     out = Path(output)
     if out.exists() and not out.is_dir():

@@ -1,7 +1,12 @@
-"""Jobs: fitting meshes, camera poses and textures to images (``diffrend fit`` etc.).
+"""Jobs: fitting meshes, camera poses, textures and point clouds to images (the library
+behind ``diffrend fit`` etc.).
 
 Each job is a function over explicit inputs (a :class:`~diffrend.io.MultiViewData`, a
-mesh, cameras) with a per-step callback; the CLI adds outputs and reports on top.
+mesh, cameras) and a settings dataclass: its model (parameters, render, loss) and a
+per-step function, run by the one loop of :mod:`.runner` (progress bar, callbacks,
+checkpoints, resume, deterministic mode, Ctrl-C). :mod:`.views` holds what the jobs share
+(cameras and target views, the soft-silhouette renderer, normalisation). The CLI
+(:mod:`diffrend.cli`) adds output folders and reports on top.
 """
 
 from .fit_mesh import (
@@ -12,12 +17,11 @@ from .fit_mesh import (
     Stage,
     fit_mesh,
     initial_mesh,
-    render_mesh_views,
-    sigma_for_blur,
 )
 from .fit_points import FitPointsResult, FitPointsSettings, fit_points
 from .fit_texture import FitTextureResult, FitTextureSettings, fit_texture
 from .pose import (
+    FitPoseSettings,
     PoseResult,
     PoseStep,
     evaluate_pose_recovery,
@@ -26,8 +30,16 @@ from .pose import (
     render_pose_target,
     rotation_error_degrees,
 )
-from .scene import cameras_focus, headlights, render_target_views, sphere_cameras, unlit
 from .smooth_param import SmoothVertexParam
+from .views import (
+    cameras_focus,
+    headlights,
+    render_mesh_views,
+    render_target_views,
+    sigma_for_blur,
+    sphere_cameras,
+    unlit,
+)
 
 __all__ = [
     "DEFAULT_STAGES",
@@ -35,6 +47,7 @@ __all__ = [
     "FitMeshSettings",
     "FitPointsResult",
     "FitPointsSettings",
+    "FitPoseSettings",
     "FitStep",
     "FitTextureResult",
     "FitTextureSettings",

@@ -20,28 +20,31 @@ wide compared with the faces makes pixels inside the shape hold more than
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from ..io.views import MultiViewData
 from ..losses import mesh_edge_loss, mesh_laplacian_smoothing, mesh_normal_consistency
-from ..modules.mesh import MeshShader
-from ..raster import MeshRasterizer, RasterizationSettings
-from ..render.blend import BlendParams
-from ..shading import Materials, TexturesUV, TexturesVertex
+from ..shading import TexturesUV, TexturesVertex
 from ..structures import Meshes, ico_sphere, subdivide_meshes
-from .checkpoint import deferred_interrupt, deterministic, load_checkpoint, save_checkpoint
-from .fit_texture import pyramid_texture
-from .report import to_uint8
-from .scene import cameras_focus, headlights, render_hard, unlit
+from .pictures import to_uint8
+from .pyramid import grey_pyramid, pyramid_texture
+from .runner import RunOptions, Snapshots, run
 from .smooth_param import SmoothVertexParam
 from .uv import sphere_uvs
+from .views import (
+    SoftSilhouetteRenderer,
+    cameras_focus,
+    check_views,
+    render_mesh_views,
+    resize_images,
+    sigma_for_blur,  # noqa: F401 - re-exported (it was defined here)
+    snapshot_indices,
+)
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,7 @@ class FitMeshSettings:
         color_lr: Adam learning rate of the colours.
         texture_size, texture_levels: side and pyramid levels of the texture map
             (``colors="texture"``).
-        lit: the targets are lit by :func:`~diffrend.jobs.scene.headlights` (rendered
+        lit: the targets are lit by :func:`~diffrend.jobs.views.headlights` (rendered
             targets); False: unlit (photographs: colours are then albedo times lighting).
         blur_px: soft silhouette blur radius, in pixels of each stage's image.
         faces_per_pixel: K of the soft rasterizer.
@@ -225,21 +228,6 @@ class FitMeshResult:
     seconds: float = 0.0
 
 
-def sigma_for_blur(blur_px: float, image_size: int) -> tuple[float, float]:
-    """SoftRas sigma whose probability falls to 1e-4-ish at ``blur_px`` pixels.
-
-    Returns:
-        ``(sigma, blur_radius)`` with ``blur_radius = (2 * blur_px / image_size)**2`` (squared
-        NDC distance, the rasterizer's unit) and ``sigma * log(1 / sigma - 1) = blur_radius``
-        (PyTorch3D's relation between the two).
-    """
-    r2 = (2.0 * blur_px / image_size) ** 2
-    sigma = 1e-4
-    for _ in range(60):  # fixed point of sigma = r2 / log(1/sigma - 1): a contraction
-        sigma = r2 / math.log(1.0 / sigma - 1.0)
-    return sigma, r2
-
-
 def initial_mesh(data: MultiViewData, settings: FitMeshSettings) -> Meshes:
     """The starting ico-sphere, centred where the cameras look."""
     centre, dist = cameras_focus(data.cameras)
@@ -260,32 +248,6 @@ def _signature(data: MultiViewData, settings: FitMeshSettings, seed: int,
     }
 
 
-class _Renderer:
-    """The two shaders of a step over one soft rasterization (rebuilt per stage)."""
-
-    def __init__(self, settings: FitMeshSettings, image_size: int, device: torch.device):
-        sigma, r2 = sigma_for_blur(settings.blur_px, image_size)
-        self.rasterizer = MeshRasterizer(raster_settings=RasterizationSettings(
-            image_size=image_size, blur_radius=r2, faces_per_pixel=settings.faces_per_pixel))
-        self.silhouette = MeshShader("silhouette", "sigmoid", device,
-                                     blend_params=BlendParams(sigma=sigma, gamma=1e-4))
-        self.color = MeshShader("phong", "hard", device, materials=Materials(device=device),
-                                blend_params=BlendParams(background_color=(0.0, 0.0, 0.0)))
-        self.lit = settings.lit
-        self.with_colors = settings.colors != "none"
-
-    def __call__(self, mesh: Meshes, cameras) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Soft silhouettes (B, S, S) and, when fitting colours, colours (B, S, S, 3)."""
-        meshes = mesh.extend(len(cameras))
-        fragments = self.rasterizer(meshes, cameras=cameras)
-        sil = self.silhouette(fragments, meshes, cameras=cameras)[..., 3]
-        if not self.with_colors:
-            return sil, None
-        lights = headlights(cameras) if self.lit else unlit(mesh.device)
-        rgb = self.color(fragments, meshes, cameras=cameras, lights=lights)[..., :3]
-        return sil, rgb
-
-
 def _textures(colors: torch.Tensor, levels: list[torch.Tensor], uvs: tuple | None, size: int,
               detach: bool = False) -> TexturesVertex | TexturesUV:
     """The fit's colours: vertex colours (V, 3), or the pyramid texture on ``uvs``."""
@@ -295,20 +257,159 @@ def _textures(colors: torch.Tensor, levels: list[torch.Tensor], uvs: tuple | Non
     return TexturesUV([tex.detach() if detach else tex], [uvs[1]], [uvs[0]])
 
 
-def _resize(images: torch.Tensor, size: int) -> torch.Tensor:
-    """(N, H, W, C) -> (N, size, size, C), area-averaged (antialiased targets)."""
-    if images.shape[1] == size and images.shape[2] == size:
-        return images
-    x = images.permute(0, 3, 1, 2)
-    x = torch.nn.functional.interpolate(x, size=(size, size), mode="area" if size <
-                                        images.shape[1] else "bilinear", align_corners=None)
-    return x.permute(0, 2, 3, 1).contiguous()
+def _unit_dirs(x: torch.Tensor) -> torch.Tensor:
+    return x / x.norm(dim=1, keepdim=True).clamp(min=1e-12)
 
 
-@torch.no_grad()
-def render_mesh_views(mesh: Meshes, cameras, image_size: int, lit: bool) -> torch.Tensor:
-    """Hard Phong renders (N, S, S, 3) in [0, 1] of one textured mesh (previews, frames)."""
-    return render_hard(mesh, cameras, image_size, lit)[0][..., :3].clamp(0, 1)
+class _MeshFit:
+    """The state of a mesh fit at a step boundary, and its step.
+
+    The state is the current mesh (``verts``, ``faces``), its colours (per-vertex
+    ``colors`` or the texture ``levels``), each vertex's direction on the starting sphere
+    (``dirs``, the texture layout) and where in the schedule the fit is (``stage``,
+    ``stage_step``). The smooth parameters ``u``, the optimizer and the renderer of the
+    current stage are built from it at the stage's first step (or at the first step after a
+    resume, where ``u`` and the optimizer's moments come from the checkpoint).
+    """
+
+    def __init__(self, data: MultiViewData, init: Meshes, settings: FitMeshSettings,
+                 seed: int) -> None:
+        self.data, self.settings = data, settings
+        device = data.images.device
+        self.generator = torch.Generator().manual_seed(seed)
+        self.verts = init.verts_packed().detach().clone()
+        self.faces = init.faces_packed().clone()
+        self.colors = torch.full_like(self.verts, 0.5)
+        self.dirs = _unit_dirs(self.verts - self.verts.mean(0))
+        self.texture_mode = settings.colors == "texture"
+        self.levels = (grey_pyramid(settings.texture_size, settings.texture_levels, device)
+                       if self.texture_mode else [])
+        self.stage, self.stage_step = 0, 0
+        self.shown_stage = 0  # the stage of the last step done (for the callback)
+        self.u = torch.empty(0)
+        self.opt: torch.optim.Adam | None = None
+        self.opt_state: dict | None = None  # a checkpoint's, loaded when the stage is built
+
+    def state_dict(self) -> dict:
+        return {"stage": self.stage, "stage_step": self.stage_step,
+                "faces": self.faces.cpu(), "colors": self.colors.detach().cpu(),
+                "u": self.u.detach().cpu(), "verts": self.verts.detach().cpu(),
+                "dirs": self.dirs.cpu(), "levels": [lv.detach().cpu() for lv in self.levels],
+                "optimizer": self.opt.state_dict() if self.opt is not None else None,
+                "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        device = self.data.images.device
+        self.stage, self.stage_step = state["stage"], state["stage_step"]
+        self.faces, self.colors = state["faces"].to(device), state["colors"].to(device)
+        self.u, self.verts = state["u"].to(device), state["verts"].to(device)
+        self.dirs = state["dirs"].to(device)
+        self.levels = [lv.to(device) for lv in state["levels"]]
+        self.opt_state = state["optimizer"]
+        self.generator.set_state(state["generator"])
+        stages = self.settings.stages
+        if self.stage < len(stages) and self.stage_step >= stages[self.stage].iters:
+            self.stage, self.stage_step = self.stage + 1, 0  # saved at a stage's end
+
+    def _start_stage(self) -> None:
+        """Parameters, optimizer, renderer and targets of the current stage."""
+        settings, stage = self.settings, self.settings.stages[self.stage]
+        if self.stage_step == 0 and stage.subdivide:  # a fresh stage: subdivide
+            sub, feats = subdivide_meshes(Meshes([self.verts], [self.faces]),
+                                          torch.cat([self.colors.detach(), self.dirs], 1))
+            self.verts, self.faces = sub.verts_packed(), sub.faces_packed()
+            self.colors, self.dirs = feats[:, :3], _unit_dirs(feats[:, 3:])
+        # Depends on the topology only: rebuilt identically when a run resumes mid-stage.
+        self.param = SmoothVertexParam(Meshes([self.verts], [self.faces]), settings.smooth)
+        if self.stage_step == 0:
+            self.u = self.param.to_params(self.verts)
+            self.opt_state = None
+        self.u = self.u.detach().clone().requires_grad_(True)
+        self.colors = self.colors.detach().clone().requires_grad_(settings.colors == "vertex")
+        self.levels = [lv.detach().clone().requires_grad_(True) for lv in self.levels]
+        self.uvs = sphere_uvs(self.dirs, self.faces) if self.texture_mode else None
+        groups = [{"params": [self.u], "lr": stage.lr}]
+        if settings.colors != "none":
+            groups.append({"params": self.levels if self.texture_mode else [self.colors],
+                           "lr": settings.color_lr})
+        self.opt = torch.optim.Adam(groups)
+        if self.opt_state is not None:
+            self.opt.load_state_dict(self.opt_state)
+            self.opt_state = None
+        self.renderer = SoftSilhouetteRenderer(
+            stage.image_size, settings.blur_px, settings.faces_per_pixel,
+            self.data.images.device, with_rgb=settings.colors != "none", lit=settings.lit)
+        self.masks = resize_images(self.data.masks[..., None], stage.image_size)[..., 0]
+        self.images = resize_images(self.data.images, stage.image_size)
+
+    def textures(self, detach: bool = False) -> TexturesVertex | TexturesUV:
+        return _textures(self.colors, self.levels, self.uvs, self.settings.texture_size,
+                         detach)
+
+    def step(self, i: int) -> dict[str, float]:
+        settings, stage = self.settings, self.settings.stages[self.stage]
+        if self.opt is None:
+            self._start_stage()
+        frac = self.stage_step / max(1, stage.iters - 1)
+        self.opt.param_groups[0]["lr"] = stage.lr * (1.0 - (1.0 - settings.lr_end) * frac)
+        n_views = self.data.masks.shape[0]
+        idx = torch.randperm(n_views, generator=self.generator)[: settings.views_per_step]
+        idx = idx.to(self.data.images.device)
+        cams = self.data.cameras[idx.tolist()]
+        verts_now = self.param.to_verts(self.u)
+        mesh = Meshes([verts_now], [self.faces], textures=self.textures())
+        sil, rgb = self.renderer(mesh, cams)
+        terms = {"silhouette": ((sil - self.masks[idx]) ** 2).mean()}
+        weights = {"silhouette": settings.w_silhouette}
+        if rgb is not None:
+            terms["rgb"] = ((rgb - self.images[idx]) ** 2).mean()
+            weights["rgb"] = settings.w_rgb
+        geometry = Meshes([verts_now], [self.faces])
+        for name, w, fn in (
+            ("laplacian", settings.w_laplacian, mesh_laplacian_smoothing),
+            ("edge", settings.w_edge, mesh_edge_loss),
+            ("normal", settings.w_normal, mesh_normal_consistency),
+        ):
+            if w > 0:
+                terms[name] = fn(geometry)
+                weights[name] = w
+        loss = sum(weights[k] * v for k, v in terms.items())
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        with torch.no_grad():
+            self.colors.clamp_(0.0, 1.0)  # (the texture's pyramid clamps its sum)
+            self.verts = self.param.to_verts(self.u).detach()
+        self.shown_stage = self.stage
+        self.stage_step += 1
+        if self.stage_step == stage.iters:  # the next step starts the next stage
+            self.stage, self.stage_step = self.stage + 1, 0
+            self.opt = None
+        return {"loss": float(loss.detach()),
+                **{k: float(v.detach()) for k, v in terms.items()}}
+
+    def shown_colors(self) -> torch.Tensor:
+        """The colours as :class:`FitStep` shows them: (V, 3), or the (T, T, 3) texture."""
+        if self.texture_mode:
+            return pyramid_texture(self.levels, self.settings.texture_size).detach()
+        return self.colors.detach()
+
+    @torch.no_grad()
+    def snapshot(self, views: list[int]) -> np.ndarray:
+        shown = Meshes([self.verts], [self.faces], textures=self.textures(detach=True))
+        return to_uint8(render_mesh_views(shown, self.data.cameras[views],
+                                          self.settings.stages[-1].image_size,
+                                          self.settings.lit))
+
+    @torch.no_grad()
+    def result_mesh(self) -> Meshes:
+        if self.texture_mode:
+            uvs = sphere_uvs(self.dirs, self.faces)
+            textures = TexturesUV([pyramid_texture(self.levels, self.settings.texture_size)
+                                   .detach()], [uvs[1]], [uvs[0]])
+        else:
+            textures = TexturesVertex([self.colors.detach()])
+        return Meshes([self.verts.detach()], [self.faces], textures=textures)
 
 
 def fit_mesh(
@@ -353,176 +454,33 @@ def fit_mesh(
     settings = settings if settings is not None else FitMeshSettings()
     if not isinstance(settings, FitMeshSettings):
         raise ValueError("settings must be a FitMeshSettings")
-    if not isinstance(data, MultiViewData):
-        raise ValueError("data must be a MultiViewData (see diffrend.io.load_views)")
-    n_views, height, width = data.masks.shape
-    if height != width:
-        raise ValueError(f"data: images must be square, got {height}x{width}")
-    if not bool((data.masks.flatten(1).amax(1) > 0).any()):
-        raise ValueError("data.masks are empty in every view: nothing to fit")
-    if not (torch.isfinite(data.images).all() and torch.isfinite(data.masks).all()):
-        raise ValueError("data.images / data.masks hold NaN or inf")
-    if not isinstance(checkpoint_every, int) or checkpoint_every < 1:
-        raise ValueError(f"checkpoint_every must be an int >= 1, got {checkpoint_every!r}")
-    if resume and checkpoint is None:
-        raise ValueError("resume=True needs a checkpoint path")
-    device = data.images.device
+    n_views, _ = check_views(data)
+    options = RunOptions(checkpoint, checkpoint_every, resume, progress)
     if init is None:
         init = initial_mesh(data, settings)
     elif not isinstance(init, Meshes) or len(init) != 1 or init.isempty():
         raise ValueError("init must be one non-empty mesh")
     if not torch.isfinite(init.verts_packed()).all():
         raise ValueError("init has NaN or inf vertices")
-    init = init.to(device)
+    init = init.to(data.images.device)
 
-    stages = settings.stages
-    total = sum(s.iters for s in stages)
-    n_snap = min(settings.snapshot_views, n_views)
-    snap_idx = [round(i * n_views / n_snap) for i in range(n_snap)]
-    snap_size = stages[-1].image_size
-    snap_every = settings.snapshot_every or max(1, total // 50)
-    signature = _signature(data, settings, seed, init)
-    generator = torch.Generator().manual_seed(seed)
+    total = sum(s.iters for s in settings.stages)
+    snap_idx = snapshot_indices(n_views, settings.snapshot_views)
+    job = _MeshFit(data, init, settings, seed)
 
-    # The state at a step boundary: everything an uninterrupted run would hold there.
-    verts = init.verts_packed().detach().clone()
-    faces = init.faces_packed().clone()
-    colors = torch.full_like(verts, 0.5)
-    # Each vertex's direction on the starting sphere: the texture layout (colors="texture").
-    dirs = verts - verts.mean(0)
-    dirs = dirs / dirs.norm(dim=1, keepdim=True).clamp(min=1e-12)
-    texture_mode = settings.colors == "texture"
-    tsize = settings.texture_size
-    levels = [torch.zeros(3, max(1, tsize >> i), max(1, tsize >> i), device=device)
-              for i in range(settings.texture_levels)] if texture_mode else []
-    if levels:
-        levels[-1].fill_(0.5)  # start grey, in the coarsest level
-    stage_idx, stage_step, step = 0, 0, 0
-    u: torch.Tensor | None = None
-    opt_state = None
-    history: list[dict[str, float]] = []
-    frames: list[tuple[int, np.ndarray]] = []
-    if resume and checkpoint is not None and Path(checkpoint).exists():
-        ck = load_checkpoint(checkpoint, signature)
-        stage_idx, stage_step, step = ck["stage"], ck["stage_step"], ck["step"]
-        faces, colors, u = ck["faces"].to(device), ck["colors"].to(device), ck["u"].to(device)
-        verts, dirs = ck["verts"].to(device), ck["dirs"].to(device)
-        levels = [lv.to(device) for lv in ck["levels"]]
-        opt_state, history, frames = ck["optimizer"], ck["history"], ck["frames"]
-        generator.set_state(ck["generator"])
+    def step_callback(step: int, record: dict[str, float]) -> bool | None:
+        return callback(FitStep(step, total, job.shown_stage, record, job.verts, job.faces,
+                                job.shown_colors()))
 
-    def state_dict(param_u: torch.Tensor, opt: torch.optim.Optimizer) -> dict:
-        return {"signature": signature, "stage": stage_idx, "stage_step": stage_step,
-                "step": step, "faces": faces.cpu(), "colors": colors.detach().cpu(),
-                "u": param_u.detach().cpu(), "verts": verts.detach().cpu(),
-                "dirs": dirs.cpu(), "levels": [lv.detach().cpu() for lv in levels],
-                "optimizer": opt.state_dict(), "generator": generator.get_state(),
-                "history": history, "frames": frames}
+    def postfix(record: dict[str, float]) -> dict:
+        return {"stage": job.shown_stage, "loss": f"{record['loss']:.4f}",
+                "sil": f"{record['silhouette']:.4f}"}
 
-    start_time = time.perf_counter()
-    stopped: str | None = None
-    bar = tqdm(total=total, initial=step, desc="fit", unit="step", disable=not progress,
-               dynamic_ncols=True)
-    snapshot_cams = data.cameras[snap_idx]
-    with deferred_interrupt() as stop, deterministic():
-        while stage_idx < len(stages) and stopped is None:
-            stage = stages[stage_idx]
-            if stage_step == 0:  # a fresh stage: subdivide, new parameters and optimizer
-                if stage.subdivide:
-                    sub, feats = subdivide_meshes(Meshes([verts], [faces]),
-                                                  torch.cat([colors.detach(), dirs], 1))
-                    verts, faces = sub.verts_packed(), sub.faces_packed()
-                    colors, dirs = feats[:, :3], feats[:, 3:]
-                    dirs = dirs / dirs.norm(dim=1, keepdim=True).clamp(min=1e-12)
-            # Depends on the topology only: rebuilt identically when a run resumes mid-stage.
-            param = SmoothVertexParam(Meshes([verts], [faces]), settings.smooth)
-            if stage_step == 0:
-                u = param.to_params(verts)
-                opt_state = None
-            u = u.detach().clone().requires_grad_(True)
-            colors = colors.detach().clone().requires_grad_(settings.colors == "vertex")
-            levels = [lv.detach().clone().requires_grad_(True) for lv in levels]
-            uvs = sphere_uvs(dirs, faces) if texture_mode else None
-            groups = [{"params": [u], "lr": stage.lr}]
-            if settings.colors != "none":
-                groups.append({"params": levels if texture_mode else [colors],
-                               "lr": settings.color_lr})
-            opt = torch.optim.Adam(groups)
-            if opt_state is not None:
-                opt.load_state_dict(opt_state)
-                opt_state = None
-            renderer = _Renderer(settings, stage.image_size, device)
-            masks = _resize(data.masks[..., None], stage.image_size)[..., 0]
-            images = _resize(data.images, stage.image_size)
-
-            while stage_step < stage.iters:
-                frac = stage_step / max(1, stage.iters - 1)
-                opt.param_groups[0]["lr"] = stage.lr * (1.0 - (1.0 - settings.lr_end) * frac)
-                idx = torch.randperm(n_views, generator=generator)[: settings.views_per_step]
-                idx = idx.to(device)
-                cams = data.cameras[idx.tolist()]
-                verts_now = param.to_verts(u)
-                mesh = Meshes([verts_now], [faces], textures=_textures(colors, levels, uvs, tsize))
-                sil, rgb = renderer(mesh, cams)
-                terms = {"silhouette": ((sil - masks[idx]) ** 2).mean()}
-                weights = {"silhouette": settings.w_silhouette}
-                if rgb is not None:
-                    terms["rgb"] = ((rgb - images[idx]) ** 2).mean()
-                    weights["rgb"] = settings.w_rgb
-                geometry = Meshes([verts_now], [faces])
-                for name, w, fn in (
-                    ("laplacian", settings.w_laplacian, mesh_laplacian_smoothing),
-                    ("edge", settings.w_edge, mesh_edge_loss),
-                    ("normal", settings.w_normal, mesh_normal_consistency),
-                ):
-                    if w > 0:
-                        terms[name] = fn(geometry)
-                        weights[name] = w
-                loss = sum(weights[k] * v for k, v in terms.items())
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                with torch.no_grad():
-                    colors.clamp_(0.0, 1.0)  # (the texture's pyramid clamps its sum)
-                    verts = param.to_verts(u).detach()
-                stage_step += 1
-                step += 1
-                record = {"loss": float(loss.detach()),
-                          **{k: float(v.detach()) for k, v in terms.items()}}
-                history.append(record)
-                bar.update(1)
-                bar.set_postfix(stage=stage_idx, loss=f"{record['loss']:.4f}",
-                                sil=f"{record['silhouette']:.4f}")
-                if step % snap_every == 0 or step == total:
-                    shown = Meshes([verts], [faces],
-                                   textures=_textures(colors, levels, uvs, tsize, True))
-                    frames.append((step, to_uint8(render_mesh_views(
-                        shown, snapshot_cams, snap_size, settings.lit))))
-                shown_colors = (pyramid_texture(levels, tsize).detach() if texture_mode
-                                else colors.detach())
-                if callback is not None and callback(FitStep(
-                        step, total, stage_idx, record, verts, faces, shown_colors)):
-                    stop.reason = stop.reason or "callback"
-                if stop:
-                    stopped = stop.reason
-                if checkpoint is not None and (step % checkpoint_every == 0 or stopped
-                                               or step == total):
-                    save_checkpoint(state_dict(u, opt), checkpoint)
-                if stopped:
-                    break
-            if stopped is None:
-                stage_idx += 1
-                stage_step = 0
-    bar.close()
-    if texture_mode:
-        with torch.no_grad():
-            uvs = sphere_uvs(dirs, faces)
-            final_textures = TexturesUV([pyramid_texture(levels, tsize).detach()], [uvs[1]],
-                                        [uvs[0]])
-    else:
-        final_textures = TexturesVertex([colors.detach()])
-    fitted = Meshes([verts.detach()], [faces], textures=final_textures)
-    return FitMeshResult(mesh=fitted, history=history, frames=frames,
-                         snapshot_views=snap_idx, steps=step, stopped=stopped,
-                         seconds=time.perf_counter() - start_time)
-
+    snaps = Snapshots(settings.snapshot_every or max(1, total // 50),
+                      lambda: job.snapshot(snap_idx))
+    ran = run(job.step, total, state=job, signature=_signature(data, settings, seed, init),
+              options=options, desc="fit", callback=None if callback is None else step_callback,
+              postfix=postfix, snapshots=snaps)
+    return FitMeshResult(mesh=job.result_mesh(), history=ran.history, frames=ran.frames,
+                         snapshot_views=snap_idx, steps=ran.steps, stopped=ran.stopped,
+                         seconds=ran.seconds)

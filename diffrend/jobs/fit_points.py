@@ -16,22 +16,21 @@ of the images.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from ..io.views import MultiViewData
 from ..modules.points import PointsRenderer
 from ..raster import PointsRasterizationSettings, PointsRasterizer
 from ..render.compositing import AlphaCompositor
 from ..structures import Pointclouds
-from .checkpoint import deferred_interrupt, deterministic, load_checkpoint, save_checkpoint
-from .report import to_uint8
+from .pictures import to_uint8
+from .runner import RunOptions, Snapshots, run
+from .views import cameras_focus, check_views, snapshot_indices
 
 
 @dataclass(frozen=True)
@@ -136,8 +135,6 @@ def hull_surface_points(data: MultiViewData, n_points: int, samples: int,
     each camera and keeping the front-most point of each pixel leaves the surface the
     cameras see. Raises ValueError if the masks leave nothing.
     """
-    from .scene import cameras_focus
-
     device = data.images.device
     centre, dist = cameras_focus(data.cameras)
     half = torch.full((3,), dist * 0.6)  # a 60 degree field of view sees about this far
@@ -190,6 +187,65 @@ def _project(cameras, points: torch.Tensor) -> torch.Tensor:
     return torch.cat([ndc[0, :, :2], view[0, :, 2:3]], 1)
 
 
+class _PointsFit:
+    """The state of a point cloud fit at a step boundary, and its step."""
+
+    def __init__(self, data: MultiViewData, settings: FitPointsSettings, seed: int) -> None:
+        self.data, self.settings = data, settings
+        self.radius = radius_ndc(settings.radius_px, data.masks.shape[1])
+        self.generator = torch.Generator().manual_seed(seed)
+        self.points = hull_surface_points(data, settings.n_points, settings.hull_samples,
+                                          self.generator).requires_grad_(True)
+        self.colors = torch.full_like(self.points, 0.5).requires_grad_(True)
+        self.opt = self._optimizer()
+
+    def _optimizer(self) -> torch.optim.Adam:
+        return torch.optim.Adam([{"params": [self.points], "lr": self.settings.lr_points},
+                                 {"params": [self.colors], "lr": self.settings.lr_colors}])
+
+    def state_dict(self) -> dict:
+        return {"points": self.points.detach().cpu(), "colors": self.colors.detach().cpu(),
+                "optimizer": self.opt.state_dict(), "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        device = self.points.device
+        with torch.no_grad():
+            self.points.data = state["points"].to(device)
+            self.colors.data = state["colors"].to(device)
+        self.opt = self._optimizer()
+        self.opt.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+
+    def render(self, cameras) -> torch.Tensor:
+        return render_points(self.points, self.colors, cameras, self.data.masks.shape[1],
+                             self.radius, self.settings.points_per_pixel)
+
+    def step(self, i: int) -> dict[str, float]:
+        data, settings = self.data, self.settings
+        idx = torch.randperm(data.masks.shape[0],
+                             generator=self.generator)[: settings.views_per_step]
+        sel = idx.to(data.images.device)
+        rgba = self.render(data.cameras[idx.tolist()])
+        rgb_loss = ((rgba[..., :3] - data.images[sel]) ** 2).mean()
+        sil_loss = ((rgba[..., 3] - data.masks[sel]) ** 2).mean()
+        loss = rgb_loss + settings.w_silhouette * sil_loss
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        frac = 1.0 - (1.0 - settings.lr_end) * i / max(1, settings.iters - 1)
+        for group, lr in zip(self.opt.param_groups, (settings.lr_points, settings.lr_colors),
+                             strict=True):
+            group["lr"] = lr * frac
+        self.opt.step()
+        with torch.no_grad():
+            self.colors.clamp_(0.0, 1.0)
+        return {"loss": float(loss.detach()), "rgb": float(rgb_loss.detach()),
+                "silhouette": float(sil_loss.detach())}
+
+    @torch.no_grad()
+    def snapshot(self, views: list[int]) -> np.ndarray:
+        return to_uint8(self.render(self.data.cameras[views])[..., :3])
+
+
 def fit_points(
     data: MultiViewData,
     settings: FitPointsSettings | None = None,
@@ -222,89 +278,17 @@ def fit_points(
     settings = settings if settings is not None else FitPointsSettings()
     if not isinstance(settings, FitPointsSettings):
         raise ValueError("settings must be a FitPointsSettings")
-    if not isinstance(data, MultiViewData):
-        raise ValueError("data must be a MultiViewData (see diffrend.io.load_views)")
-    n_views, height, width = data.masks.shape
-    if height != width:
-        raise ValueError(f"data: images must be square, got {height}x{width}")
-    if not bool((data.masks.flatten(1).amax(1) > 0).any()):
-        raise ValueError("data.masks are empty in every view: nothing to fit")
-    if resume and checkpoint is None:
-        raise ValueError("resume=True needs a checkpoint path")
-    device = data.images.device
-    radius = radius_ndc(settings.radius_px, height)
-    n_snap = min(settings.snapshot_views, n_views)
-    snap_idx = [round(i * n_views / n_snap) for i in range(n_snap)]
-    snap_every = settings.snapshot_every or max(1, settings.iters // 50)
+    n_views, _ = check_views(data)
+    options = RunOptions(checkpoint, checkpoint_every, resume, progress)
+    snap_idx = snapshot_indices(n_views, settings.snapshot_views)
     signature = {"job": "fit_points", "settings": asdict(settings), "seed": seed,
                  "views": tuple(data.images.shape),
                  "masks_sum": round(float(data.masks.double().sum()), 3)}
-    generator = torch.Generator().manual_seed(seed)
-    points = hull_surface_points(data, settings.n_points, settings.hull_samples,
-                                 generator).requires_grad_(True)
-    colors = torch.full_like(points, 0.5).requires_grad_(True)
-    opt = torch.optim.Adam([{"params": [points], "lr": settings.lr_points},
-                            {"params": [colors], "lr": settings.lr_colors}])
-    step, history, frames = 0, [], []
-    if resume and checkpoint is not None and Path(checkpoint).exists():
-        ck = load_checkpoint(checkpoint, signature)
-        with torch.no_grad():
-            points.data = ck["points"].to(device)
-            colors.data = ck["colors"].to(device)
-        opt = torch.optim.Adam([{"params": [points], "lr": settings.lr_points},
-                                {"params": [colors], "lr": settings.lr_colors}])
-        opt.load_state_dict(ck["optimizer"])
-        generator.set_state(ck["generator"])
-        step, history, frames = ck["step"], ck["history"], ck["frames"]
-
-    def save() -> None:
-        save_checkpoint({"signature": signature, "step": step,
-                         "points": points.detach().cpu(), "colors": colors.detach().cpu(),
-                         "optimizer": opt.state_dict(), "generator": generator.get_state(),
-                         "history": history, "frames": frames}, checkpoint)
-
-    start = time.perf_counter()
-    stopped = None
-    bar = tqdm(total=settings.iters, initial=step, desc="fit points", unit="step",
-               disable=not progress, dynamic_ncols=True)
-    with deferred_interrupt() as stop, deterministic():
-        while step < settings.iters:
-            idx = torch.randperm(n_views, generator=generator)[: settings.views_per_step]
-            sel = idx.to(device)
-            rgba = render_points(points, colors, data.cameras[idx.tolist()], height, radius,
-                                 settings.points_per_pixel)
-            rgb_loss = ((rgba[..., :3] - data.images[sel]) ** 2).mean()
-            sil_loss = ((rgba[..., 3] - data.masks[sel]) ** 2).mean()
-            loss = rgb_loss + settings.w_silhouette * sil_loss
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            frac = 1.0 - (1.0 - settings.lr_end) * step / max(1, settings.iters - 1)
-            for group, lr in zip(opt.param_groups, (settings.lr_points, settings.lr_colors),
-                                 strict=True):
-                group["lr"] = lr * frac
-            opt.step()
-            with torch.no_grad():
-                colors.clamp_(0.0, 1.0)
-            step += 1
-            record = {"loss": float(loss.detach()), "rgb": float(rgb_loss.detach()),
-                      "silhouette": float(sil_loss.detach())}
-            history.append(record)
-            bar.update(1)
-            bar.set_postfix(loss=f"{record['loss']:.5f}")
-            if step % snap_every == 0 or step == settings.iters:
-                with torch.no_grad():
-                    img = render_points(points, colors, data.cameras[snap_idx], height, radius,
-                                        settings.points_per_pixel)
-                frames.append((step, to_uint8(img[..., :3])))
-            if callback is not None and callback(step, record):
-                stop.reason = stop.reason or "callback"
-            stopped = stop.reason
-            if checkpoint is not None and (step % checkpoint_every == 0 or stopped
-                                           or step == settings.iters):
-                save()
-            if stopped:
-                break
-    bar.close()
-    return FitPointsResult(points=points.detach(), colors=colors.detach(), history=history,
-                           frames=frames, snapshot_views=snap_idx, steps=step,
-                           stopped=stopped, seconds=time.perf_counter() - start)
+    job = _PointsFit(data, settings, seed)
+    snaps = Snapshots(settings.snapshot_every or max(1, settings.iters // 50),
+                      lambda: job.snapshot(snap_idx))
+    ran = run(job.step, settings.iters, state=job, signature=signature, options=options,
+              desc="fit points", callback=callback, snapshots=snaps)
+    return FitPointsResult(points=job.points.detach(), colors=job.colors.detach(),
+                           history=ran.history, frames=ran.frames, snapshot_views=snap_idx,
+                           steps=ran.steps, stopped=ran.stopped, seconds=ran.seconds)

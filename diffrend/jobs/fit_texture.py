@@ -2,33 +2,28 @@
 
 The mesh and its UVs are fixed; only the texels change. Each step renders a random subset of
 the views with a hard rasterizer (the geometry is known, so there is no silhouette to move)
-and compares colours inside the target masks. Texels are found through bilinear texture
-sampling, whose gradient reaches only the four texels around each sample: a texel that no
-pixel samples never changes, and a texture much finer than the pixels that see it learns as
-a sparse speckle. The texture is therefore the sum of a pyramid of images at halving
-resolutions (each upsampled to full size): coarse levels fill in what the pixels do not
-sample, fine levels add detail where they do.
+and compares colours inside the target masks. The texture is a pyramid of images at halving
+resolutions (see :mod:`.pyramid`: bilinear sampling reaches only the texels next to each
+sample; the coarse levels fill in the rest).
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from tqdm import tqdm
 
 from ..io.views import MultiViewData
 from ..shading import TexturesUV
 from ..structures import Meshes
-from .checkpoint import deferred_interrupt, deterministic, load_checkpoint, save_checkpoint
-from .report import to_uint8
-from .scene import render_hard
+from .pictures import to_uint8
+from .pyramid import grey_pyramid, pyramid_texture
+from .runner import RunOptions, Snapshots, run
+from .views import check_views, render_hard, render_mesh_views, snapshot_indices
 
 
 @dataclass(frozen=True)
@@ -99,22 +94,6 @@ class FitTextureResult:
     seconds: float = 0.0
 
 
-def pyramid_texture(levels: list[torch.Tensor], size: int) -> torch.Tensor:
-    """Sum of pyramid levels ``(3, s_l, s_l)`` upsampled to ``(size, size, 3)``, in [0, 1].
-
-    Differentiable w.r.t. every level. The clamp to [0, 1] passes gradients straight through:
-    a plain clamp gives a texel whose sum left [0, 1] zero gradient in that channel, and the
-    channel then stays stuck (a grey texel pushed past white stays tinted).
-    """
-    total = 0
-    for level in levels:
-        up = level[None] if level.shape[-1] == size else F.interpolate(
-            level[None], size=(size, size), mode="bilinear", align_corners=False)
-        total = total + up
-    total = total[0].permute(1, 2, 0)
-    return total + (total.clamp(0.0, 1.0) - total).detach()
-
-
 def _uvs(mesh: Meshes) -> tuple[torch.Tensor, torch.Tensor]:
     tex = mesh.textures
     if not isinstance(tex, TexturesUV):
@@ -126,6 +105,59 @@ def _uvs(mesh: Meshes) -> tuple[torch.Tensor, torch.Tensor]:
 def _with_texture(mesh: Meshes, texture: torch.Tensor, uvs: tuple) -> Meshes:
     return Meshes(mesh.verts_list(), mesh.faces_list(),
                   textures=TexturesUV([texture], [uvs[1]], [uvs[0]]))
+
+
+class _TextureFit:
+    """The state of a texture fit at a step boundary, and its step."""
+
+    def __init__(self, data: MultiViewData, mesh: Meshes, uvs: tuple,
+                 settings: FitTextureSettings, seed: int) -> None:
+        self.data, self.mesh, self.uvs, self.settings = data, mesh, uvs, settings
+        device = data.images.device
+        self.size = settings.texture_size
+        self.generator = torch.Generator().manual_seed(seed)
+        self.levels = [lv.requires_grad_(True)
+                       for lv in grey_pyramid(self.size, settings.levels, device)]
+        self.opt = torch.optim.Adam(self.levels, lr=settings.lr)
+        self.observed = torch.zeros(self.size, self.size, dtype=torch.bool, device=device)
+
+    def state_dict(self) -> dict:
+        return {"levels": [lv.detach().cpu() for lv in self.levels],
+                "optimizer": self.opt.state_dict(), "generator": self.generator.get_state(),
+                "observed": self.observed.cpu()}
+
+    def load_state_dict(self, state: dict) -> None:
+        with torch.no_grad():
+            for lv, saved in zip(self.levels, state["levels"], strict=True):
+                lv.copy_(saved)
+        self.opt.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.observed = state["observed"].to(self.observed.device)
+
+    def textured(self) -> Meshes:
+        return _with_texture(self.mesh, pyramid_texture(self.levels, self.size), self.uvs)
+
+    def step(self, i: int) -> dict[str, float]:
+        data, n_views = self.data, self.data.masks.shape[0]
+        idx = torch.randperm(n_views, generator=self.generator)[: self.settings.views_per_step]
+        cams = data.cameras[idx.tolist()]
+        rgba = render_hard(self.textured(), cams, data.masks.shape[1], self.settings.lit)[0]
+        sel = idx.to(data.images.device)
+        mask = data.masks[sel][..., None]
+        err = ((rgba[..., :3] - data.images[sel]) ** 2 * mask).sum()
+        loss = err / (mask.sum() * 3).clamp(min=1)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        with torch.no_grad():  # texels some pixel sampled: the finest level's gradient
+            self.observed |= (self.levels[0].grad.abs().sum(0) > 0)
+        self.opt.step()
+        return {"loss": float(loss.detach())}
+
+    @torch.no_grad()
+    def snapshot(self, views: list[int]) -> np.ndarray:
+        img = render_hard(self.textured(), self.data.cameras[views], self.data.masks.shape[1],
+                          self.settings.lit)[0]
+        return to_uint8(img[..., :3])
 
 
 def fit_texture(
@@ -167,94 +199,31 @@ def fit_texture(
     if not isinstance(mesh, Meshes) or len(mesh) != 1 or mesh.isempty():
         raise ValueError("mesh must be one non-empty mesh")
     uvs = _uvs(mesh)
-    n_views, height, width = data.masks.shape
-    if height != width:
-        raise ValueError(f"data: images must be square, got {height}x{width}")
-    if not bool((data.masks.flatten(1).amax(1) > 0).any()):
-        raise ValueError("data.masks are empty in every view: nothing to fit")
-    if resume and checkpoint is None:
-        raise ValueError("resume=True needs a checkpoint path")
-    device = data.images.device
-    mesh = mesh.to(device)
-    size = settings.texture_size
-    n_snap = min(settings.snapshot_views, n_views)
-    snap_idx = [round(i * n_views / n_snap) for i in range(n_snap)]
-    snap_every = settings.snapshot_every or max(1, settings.iters // 50)
+    n_views, _ = check_views(data)
+    options = RunOptions(checkpoint, checkpoint_every, resume, progress)
+    mesh = mesh.to(data.images.device)
+    snap_idx = snapshot_indices(n_views, settings.snapshot_views)
     signature = {"job": "fit_texture", "settings": asdict(settings), "seed": seed,
                  "views": tuple(data.images.shape),
                  "masks_sum": round(float(data.masks.double().sum()), 3),
                  "mesh": (tuple(mesh.verts_packed().shape), tuple(uvs[0].shape))}
-    generator = torch.Generator().manual_seed(seed)
-    levels = [torch.zeros(3, max(1, size >> i), max(1, size >> i), device=device)
-              for i in range(settings.levels)]
-    levels[-1].fill_(0.5)  # start grey, all in the coarsest level
-    levels = [lv.requires_grad_(True) for lv in levels]
-    opt = torch.optim.Adam(levels, lr=settings.lr)
-    step, history, frames = 0, [], []
-    observed = torch.zeros(size, size, dtype=torch.bool, device=device)
-    if resume and checkpoint is not None and Path(checkpoint).exists():
-        ck = load_checkpoint(checkpoint, signature)
-        with torch.no_grad():
-            for lv, saved in zip(levels, ck["levels"], strict=True):
-                lv.copy_(saved)
-        opt.load_state_dict(ck["optimizer"])
-        generator.set_state(ck["generator"])
-        step, history, frames = ck["step"], ck["history"], ck["frames"]
-        observed = ck["observed"].to(device)
-
-    def save() -> None:
-        save_checkpoint({"signature": signature, "step": step, "levels": [
-            lv.detach().cpu() for lv in levels], "optimizer": opt.state_dict(),
-            "generator": generator.get_state(), "history": history, "frames": frames,
-            "observed": observed.cpu()}, checkpoint)
-
-    start = time.perf_counter()
-    stopped = None
-    bar = tqdm(total=settings.iters, initial=step, desc="texture", unit="step",
-               disable=not progress, dynamic_ncols=True)
-    with deferred_interrupt() as stop, deterministic():
-        while step < settings.iters:
-            idx = torch.randperm(n_views, generator=generator)[: settings.views_per_step]
-            cams = data.cameras[idx.tolist()]
-            texture = pyramid_texture(levels, size)
-            rgba = render_hard(_with_texture(mesh, texture, uvs), cams, height, settings.lit)[0]
-            mask = data.masks[idx.to(device)][..., None]
-            err = ((rgba[..., :3] - data.images[idx.to(device)]) ** 2 * mask).sum()
-            loss = err / (mask.sum() * 3).clamp(min=1)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            with torch.no_grad():  # texels some pixel sampled: the finest level's gradient
-                observed |= (levels[0].grad.abs().sum(0) > 0)
-            opt.step()
-            step += 1
-            record = {"loss": float(loss.detach())}
-            history.append(record)
-            bar.update(1)
-            bar.set_postfix(loss=f"{record['loss']:.5f}")
-            if step % snap_every == 0 or step == settings.iters:
-                with torch.no_grad():
-                    shown = _with_texture(mesh, pyramid_texture(levels, size), uvs)
-                    img = render_hard(shown, data.cameras[snap_idx], height, settings.lit)[0]
-                frames.append((step, to_uint8(img[..., :3])))
-            if callback is not None and callback(step, record):
-                stop.reason = stop.reason or "callback"
-            stopped = stop.reason
-            if checkpoint is not None and (step % checkpoint_every == 0 or stopped
-                                           or step == settings.iters):
-                save()
-            if stopped:
-                break
-    bar.close()
+    job = _TextureFit(data, mesh, uvs, settings, seed)
+    snaps = Snapshots(settings.snapshot_every or max(1, settings.iters // 50),
+                      lambda: job.snapshot(snap_idx))
+    ran = run(job.step, settings.iters, state=job, signature=signature, options=options,
+              desc="texture", callback=callback, snapshots=snaps)
     with torch.no_grad():
-        texture = pyramid_texture(levels, size).detach()
+        texture = pyramid_texture(job.levels, settings.texture_size).detach()
     return FitTextureResult(texture=texture, mesh=_with_texture(mesh, texture, uvs),
-                            observed=observed, history=history, frames=frames,
-                            snapshot_views=snap_idx, steps=step, stopped=stopped,
-                            seconds=time.perf_counter() - start)
+                            observed=job.observed, history=ran.history, frames=ran.frames,
+                            snapshot_views=snap_idx, steps=ran.steps, stopped=ran.stopped,
+                            seconds=ran.seconds)
 
 
 def render_textured(mesh: Meshes, cameras, image_size: int, lit: bool) -> torch.Tensor:
     """Hard Phong renders (N, S, S, 3) of a UV-textured mesh (previews, metrics)."""
-    from .fit_mesh import render_mesh_views
-
     return render_mesh_views(mesh, cameras, image_size, lit)
+
+
+__all__ = ["FitTextureResult", "FitTextureSettings", "fit_texture", "pyramid_texture",
+           "render_textured"]

@@ -8,6 +8,7 @@ from ..cameras import CamerasBase
 from ..losses import chamfer_distance, sample_points_from_meshes, silhouette_iou
 from ..raster import MeshRasterizer, RasterizationSettings
 from ..structures import Meshes
+from .views import unit_box
 
 
 @torch.no_grad()
@@ -41,9 +42,8 @@ def normalized_chamfer(mesh: Meshes, reference: Meshes, num_samples: int = 10000
     reference's frame is measured in units of the reference's size.
     """
     ref = reference.verts_packed()
-    lo, hi = ref.amin(0), ref.amax(0)
-    centre = (lo + hi) / 2
-    scale = (ref - centre).abs().max().clamp(min=1e-12)
+    centre, scale = unit_box(ref[None])
+    centre, scale = centre[0, 0], scale[0]
 
     def normalise(m: Meshes) -> Meshes:
         return Meshes([(m.verts_packed() - centre) / scale], [m.faces_packed()])

@@ -22,26 +22,23 @@ and a gradient run finds the right one only from within ~30-45 degrees. So
 
 from __future__ import annotations
 
-import inspect
 import math
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from ..cameras import FoVPerspectiveCameras, look_at_view_transform
-from ..modules.mesh import MeshShader
 from ..raster import MeshRasterizer, RasterizationSettings
-from ..render.blend import BlendParams
-from ..shading import Materials, TexturesVertex
+from ..shading import TexturesVertex
 from ..structures import Meshes
 from ..transforms import random_rotations, so3_exp_map, so3_log_map
-from .fit_mesh import sigma_for_blur
-from .scene import headlights
+from .runner import RunOptions, run
+from .views import SoftSilhouetteRenderer, normalize_meshes, render_hard, resize_images
 
 
 @dataclass
@@ -90,6 +87,46 @@ class PoseResult:
     winner: int = 0
     stopped: bool = False
     seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class FitPoseSettings:
+    """Settings of :func:`fit_pose`: its keyword arguments of the same names (see there),
+    as one value (what :func:`evaluate_pose_recovery` passes to every trial and reports)."""
+
+    restarts: int = 16
+    search_steps: int = 60
+    refine_steps: int = 40
+    lr: float = 0.05
+    search_size: int = 64
+    screen_pool: int = 1024
+    min_sep_deg: float = 20.0
+    search_blur_px: float = 1.0
+    refine_blur_px: float = 0.25
+    faces_per_pixel: int = 50
+    w_rgb: float = 1.0
+    finalists: int = 4
+
+    def __post_init__(self) -> None:
+        for name, low in (("restarts", 1), ("search_steps", 0), ("refine_steps", 0),
+                          ("search_size", 8), ("screen_pool", 1), ("faces_per_pixel", 1),
+                          ("finalists", 1)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+        if self.screen_pool < self.restarts - 1:
+            raise ValueError(f"screen_pool must be >= restarts - 1 ({self.restarts - 1}), got "
+                             f"{self.screen_pool}")
+        for name in ("lr", "search_blur_px", "refine_blur_px"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        w_rgb = self.w_rgb
+        if not (isinstance(w_rgb, int | float) and math.isfinite(w_rgb) and w_rgb >= 0):
+            raise ValueError(f"w_rgb must be a finite number >= 0, got {w_rgb!r}")
+        sep = self.min_sep_deg
+        if not (isinstance(sep, int | float) and 0 <= sep <= 180):
+            raise ValueError(f"min_sep_deg must be in [0, 180], got {sep!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,55 +257,16 @@ def render_pose_target(
         raise ValueError(f"image_size must be an int or (H, W) of ints >= 1, got {image_size!r}")
     if not (isinstance(fov, int | float) and 0 < fov < 180):
         raise ValueError(f"fov must be in (0, 180) degrees, got {fov!r}")
-    mesh = _grey(mesh)
     with torch.no_grad():
-        cams = _cameras(R, T, fov)
-        rasterizer = MeshRasterizer(raster_settings=RasterizationSettings(image_size=size))
-        fragments = rasterizer(mesh, cameras=cams)
-        shader = MeshShader("phong", "hard", mesh.device, materials=Materials(device=mesh.device),
-                            blend_params=BlendParams(background_color=(0.0, 0.0, 0.0)))
-        rgb = shader(fragments, mesh, cameras=cams, lights=headlights(cams))[0, ..., :3]
-        sil = (fragments.pix_to_face[0, ..., 0] >= 0).to(rgb.dtype)
+        rgba, pix_to_face = render_hard(_grey(mesh), _cameras(R, T, fov), size, lit=True)
+        rgb = rgba[0, ..., :3]
+        sil = (pix_to_face[0, ..., 0] >= 0).to(rgb.dtype)
     return sil, rgb.clamp(0, 1)
-
-
-class _SoftRenderer:
-    """Soft silhouettes (and hard-blended Phong colour) of one mesh from N cameras."""
-
-    def __init__(self, size: tuple[int, int], fov: float, blur_px: float,
-                 faces_per_pixel: int, with_rgb: bool, device: torch.device) -> None:
-        # The blur is set in pixels: K faces must cover every pixel the blur reaches, or the
-        # truncated union leaves interior pixels below 1 and biases the fit.
-        sigma, r2 = sigma_for_blur(blur_px, min(size))  # NDC's [-1, 1] spans the short side
-        self.rasterizer = MeshRasterizer(raster_settings=RasterizationSettings(
-            image_size=size, blur_radius=r2, faces_per_pixel=faces_per_pixel))
-        self.silhouette = MeshShader("silhouette", "sigmoid", device,
-                                     blend_params=BlendParams(sigma=sigma, gamma=1e-4))
-        self.color = MeshShader("phong", "hard", device, materials=Materials(device=device),
-                                blend_params=BlendParams(background_color=(0.0, 0.0, 0.0)))
-        self.fov = fov
-        self.with_rgb = with_rgb
-
-    def __call__(self, mesh: Meshes, R: torch.Tensor,
-                 T: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        cams = _cameras(R, T, self.fov)
-        meshes = mesh.extend(R.shape[0])
-        fragments = self.rasterizer(meshes, cameras=cams)
-        sil = self.silhouette(fragments, meshes, cameras=cams)[..., 3]
-        if not self.with_rgb:
-            return sil, None
-        rgb = self.color(fragments, meshes, cameras=cams, lights=headlights(cams))[..., :3]
-        return sil, rgb
 
 
 def _resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """(H, W, C) -> (h, w, C), area-averaged when shrinking (a soft, antialiased target)."""
-    if tuple(image.shape[:2]) == size:
-        return image
-    x = image.permute(2, 0, 1)[None]
-    shrink = size[0] < image.shape[0]
-    x = torch.nn.functional.interpolate(x, size=size, mode="area" if shrink else "bilinear")
-    return x[0].permute(1, 2, 0).contiguous()
+    return resize_images(image[None], size)[0]
 
 
 def _losses(sil: torch.Tensor, target: torch.Tensor, rgb: torch.Tensor | None,
@@ -390,54 +388,73 @@ def _starts(mesh: Meshes, target: torch.Tensor, init_R: torch.Tensor, init_T: to
     return starts, ["init"] + ["screened"] * len(picked)
 
 
-def _optimise(
-    mesh: Meshes, renderer: _SoftRenderer, target: torch.Tensor,
-    target_rgb: torch.Tensor | None, w_rgb: float, R0: torch.Tensor, T0: torch.Tensor,
-    steps: int, lr: float, phase: str, ids: list[int],
-    callback: Callable[[PoseStep], bool | None] | None, bar: tqdm,
-) -> tuple[torch.Tensor, torch.Tensor, list[list[float]], bool]:
-    """Adam on N poses at once (Adam is elementwise: each pose moves as if alone).
+class _PosePhase:
+    """One phase of a pose fit: Adam on N poses at once (Adam is elementwise: each pose
+    moves as if alone), one batched soft render per step.
 
-    Args:
-        R0: (N, 3, 3), T0: (N, 3) starting poses; ``ids`` their restart numbers.
-        phase: "search" keeps each pose's last value, "refine" its lowest-loss one.
+    ``keep_best``: the result is each pose's lowest-loss value (the refinement) rather than
+    its last (the search).
+    """
+
+    def __init__(self, mesh: Meshes, renderer: SoftSilhouetteRenderer, fov: float,
+                 target: torch.Tensor, target_rgb: torch.Tensor | None, w_rgb: float,
+                 R0: torch.Tensor, T0: torch.Tensor, lr: float, keep_best: bool) -> None:
+        self.mesh, self.renderer, self.fov = mesh, renderer, fov
+        self.target, self.target_rgb, self.w_rgb = target, target_rgb, w_rgb
+        self.poses = _Poses(R0, T0)
+        self.opt = torch.optim.Adam(self.poses.params(), lr=lr)
+        self.keep_best = keep_best
+        self.history: list[list[float]] = []
+        self.best_loss = torch.full((R0.shape[0],), math.inf, dtype=R0.dtype, device=R0.device)
+        self.best_R, self.best_T = R0.detach().clone(), T0.detach().clone()
+        self.R, self.T = self.best_R, self.best_T  # the poses the last step rendered
+
+    def step(self, i: int) -> dict[str, float]:
+        R, T = self.poses.RT()
+        sil, rgb = self.renderer(self.mesh, _cameras(R, T, self.fov))
+        losses = _losses(sil, self.target, rgb, self.target_rgb, self.w_rgb)
+        self.opt.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        self.opt.step()
+        self.R, self.T, values = R.detach(), T.detach(), losses.detach()
+        better = values < self.best_loss
+        self.best_loss = torch.where(better, values, self.best_loss)
+        self.best_R[better], self.best_T[better] = self.R[better], self.T[better]
+        self.history.append(values.tolist())
+        return {"loss": min(self.history[-1])}
+
+    def result(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(R (N, 3, 3), T (N, 3))``: each pose's best (refinement) or last value."""
+        if self.keep_best:
+            return self.best_R, self.best_T
+        with torch.no_grad():
+            R, T = self.poses.RT()
+        return R.detach(), T.detach()
+
+
+def _optimise(phase: _PosePhase, steps: int, name: str, ids: list[int],
+              callback: Callable[[PoseStep], bool | None] | None,
+              bar: tqdm) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """Run ``steps`` steps of ``phase`` (``ids``: the restart numbers of its poses).
 
     Returns:
-        ``(R (N, 3, 3), T (N, 3), losses (steps done, N), stopped by the callback)``.
+        ``(R (N, 3, 3), T (N, 3), stopped by the callback)``.
     """
-    poses = _Poses(R0, T0)
-    opt = torch.optim.Adam(poses.params(), lr=lr)
-    history: list[list[float]] = []
-    best_loss = torch.full((R0.shape[0],), math.inf, dtype=R0.dtype, device=R0.device)
-    best_R, best_T = R0.detach().clone(), T0.detach().clone()
-    stopped = False
-    for step in range(steps):
-        R, T = poses.RT()
-        sil, rgb = renderer(mesh, R, T)
-        losses = _losses(sil, target, rgb, target_rgb, w_rgb)
-        opt.zero_grad(set_to_none=True)
-        losses.sum().backward()
-        opt.step()
-        R, T, values = R.detach(), T.detach(), losses.detach()
-        better = values < best_loss
-        best_loss = torch.where(better, values, best_loss)
-        best_R[better], best_T[better] = R[better], T[better]
-        values = values.tolist()
-        history.append(values)
-        bar.update(1)
-        bar.set_postfix(phase=phase, loss=f"{min(values):.4f}")
-        if callback is not None:
-            for i, restart in enumerate(ids):
-                if callback(PoseStep(restart, step, values[i], R[i : i + 1], T[i : i + 1],
-                                     phase)):
-                    stopped = True
-        if stopped:
-            break
-    if phase == "refine":
-        return best_R, best_T, history, stopped
-    with torch.no_grad():
-        R, T = poses.RT()
-    return R.detach(), T.detach(), history, stopped
+    def each_restart(done: int, record: dict[str, float]) -> bool:
+        values, stop = phase.history[-1], False
+        for i, restart in enumerate(ids):  # every restart hears of every step
+            if callback(PoseStep(restart, done - 1, values[i], phase.R[i : i + 1],
+                                 phase.T[i : i + 1], name)):
+                stop = True
+        return stop
+
+    # No checkpoints (seconds of work) and no deferred Ctrl-C: it interrupts at once.
+    options = RunOptions(deterministic=False, defer_interrupt=False)
+    ran = run(phase.step, steps, options=options, bar=bar,
+              callback=None if callback is None else each_restart,
+              postfix=lambda record: {"phase": name, "loss": f"{record['loss']:.4f}"})
+    R, T = phase.result()
+    return R, T, ran.stopped is not None
 
 
 def fit_pose(
@@ -462,6 +479,7 @@ def fit_pose(
     faces_per_pixel: int = 50,
     w_rgb: float = 1.0,
     finalists: int = 4,
+    settings: FitPoseSettings | None = None,
 ) -> PoseResult:
     """Recover the camera (R, T) from which ``mesh`` looks like the target image.
 
@@ -498,6 +516,8 @@ def fit_pose(
         w_rgb: weight of the colour term.
         finalists: restarts (lowest search loss) refined, together; the one with the best
             hard IoU is kept.
+        settings: all of ``restarts`` .. ``finalists`` as one :class:`FitPoseSettings`;
+            when given, those keyword arguments are not used.
 
     Returns:
         :class:`PoseResult`.
@@ -505,9 +525,27 @@ def fit_pose(
     Raises:
         ValueError: naming the bad argument.
     """
+    if settings is None:
+        settings = FitPoseSettings(
+            restarts=restarts, search_steps=search_steps, refine_steps=refine_steps, lr=lr,
+            search_size=search_size, screen_pool=screen_pool, min_sep_deg=min_sep_deg,
+            search_blur_px=search_blur_px, refine_blur_px=refine_blur_px,
+            faces_per_pixel=faces_per_pixel, w_rgb=w_rgb, finalists=finalists)
+    elif not isinstance(settings, FitPoseSettings):
+        raise ValueError("settings must be a FitPoseSettings")
+    return _fit_pose(mesh, target_silhouette, init_R, init_T, target_rgb, fov, seed, callback,
+                     progress, settings)
+
+
+def _fit_pose(
+    mesh: Meshes, t: torch.Tensor, init_R: torch.Tensor, init_T: torch.Tensor,
+    target_rgb: torch.Tensor | None, fov: float, seed: int,
+    callback: Callable[[PoseStep], bool | None] | None, progress: bool,
+    settings: FitPoseSettings,
+) -> PoseResult:
+    """:func:`fit_pose` with its settings in one dataclass."""
     start_time = time.perf_counter()
     _check_mesh(mesh)
-    t = target_silhouette
     if not torch.is_tensor(t) or t.ndim != 2 or min(t.shape) < 8:
         shape = tuple(t.shape) if torch.is_tensor(t) else type(t).__name__
         raise ValueError(f"target_silhouette must be a (H, W) tensor with H, W >= 8, got {shape}")
@@ -526,29 +564,13 @@ def fit_pose(
                              f"target_silhouette {tuple(t.shape)}, got {shape}")
         if not torch.isfinite(target_rgb).all():
             raise ValueError("target_rgb holds NaN or inf")
-    for name, value, low in (("restarts", restarts, 1), ("search_steps", search_steps, 0),
-                             ("refine_steps", refine_steps, 0), ("search_size", search_size, 8),
-                             ("screen_pool", screen_pool, 1),
-                             ("faces_per_pixel", faces_per_pixel, 1),
-                             ("finalists", finalists, 1)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    if screen_pool < restarts - 1:
-        raise ValueError(f"screen_pool must be >= restarts - 1 ({restarts - 1}), got "
-                         f"{screen_pool}")
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ValueError(f"seed must be an int, got {seed!r}")
-    for name, value in (("lr", lr), ("search_blur_px", search_blur_px),
-                        ("refine_blur_px", refine_blur_px)):
-        if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     if not (isinstance(fov, int | float) and 0 < fov < 180):
         raise ValueError(f"fov must be in (0, 180) degrees, got {fov!r}")
-    if not (isinstance(w_rgb, int | float) and math.isfinite(w_rgb) and w_rgb >= 0):
-        raise ValueError(f"w_rgb must be a finite number >= 0, got {w_rgb!r}")
-    if not (isinstance(min_sep_deg, int | float) and 0 <= min_sep_deg <= 180):
-        raise ValueError(f"min_sep_deg must be in [0, 180], got {min_sep_deg!r}")
 
+    s = settings
+    restarts, w_rgb = s.restarts, s.w_rgb
     with_rgb = target_rgb is not None and w_rgb > 0
     if with_rgb:
         mesh = _grey(mesh)
@@ -558,22 +580,26 @@ def fit_pose(
     full = tuple(t.shape)
     target = t.to(device, dtype)
     generator = torch.Generator().manual_seed(seed)
-    small = _screen_size(full, search_size)
-    finalists = min(finalists, restarts)
-    bar = tqdm(total=search_steps + refine_steps, desc="fit pose", unit="step",
+    small = _screen_size(full, s.search_size)
+    finalists = min(s.finalists, restarts)
+    bar = tqdm(total=s.search_steps + s.refine_steps, desc="fit pose", unit="step",
                disable=not progress, dynamic_ncols=True)
+
+    def soft(size: tuple[int, int], blur_px: float) -> SoftSilhouetteRenderer:
+        return SoftSilhouetteRenderer(size, blur_px, s.faces_per_pixel, device, with_rgb)
 
     # 1. screen: choose the starts
     screen = _screen_size(full, 32)
     starts, sources = _starts(mesh, _resize(target[..., None], screen)[..., 0], init_R, init_T,
-                              restarts, screen_pool, min_sep_deg, fov, generator)
+                              restarts, s.screen_pool, s.min_sep_deg, fov, generator)
     # 2. search: all restarts at once on small images
-    renderer = _SoftRenderer(small, fov, search_blur_px, faces_per_pixel, with_rgb, device)
-    R, T, search_hist, stopped = _optimise(
-        mesh, renderer, _resize(target[..., None], small)[..., 0],
-        None if target_rgb is None else _resize(target_rgb, small), w_rgb, starts,
-        init_T.expand(restarts, 3), search_steps, lr, "search", list(range(restarts)),
-        callback, bar)
+    search = _PosePhase(mesh, soft(small, s.search_blur_px), fov,
+                        _resize(target[..., None], small)[..., 0],
+                        None if target_rgb is None else _resize(target_rgb, small), w_rgb,
+                        starts, init_T.expand(restarts, 3), s.lr, keep_best=False)
+    R, T, stopped = _optimise(search, s.search_steps, "search", list(range(restarts)),
+                              callback, bar)
+    search_hist = search.history
     last = search_hist[-1] if search_hist else [0.0] * restarts
     ious = _iou(_hard_silhouettes(mesh, R, T, full, fov), target).tolist()
     runs = [{"restart": i, "source": sources[i], "R0": starts[i : i + 1].clone(),
@@ -582,17 +608,18 @@ def fit_pose(
     # 3. refine the finalists (lowest search loss) at full resolution, together
     keep = sorted(range(restarts), key=lambda i: last[i])[:finalists]
     R, T = R[keep], T[keep]
-    renderer = _SoftRenderer(full, fov, refine_blur_px, faces_per_pixel, with_rgb, device)
+    renderer = soft(full, s.refine_blur_px)
     refine_hist: list[list[float]] = []
-    if not stopped and refine_steps > 0:
-        R, T, refine_hist, stopped = _optimise(
-            mesh, renderer, target, target_rgb, w_rgb, R, T, refine_steps, lr / 4, "refine",
-            keep, callback, bar)
+    if not stopped and s.refine_steps > 0:
+        refine = _PosePhase(mesh, renderer, fov, target, target_rgb, w_rgb, R, T, s.lr / 4,
+                            keep_best=True)
+        R, T, stopped = _optimise(refine, s.refine_steps, "refine", keep, callback, bar)
+        refine_hist = refine.history
     bar.close()
     # 4. pick by hard IoU at full resolution once refined (it then judges the pose, not the
     # search's blur); unrefined, the search loss ranked them.
     with torch.no_grad():
-        sil, rgb = renderer(mesh, R, T)
+        sil, rgb = renderer(mesh, _cameras(R, T, fov))
         losses = _losses(sil, target, rgb, target_rgb, w_rgb).tolist()
         ious = _iou(_hard_silhouettes(mesh, R, T, full, fov), target).tolist()
     if refine_hist:
@@ -623,7 +650,7 @@ def evaluate_pose_recovery(
     max_deg: float = 120.0,
     success_deg: float = 5.0,
     progress: bool = False,
-    fit_options: dict | None = None,
+    fit_options: FitPoseSettings | dict | None = None,
 ) -> dict:
     """How often :func:`fit_pose` recovers a random camera from a silhouette.
 
@@ -642,7 +669,8 @@ def evaluate_pose_recovery(
         min_deg, max_deg: range of the starting rotation error, degrees.
         success_deg: a fit with rotation error below this succeeds.
         progress: print one line per trial.
-        fit_options: keyword arguments of :func:`fit_pose` (``seed`` and ``fov`` are the
+        fit_options: the fits' :class:`FitPoseSettings`, or a dict of its fields (the
+            keyword arguments of :func:`fit_pose` but ``seed`` and ``fov``, which are the
             trial's), e.g. ``{"restarts": 8}``.
 
     Returns:
@@ -653,18 +681,10 @@ def evaluate_pose_recovery(
         ``settings`` the evaluation's and the fits' settings.
     """
     from ..io import load_mesh
-    from ..preview import normalize_meshes
 
     if not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds must be an int >= 1, got {seeds!r}")
-    fit_options = dict(fit_options or {})
-    for name in ("seed", "fov"):
-        if name in fit_options:
-            raise ValueError(f"fit_options: {name} is set per trial, not passed through")
-    signature = inspect.signature(fit_pose).parameters
-    fit_settings = {k: p.default for k, p in signature.items()
-                    if type(p.default) in (int, float) and k not in ("seed", "fov")}
-    fit_settings.update(fit_options)
+    settings = _pose_settings(fit_options)
     mesh = normalize_meshes(load_mesh(mesh_path))
     init_dist = dist if init_dist is None else init_dist
     errors, seconds, ious, dist_errors = [], [], [], []
@@ -677,7 +697,7 @@ def evaluate_pose_recovery(
         init_R = random_rotation_away(R_true, min_deg, max_deg, g)
         init_T = torch.tensor([[0.0, 0.0, init_dist]])
         t0 = time.perf_counter()
-        res = fit_pose(mesh, target, init_R, init_T, fov=fov, seed=seed, **fit_options)
+        res = _fit_pose(mesh, target, init_R, init_T, None, fov, seed, None, False, settings)
         seconds.append(time.perf_counter() - t0)
         errors.append(float(rotation_error_degrees(res.R, R_true)[0]))
         ious.append(res.iou)
@@ -696,5 +716,20 @@ def evaluate_pose_recovery(
         "dist_errors": [round(d, 4) for d in dist_errors],
         "settings": {"seeds": seeds, "first_seed": first_seed, "image_size": image_size,
                      "dist": dist, "init_dist": init_dist, "fov": fov, "min_deg": min_deg,
-                     "max_deg": max_deg, "success_deg": success_deg, "fit": fit_settings},
+                     "max_deg": max_deg, "success_deg": success_deg, "fit": asdict(settings)},
     }
+
+
+def _pose_settings(fit_options: FitPoseSettings | dict | None) -> FitPoseSettings:
+    """``fit_options`` of :func:`evaluate_pose_recovery` as a :class:`FitPoseSettings`."""
+    if isinstance(fit_options, FitPoseSettings):
+        return fit_options
+    fit_options = dict(fit_options or {})
+    for name in ("seed", "fov"):
+        if name in fit_options:
+            raise ValueError(f"fit_options: {name} is set per trial, not passed through")
+    fields = set(FitPoseSettings.__dataclass_fields__)
+    unknown = sorted(set(fit_options) - fields)
+    if unknown:
+        raise ValueError(f"fit_options: unknown setting(s) {unknown}; known: {sorted(fields)}")
+    return FitPoseSettings(**fit_options)

@@ -10,18 +10,26 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
 from ..io import save_points_ply
+from ..io.outputs import write_gif_frames, write_json, write_png
+from ..jobs.fit_points import (
+    FitPointsResult,
+    FitPointsSettings,
+    fit_points,
+    radius_ndc,
+    render_points,
+)
+from ..jobs.pictures import image_grid, loss_curve, progress_frames, to_uint8
+from ..jobs.views import unit_box
 from ..losses import chamfer_distance, sample_points_from_meshes
-from ..preview import image_grid, write_png
-from .fit_points import FitPointsResult, FitPointsSettings, fit_points, radius_ndc, render_points
-from .mesh_job import FitInputs, check_writable, prepare_inputs
-from .report import loss_curve, progress_frames, to_uint8, write_gif_frames, write_index, write_json
+from .jobrun import JobRun, fit_and_write
+from .mesh_job import FitInputs, prepare_inputs
+from .report import write_index
 
 
 def prepare_points_inputs(
@@ -33,7 +41,7 @@ def prepare_points_inputs(
     device: str | torch.device = "cpu",
     allow_outside: bool = False,
 ) -> FitInputs:
-    """:func:`~diffrend.jobs.mesh_job.prepare_inputs` with ``mesh``'s views rendered unlit,
+    """:func:`~diffrend.cli.mesh_job.prepare_inputs` with ``mesh``'s views rendered unlit,
     so that each point's colour is the surface's (a cloud's colours do not change with the
     view). Default mesh: the bundled cow."""
     return prepare_inputs(mesh, data, views=views, heldout=heldout, image_size=image_size,
@@ -68,8 +76,8 @@ def evaluate_points(result: FitPointsResult, inputs: FitInputs,
                        heldout_iou_min=round(float(iou.min()), 4))
     if inputs.target is not None:
         verts = inputs.target.verts_packed()
-        lo, hi = verts.amin(0), verts.amax(0)
-        centre, scale = (lo + hi) / 2, (verts - (lo + hi) / 2).abs().max()
+        centre, scale = unit_box(verts[None])
+        centre, scale = centre[0, 0], scale[0]
         g = torch.Generator(device=verts.device).manual_seed(0)
         surf = sample_points_from_meshes(inputs.target, 20000, generator=g)
         pts = result.points.to(verts.device)[None]
@@ -118,23 +126,14 @@ def write_points_outputs(out: Path, result: FitPointsResult, inputs: FitInputs,
     return written
 
 
-def run_points_job(
-    out: str | os.PathLike,
-    inputs: FitInputs,
-    settings: FitPointsSettings,
-    seed: int = 0,
-    resume: bool = False,
-    checkpoint_every: int = 50,
-    progress: bool = True,
-    command: str = "diffrend fit-points",
-    echo: Callable[[str], None] = print,
-) -> dict:
+def run_points_job(out: str | os.PathLike, inputs: FitInputs, settings: FitPointsSettings,
+                   run: JobRun) -> dict:
     """Fit the cloud, measure and write everything into ``out``; returns the metrics."""
-    folder = check_writable(out)
-    result = fit_points(inputs.train, settings=settings, seed=seed,
-                        checkpoint=folder / "checkpoint.pt", checkpoint_every=checkpoint_every,
-                        resume=resume, progress=progress)
-    metrics = evaluate_points(result, inputs, settings)
-    written = write_points_outputs(folder, result, inputs, metrics, settings, command)
-    echo(f"wrote {folder}/: " + ", ".join(written))
-    return metrics
+    return fit_and_write(
+        out, run,
+        lambda ck: fit_points(inputs.train, settings=settings, seed=run.seed, checkpoint=ck,
+                              checkpoint_every=run.checkpoint_every, resume=run.resume,
+                              progress=run.progress),
+        lambda result: evaluate_points(result, inputs, settings),
+        lambda folder, result, metrics: write_points_outputs(folder, result, inputs, metrics,
+                                                             settings, run.command))

@@ -1,4 +1,9 @@
-"""The ``diffrend`` command."""
+"""The ``diffrend`` command: argument parsing, output folders (:mod:`.folder`), reports
+(:mod:`.report`) and the glue that runs each job and writes its files (``*_job.py``).
+
+The library side (the jobs themselves) is :mod:`diffrend.jobs`; nothing below the CLI
+imports it.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +16,12 @@ import click
 
 # Only light modules at import time: `diffrend --help` must not wait for torch, trimesh or
 # the kernels (each command imports what it needs when it runs).
-from .shader_names import SHADERS as SHADER_NAMES
+from ..shader_names import SHADERS as SHADER_NAMES
 
 if TYPE_CHECKING:
     import torch
+
+    from .jobrun import JobRun
 
 
 @click.group()
@@ -52,16 +59,10 @@ def render(mesh: str | None, output: str, shader: str, views: int, gif_frames: i
            light: tuple[float, ...], batch_size: int, force: bool) -> None:
     """Render MESH (default: the bundled textured cow) around it: an image grid
     (render.png), a turntable (turntable.gif) and five shaders side by side (shaders.png)."""
-    from .io import default_mesh_path
-    from .preview import (
-        COMPARE,
-        image_grid,
-        load_for_render,
-        orbit_cameras,
-        render_views,
-        write_gif,
-        write_png,
-    )
+    from ..io import default_mesh_path
+    from ..io.outputs import write_gif, write_png
+    from ..jobs.pictures import image_grid
+    from ..jobs.preview import COMPARE, load_for_render, orbit_cameras, render_views
 
     path = mesh or default_mesh_path()
     try:
@@ -112,7 +113,7 @@ def _finish(metrics: dict, parts: list[str], what: str, stop: object = None) -> 
 
 @contextlib.contextmanager
 def _job(output: str, force: bool, resume: bool = False) -> Iterator[Path]:
-    """A job's output folder, locked for the block (see ``jobs.folder.job_folder``).
+    """A job's output folder, locked for the block (see :func:`.folder.job_folder`).
 
     Errors (ValueError, FileNotFoundError) become one-line messages; Ctrl-C that reaches
     here (before a fit's first step, a second Ctrl-C, a job without steps) exits 130:
@@ -120,7 +121,7 @@ def _job(output: str, force: bool, resume: bool = False) -> Iterator[Path]:
     """
     import sys
 
-    from .jobs.folder import CHECKPOINT_NAME, job_folder
+    from .folder import CHECKPOINT_NAME, job_folder
 
     try:
         with job_folder(output, force=force, resume=resume,
@@ -150,9 +151,19 @@ def _device(name: str) -> torch.device:
 
 def _warm_kernels(device: torch.device, points: bool = False) -> None:
     """(see :func:`diffrend.jobs.warmup.warm_kernels`; notices go to stderr)"""
-    from .jobs.warmup import warm_kernels
+    from ..jobs.warmup import warm_kernels
 
     warm_kernels(device, points=points, echo=lambda m: click.echo(m, err=True))
+
+
+def _run(seed: int, resume: bool, checkpoint_every: int) -> JobRun:
+    """How a fitting command runs its job (this command line, messages to stdout)."""
+    import sys
+
+    from .jobrun import JobRun
+
+    return JobRun(seed=seed, resume=resume, checkpoint_every=checkpoint_every,
+                  command="diffrend " + " ".join(sys.argv[1:]), echo=click.echo)
 
 
 def _fit_job_options(command: Callable) -> Callable:
@@ -204,12 +215,11 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
         force: bool) -> None:
     """Fit an ico-sphere to views of MESH (default: the bundled cow) or of --data: writes
     mesh.obj/.ply, progress.gif, loss.png, final.png, metrics.json and index.html."""
-    import sys
     from dataclasses import replace
 
-    from .jobs import FitMeshSettings
-    from .jobs.checkpoint import deferred_interrupt
-    from .jobs.mesh_job import prepare_inputs, run_fit_job
+    from ..jobs import FitMeshSettings
+    from ..jobs.checkpoint import deferred_interrupt
+    from .mesh_job import prepare_inputs, run_fit_job
 
     dev = _device(device)
     with _job(output, force, resume):
@@ -221,10 +231,8 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
                            lit=inputs.lit, colors=colors, texture_size=texture_size,
                            texture_levels=min(5, texture_size.bit_length()))
         with deferred_interrupt() as stop:  # from the first step to the last file
-            metrics = run_fit_job(output, inputs, settings, seed=seed, resume=resume,
-                                  checkpoint_every=checkpoint_every,
-                                  command="diffrend " + " ".join(sys.argv[1:]),
-                                  echo=click.echo)
+            metrics = run_fit_job(output, inputs, settings,
+                                  _run(seed, resume, checkpoint_every))
     parts = []
     if "heldout_iou_mean" in metrics:
         parts.append(f"held-out IoU mean {metrics['heldout_iou_mean']:.4f} "
@@ -257,11 +265,9 @@ def texture(mesh: str | None, data: str | None, output: str, iters: int, image_s
     """Recover the texture map of MESH (default: the bundled cow, from its own renders)
     from views: writes mesh.obj/.mtl/.png, progress.gif, loss.png, final.png, texture.png,
     metrics.json and index.html."""
-    import sys
-
-    from .jobs.checkpoint import deferred_interrupt
-    from .jobs.fit_texture import FitTextureSettings
-    from .jobs.texture_job import prepare_texture_inputs, run_texture_job
+    from ..jobs.checkpoint import deferred_interrupt
+    from ..jobs.fit_texture import FitTextureSettings
+    from .texture_job import prepare_texture_inputs, run_texture_job
 
     dev = _device(device)
     with _job(output, force, resume):
@@ -272,11 +278,8 @@ def texture(mesh: str | None, data: str | None, output: str, iters: int, image_s
         settings = FitTextureSettings(texture_size=texture_size, iters=iters,
                                       lit=inputs.lit, levels=min(5, texture_size.bit_length()))
         with deferred_interrupt() as stop:  # from the first step to the last file
-            metrics = run_texture_job(output, inputs, settings, known_texture=data is None,
-                                      seed=seed, resume=resume,
-                                      checkpoint_every=checkpoint_every,
-                                      command="diffrend " + " ".join(sys.argv[1:]),
-                                      echo=click.echo)
+            metrics = run_texture_job(output, inputs, settings, data is None,
+                                      _run(seed, resume, checkpoint_every))
     parts = []
     if "heldout_psnr" in metrics:
         parts.append(f"held-out PSNR {metrics['heldout_psnr']:.2f} dB")
@@ -309,7 +312,7 @@ def pose(mesh: str | None, output: str, seed: int, image_size: int, min_deg: flo
     metrics.json and index.html."""
     import sys
 
-    from .jobs.pose_job import run_pose_job
+    from .pose_job import run_pose_job
 
     if min_deg > max_deg:
         raise click.BadParameter("must be <= --max-deg", param_hint="--min-deg")
@@ -319,7 +322,7 @@ def pose(mesh: str | None, output: str, seed: int, image_size: int, min_deg: flo
                                min_deg=min_deg, max_deg=max_deg, restarts=restarts,
                                evaluate=evaluate, device=dev,
                                command="diffrend " + " ".join(sys.argv[1:]), echo=click.echo)
-    from .jobs.pose_job import pose_summary
+    from .pose_job import pose_summary
 
     line = pose_summary(metrics, image_size, metrics["seconds"]).rstrip(".")
     if evaluate:
@@ -355,11 +358,9 @@ def fit_points_cmd(mesh: str | None, data: str | None, output: str, n_points: in
     """Fit a coloured point cloud to views of MESH (default: the bundled cow, rendered
     unlit) or of --data: writes points.ply, progress.gif, loss.png, final.png, metrics.json
     and index.html."""
-    import sys
-
-    from .jobs.checkpoint import deferred_interrupt
-    from .jobs.fit_points import FitPointsSettings
-    from .jobs.points_job import prepare_points_inputs, run_points_job
+    from ..jobs.checkpoint import deferred_interrupt
+    from ..jobs.fit_points import FitPointsSettings
+    from .points_job import prepare_points_inputs, run_points_job
 
     dev = _device(device)
     with _job(output, force, resume):
@@ -369,10 +370,8 @@ def fit_points_cmd(mesh: str | None, data: str | None, output: str, n_points: in
         _warm_kernels(dev, points=True)
         settings = FitPointsSettings(n_points=n_points, iters=iters, radius_px=radius_px)
         with deferred_interrupt() as stop:  # from the first step to the last file
-            metrics = run_points_job(output, inputs, settings, seed=seed, resume=resume,
-                                     checkpoint_every=checkpoint_every,
-                                     command="diffrend " + " ".join(sys.argv[1:]),
-                                     echo=click.echo)
+            metrics = run_points_job(output, inputs, settings,
+                                     _run(seed, resume, checkpoint_every))
     parts = []
     if "heldout_psnr" in metrics:
         parts.append(f"held-out PSNR {metrics['heldout_psnr']:.2f} dB, IoU "
@@ -411,7 +410,7 @@ def gradlab(output: str, tiny: bool, full: bool, parts: str, trials: int | None,
     import dataclasses
     import sys
 
-    from .gradlab import GradlabSettings, run_gradlab
+    from ..gradlab import GradlabSettings, run_gradlab
 
     if tiny and full:
         raise click.BadParameter("choose one of --tiny and --full", param_hint="--full")
@@ -441,10 +440,9 @@ def gradlab(output: str, tiny: bool, full: bool, parts: str, trials: int | None,
 @click.option("--no-llvmpipe", is_flag=True, help="Skip the OpenGL (Mesa llvmpipe) baseline.")
 def bench(quick: bool, repeats: int, no_llvmpipe: bool) -> None:
     """Time the rasterizer against Mesa's llvmpipe; print medians and ratios."""
-    from .bench.raster_bench import run_benchmarks
+    from ..bench.raster_bench import run_benchmarks
 
     run_benchmarks(quick=quick, repeats=repeats, llvmpipe=not no_llvmpipe, echo=click.echo)
 
 
-if __name__ == "__main__":
-    main()
+__all__ = ["main"]

@@ -20,9 +20,9 @@ import torch
 
 from ..cameras import look_at_view_transform
 from ..io import default_mesh_path, load_mesh
-from ..preview import image_grid, normalize_meshes, write_png
-from .mesh_job import check_writable
-from .pose import (
+from ..io.outputs import check_writable, write_gif_frames, write_json, write_png
+from ..jobs.pictures import image_grid, labelled_row, loss_curve, to_uint8
+from ..jobs.pose import (
     PoseStep,
     evaluate_pose_recovery,
     fit_pose,
@@ -30,7 +30,8 @@ from .pose import (
     render_pose_target,
     rotation_error_degrees,
 )
-from .report import labelled_row, loss_curve, to_uint8, write_gif_frames, write_index, write_json
+from ..jobs.views import normalize_meshes
+from .report import write_index
 
 
 def overlay(target: torch.Tensor, current: torch.Tensor) -> torch.Tensor:

@@ -1,8 +1,10 @@
-"""Cameras and target views for the fitting jobs.
+"""Cameras, target views and the renders the fitting jobs share.
 
 A job fits to a :class:`~diffrend.io.MultiViewData`: real photographs loaded with
 :func:`~diffrend.io.load_views`, or views rendered here from a known mesh (as PyTorch3D's
-tutorials do), which also lets the job measure its 3D error.
+tutorials do), which also lets the job measure its 3D error. Also here, once for every job:
+the soft-silhouette renderer (its blur set in pixels), the hard Phong render of previews
+and frames, image resizing of targets, and the unit-box normalisation of meshes.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 
 from ..cameras import CamerasBase, FoVPerspectiveCameras, look_at_view_transform
 from ..io.views import MultiViewData
@@ -139,3 +142,130 @@ def cameras_focus(cameras: CamerasBase) -> tuple[torch.Tensor, float]:
         centre = torch.linalg.solve(lhs, rhs)
     dist = (centres - centre).norm(dim=1).median().item()
     return centre.float(), dist
+
+
+def unit_box(verts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The similarity that puts each batch's bounding box at the origin with max
+    |coordinate| 1.
+
+    Args:
+        verts: (N, V, 3) points (N batches).
+
+    Returns:
+        ``(centre (N, 1, 3), scale (N,))``: normalised points are
+        ``(verts - centre) / scale[:, None, None]``.
+    """
+    lo = verts.amin(dim=1, keepdim=True)
+    hi = verts.amax(dim=1, keepdim=True)
+    centre = (lo + hi) / 2
+    scale = (verts - centre).abs().flatten(1).amax(dim=1).clamp(min=1e-12)
+    return centre, scale
+
+
+def normalize_meshes(meshes: Meshes) -> Meshes:
+    """Centre each mesh's bounding box at the origin and scale its largest |coordinate| to 1."""
+    verts = meshes.verts_padded()
+    centre, scale = unit_box(verts)
+    return meshes.update_padded((verts - centre) / scale[:, None, None])
+
+
+def sigma_for_blur(blur_px: float, image_size: int) -> tuple[float, float]:
+    """SoftRas sigma whose probability falls to 1e-4-ish at ``blur_px`` pixels.
+
+    Returns:
+        ``(sigma, blur_radius)`` with ``blur_radius = (2 * blur_px / image_size)**2`` (squared
+        NDC distance, the rasterizer's unit) and ``sigma * log(1 / sigma - 1) = blur_radius``
+        (PyTorch3D's relation between the two).
+    """
+    r2 = (2.0 * blur_px / image_size) ** 2
+    sigma = 1e-4
+    for _ in range(60):  # fixed point of sigma = r2 / log(1/sigma - 1): a contraction
+        sigma = r2 / math.log(1.0 / sigma - 1.0)
+    return sigma, r2
+
+
+class SoftSilhouetteRenderer:
+    """Soft silhouettes of one mesh from N cameras (SoftRas's aggregate ``1 - prod(1 - D)``)
+    and, optionally, the hard-blended Phong colour over the same rasterization.
+
+    The blur is set in pixels: K faces must cover every pixel the blur reaches, or the
+    truncated union leaves interior pixels below 1 and biases the fit.
+
+    Args:
+        image_size: side S of square images, or (H, W) (NDC's [-1, 1] spans the short side).
+        blur_px: blur radius in pixels.
+        faces_per_pixel: K of the soft rasterizer.
+        device: where the shaders' parameters live.
+        with_rgb: also render colour.
+        lit: colour lit by :func:`headlights` (else :func:`unlit`: colour = albedo).
+    """
+
+    def __init__(self, image_size: int | tuple[int, int], blur_px: float, faces_per_pixel: int,
+                 device: torch.device | str, with_rgb: bool = True, lit: bool = True) -> None:
+        short = image_size if isinstance(image_size, int) else min(image_size)
+        sigma, r2 = sigma_for_blur(blur_px, short)
+        self.rasterizer = MeshRasterizer(raster_settings=RasterizationSettings(
+            image_size=image_size, blur_radius=r2, faces_per_pixel=faces_per_pixel))
+        self.silhouette = MeshShader("silhouette", "sigmoid", device,
+                                     blend_params=BlendParams(sigma=sigma, gamma=1e-4))
+        self.color = MeshShader("phong", "hard", device, materials=Materials(device=device),
+                                blend_params=BlendParams(background_color=(0.0, 0.0, 0.0)))
+        self.with_rgb = with_rgb
+        self.lit = lit
+
+    def __call__(self, mesh: Meshes,
+                 cameras: CamerasBase) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Soft silhouettes (N, H, W) and, with ``with_rgb``, colours (N, H, W, 3)."""
+        meshes = mesh.extend(len(cameras))
+        fragments = self.rasterizer(meshes, cameras=cameras)
+        sil = self.silhouette(fragments, meshes, cameras=cameras)[..., 3]
+        if not self.with_rgb:
+            return sil, None
+        lights = headlights(cameras) if self.lit else unlit(mesh.device)
+        rgb = self.color(fragments, meshes, cameras=cameras, lights=lights)[..., :3]
+        return sil, rgb
+
+
+@torch.no_grad()
+def render_mesh_views(mesh: Meshes, cameras: CamerasBase, image_size: int,
+                      lit: bool) -> torch.Tensor:
+    """Hard Phong renders (N, S, S, 3) in [0, 1] of one textured mesh (previews, frames)."""
+    return render_hard(mesh, cameras, image_size, lit)[0][..., :3].clamp(0, 1)
+
+
+def resize_images(images: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
+    """(N, H, W, C) -> (N, h, w, C): area-averaged when shrinking (soft, antialiased
+    targets), bilinear when growing; unchanged when already that size."""
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    if tuple(images.shape[1:3]) == size:
+        return images
+    x = images.permute(0, 3, 1, 2)
+    mode = "area" if size[0] < images.shape[1] else "bilinear"
+    x = F.interpolate(x, size=size, mode=mode, align_corners=None)
+    return x.permute(0, 2, 3, 1).contiguous()
+
+
+def snapshot_indices(n_views: int, n_snap: int) -> list[int]:
+    """``min(n_snap, n_views)`` view indices spread evenly (the views a progress animation
+    shows)."""
+    n = min(n_snap, n_views)
+    return [round(i * n_views / n) for i in range(n)]
+
+
+def check_views(data: MultiViewData) -> tuple[int, int]:
+    """``(N, S)`` of square, non-empty, finite views, which the fitting jobs need.
+
+    Raises:
+        ValueError: not a MultiViewData, non-square images, masks empty in every view,
+            NaN or inf.
+    """
+    if not isinstance(data, MultiViewData):
+        raise ValueError("data must be a MultiViewData (see diffrend.io.load_views)")
+    n_views, height, width = data.masks.shape
+    if height != width:
+        raise ValueError(f"data: images must be square, got {height}x{width}")
+    if not bool((data.masks.flatten(1).amax(1) > 0).any()):
+        raise ValueError("data.masks are empty in every view: nothing to fit")
+    if not (torch.isfinite(data.images).all() and torch.isfinite(data.masks).all()):
+        raise ValueError("data.images / data.masks hold NaN or inf")
+    return n_views, height

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -19,12 +18,15 @@ import torch
 import torch.nn.functional as F
 
 from ..io import load_objs_as_meshes, load_views, save_obj
-from ..preview import image_grid, load_for_render, write_png
+from ..io.outputs import write_gif_frames, write_json, write_png
+from ..jobs.fit_texture import FitTextureResult, FitTextureSettings, fit_texture
+from ..jobs.pictures import image_grid, loss_curve, progress_frames, to_uint8
+from ..jobs.preview import load_for_render
+from ..jobs.views import render_mesh_views, render_target_views, sphere_cameras
 from ..shading import TexturesUV
-from .fit_texture import FitTextureResult, FitTextureSettings, fit_texture, render_textured
-from .mesh_job import FitInputs, check_writable
-from .report import loss_curve, progress_frames, to_uint8, write_gif_frames, write_index, write_json
-from .scene import render_target_views, sphere_cameras
+from .jobrun import JobRun, fit_and_write
+from .mesh_job import FitInputs
+from .report import write_index
 
 
 def prepare_texture_inputs(
@@ -113,7 +115,7 @@ def evaluate_texture(result: FitTextureResult, inputs: FitInputs, known_texture:
                      "observed_texels": round(float(result.observed.float().mean()), 4)}
     if inputs.heldout is not None:
         h = inputs.heldout
-        img = render_textured(result.mesh, h.cameras, h.images.shape[1], inputs.lit)
+        img = render_mesh_views(result.mesh, h.cameras, h.images.shape[1], inputs.lit)
         m = h.masks[..., None]
         mse = float(((img - h.images) ** 2 * m).sum() / (m.sum() * 3).clamp(min=1))
         metrics.update(heldout_views=len(h), heldout_psnr=round(_psnr(mse), 3))
@@ -158,7 +160,7 @@ def write_texture_outputs(out: Path, result: FitTextureResult, inputs: FitInputs
     if inputs.heldout is not None:
         shown = list(range(min(6, len(inputs.heldout))))
         h = inputs.heldout
-        fit = render_textured(result.mesh, h.cameras[shown], h.images.shape[1], inputs.lit)
+        fit = render_mesh_views(result.mesh, h.cameras[shown], h.images.shape[1], inputs.lit)
         write_png(image_grid(torch.cat([h.images[shown], fit]), cols=len(shown)),
                   out / "final.png")
         written.append("final.png")
@@ -181,25 +183,14 @@ def write_texture_outputs(out: Path, result: FitTextureResult, inputs: FitInputs
     return written
 
 
-def run_texture_job(
-    out: str | os.PathLike,
-    inputs: FitInputs,
-    settings: FitTextureSettings,
-    known_texture: bool,
-    seed: int = 0,
-    resume: bool = False,
-    checkpoint_every: int = 50,
-    progress: bool = True,
-    command: str = "diffrend texture",
-    echo: Callable[[str], None] = print,
-) -> dict:
+def run_texture_job(out: str | os.PathLike, inputs: FitInputs, settings: FitTextureSettings,
+                    known_texture: bool, run: JobRun) -> dict:
     """Fit the texture, measure and write everything into ``out``; returns the metrics."""
-    folder = check_writable(out)
-    result = fit_texture(inputs.train, inputs.target, settings=settings, seed=seed,
-                         checkpoint=folder / "checkpoint.pt", checkpoint_every=checkpoint_every,
-                         resume=resume, progress=progress)
-    metrics = evaluate_texture(result, inputs, known_texture)
-    written = write_texture_outputs(folder, result, inputs, metrics, settings, known_texture,
-                                    command)
-    echo(f"wrote {folder}/: " + ", ".join(written))
-    return metrics
+    return fit_and_write(
+        out, run,
+        lambda ck: fit_texture(inputs.train, inputs.target, settings=settings, seed=run.seed,
+                               checkpoint=ck, checkpoint_every=run.checkpoint_every,
+                               resume=run.resume, progress=run.progress),
+        lambda result: evaluate_texture(result, inputs, known_texture),
+        lambda folder, result, metrics: write_texture_outputs(
+            folder, result, inputs, metrics, settings, known_texture, run.command))

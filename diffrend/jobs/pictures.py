@@ -1,28 +1,23 @@
-"""Pictures and pages of a job's results: loss curves, progress animations, index.html.
+"""Pictures of a job's progress, as uint8 arrays: image grids, labelled rows, loss curves,
+progress-animation frames (drawn with Pillow only: no plotting library to install).
 
-Drawn with Pillow only (no plotting library to install). Every file is written atomically
-(temporary file + rename), so an interrupted job never leaves a half-written output.
+Writing them to files is :mod:`diffrend.io.outputs`' job.
 """
 
 from __future__ import annotations
 
-import html
-import json
 import math
-import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageDraw, ImageFont
-
-from ..preview import write_png, write_text
 
 _COLORS = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14),
            (140, 86, 75)]
 
 
-def to_uint8(images) -> np.ndarray:
+def to_uint8(images: torch.Tensor) -> np.ndarray:
     """Float images in [0, 1] (a tensor of any shape) -> uint8 numpy array."""
     return (images.detach().clamp(0, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
 
@@ -120,76 +115,17 @@ def progress_frames(targets: np.ndarray, frames: Sequence[tuple[int, np.ndarray]
             for step, img in frames]
 
 
-def write_gif_frames(frames: Sequence[np.ndarray], path: str | os.PathLike,
-                     fps: float = 8.0, hold_last: int = 8) -> None:
-    """Write uint8 frames as a looping GIF (the last one held a little), atomically."""
-    import torch
-
-    from ..preview import write_gif
-
-    if not frames:
-        raise ValueError("frames is empty: nothing to animate")
-    seq = list(frames) + [frames[-1]] * hold_last
-    write_gif(torch.from_numpy(np.stack(seq)).float() / 255.0, path, fps=fps)
-
-
-def write_json(data: dict, path: str | os.PathLike) -> None:
-    """Write ``data`` as indented JSON, atomically."""
-    write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", path)
+def image_grid(images: torch.Tensor, cols: int | None = None) -> np.ndarray:
+    """Tile (N, H, W, C) images in [0, 1] into one (rows*H, cols*W, C) uint8 array."""
+    n, h, w, c = images.shape
+    cols = cols or (n if n <= 4 else math.ceil(n / math.ceil(n / 4)))
+    rows = math.ceil(n / cols)
+    grid = np.full((rows * h, cols * w, c), 255, np.uint8)
+    arr = (images.clamp(0, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
+    for i in range(n):
+        r, q = divmod(i, cols)
+        grid[r * h : (r + 1) * h, q * w : (q + 1) * w] = arr[i]
+    return grid
 
 
-def write_index(
-    folder: str | os.PathLike,
-    title: str,
-    summary: str,
-    metrics: dict,
-    figures: Sequence[tuple[str, str]],
-    files: Sequence[tuple[str, str]],
-    settings: dict,
-) -> Path:
-    """Write ``index.html`` tying a job's outputs together.
-
-    Args:
-        folder: the output folder (figures and files are relative paths in it).
-        title, summary: heading and one paragraph of text.
-        metrics: name -> value, shown as a table.
-        figures: (relative path, caption) of images to show.
-        files: (relative path, description) of other outputs to link.
-        settings: the job's settings, shown folded.
-
-    Returns:
-        The path of the written page.
-    """
-    esc = html.escape
-
-    def fmt(v: object) -> str:
-        if isinstance(v, float):
-            return f"{v:.4g}"
-        if isinstance(v, list) and v and all(isinstance(x, float) for x in v):
-            return ", ".join(f"{x:.3f}" for x in v)
-        return str(v)
-
-    rows = "\n".join(f"<tr><th>{esc(str(k))}</th><td>{esc(fmt(v))}</td></tr>"
-                     for k, v in metrics.items())
-    figs = "\n".join(f'<figure><img src="{esc(p)}" alt="{esc(c)}"><figcaption>{esc(c)}'
-                     f"</figcaption></figure>" for p, c in figures)
-    links = "\n".join(f'<li><a href="{esc(p)}">{esc(p)}</a>: {esc(d)}</li>' for p, d in files)
-    page = f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>{esc(title)}</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}}
-table{{border-collapse:collapse}}th,td{{border:1px solid #ccc;padding:4px 10px;text-align:left}}
-img{{max-width:100%;image-rendering:pixelated}}figure{{margin:1.5em 0}}</style></head>
-<body><h1>{esc(title)}</h1><p>{esc(summary)}</p>
-<h2>Metrics</h2><table>{rows}</table>
-<h2>Figures</h2>{figs}
-<h2>Files</h2><ul>{links}</ul>
-<details><summary>Settings</summary><pre>{esc(json.dumps(settings, indent=2))}</pre></details>
-</body></html>
-"""
-    path = Path(folder) / "index.html"
-    write_text(page, path)
-    return path
-
-
-__all__ = ["labelled_row", "loss_curve", "progress_frames", "to_uint8", "write_gif_frames",
-           "write_index", "write_json", "write_png"]
+__all__ = ["image_grid", "labelled_row", "loss_curve", "progress_frames", "to_uint8"]

@@ -17,22 +17,23 @@ of which every tenth is held out. Outputs (all written atomically):
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
 from ..io import load_views, save_obj, save_ply
+from ..io.outputs import write_gif_frames, write_json, write_png
 from ..io.views import MultiViewData
-from ..preview import image_grid, load_for_render, write_png
+from ..jobs.fit_mesh import FitMeshResult, FitMeshSettings, fit_mesh
+from ..jobs.metrics import heldout_iou, normalized_chamfer
+from ..jobs.pictures import image_grid, loss_curve, progress_frames, to_uint8
+from ..jobs.preview import load_for_render
+from ..jobs.views import render_mesh_views, render_target_views, sphere_cameras
 from ..shading import TexturesUV
 from ..structures import Meshes
-from .fit_mesh import FitMeshResult, FitMeshSettings, fit_mesh, render_mesh_views
-from .folder import check_writable
-from .metrics import heldout_iou, normalized_chamfer
-from .report import loss_curve, progress_frames, to_uint8, write_gif_frames, write_index, write_json
-from .scene import render_target_views, sphere_cameras
+from .jobrun import JobRun, fit_and_write
+from .report import write_index
 
 
 @dataclass
@@ -182,27 +183,15 @@ def write_outputs(out: Path, result: FitMeshResult, inputs: FitInputs, metrics: 
     return written
 
 
-def run_fit_job(
-    out: str | os.PathLike,
-    inputs: FitInputs,
-    settings: FitMeshSettings,
-    seed: int = 0,
-    resume: bool = False,
-    checkpoint_every: int = 50,
-    progress: bool = True,
-    command: str = "diffrend fit",
-    echo: Callable[[str], None] = print,
-) -> dict:
-    """Fit, measure and write everything into ``out``; returns the metrics.
-
-    A fit stopped by Ctrl-C still writes the mesh so far (and the checkpoint that
-    ``resume=True`` continues from); the metrics then say ``"stopped": "interrupted"``.
-    """
-    folder = check_writable(out)
-    result = fit_mesh(inputs.train, settings=settings, seed=seed,
-                      checkpoint=folder / "checkpoint.pt", checkpoint_every=checkpoint_every,
-                      resume=resume, progress=progress)
-    metrics = evaluate(result, inputs)
-    written = write_outputs(folder, result, inputs, metrics, settings, command)
-    echo(f"wrote {folder}/: " + ", ".join(written))
-    return metrics
+def run_fit_job(out: str | os.PathLike, inputs: FitInputs, settings: FitMeshSettings,
+                run: JobRun) -> dict:
+    """Fit, measure and write everything into ``out`` (see
+    :func:`~diffrend.cli.jobrun.fit_and_write`); returns the metrics."""
+    return fit_and_write(
+        out, run,
+        lambda ck: fit_mesh(inputs.train, settings=settings, seed=run.seed, checkpoint=ck,
+                            checkpoint_every=run.checkpoint_every, resume=run.resume,
+                            progress=run.progress),
+        lambda result: evaluate(result, inputs),
+        lambda folder, result, metrics: write_outputs(folder, result, inputs, metrics,
+                                                      settings, run.command))

@@ -1,8 +1,9 @@
 """Rendering a mesh file for people to look at: the work behind ``diffrend render``.
 
 Loads a mesh (with its texture when the file has one), normalises it, puts cameras around
-it and renders with any shader, in batches with a progress bar; writes an image grid, a
-turntable GIF and a side-by-side comparison of shaders.
+it and renders with any shader, in batches with a progress bar. The CLI tiles the renders
+(:func:`~diffrend.jobs.pictures.image_grid`) and writes them
+(:mod:`diffrend.io.outputs`).
 """
 
 from __future__ import annotations
@@ -12,19 +13,18 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
-from .cameras import FoVPerspectiveCameras, look_at_view_transform
-from .io import load_mesh, load_objs_as_meshes
-from .io.atomic import atomic_open, atomic_write_bytes
-from .modules.mesh import MeshRenderer, MeshShader
-from .raster import MeshRasterizer, RasterizationSettings
-from .render.blend import BlendParams
-from .shader_names import COMPARE, SHADERS  # noqa: F401 - COMPARE re-exported
-from .shading import Materials, PointLights, TexturesVertex
-from .structures import Meshes
+from ..cameras import FoVPerspectiveCameras, look_at_view_transform
+from ..io import load_mesh, load_objs_as_meshes
+from ..modules.mesh import MeshRenderer, MeshShader
+from ..raster import MeshRasterizer, RasterizationSettings
+from ..render.blend import BlendParams
+from ..shader_names import COMPARE, SHADERS  # noqa: F401 - COMPARE re-exported
+from ..shading import Materials, PointLights, TexturesVertex
+from ..structures import Meshes
+from .views import normalize_meshes
 
 
 def load_for_render(path: str | os.PathLike, device: torch.device | str = "cpu") -> Meshes:
@@ -53,7 +53,7 @@ def _vertex_colors(path: Path, n_verts: int) -> torch.Tensor | None:
     """
     ext = path.suffix.lower()
     if ext == ".ply":
-        from .io.ply_io import _load_ply
+        from ..io.ply_io import _load_ply
 
         colors = _load_ply(path).verts_colors
     elif ext == ".obj":
@@ -77,16 +77,6 @@ def _vertex_colors(path: Path, n_verts: int) -> torch.Tensor | None:
     if not bool(torch.isfinite(colors).all()):
         return None
     return colors.clamp(0.0, 1.0)
-
-
-def normalize_meshes(meshes: Meshes) -> Meshes:
-    """Centre each mesh's bounding box at the origin and scale its largest |coordinate| to 1."""
-    verts = meshes.verts_padded()
-    lo = verts.amin(dim=1, keepdim=True)
-    hi = verts.amax(dim=1, keepdim=True)
-    centred = verts - (lo + hi) / 2
-    scale = centred.abs().flatten(1).amax(dim=1).clamp(min=1e-12)
-    return meshes.update_padded(centred / scale[:, None, None])
 
 
 def orbit_cameras(
@@ -174,38 +164,5 @@ def render_views(
     return torch.cat(out)
 
 
-def image_grid(images: torch.Tensor, cols: int | None = None) -> np.ndarray:
-    """Tile (N, H, W, C) images in [0, 1] into one (rows*H, cols*W, C) uint8 array."""
-    n, h, w, c = images.shape
-    cols = cols or (n if n <= 4 else math.ceil(n / math.ceil(n / 4)))
-    rows = math.ceil(n / cols)
-    grid = np.full((rows * h, cols * w, c), 255, np.uint8)
-    arr = (images.clamp(0, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
-    for i in range(n):
-        r, q = divmod(i, cols)
-        grid[r * h : (r + 1) * h, q * w : (q + 1) * w] = arr[i]
-    return grid
-
-
-def write_png(array: np.ndarray, path: str | os.PathLike) -> None:
-    """Write an (H, W, 3) uint8 array as PNG atomically (temp file + rename)."""
-    from PIL import Image
-
-    with atomic_open(path) as f:
-        Image.fromarray(array).save(f, format="PNG")
-
-
-def write_text(text: str, path: str | os.PathLike) -> None:
-    """Write a UTF-8 text file (JSON, HTML) atomically."""
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def write_gif(images: torch.Tensor, path: str | os.PathLike, fps: float = 12.0) -> None:
-    """Write (N, H, W, 3) images in [0, 1] as a looping GIF, atomically."""
-    from PIL import Image
-
-    frames = [Image.fromarray(a) for a in
-              (images.clamp(0, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)]
-    with atomic_open(path) as f:
-        frames[0].save(f, format="GIF", save_all=True, append_images=frames[1:],
-                       duration=int(1000 / fps), loop=0)
+__all__ = ["COMPARE", "SHADERS", "load_for_render", "make_renderer", "orbit_cameras",
+           "render_views", "to_rgb"]

@@ -12,11 +12,11 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..io.atomic import remove_stale_temps
+from ..io.outputs import check_writable
 
 try:
     import fcntl
@@ -29,24 +29,6 @@ CHECKPOINT_NAME = "checkpoint.pt"
 
 class FolderLocked(ValueError):
     """Another job holds the output folder's lock."""
-
-
-def check_writable(folder: str | os.PathLike) -> Path:
-    """Create ``folder`` if needed and check a file can be written in it.
-
-    Raises:
-        ValueError: the folder cannot be created or written (named in the message).
-    """
-    out = Path(folder)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        # Named like the atomic writer's temp files, so a stray probe is cleaned up too.
-        fd, probe = tempfile.mkstemp(dir=out, prefix=".write-test.", suffix=".tmp")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
-        raise ValueError(f"cannot write to {out}: the output folder is not writable ({e})") from e
-    return out
 
 
 def _locked_message(folder: Path, pid: int | None) -> str:

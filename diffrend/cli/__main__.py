@@ -1,0 +1,5 @@
+"""``python -m diffrend.cli``: the ``diffrend`` command."""
+
+from . import main
+
+main()
