@@ -17,7 +17,7 @@ CASES = golden_cases("raster_")
 
 
 def test_raster_goldens_present():
-    assert len(CASES) >= 12, "the raster_* goldens under ../shared/golden are missing"
+    assert len(CASES) >= 12, "the raster_* goldens under tests/golden are missing"
 
 
 def _ill_conditioned(fv, p2f, H, W, persp):
