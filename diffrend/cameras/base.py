@@ -300,7 +300,7 @@ class CamerasBase:
             camera's parameters (or the overrides).
 
         Raises:
-            NotImplementedError for cameras without a projection matrix (fisheye).
+            NotImplementedError: for cameras without a projection matrix (fisheye).
         """
         K = kwargs.get("K", self.K)
         if K is not None:

@@ -106,7 +106,7 @@ def look_at_rotation(
         ``R`` ``(N, 3, 3)`` with ``X_view = X_world @ R + T``; differentiable.
 
     Raises:
-        ValueError on bad shapes, non-finite values or a camera placed at ``at``.
+        ValueError: on bad shapes, non-finite values or a camera placed at ``at``.
     """
     dtype = common_dtype(camera_position, at, up)
     _, t = batch_tensors(

@@ -95,7 +95,7 @@ def join_cameras_as_batch(cameras_list: Sequence[CamerasBase]) -> CamerasBase:
         batch dimension (differentiable w.r.t. the inputs' tensors).
 
     Raises:
-        ValueError when the cameras cannot be joined (the message says why).
+        ValueError: when the cameras cannot be joined (the message says why).
     """
     cams = list(cameras_list)
     if not cams:

@@ -42,8 +42,8 @@ class GradlabSettings:
         parts: which experiments to run (a subset of :data:`PARTS`).
         picture_scene, picture_size, picture_factor: the gradient pictures' mesh, image side
             and supersampling of the truth.
-        accuracy_scenes, accuracy_size, accuracy_views, accuracy_directions,
-        accuracy_factor: the accuracy experiment (per scene: N views, P random directions
+        accuracy_scenes, accuracy_size, accuracy_views, accuracy_directions, accuracy_factor:
+            the accuracy experiment (per scene: N views, P random directions
             per kind, truth supersampled ``factor x factor``).
         pose_scene, pose_trials, pose_steps, pose_size: the pose experiment (trials from the
             same starts for every method; Adam steps; the methods' image side).

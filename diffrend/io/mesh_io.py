@@ -739,8 +739,9 @@ def load_mesh(path: PathLike, device: str | torch.device = "cpu") -> Meshes:
         ``Meshes`` of one float32 mesh on ``device`` (a constant).
 
     Raises:
-        FileNotFoundError: missing file. ValueError: unsupported extension, unreadable
-        file, no faces, NaN/inf vertices or face indices out of range.
+        FileNotFoundError: missing file.
+        ValueError: unsupported extension, unreadable file, no faces, NaN/inf vertices or
+            face indices out of range.
     """
     p = _existing_file(path)
     ext = p.suffix.lower()

@@ -143,7 +143,8 @@ class MultiViewData:
             MultiViewData with K views (tensors are indexed copies).
 
         Raises:
-            ValueError on a bad index type or shape; IndexError on an index out of range.
+            ValueError: on a bad index type or shape.
+            IndexError: on an index out of range.
         """
         ids = _index_list(idx, len(self))
         t = torch.tensor(ids, dtype=torch.long, device=self.images.device)
@@ -298,12 +299,13 @@ def load_views(
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError naming the file and key: unknown/missing keys, bad or non-finite
-        matrices, missing or unreadable images, images of different sizes, a view with no
-        silhouette, all silhouettes empty, unsupported distortion, a file path leading out
-        of the folder (without ``allow_outside``), JSON nested too deeply, images or
-        ``image_size`` over the pixel cap, a path that cannot be looked up (too long). A
-        warning names views whose silhouette is empty when others are not.
+        ValueError: naming the file and key: unknown/missing keys, bad or non-finite
+            matrices, missing or unreadable images, images of different sizes, a view with
+            no silhouette, all silhouettes empty, unsupported distortion, a file path
+            leading out of the folder (without ``allow_outside``), JSON nested too deeply,
+            images or ``image_size`` over the pixel cap, a path that cannot be looked up
+            (too long). A warning names views whose silhouette is empty when others are
+            not.
     """
     if image_size is not None and (
         isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1
@@ -817,9 +819,10 @@ def save_views(data: MultiViewData, folder: PathLike, format: str = "transforms"
         The path of the JSON file written.
 
     Raises:
-        ValueError before anything is written: unknown format, cameras that the format
-        cannot hold (orthographic in transforms.json, screen-space cameras whose image_size
-        differs from the images'), or a folder that cannot be created or written to.
+        ValueError: before anything is written: unknown format, cameras that the format
+            cannot hold (orthographic in transforms.json, screen-space cameras whose
+            image_size differs from the images'), or a folder that cannot be created or
+            written to.
     """
     if not isinstance(data, MultiViewData):
         raise ValueError(f"data must be a MultiViewData; got {type(data).__name__}")

@@ -91,8 +91,8 @@ def padded_to_packed(
         x: (N, M) or (N, M, K) padded tensor.
         split_size: N ints, valid rows per item.
         pad_value: instead of ``split_size``: drop the rows whose values all equal it (for
-            (N, M), the single values equal to it).
-        With neither, all rows are kept (a reshape).
+            (N, M), the single values equal to it). With neither, all rows are kept (a
+            reshape).
 
     Returns:
         (sum(split_size),) or (sum(split_size), K) tensor; differentiable w.r.t. ``x``.
