@@ -2,6 +2,7 @@
 differentiable depth (and barycentrics) and distances.
 
 Layers (dependencies point down):
+
     rasterizers.py  MeshRasterizer, PointsRasterizer: the PyTorch3D-style modules (cameras +
                     settings; no logic of their own)
     mesh/, points/  one package per rasterizer, each with the same files:
@@ -14,6 +15,7 @@ Layers (dependencies point down):
       and mesh/pixel_math.py, the per (pixel, face) maths of the mesh's Numba kernels.
 
 What both rasterizers share, once:
+
     backends.py     argument checks, the choice of backend, the kernels' autograd glue
     tiles.py        pixel centres, the tile grid, the references' pixel tiles
     numba_shared.py the Numba kernels' count pass of the binning, backward row bands

@@ -2,6 +2,7 @@
 
 Layers (dependencies point down; everything here is plain differentiable torch except the
 fused blending kernels):
+
     dispatch.py       shade_fragments: a shading mode times a blending mode (mesh shaders)
     compact.py        keep only the (pixel, face) entries a blend reads, before shading
     blend.py          SoftRas / hard blending of K faces per pixel (BlendParams), with
