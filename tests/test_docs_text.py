@@ -1,7 +1,8 @@
 """README.md and the documentation pages (docs/**/*.md) say only what is true.
 
 - Every ```python block runs as written, in a fresh namespace and an empty working folder.
-  A block that must not run starts with the line ``# no-run`` (keep that rare).
+  A block that must not run starts with the line ``# no-run`` (or opens with
+  ```python no-run, which not every Markdown renderer shows as code); keep that rare.
 - Every ``diffrend CMD --option`` the text mentions exists.
 - README's first bash block holds the two set-up commands, byte for byte.
 - Every relative link in README.md points to an existing file.
@@ -27,8 +28,9 @@ def _name(path: Path) -> str:
 def _python_blocks() -> list[tuple[str, int, str]]:
     blocks = []
     for page in PAGES:
-        found = re.findall(r"^```python\n(.*?)^```", page.read_text(), re.S | re.M)
-        blocks += [(_name(page), i, code) for i, code in enumerate(found)]
+        found = re.findall(r"^```python([^\n]*)\n(.*?)^```", page.read_text(), re.S | re.M)
+        blocks += [(_name(page), i, NO_RUN + "\n" + code if "no-run" in info else code)
+                   for i, (info, code) in enumerate(found)]
     return blocks
 
 
