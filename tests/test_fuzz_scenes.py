@@ -10,8 +10,8 @@ empty meshes and views that see nothing. Asserted for every scene:
   backends;
 - finite outputs (zbuf, barycentrics, distances, images) and finite gradients;
 - the backends agree: ``pix_to_face`` (points: ``idx``) equal except on a documented share of
-  float32 near-ties (Numba selects in float64, the reference in the input dtype: README,
-  "float32 agreement"), zbuf and barycentrics close where they agree.
+  float32 near-ties (Numba selects in float64, the reference in the input dtype:
+  docs/rasterizer.md, "float32 agreement"), zbuf and barycentrics close where they agree.
 
 Seeded. ``DIFFREND_FUZZ_SCENES`` sets the number of scenes (default 24, ~35 s on 2 cores);
 the long run, e.g. ``DIFFREND_FUZZ_SCENES=2000 python -m pytest -q tests/test_fuzz_scenes.py``,
@@ -46,7 +46,7 @@ from diffrend.structures import Meshes, Pointclouds
 N_SCENES = int(os.environ.get("DIFFREND_FUZZ_SCENES", "24"))
 SEED = int(os.environ.get("DIFFREND_FUZZ_SEED", "0"))
 # float32 near-ties: the share of pixels whose face list may differ between the backends
-# (measured: README, "float32 agreement").
+# (measured: docs/rasterizer.md, "float32 agreement").
 MAX_TIE_SHARE = 0.05
 
 KINDS = ("zero_area", "collinear", "duplicate", "camera_plane", "behind", "huge", "tiny",
