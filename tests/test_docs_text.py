@@ -72,9 +72,10 @@ def _command_options() -> dict[str, set[str]]:
 
 
 def _module_options() -> set[str]:
-    """Options of the ``python -m diffrend...`` tools (argparse), which the text may name."""
+    """Options of the ``python -m diffrend...`` tools and of docs/build.py (argparse), which
+    the text may name."""
     found = set()
-    for source in (ROOT / "diffrend").rglob("*.py"):
+    for source in [*(ROOT / "diffrend").rglob("*.py"), ROOT / "docs" / "build.py"]:
         found |= set(re.findall(r"add_argument\(\s*\"(--[\w-]+)\"", source.read_text()))
     return found
 
