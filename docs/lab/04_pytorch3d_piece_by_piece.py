@@ -89,7 +89,8 @@ except RuntimeError as err:  # a real PyTorch3D is installed
 # same vertices (and faces), and converts between them lazily:
 #
 # * **list**: one `(V_i, 3)` tensor per mesh, what you pass in;
-# * **padded**: one `(N, max V_i, 3)` tensor, zero-filled, for batched maths per mesh;
+# * **padded**: one `(N, max V_i, 3)` tensor, for batched maths per mesh (vertices padded
+#   with zeros, faces with -1);
 # * **packed**: one `(sum V_i, 3)` tensor, all meshes end to end, which the rasterizer
 #   uses: `pix_to_face` indexes `faces_packed()`.
 #
@@ -98,7 +99,7 @@ except RuntimeError as err:  # a real PyTorch3D is installed
 # %%
 cow = load_objs_as_meshes([COW_OBJ])               # one textured mesh (TexturesUV)
 ball = ico_sphere(2)
-ball_v = ball.verts_packed() * 0.6                 # a smaller ball at the cow's middle
+ball_v = ball.verts_packed() * 0.6                 # radius 0.6, at the origin like the cow
 batch = Meshes(verts=[ball_v, cow.verts_packed()], faces=[ball.faces_packed(),
                                                           cow.faces_packed()])
 
@@ -168,8 +169,9 @@ ax.set_title("The index maps of the batch", y=1.3)
 plt.show()
 
 # %% [markdown]
-# Checked: packed vertices are the padded rows picked by `verts_padded_to_packed_idx`, and the
-# cow's packed faces are its listed faces plus its first packed vertex index.
+# Checked: packed vertices are the padded rows picked by `verts_padded_to_packed_idx`; the
+# cow's packed faces are its listed faces plus its first packed vertex index; padding is
+# zeros for vertices and -1 for faces.
 
 # %%
 flat = batch.verts_padded().reshape(-1, 3)
@@ -177,7 +179,8 @@ assert torch.equal(batch.verts_packed(), flat[idx]), "packed = padded rows at th
 f0 = int(batch.mesh_to_faces_packed_first_idx()[1])
 v0 = int(batch.mesh_to_verts_packed_first_idx()[1])
 assert torch.equal(batch.faces_packed()[f0:], batch.faces_list()[1] + v0), "faces are shifted"
-assert bool((batch.verts_padded()[0, 162:] == 0).all()), "padding is zeros"
+assert bool((batch.verts_padded()[0, 162:] == 0).all()), "vertices are padded with zeros"
+assert bool((batch.faces_padded()[0, 320:] == -1).all()), "faces are padded with -1"
 
 # %% [markdown]
 # The whole batch renders in one call: the rasterizer sees the packed meshes, and each image
@@ -270,8 +273,8 @@ plt.show()
 # `x_screen = W/2 - x_ndc * min(H, W)/2`, the flip that turns +X-left into +x-right). And
 # every cow vertex projects onto a pixel the rasterizer covered (`pix_to_face >= 0`) or
 # next to one: vertices on the silhouette sit on pixel boundaries, where the pixel centre
-# may fall just outside. Reading NDC's x as "+X right" (a common slip) mirrors the points
-# off the cow.
+# may fall just outside. Reading NDC's x as "+X right" (a common slip) mirrors the points,
+# and many then miss the cow.
 
 # %%
 assert torch.allclose(p_view, p_world @ R[0] + T[0], atol=1e-5), "X_view = X_world @ R + T"
@@ -300,8 +303,10 @@ assert mirrored < 0.8, "+X is left: mirrored points miss the cow"
 #   NDC distance: the band that SoftRas (Liu et al. 2019) needs for silhouette gradients.
 # * `faces_per_pixel` (1): K, how many faces to keep per pixel, nearest first (soft
 #   blending mixes them).
-# * `bin_size`, `max_faces_per_bin` (automatic): coarse-to-fine tiling, for speed only,
-#   never changing the result (diffrend sizes its bins itself).
+# * `bin_size`, `max_faces_per_bin` (automatic): PyTorch3D's coarse-to-fine tiling.
+#   `bin_size=0` picks its naive kernel; a too small `max_faces_per_bin` overflows a tile
+#   and drops faces (with a warning). diffrend sizes its tiles itself and accepts both only
+#   so that PyTorch3D code runs: they change nothing here, so no picture.
 # * `perspective_correct` (the camera's kind): barycentrics interpolated in 3D (correct) or
 #   in screen space (affine).
 # * `cull_backfaces` (False): drop faces whose winding is clockwise as seen from the camera.
@@ -388,8 +393,6 @@ plt.show()
 # %% [markdown]
 # Checked: filled slots come first, their depths increase along K, slot 0 is what K = 1
 # gives, and a closed surface is crossed an even number of times almost everywhere.
-# `bin_size` is checked too: the naive path (`bin_size=0`) gives the same fragments as the
-# binned one.
 
 # %%
 filled = fk.pix_to_face[0] >= 0
@@ -401,8 +404,6 @@ assert torch.equal(fk.pix_to_face[..., :1], f1.pix_to_face), "slot 0 is the K=1 
 even = (layers[layers > 0] % 2 == 0).float().mean()
 print(f"pixels with an even number of layers: {even:.1%}")
 assert even > 0.9, "a closed surface is entered and left"
-f0 = rasterize(cow, bin_size=0)
-assert torch.equal(f0.pix_to_face, f1.pix_to_face), "bin_size changes speed, not results"
 
 # %% [markdown]
 # **perspective_correct.** A pixel's barycentrics can be interpolated in screen space
@@ -505,7 +506,7 @@ assert bool((zc[zc >= 0] >= middle - 1e-4).all()), "nothing nearer than z_clip_v
 # `zbuf`, `bary_coords` and `dists` are differentiable with respect to the vertices;
 # `pix_to_face` is an integer, and the reason why a *hard* rasterizer has no gradient at the
 # silhouette. Soft rasterizers (Liu et al. 2019) turn `dists` into a coverage probability.
-# At 128 pixels most of the cow's triangles are smaller than a pixel, so we zoom in on its
+# At these image sizes most of the cow's triangles are smaller than a pixel, so we zoom in on its
 # horns (a narrow field of view aimed at them). The first three panels are the sharp
 # rasterization (`blur_radius=0`, K = 1); for `dists` the cow is rasterized again with a
 # 2-pixel blur and K = 8, and each pixel shows its smallest distance over the listed
@@ -568,7 +569,7 @@ assert bool((band_d <= BLUR * (1 + 1e-4)).all()), "within the blur radius"
 # per-vertex quantity at every pixel. Interpolating the *positions* and moving them to view
 # space must give back `zbuf`; interpolating the *normals* and dotting them with a light
 # direction is Lambert's diffuse term, which is what `HardPhongShader` computes with a
-# `DirectionalLights` and a diffuse-only material. Three lines reproduce it:
+# `DirectionalLights` and a diffuse-only material. A few lines reproduce it:
 
 # %%
 cov1 = f1.pix_to_face[0, ..., 0] >= 0                       # covered pixels
@@ -604,7 +605,7 @@ plt.show()
 
 # %% [markdown]
 # Checked: interpolated positions sit at depth `zbuf` (perspective-correct barycentrics), and
-# the three-line Lambert term is the shader's image.
+# the hand-made Lambert term is the shader's image.
 
 # %%
 zb = f1.zbuf.reshape(1, -1)
