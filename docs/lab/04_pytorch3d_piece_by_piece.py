@@ -156,16 +156,15 @@ for i in range(len(batch)):
         int(batch.mesh_to_faces_packed_first_idx()[i]),
         f"{int(idx[own][0])} .. {int(idx[own][-1])}",
     ])
-fig, ax = plt.subplots(figsize=(9, 1.7))
+fig, ax = plt.subplots(figsize=(9, 1.6))
 ax.axis("off")
-tab = ax.table(cellText=table, loc="center", cellLoc="center",
+tab = ax.table(cellText=table, bbox=(0, 0, 1, 1), cellLoc="center",
                colLabels=["mesh", "num_verts\n_per_mesh", "num_faces\n_per_mesh",
                           "mesh_to_verts\n_packed_first_idx", "mesh_to_faces\n_packed_first_idx",
                           "verts_padded_to\n_packed_idx"])
 tab.auto_set_font_size(False)
 tab.set_fontsize(9)
-tab.scale(1, 1.8)
-ax.set_title("The index maps of the batch", y=1.3)
+ax.set_title("The index maps of the batch")
 plt.show()
 
 # %% [markdown]
@@ -681,8 +680,11 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
+# Inside the soft silhouette, alpha dips slightly along the edges between faces: a pixel
+# centre on an edge is at distance 0 from both faces, each of which then counts only half.
+#
 # Checked: hard blending gives alpha exactly 0 or 1; soft blending gives fractional alpha at
-# the silhouette and an opaque inside; and `SoftPhongShader`'s alpha is
+# the silhouette and a nearly opaque inside; and `SoftPhongShader`'s alpha is
 # `SoftSilhouetteShader`'s: the colour never enters the alpha channel, only `dists` does.
 
 # %%
@@ -691,6 +693,47 @@ assert bool(((a_hard == 0) | (a_hard == 1)).all()), "hard alpha is binary"
 assert int(((a_soft > 0.05) & (a_soft < 0.95)).sum()) > IMG // 2, "soft alpha is fractional"
 assert float(a_soft[a_hard == 1].mean()) > 0.95, "opaque inside"
 assert torch.allclose(a_soft, rgba["SoftSilhouetteShader"][..., 3], atol=1e-5), "same alpha"
+
+# %% [markdown]
+# `sigma` sets the width of the soft edge (in squared NDC units, like `blur_radius`): small
+# is nearly hard, large is a halo. `gamma` does the same for depth: how much faces behind
+# the nearest one show through.
+
+# %%
+def soft_silhouette(sigma):
+    """Alpha of the low-poly ball under SoftSilhouetteShader with this sigma."""
+    rs = RasterizationSettings(image_size=IMG, blur_radius=np.log(1 / 1e-4 - 1) * sigma,
+                               faces_per_pixel=20)
+    shader = SoftSilhouetteShader(blend_params=BlendParams(sigma=sigma, gamma=1e-4))
+    return MeshRenderer(MeshRasterizer(cameras=cam_b, raster_settings=rs), shader)(ball1)[0, ..., 3]
+
+
+sigmas = [1e-5, 1e-4, 1e-3]
+alphas = [soft_silhouette(sg) for sg in sigmas]
+fig, axes = plt.subplots(1, 3, figsize=(8, 2.9))
+for ax, sg, a in zip(axes, sigmas, alphas, strict=True):
+    ax.imshow(a[win], cmap="gray", vmin=0, vmax=1)
+    ax.set_title(f"sigma = {sg:g}: alpha, zoomed", fontsize=9)
+    ax.set_xlabel("x (pixel)")
+axes[0].set_ylabel("y (pixel)")
+plt.show()
+widths = [int(((a > 0.05) & (a < 0.95)).sum()) for a in alphas]
+assert widths[0] < widths[1] < widths[2], "a larger sigma, a wider soft edge"
+
+if not STATIC:
+    try:
+        from ipywidgets import FloatLogSlider, interact
+    except ImportError:
+        interact = None
+    if interact is not None:
+        def show_sigma(sigma=1e-4):
+            plt.imshow(soft_silhouette(sigma), cmap="gray", vmin=0, vmax=1)
+            plt.title(f"SoftSilhouetteShader, sigma = {sigma:.1e}")
+            plt.xlabel("x (pixel)")
+            plt.ylabel("y (pixel)")
+            plt.show()
+
+        interact(show_sigma, sigma=FloatLogSlider(value=1e-4, base=10, min=-6, max=-2))
 
 # %% [markdown]
 # ### Lights
@@ -703,7 +746,7 @@ assert torch.allclose(a_soft, rgba["SoftSilhouetteShader"][..., 3], atol=1e-5), 
 
 # %%
 lights = {"PointLights (headlight)": PointLights(location=cameras.get_camera_center()),
-          "PointLights (from the side)": PointLights(location=[[-3.0, 0.5, 0.0]]),
+          "PointLights (from the side)": PointLights(location=[[3.0, 0.5, 0.5]]),
           "DirectionalLights (from above)": DirectionalLights(direction=[[0.0, 1.0, 0.0]]),
           "AmbientLights": AmbientLights()}
 rast = MeshRasterizer(cameras=cameras, raster_settings=hard_rs)
@@ -813,7 +856,7 @@ tex = cow.textures
 uv = tex.verts_uvs_padded()[0][tex.faces_uvs_padded()[0][::8]]     # every 8th triangle
 axes[3].imshow(tex.maps_padded()[0].clamp(0, 1), extent=(0, 1, 0, 1))
 axes[3].plot(*uv[:, [0, 1, 2, 0]].permute(2, 1, 0), color="tab:red", lw=0.3)
-axes[3].set_title("TexturesUV: the map, UV triangles", fontsize=9)
+axes[3].set_title("the UV map, 1/8 of the triangles", fontsize=9)
 axes[3].set_xlabel("u")
 axes[3].set_ylabel("v")
 axes[0].set_ylabel("y (pixel)")
