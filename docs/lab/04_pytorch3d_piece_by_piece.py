@@ -74,10 +74,15 @@ from diffrend.compat import install_pytorch3d, uninstall_pytorch3d  # noqa: E402
 
 try:
     install_pytorch3d()
-    import pytorch3d.renderer  # noqa: E402  (resolved to diffrend's package)
+    # From here on, plain PyTorch3D code:
+    import pytorch3d.renderer as p3d  # noqa: E402
+    from pytorch3d.utils import ico_sphere as p3d_ico_sphere  # noqa: E402
 
-    assert pytorch3d.renderer.MeshRasterizer is MeshRasterizer, "one class, two names"
-    print("pytorch3d.renderer.MeshRasterizer ->", pytorch3d.renderer.MeshRasterizer)
+    cams = p3d.FoVPerspectiveCameras(T=torch.tensor([[0.0, 0.0, 3.0]]))
+    rasterizer = p3d.MeshRasterizer(cams, p3d.RasterizationSettings(image_size=32))
+    print("pix_to_face:", tuple(rasterizer(p3d_ico_sphere(1)).pix_to_face.shape))
+    print("pytorch3d.renderer.MeshRasterizer is", p3d.MeshRasterizer)
+    assert p3d.MeshRasterizer is MeshRasterizer, "one class, two names"
     uninstall_pytorch3d()  # the rest of the notebook uses the diffrend.compat paths
 except RuntimeError as err:  # a real PyTorch3D is installed
     print("skipped:", err)
@@ -213,8 +218,9 @@ print("images:", tuple(images.shape), "(N, H, W, RGBA)")
 # * `get_world_to_view_transform()`: `X_view = X_world @ R + T` (row vectors). In view space
 #   the camera sits at the origin looking down **+Z**, with **+X to the left** and **+Y up**
 #   (PyTorch3D's convention; OpenGL's +Z points out of the screen instead).
-# * `get_projection_transform()`: the perspective divide; `FoVPerspectiveCameras` maps the
-#   field of view to NDC x, y in [-1, 1] (+X left, +Y up), z to a depth in [0, 1].
+# * `get_projection_transform()`: the projection matrix, then (in `transform_points`) the
+#   divide by depth; `FoVPerspectiveCameras` maps its field of view to NDC x, y in [-1, 1]
+#   (+X left, +Y up) and depths from `znear` to `zfar` to z in [0, 1].
 # * `transform_points_screen(..., image_size=(H, W))`: NDC to pixels, +x right, +y down,
 #   origin at the top-left *corner* of the image, so pixel `(row, col)` has its centre at
 #   `(col + 0.5, row + 0.5)`.
