@@ -17,7 +17,7 @@
 # the image (and any loss computed from it) changes when the scene changes. You will render
 # the bundled cow, take one gradient and look at it, then use gradients to fit a sphere to the
 # cow's silhouettes and to recover a camera pose from a single silhouette.
-# Runs in about a minute on two CPU cores (seconds with `DIFFREND_LAB_SMALL=1`).
+# Runs in about half a minute on two CPU cores.
 
 # %%
 import os
