@@ -138,7 +138,7 @@ if not STATIC:
     except ImportError:
         interact = None
     if interact is not None:
-        interact(show_coverage, x=FloatSlider(min=0.3, max=1.0, step=0.01, value=0.6))
+        interact(lambda x: show_coverage(x), x=FloatSlider(min=0.3, max=1.0, step=0.01, value=0.6))
 
 # %% [markdown]
 # Checks: the hard pixel only takes the values 0 and 1 and changes exactly once, while the
