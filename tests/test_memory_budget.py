@@ -71,12 +71,12 @@ def test_tiny_budget_raises_before_allocating(monkeypatch):
     """Over budget: FrameMemoryError (a MemoryError) naming the need, the budget and the
     knobs, raised before the rasterizer allocates anything."""
     monkeypatch.setenv(ENV_VAR, "10KB")
-    from diffrend.raster.mesh import numba as cpu
+    from diffrend.raster.mesh import numba as mesh_numba
 
     def no_kernel(*args):
         raise AssertionError("the kernel ran although the frame is over budget")
 
-    monkeypatch.setattr(cpu, "rasterize_forward", no_kernel)
+    monkeypatch.setattr(mesh_numba, "rasterize_forward", no_kernel)
     with pytest.raises(FrameMemoryError) as err:
         rasterize_faces(_faces(torch.float32), torch.zeros(40, dtype=torch.int64), 1,
                         image_size=64, faces_per_pixel=5, backend="numba")

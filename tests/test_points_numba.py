@@ -17,7 +17,7 @@ from points_contract import (
 
 from diffrend import rasterize_points_packed
 from diffrend.raster.fragments import PointsRasterParams
-from diffrend.raster.points import numba as points_cpu
+from diffrend.raster.points import numba as points_numba
 
 
 def _both(case, dtype):
@@ -58,13 +58,13 @@ def test_results_do_not_depend_on_tile_size_or_threads():
     pts, ci, _ = cloud(3, 400, 3, -0.5, "per_point", torch.float32)
     radius = torch.rand(400, generator=torch.Generator().manual_seed(0)) * 0.3
     params = PointsRasterParams((37, 53), 6)
-    ref = points_cpu.rasterize_forward(pts, ci, 3, radius, params, tile=16)
+    ref = points_numba.rasterize_forward(pts, ci, 3, radius, params, tile=16)
     assert (ref[0] >= 0).sum() > 1000
     threads = numba.get_num_threads()
     try:
         for tile, n_threads in [(1, threads), (5, 1), (64, threads), (16, 1)]:
             numba.set_num_threads(n_threads)
-            out = points_cpu.rasterize_forward(pts, ci, 3, radius, params, tile=tile)
+            out = points_numba.rasterize_forward(pts, ci, 3, radius, params, tile=tile)
             for x, y in zip(out, ref, strict=True):
                 assert torch.equal(x, y)
     finally:

@@ -27,7 +27,7 @@ from points_contract import (  # noqa: E402
 
 from diffrend.raster import rasterize_points_packed  # noqa: E402
 from diffrend.raster.fragments import PointsRasterParams  # noqa: E402
-from diffrend.raster.points import triton as points_cuda  # noqa: E402
+from diffrend.raster.points import triton as points_triton  # noqa: E402
 
 
 def cuda_only(test):
@@ -137,14 +137,14 @@ def test_results_do_not_depend_on_tile_size():
     radius = torch.rand(40, generator=torch.Generator().manual_seed(0)) * 0.6
     params = PointsRasterParams((9, 13), 10)
     args = (pts.to(DEVICE), ci.to(DEVICE), 2, radius.to(DEVICE), params)
-    ref = points_cuda.rasterize_forward(*args, tile=8)
+    ref = points_triton.rasterize_forward(*args, tile=8)
     assert (ref[0] >= 0).sum() > 100
     for tile, warps in [(4, 1), (4, 2), (16, None), (32, 4)]:
-        out = points_cuda.rasterize_forward(*args, tile=tile, num_warps=warps)
+        out = points_triton.rasterize_forward(*args, tile=tile, num_warps=warps)
         for x, y in zip(out, ref, strict=True):
             assert torch.equal(x, y), (tile, warps)
     with pytest.raises(ValueError, match="power of two"):
-        points_cuda.rasterize_forward(*args, tile=6)
+        points_triton.rasterize_forward(*args, tile=6)
 
 
 def test_deterministic_backward_equals_atomic_backward():
@@ -174,8 +174,8 @@ def test_triton_on_cpu_needs_the_interpreter(monkeypatch):
 @cuda_only
 def test_auto_picks_triton_on_cuda(monkeypatch):
     called = []
-    forward = points_cuda.rasterize_forward
-    monkeypatch.setattr(points_cuda, "rasterize_forward",
+    forward = points_triton.rasterize_forward
+    monkeypatch.setattr(points_triton, "rasterize_forward",
                         lambda *a, **k: called.append(1) or forward(*a, **k))
     rasterize_points_packed(torch.rand(3, 3, device="cuda"),
                             torch.zeros(3, dtype=torch.int64, device="cuda"), 1, image_size=8)

@@ -11,7 +11,7 @@ from raster_contract import assert_fragments_equal, cotangents, raster_cases, so
 
 from diffrend.raster import rasterize_faces
 from diffrend.raster.fragments import RasterParams
-from diffrend.raster.mesh import numba as cpu
+from diffrend.raster.mesh import numba as mesh_numba
 
 
 def _both(case, dtype):
@@ -53,12 +53,12 @@ def test_results_do_not_depend_on_tile_size_or_threads():
     fv, fm = soup(3, 300, 2, 0.5, True, torch.float32)
     neighbor = torch.full((300,), -1)
     args = (fv, fm, 2, neighbor, RasterParams((37, 53), 2e-3, 6, True, True, False))
-    ref = cpu.rasterize_forward(*args, tile=16)
+    ref = mesh_numba.rasterize_forward(*args, tile=16)
     threads = numba.get_num_threads()
     try:
         for tile, n_threads in [(1, threads), (5, 1), (64, threads), (16, 1)]:
             numba.set_num_threads(n_threads)
-            out = cpu.rasterize_forward(*args, tile=tile)
+            out = mesh_numba.rasterize_forward(*args, tile=tile)
             for x, y in zip(out, ref, strict=True):
                 assert torch.equal(x, y)
     finally:

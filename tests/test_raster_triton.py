@@ -29,7 +29,7 @@ from raster_contract import (  # noqa: E402
 
 from diffrend.raster import rasterize_faces  # noqa: E402
 from diffrend.raster.fragments import RasterParams  # noqa: E402
-from diffrend.raster.mesh import triton as cuda  # noqa: E402
+from diffrend.raster.mesh import triton as mesh_triton  # noqa: E402
 from diffrend.raster.triton_shared import SLOTS  # noqa: E402
 
 
@@ -138,13 +138,13 @@ def test_results_do_not_depend_on_tile_size(K, blur, size, n_faces):
     params = RasterParams(size, blur, K, True, True, False)
     args = (fv.to(DEVICE), fm.to(DEVICE), 2, torch.full((n_faces,), -1, device=DEVICE),
             params)
-    ref = cuda.rasterize_forward(*args, tile=8)
+    ref = mesh_triton.rasterize_forward(*args, tile=8)
     assert (ref[0][..., min(K - 1, SLOTS)] >= 0).any()
     pairs = ((2, None), (4, None), (16, None), (2, 4), (4, 1), (8, 4))
     if K > SLOTS:  # (slow in the interpreter: skip the smallest tiles)
         pairs = ((4, None), (16, None), (8, 4))
     for tile, warps in pairs:
-        out = cuda.rasterize_forward(*args, tile=tile, num_warps=warps)
+        out = mesh_triton.rasterize_forward(*args, tile=tile, num_warps=warps)
         for x, y in zip(out, ref, strict=True):
             assert torch.equal(x, y), (tile, warps)
 
@@ -225,8 +225,8 @@ def test_triton_on_cpu_needs_the_interpreter(monkeypatch):
 @cuda_only
 def test_auto_picks_triton_on_cuda(monkeypatch):
     called = []
-    forward = cuda.rasterize_forward
-    monkeypatch.setattr(cuda, "rasterize_forward",
+    forward = mesh_triton.rasterize_forward
+    monkeypatch.setattr(mesh_triton, "rasterize_forward",
                         lambda *a, **k: called.append(1) or forward(*a, **k))
     fv, fm = soup(0, 3, 1, 0.5, False, torch.float32)
     rasterize_faces(fv.cuda(), fm.cuda(), 1, image_size=8)

@@ -63,7 +63,8 @@ def test_every_launch_names_its_fp_fusion(compiled):
 def test_no_kernel_spills_registers(compiled):
     # The K-best lists live in registers by design (8 slots, longer lists in rounds); a
     # stack frame means spilled registers, each a round trip to local memory per access.
-    # float64 backward spilled at two slots per thread until its block was halved (cuda.py).
+    # float64 backward spilled at two slots per thread until its block was halved
+    # (raster/mesh/triton.py).
     # A new Triton release may allocate registers differently: then review the kernel.
     rows = [r for r in compiled["rows"] if "stack" in r]
     if not rows:

@@ -133,6 +133,7 @@ class LlvmpipeRasterizer:
             import moderngl
         except ImportError as e:
             raise RuntimeError(f"moderngl is not installed; {_INSTALL_HINT}") from e
+        _load_triton_first()
         try:
             self.ctx: Any = moderngl.create_standalone_context(backend="egl")
         except Exception as e:  # moderngl raises plain Exception when EGL is missing
@@ -224,6 +225,25 @@ class LlvmpipeRasterizer:
             self.release()
         except Exception:  # interpreter shutdown: the GL library may already be gone
             pass
+
+
+def _load_triton_first() -> None:
+    """Import triton (when installed) before Mesa loads llvmpipe's LLVM.
+
+    Mesa's libLLVM and triton's libtriton (its own LLVM) cannot be loaded in that order:
+    once an EGL context has loaded llvmpipe, even after it is released, a first
+    ``import triton`` crashes the process (SIGSEGV while loading libtriton). Torch imports
+    triton lazily (e.g. ``torch.optim`` pulls in ``torch._dynamo``), so a later fit in the
+    same process would crash; loading triton first avoids it.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("triton") is None:
+        return
+    try:
+        import triton  # noqa: F401
+    except Exception:  # a broken triton install is torch's concern, not the benchmark's
+        pass
 
 
 def time_llvmpipe(

@@ -1,8 +1,9 @@
 """The ``diffrend`` command: argument parsing, output folders (:mod:`.folder`), reports
-(:mod:`.report`) and the glue that runs each job and writes its files (``*_job.py``).
+(:mod:`.report`), how a fitting job runs and writes its outputs (:mod:`.jobrun`) and the
+glue that runs each job and writes its files (``*_job.py``).
 
-The library side (the jobs themselves) is :mod:`diffrend.jobs`; nothing below the CLI
-imports it.
+The library side (the jobs themselves) is :mod:`diffrend.jobs`; the CLI is the top layer:
+nothing in the library imports it.
 """
 
 from __future__ import annotations

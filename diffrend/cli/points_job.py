@@ -8,7 +8,6 @@ Outputs (written atomically): ``points.ply`` (positions and colours), ``progress
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import asdict
 from pathlib import Path
@@ -24,6 +23,7 @@ from ..jobs.fit_points import (
     radius_ndc,
     render_points,
 )
+from ..jobs.metrics import psnr
 from ..jobs.pictures import image_grid, loss_curve, progress_frames, to_uint8
 from ..jobs.views import unit_box
 from ..losses import chamfer_distance, sample_points_from_meshes
@@ -48,10 +48,6 @@ def prepare_points_inputs(
                           device=device, lit=False, allow_outside=allow_outside)
 
 
-def _psnr(mse: float) -> float:
-    return float("inf") if mse <= 0 else -10.0 * math.log10(mse)
-
-
 def evaluate_points(result: FitPointsResult, inputs: FitInputs,
                     settings: FitPointsSettings) -> dict:
     """Held-out PSNR and coverage IoU, and (with a target mesh) the chamfer distance from
@@ -71,7 +67,7 @@ def evaluate_points(result: FitPointsResult, inputs: FitInputs,
         target = h.masks > 0.5
         iou = ((cover & target).flatten(1).sum(1) / (cover | target).flatten(1).sum(1)
                .clamp(min=1))
-        metrics.update(heldout_views=len(h), heldout_psnr=round(_psnr(mse), 3),
+        metrics.update(heldout_views=len(h), heldout_psnr=round(psnr(mse), 3),
                        heldout_iou_mean=round(float(iou.mean()), 4),
                        heldout_iou_min=round(float(iou.min()), 4))
     if inputs.target is not None:

@@ -9,7 +9,6 @@ renders), ``texture.png`` (recovered beside the true texture, when known), ``met
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import asdict
 from pathlib import Path
@@ -20,6 +19,7 @@ import torch.nn.functional as F
 from ..io import load_objs_as_meshes, load_views, save_obj
 from ..io.outputs import write_gif_frames, write_json, write_png
 from ..jobs.fit_texture import FitTextureResult, FitTextureSettings, fit_texture
+from ..jobs.metrics import psnr
 from ..jobs.pictures import image_grid, loss_curve, progress_frames, to_uint8
 from ..jobs.preview import load_for_render
 from ..jobs.views import render_mesh_views, render_target_views, sphere_cameras
@@ -102,10 +102,6 @@ def missing_texture_message(path: str | os.PathLike) -> str:
             f"{need}")
 
 
-def _psnr(mse: float) -> float:
-    return float("inf") if mse <= 0 else -10.0 * math.log10(mse)
-
-
 def evaluate_texture(result: FitTextureResult, inputs: FitInputs, known_texture: bool) -> dict:
     """Held-out PSNR (inside the masks) and, with a known texture, texture PSNR on the
     texels the views observed."""
@@ -118,13 +114,13 @@ def evaluate_texture(result: FitTextureResult, inputs: FitInputs, known_texture:
         img = render_mesh_views(result.mesh, h.cameras, h.images.shape[1], inputs.lit)
         m = h.masks[..., None]
         mse = float(((img - h.images) ** 2 * m).sum() / (m.sum() * 3).clamp(min=1))
-        metrics.update(heldout_views=len(h), heldout_psnr=round(_psnr(mse), 3))
+        metrics.update(heldout_views=len(h), heldout_psnr=round(psnr(mse), 3))
     if known_texture:
         truth = _true_texture(inputs, result.texture.shape[0])
         obs = result.observed
         if bool(obs.any()):
             mse = float(((result.texture - truth) ** 2)[obs].mean())
-            metrics["texture_psnr_observed"] = round(_psnr(mse), 3)
+            metrics["texture_psnr_observed"] = round(psnr(mse), 3)
     return metrics
 
 

@@ -1,6 +1,9 @@
-"""How good a fit is: silhouette IoU on held-out views, chamfer distance to a known mesh."""
+"""How good a fit is: silhouette IoU on held-out views, chamfer distance to a known mesh,
+PSNR."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -52,3 +55,9 @@ def normalized_chamfer(mesh: Meshes, reference: Meshes, num_samples: int = 10000
     a = sample_points_from_meshes(normalise(mesh), num_samples, generator=g)
     b = sample_points_from_meshes(normalise(reference), num_samples, generator=g)
     return float(chamfer_distance(a, b)[0])
+
+
+def psnr(mse: float) -> float:
+    """Peak signal-to-noise ratio in dB of a mean squared error of values in [0, 1]
+    (inf for a perfect match)."""
+    return float("inf") if mse <= 0 else -10.0 * math.log10(mse)

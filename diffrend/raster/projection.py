@@ -40,7 +40,6 @@ def project_view_points(
     pts_world: torch.Tensor,
     R: torch.Tensor | None = None,
     T: torch.Tensor | None = None,
-    park_camera_plane: bool = False,
 ) -> torch.Tensor:
     """NDC x, y of points seen by ``cameras``.
 
@@ -51,11 +50,11 @@ def project_view_points(
 
     Args:
         pts_view, pts_world: (N, P, 3) the same points in view and world space.
-        park_camera_plane: points on the camera plane (view z = 0) project to infinity; with
-            this they get x, y = 1e6 (far outside any image, no gradient) instead of inf.
 
     Returns:
-        (N, P, 2), differentiable w.r.t. the points and the camera parameters.
+        (N, P, 2), differentiable w.r.t. the points and the camera parameters. With a
+        projection matrix, points on the camera plane (view z = 0), which project to
+        infinity, get x, y = 1e6 instead (far outside any image, no gradient).
     """
     to_ndc = try_get_projection_transform(cameras, {})
     if to_ndc is None:
@@ -65,8 +64,6 @@ def project_view_points(
         return cameras.transform_points(pts_view)[..., :2]
     if not cameras.in_ndc():
         to_ndc = to_ndc.compose(cameras.get_ndc_camera_transform())
-    if not park_camera_plane:
-        return to_ndc.transform_points(pts_view)[..., :2]
     # One homogeneous product; a point on the camera plane (w = 0, or so small that x / w
     # overflows) is divided by 1 instead, so that no inf enters the backward pass, and then
     # parked. NaN input keeps its NaN (z is NaN too) and is reported by the rasterizer.

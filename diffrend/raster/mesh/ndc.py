@@ -36,8 +36,7 @@ def meshes_to_ndc(
     # finite and without gradient. Its faces are then skipped (z < 1e-8), or, clipped at
     # z_clip_value, shrink to nothing (the cut points land on the other vertices), in both
     # backends alike, instead of NaN/inf reaching the kernels and the backward.
-    xy = project_view_points(cameras, verts_view, verts_world, R=R, T=T,
-                             park_camera_plane=True)
+    xy = project_view_points(cameras, verts_view, verts_world, R=R, T=T)
     verts_ndc = torch.cat((xy, verts_view[..., 2:3]), dim=-1)
     return meshes_world.update_padded(verts_ndc)
 

@@ -203,7 +203,7 @@ def rasterize_reference(
         face_mesh: (F,) int64 mesh (image) index of each face; -1 = skip the face.
         n_meshes: N, the number of images.
         neighbor: (F,) int64 index of the other half of a near-plane-clipped face, or -1.
-        params: image size and settings (:class:`.fragments.RasterParams`).
+        params: image size and settings (:class:`..fragments.RasterParams`).
 
     Returns:
         pix_to_face (N, H, W, K) int64, zbuf (N, H, W, K), bary_coords (N, H, W, K, 3),

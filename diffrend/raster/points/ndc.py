@@ -37,5 +37,5 @@ def points_to_ndc(
     z = pts_view[..., 2:3]
     # A point on the camera plane (view z = 0) is parked far outside the image (no pixel
     # lists it, no gradient) instead of failing the whole batch.
-    xy = project_view_points(cameras, pts_view, pts_world, R=R, T=T, park_camera_plane=True)
+    xy = project_view_points(cameras, pts_view, pts_world, R=R, T=T)
     return pointclouds_world.update_padded(torch.cat((xy, z), dim=-1))

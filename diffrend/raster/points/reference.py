@@ -110,7 +110,7 @@ def rasterize_reference(
         cloud_idx: (P,) int64 cloud (image) index of each point; -1 = skip the point.
         n_clouds: N, the number of images.
         radius: (P,) radius of each point in NDC units (same dtype and device), >= 0.
-        params: image size and K (:class:`.fragments.PointsRasterParams`).
+        params: image size and K (:class:`..fragments.PointsRasterParams`).
 
     Returns:
         idx (N, H, W, K) int64, zbuf (N, H, W, K), dists (N, H, W, K); -1 where empty.

@@ -1,7 +1,7 @@
 """``pytorch3d.renderer.lighting``: PyTorch3D's path, mapped onto diffrend's names.
 
 The light classes are diffrend's with PyTorch3D's ``TensorProperties`` behaviour (1-D values
-set the batch size, ``lights[i].attr = v`` writes back); see :mod:`.._properties`.
+set the batch size, ``lights[i].attr = v`` writes back); see :mod:`._properties`.
 """
 
 from diffrend.shading import (
