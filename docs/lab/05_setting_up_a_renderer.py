@@ -38,7 +38,7 @@ from diffrend.io import default_mesh_path  # noqa: E402
 
 torch.manual_seed(0)
 S = 64 if SMALL else 128            # image side of most renders here
-N_GRID = 9 if SMALL else 15         # points of each loss landscape
+N_GRID = 7 if SMALL else 13         # points of each loss landscape
 N_VIEWS = 8 if SMALL else 20        # views of the batching benchmark
 EPS = 1e-4                          # the probability at which a face stops counting
 
@@ -427,3 +427,297 @@ plt.show()
 diff = float((images_batched - images_looped).abs().max())
 print(f"max |batched - looped| = {diff:.2e}")
 assert diff < 1e-5, "batched and looped renders differ"
+
+# %% [markdown]
+# ## 5. Common mistakes: how they look, in the picture and in the loss
+#
+# Each mistake below gets a picture and a one-line symptom. The fits are silhouette or
+# colour losses of the cow against a target rendered at the true pose, from three views.
+# (`K_FIT = 256` slots: nearly enough at this size, section 2, and quicker than 640.)
+
+# %%
+R3, T3 = dr.look_at_view_transform(dist=2.7, elev=10, azim=torch.tensor([30.0, 150.0, 270.0]))
+views = dr.FoVPerspectiveCameras(R=R3, T=T3)
+K_FIT = 256
+centre = cow_verts.mean(0)
+target_sil = hard_mask(cow, views, S)
+good_sigma = sigma_for_width(1.5, S)
+
+
+def moved(tx=0.0, scale=1.0):
+    """The cow shifted along world x by tx and scaled about its centre (tx may be a tensor)."""
+    offset = torch.stack([torch.as_tensor(tx), torch.zeros(()), torch.zeros(())])
+    return dr.Meshes([(cow_verts - centre) * scale + centre + offset], [cow_faces],
+                     textures=cow.textures)
+
+
+# %% [markdown]
+# ### `blur_radius = 0` with a soft shader
+#
+# **Symptom:** the silhouette looks right, but the loss's gradient ignores the edges: the
+# fit stalls or wanders. With no blur, the rasterizer lists no face at a pixel outside the
+# object, so such a pixel has coverage exactly 0 *and no gradient*: a target pixel the
+# object does not reach cannot pull it. What gradient remains comes from the sigmoid inside
+# faces, which says nothing about where the edge should go. Below: the silhouette loss as
+# the cow slides sideways, and its slope, from autograd (lines) and from finite differences
+# (dots), with the rule's blur and with none.
+
+# %%
+txs = torch.linspace(-0.3, 0.3, N_GRID)
+h = 0.03
+curves = {}
+for label, blur in (("rule", blur_radius_for(good_sigma)), ("blur_radius=0", 0.0)):
+    losses, grads, fds = [], [], []
+    for tx0 in txs:
+        tx = tx0.clone().requires_grad_(True)
+        sil, _ = soft_silhouette(moved(tx), views, S, good_sigma, K_FIT, blur_radius=blur)
+        loss = ((sil - target_sil) ** 2).sum()
+        loss.backward()
+        with torch.no_grad():
+            up = ((soft_silhouette(moved(tx0 + h), views, S, good_sigma, K_FIT, blur)[0]
+                   - target_sil) ** 2).sum()
+            down = ((soft_silhouette(moved(tx0 - h), views, S, good_sigma, K_FIT, blur)[0]
+                     - target_sil) ** 2).sum()
+        losses.append(float(loss))
+        grads.append(float(tx.grad))
+        fds.append(float((up - down) / (2 * h)))
+    curves[label] = (np.array(losses), np.array(grads), np.array(fds))
+
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+for i, (label, (loss, grad, fd)) in enumerate(curves.items()):
+    axes[0].plot(txs, loss, "o-", ms=3, label=label)
+    axes[1].plot(txs, grad, "-", color=f"C{i}", label=f"{label}: autograd")
+    axes[1].plot(txs, fd, "o", ms=4, color=f"C{i}", label=f"{label}: finite difference")
+axes[0].set_xlabel("shift of the cow (world x)")
+axes[0].set_ylabel("silhouette loss")
+axes[0].set_title("loss landscape")
+axes[0].legend(fontsize=8)
+axes[1].axhline(0, color="k", lw=0.5)
+axes[1].set_xlabel("shift of the cow (world x)")
+axes[1].set_ylabel("d loss / d shift")
+axes[1].set_title("slope: autograd vs finite differences")
+axes[1].legend(fontsize=7)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The assertions: with the rule's blur, autograd follows the finite-difference slope (same
+# sign, within 40%, away from the minimum); with `blur_radius = 0` it is less than a quarter
+# of it (median over the offsets). And exactly: the coverage of pixels outside the
+# unblurred silhouette, and its gradient with respect to every vertex, are zero.
+
+# %%
+away = np.abs(txs.numpy()) >= 0.05
+_, g_rule, fd_rule = curves["rule"]
+_, g_zero, fd_zero = curves["blur_radius=0"]
+assert np.all(np.sign(g_rule[away]) == np.sign(fd_rule[away])), "rule: wrong gradient sign"
+assert np.all(np.abs(g_rule[away] - fd_rule[away]) < 0.4 * np.abs(fd_rule[away])), g_rule
+assert np.median(np.abs(g_zero[away]) / np.abs(fd_zero[away])) < 0.25, g_zero
+
+verts = cow_verts.clone().requires_grad_(True)
+sil0, _ = soft_silhouette(dr.Meshes([verts], [cow_faces]), views, S, good_sigma, K_FIT, 0.0)
+outside = hard_mask(cow, views, S) == 0
+outside_loss = (sil0 * outside).sum()
+(grad_outside,) = torch.autograd.grad(outside_loss, verts, allow_unused=True)
+assert float(outside_loss) == 0.0, "coverage outside the silhouette without blur"
+assert grad_outside is None or float(grad_outside.abs().max()) == 0.0, "gradient from outside"
+
+# %% [markdown]
+# ### `sigma` too large
+#
+# **Symptom:** a blurry silhouette, and a fit that converges to the wrong size. Against a
+# sharp target, a blurred outline matches best when the object is smaller than the truth:
+# a convex outline's blur spills outwards over more area than it fades inwards. Below: the
+# silhouette loss against the object's scale, for three edge widths.
+
+# %%
+scales = torch.linspace(0.75, 1.1, N_GRID)
+best, land, pictures = {}, {}, []
+for width in (0.5, 1.5, 4.0):
+    sig = sigma_for_width(width, S)
+    with torch.no_grad():
+        land[width] = [float(((soft_silhouette(moved(scale=float(sc)), views, S, sig, K_FIT)[0]
+                               - target_sil) ** 2).mean()) for sc in scales]
+        pictures.append(soft_silhouette(cow, views[[0]], S, sig, K_FIT)[0][0])
+    best[width] = float(scales[int(np.argmin(land[width]))])
+fig, ax = plt.subplots(figsize=(8, 3.2))
+for width, loss in land.items():
+    ax.plot(scales, loss, "o-", ms=3, label=f"edge {width} px: best scale {best[width]:.2f}")
+ax.axvline(1.0, color="k", ls=":", lw=1)
+ax.set_xlabel("scale of the cow (truth: 1)")
+ax.set_ylabel("silhouette MSE")
+ax.set_title("sigma too large biases the fit")
+ax.legend(fontsize=8)
+plt.show()
+show_row(pictures + [target_sil[0]], ["edge 0.5 px", "edge 1.5 px", "edge 4 px", "target"],
+         "the soft silhouettes at the true scale")
+
+# %% [markdown]
+# The assertion: with a 0.5 px edge the best scale is within 5% of the truth; the wider the
+# edge, the smaller the best scale, and with a 4 px edge it is at least 10% too small.
+
+# %%
+assert abs(best[0.5] - 1) <= 0.05, best
+assert best[4.0] < best[1.5] <= best[0.5] and best[4.0] <= 0.9, best
+
+# %% [markdown]
+# ### The object is not in view (a camera convention slip)
+#
+# **Symptom:** an empty image and a loss that does not move: the gradient is exactly zero.
+# PyTorch3D's cameras map a world point `X` to view space as `X R + T` with the camera
+# looking along +z, so `T = (0, 0, 2.7)` puts the object 2.7 in front of the camera.
+# Reading `T` as "the camera's position" and writing `T = (0, 0, -2.7)` puts it behind the
+# camera, where it is clipped away. `look_at_view_transform` avoids the slip.
+
+# %%
+eye = torch.eye(3)[None]
+verts = cow_verts.clone().requires_grad_(True)
+mesh_v = dr.Meshes([verts], [cow_faces])
+wrong = dr.FoVPerspectiveCameras(R=eye, T=torch.tensor([[0.0, 0.0, -2.7]]))
+right = dr.FoVPerspectiveCameras(R=eye, T=torch.tensor([[0.0, 0.0, 2.7]]))
+sil_wrong, _ = soft_silhouette(mesh_v, wrong, S, good_sigma, K_FIT)
+sil_right, _ = soft_silhouette(mesh_v, right, S, good_sigma, K_FIT)
+loss_wrong = ((sil_wrong - hard_mask(cow, right, S)) ** 2).sum()
+(g_wrong,) = torch.autograd.grad(loss_wrong, verts, allow_unused=True)
+show_row([sil_wrong[0], sil_right[0]], ["T=(0, 0, -2.7): behind", "T=(0, 0, 2.7)"],
+         "the same cow, T read two ways")
+print(f"loss {float(loss_wrong):.1f}, largest |gradient| "
+      f"{0.0 if g_wrong is None else float(g_wrong.abs().max())}")
+assert float(sil_wrong.max()) == 0.0, "the object behind the camera was drawn"
+assert g_wrong is None or float(g_wrong.abs().max()) == 0.0, "gradient from an empty image"
+assert float(sil_right.max()) > 0.99
+
+# %% [markdown]
+# ### `faces_per_pixel = 1` with a soft blend
+#
+# **Symptom:** a dark, speckled silhouette (with a small blur, a mesh-shaped pattern), and
+# a fit that inflates the object to make up for it. With blur, the one listed face is the
+# nearest *in depth* within reach, usually a neighbour that does not cover the pixel
+# (section 2).
+
+# %%
+sil_k1, _ = soft_silhouette(cow, camera, S, good_sigma, 1)
+sil_kb, _ = soft_silhouette(cow, camera, S, good_sigma, K_FIT)
+mask1 = hard_mask(cow, camera, S)[0] > 0
+show_row([sil_k1[0], sil_kb[0]], ["K=1", f"K={K_FIT}"], "soft silhouettes, edge 1.5 px")
+print(f"mean coverage inside the object: K=1 {float(sil_k1[0][mask1].mean()):.2f}, "
+      f"K={K_FIT} {float(sil_kb[0][mask1].mean()):.3f}")
+assert float(sil_k1[0][mask1].mean()) < 0.8 < float(sil_kb[0][mask1].mean())
+
+# %% [markdown]
+# ### `perspective_correct=False` with a perspective camera
+#
+# **Symptom:** textures bend along the diagonals of large triangles. Barycentric
+# coordinates interpolated linearly in screen space are wrong under perspective; the
+# correction interpolates in view space. `None` (the default) follows the camera, so this
+# only happens when set by hand. The cow's small triangles hide it; a textured floor of two
+# triangles does not.
+
+# %%
+n_tex = 64
+ii = torch.arange(n_tex)
+checker = (((ii[:, None] // 8) + (ii[None, :] // 8)) % 2).float()[..., None].expand(-1, -1, 3)
+floor = dr.Meshes(
+    [torch.tensor([[-1.0, 0.0, -1.0], [1.0, 0.0, -1.0], [1.0, 0.0, 1.0], [-1.0, 0.0, 1.0]])],
+    [torch.tensor([[0, 1, 2], [0, 2, 3]])],
+    textures=dr.TexturesUV(maps=checker[None].contiguous(),
+                           faces_uvs=torch.tensor([[[0, 1, 2], [0, 2, 3]]]),
+                           verts_uvs=torch.tensor([[[0.0, 0.0], [1.0, 0.0], [1.0, 1.0],
+                                                    [0.0, 1.0]]])))
+R_floor, T_floor = dr.look_at_view_transform(dist=1.6, elev=25, azim=20)
+floor_cam = dr.FoVPerspectiveCameras(R=R_floor, T=T_floor)
+flat_shader = dr.MeshShader("phong", "hard", lights=dr.AmbientLights(), cameras=floor_cam,
+                            blend_params=dr.BlendParams(background_color=(0.5, 0.5, 0.5)))
+floor_imgs = []
+for pc in (True, False):
+    frag = dr.MeshRasterizer(floor_cam, dr.RasterizationSettings(
+        image_size=S, perspective_correct=pc))(floor)
+    floor_imgs.append(flat_shader(frag, floor)[0, ..., :3])
+cow_imgs = []
+for pc in (True, False):
+    frag = dr.MeshRasterizer(camera, dr.RasterizationSettings(
+        image_size=S, perspective_correct=pc))(cow)
+    cow_imgs.append(dr.HardPhongShader(cameras=camera, lights=lights)(frag, cow)[0, ..., :3])
+show_row(floor_imgs + cow_imgs, ["floor, correct", "floor, perspective_correct=False",
+                                 "cow, correct", "cow, perspective_correct=False"],
+         "perspective-correct interpolation")
+floor_diff = float((floor_imgs[0] - floor_imgs[1]).abs().mean(-1).gt(0.5).float().mean())
+cow_diff = float((cow_imgs[0] - cow_imgs[1]).abs().max())
+print(f"floor pixels that flip colour: {floor_diff:.1%}; largest cow difference {cow_diff:.3f}")
+assert floor_diff > 0.05 and cow_diff < 0.2, (floor_diff, cow_diff)
+
+# %% [markdown]
+# ### Background colour mismatch
+#
+# **Symptom:** the loss is large even at the true pose, and the fit grows the object to
+# cover the background. `BlendParams`' default background is white; targets rendered or
+# photographed on black disagree with it at every background pixel, and the cheapest way
+# to reduce that error is to cover more of it.
+
+# %%
+view_lights = dr.PointLights(location=views.get_camera_center())
+with torch.no_grad():
+    frag = dr.MeshRasterizer(views, dr.RasterizationSettings(image_size=S))(cow.extend(3))
+    target_rgb = dr.HardPhongShader(cameras=views, lights=view_lights, blend_params=dr.BlendParams(
+        background_color=(0.0, 0.0, 0.0)))(frag, cow.extend(3))[..., :3]
+
+
+sharp_sigma = sigma_for_width(0.5, S)  # a sharp edge: little blur bias (above)
+
+
+def soft_rgb(mesh, background):
+    meshes = mesh.extend(3)
+    frag = dr.MeshRasterizer(views, dr.RasterizationSettings(
+        image_size=S, blur_radius=blur_radius_for(sharp_sigma), faces_per_pixel=64))(meshes)
+    return dr.SoftPhongShader(cameras=views, lights=view_lights, blend_params=dr.BlendParams(
+        sigma=sharp_sigma, gamma=1e-4, background_color=background))(frag, meshes)[..., :3]
+
+
+bg_scales = torch.linspace(0.8, 1.3, N_GRID)
+bg_land, bg_best = {}, {}
+with torch.no_grad():
+    for name, bg in (("black (matches)", (0.0, 0.0, 0.0)), ("white (default)", (1.0, 1.0, 1.0))):
+        bg_land[name] = [float(((soft_rgb(moved(scale=float(sc)), bg) - target_rgb) ** 2).mean())
+                         for sc in bg_scales]
+        bg_best[name] = float(bg_scales[int(np.argmin(bg_land[name]))])
+    white_pic = soft_rgb(cow, (1.0, 1.0, 1.0))[0]
+fig, axes = plt.subplots(1, 3, figsize=(10, 3.2), gridspec_kw={"width_ratios": [1, 1, 2]})
+for ax, img, title in ((axes[0], target_rgb[0], "target (black)"),
+                       (axes[1], white_pic, "render (white)")):
+    ax.imshow(img.clamp(0, 1))
+    ax.set_title(title)
+    ax.axis("off")
+for name, loss in bg_land.items():
+    axes[2].semilogy(bg_scales, loss, "o-", ms=3, label=f"{name}: best {bg_best[name]:.2f}")
+axes[2].axvline(1.0, color="k", ls=":", lw=1)
+axes[2].set_xlabel("scale of the cow (truth: 1)")
+axes[2].set_ylabel("colour MSE")
+axes[2].set_title("loss against scale")
+axes[2].legend(fontsize=8)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The assertion: with matching backgrounds the best scale is within 10% of the truth (what
+# is left is the blur's bias, above); with the white default the loss at the true scale is
+# over 10x larger and the best scale is too large.
+
+# %%
+black, white = bg_land["black (matches)"], bg_land["white (default)"]
+i_true = int(torch.argmin((bg_scales - 1).abs()))
+assert abs(bg_best["black (matches)"] - 1) <= 0.1, bg_best
+assert white[i_true] > 10 * black[i_true], (white[i_true], black[i_true])
+assert bg_best["white (default)"] >= 1.1, bg_best
+
+# %% [markdown]
+# ## Checklist
+#
+# - Pick the soft edge width in pixels (1-2), then `sigma = (width / S)^2 / log(9)` and
+#   `blur_radius = log(1/1e-4 - 1) * sigma`. Both are squared NDC distances.
+# - Raise `faces_per_pixel` until no pixel fills its last slot
+#   (`(pix_to_face[..., -1] >= 0).mean()`), at your smallest image size.
+# - Keep `znear` below the nearest geometry (clipping is at `znear / 2`) and `zfar` near the
+#   scene's depth when blending colours softly.
+# - Render views in one batched call.
+# - Check the first render of a fit by eye: an empty image, a speckled silhouette or a
+#   mismatched background is visible at once, and invisible in the loss curve.
