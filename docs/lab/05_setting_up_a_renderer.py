@@ -372,17 +372,16 @@ assert bleed[1e4] > 2 * bleed[100.0], bleed
 # A renderer call takes a batch: one mesh extended to N copies (`mesh.extend(N)`, or let
 # the rasterizer do it when it gets one mesh and N cameras) and cameras whose `R` is
 # (N, 3, 3) and `T` (N, 3). One call is cheaper than N calls (one kernel launch, one pass of
-# Python overhead), and gives the same images.
+# Python overhead), and gives the same images. (A hard Phong renderer here, to keep the
+# timing quick; soft ones batch the same way.)
 
 # %%
 azims = torch.linspace(0, 360, N_VIEWS + 1)[:-1]
 Rs, Ts = dr.look_at_view_transform(dist=2.7, elev=10, azim=azims)
 cameras = dr.FoVPerspectiveCameras(R=Rs, T=Ts)
 renderer = dr.MeshRenderer(
-    dr.MeshRasterizer(cameras, dr.RasterizationSettings(
-        image_size=S, blur_radius=blur_radius_for(1e-4), faces_per_pixel=32)),
-    dr.SoftPhongShader(cameras=cameras, lights=lights,
-                       blend_params=dr.BlendParams(sigma=1e-4, gamma=1e-4)))
+    dr.MeshRasterizer(cameras, dr.RasterizationSettings(image_size=S)),
+    dr.HardPhongShader(cameras=cameras, lights=lights))
 batched_meshes = cow.extend(N_VIEWS)
 
 
@@ -433,15 +432,17 @@ assert diff < 1e-5, "batched and looped renders differ"
 #
 # Each mistake below gets a picture and a one-line symptom. The fits are silhouette or
 # colour losses of the cow against a target rendered at the true pose, from three views.
-# (`K_FIT = 256` slots: nearly enough at this size, section 2, and quicker than 640.)
+# They render at `SM = 64` pixels (quick; the same at both notebook sizes) with
+# `K_FIT = 256` slots (nearly enough at this size, section 2, and quicker than 640).
 
 # %%
 R3, T3 = dr.look_at_view_transform(dist=2.7, elev=10, azim=torch.tensor([30.0, 150.0, 270.0]))
 views = dr.FoVPerspectiveCameras(R=R3, T=T3)
 K_FIT = 256
+SM = 64
 centre = cow_verts.mean(0)
-target_sil = hard_mask(cow, views, S)
-good_sigma = sigma_for_width(1.5, S)
+target_sil = hard_mask(cow, views, SM)
+good_sigma = sigma_for_width(1.5, SM)
 
 
 def moved(tx=0.0, scale=1.0):
@@ -470,13 +471,13 @@ for label, blur in (("rule", blur_radius_for(good_sigma)), ("blur_radius=0", 0.0
     losses, grads, fds = [], [], []
     for tx0 in txs:
         tx = tx0.clone().requires_grad_(True)
-        sil, _ = soft_silhouette(moved(tx), views, S, good_sigma, K_FIT, blur_radius=blur)
+        sil, _ = soft_silhouette(moved(tx), views, SM, good_sigma, K_FIT, blur_radius=blur)
         loss = ((sil - target_sil) ** 2).sum()
         loss.backward()
         with torch.no_grad():
-            up = ((soft_silhouette(moved(tx0 + h), views, S, good_sigma, K_FIT, blur)[0]
+            up = ((soft_silhouette(moved(tx0 + h), views, SM, good_sigma, K_FIT, blur)[0]
                    - target_sil) ** 2).sum()
-            down = ((soft_silhouette(moved(tx0 - h), views, S, good_sigma, K_FIT, blur)[0]
+            down = ((soft_silhouette(moved(tx0 - h), views, SM, good_sigma, K_FIT, blur)[0]
                      - target_sil) ** 2).sum()
         losses.append(float(loss))
         grads.append(float(tx.grad))
@@ -515,8 +516,8 @@ assert np.all(np.abs(g_rule[away] - fd_rule[away]) < 0.4 * np.abs(fd_rule[away])
 assert np.median(np.abs(g_zero[away]) / np.abs(fd_zero[away])) < 0.25, g_zero
 
 verts = cow_verts.clone().requires_grad_(True)
-sil0, _ = soft_silhouette(dr.Meshes([verts], [cow_faces]), views, S, good_sigma, K_FIT, 0.0)
-outside = hard_mask(cow, views, S) == 0
+sil0, _ = soft_silhouette(dr.Meshes([verts], [cow_faces]), views, SM, good_sigma, K_FIT, 0.0)
+outside = hard_mask(cow, views, SM) == 0
 outside_loss = (sil0 * outside).sum()
 (grad_outside,) = torch.autograd.grad(outside_loss, verts, allow_unused=True)
 assert float(outside_loss) == 0.0, "coverage outside the silhouette without blur"
@@ -534,11 +535,11 @@ assert grad_outside is None or float(grad_outside.abs().max()) == 0.0, "gradient
 scales = torch.linspace(0.75, 1.1, N_GRID)
 best, land, pictures = {}, {}, []
 for width in (0.5, 1.5, 4.0):
-    sig = sigma_for_width(width, S)
+    sig = sigma_for_width(width, SM)
     with torch.no_grad():
-        land[width] = [float(((soft_silhouette(moved(scale=float(sc)), views, S, sig, K_FIT)[0]
+        land[width] = [float(((soft_silhouette(moved(scale=float(sc)), views, SM, sig, K_FIT)[0]
                                - target_sil) ** 2).mean()) for sc in scales]
-        pictures.append(soft_silhouette(cow, views[[0]], S, sig, K_FIT)[0][0])
+        pictures.append(soft_silhouette(cow, views[[0]], SM, sig, K_FIT)[0][0])
     best[width] = float(scales[int(np.argmin(land[width]))])
 fig, ax = plt.subplots(figsize=(8, 3.2))
 for width, loss in land.items():
@@ -575,9 +576,9 @@ verts = cow_verts.clone().requires_grad_(True)
 mesh_v = dr.Meshes([verts], [cow_faces])
 wrong = dr.FoVPerspectiveCameras(R=eye, T=torch.tensor([[0.0, 0.0, -2.7]]))
 right = dr.FoVPerspectiveCameras(R=eye, T=torch.tensor([[0.0, 0.0, 2.7]]))
-sil_wrong, _ = soft_silhouette(mesh_v, wrong, S, good_sigma, K_FIT)
-sil_right, _ = soft_silhouette(mesh_v, right, S, good_sigma, K_FIT)
-loss_wrong = ((sil_wrong - hard_mask(cow, right, S)) ** 2).sum()
+sil_wrong, _ = soft_silhouette(mesh_v, wrong, SM, good_sigma, K_FIT)
+sil_right, _ = soft_silhouette(mesh_v, right, SM, good_sigma, K_FIT)
+loss_wrong = ((sil_wrong - hard_mask(cow, right, SM)) ** 2).sum()
 (g_wrong,) = torch.autograd.grad(loss_wrong, verts, allow_unused=True)
 show_row([sil_wrong[0], sil_right[0]], ["T=(0, 0, -2.7): behind", "T=(0, 0, 2.7)"],
          "the same cow, T read two ways")
@@ -596,9 +597,9 @@ assert float(sil_right.max()) > 0.99
 # (section 2).
 
 # %%
-sil_k1, _ = soft_silhouette(cow, camera, S, good_sigma, 1)
-sil_kb, _ = soft_silhouette(cow, camera, S, good_sigma, K_FIT)
-mask1 = hard_mask(cow, camera, S)[0] > 0
+sil_k1, _ = soft_silhouette(cow, camera, SM, good_sigma, 1)
+sil_kb, _ = soft_silhouette(cow, camera, SM, good_sigma, K_FIT)
+mask1 = hard_mask(cow, camera, SM)[0] > 0
 show_row([sil_k1[0], sil_kb[0]], ["K=1", f"K={K_FIT}"], "soft silhouettes, edge 1.5 px")
 print(f"mean coverage inside the object: K=1 {float(sil_k1[0][mask1].mean()):.2f}, "
       f"K={K_FIT} {float(sil_kb[0][mask1].mean()):.3f}")
@@ -631,12 +632,12 @@ flat_shader = dr.MeshShader("phong", "hard", lights=dr.AmbientLights(), cameras=
 floor_imgs = []
 for pc in (True, False):
     frag = dr.MeshRasterizer(floor_cam, dr.RasterizationSettings(
-        image_size=S, perspective_correct=pc))(floor)
+        image_size=SM, perspective_correct=pc))(floor)
     floor_imgs.append(flat_shader(frag, floor)[0, ..., :3])
 cow_imgs = []
 for pc in (True, False):
     frag = dr.MeshRasterizer(camera, dr.RasterizationSettings(
-        image_size=S, perspective_correct=pc))(cow)
+        image_size=SM, perspective_correct=pc))(cow)
     cow_imgs.append(dr.HardPhongShader(cameras=camera, lights=lights)(frag, cow)[0, ..., :3])
 show_row(floor_imgs + cow_imgs, ["floor, correct", "floor, perspective_correct=False",
                                  "cow, correct", "cow, perspective_correct=False"],
@@ -657,23 +658,23 @@ assert floor_diff > 0.05 and cow_diff < 0.2, (floor_diff, cow_diff)
 # %%
 view_lights = dr.PointLights(location=views.get_camera_center())
 with torch.no_grad():
-    frag = dr.MeshRasterizer(views, dr.RasterizationSettings(image_size=S))(cow.extend(3))
+    frag = dr.MeshRasterizer(views, dr.RasterizationSettings(image_size=SM))(cow.extend(3))
     target_rgb = dr.HardPhongShader(cameras=views, lights=view_lights, blend_params=dr.BlendParams(
         background_color=(0.0, 0.0, 0.0)))(frag, cow.extend(3))[..., :3]
 
 
-sharp_sigma = sigma_for_width(0.5, S)  # a sharp edge: little blur bias (above)
+sharp_sigma = sigma_for_width(0.5, SM)  # a sharp edge: little blur bias (above)
 
 
 def soft_rgb(mesh, background):
     meshes = mesh.extend(3)
     frag = dr.MeshRasterizer(views, dr.RasterizationSettings(
-        image_size=S, blur_radius=blur_radius_for(sharp_sigma), faces_per_pixel=64))(meshes)
+        image_size=SM, blur_radius=blur_radius_for(sharp_sigma), faces_per_pixel=32))(meshes)
     return dr.SoftPhongShader(cameras=views, lights=view_lights, blend_params=dr.BlendParams(
         sigma=sharp_sigma, gamma=1e-4, background_color=background))(frag, meshes)[..., :3]
 
 
-bg_scales = torch.linspace(0.8, 1.3, N_GRID)
+bg_scales = torch.linspace(0.8, 1.3, 11)
 bg_land, bg_best = {}, {}
 with torch.no_grad():
     for name, bg in (("black (matches)", (0.0, 0.0, 0.0)), ("white (default)", (1.0, 1.0, 1.0))):
