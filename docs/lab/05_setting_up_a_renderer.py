@@ -25,6 +25,10 @@ import os
 
 SMALL = os.environ.get("DIFFREND_LAB_SMALL") == "1"    # CI's test sizes (seconds, not minutes)
 STATIC = os.environ.get("DIFFREND_LAB_STATIC") == "1"  # no widgets: the docs site and CI
+# Idle OpenMP threads wait passively, so torch's and Numba's thread pools do not spin on
+# each other's cores (diffrend sets this when imported before torch; here torch comes
+# first). Without it, a busy 2-core machine runs the kernels up to 10x slower.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import math  # noqa: E402
 import time  # noqa: E402
@@ -479,7 +483,7 @@ for label, blur in (("rule", blur_radius_for(good_sigma)), ("blur_radius=0", 0.0
                    - target_sil) ** 2).sum()
             down = ((soft_silhouette(moved(tx0 - h), views, SM, good_sigma, K_FIT, blur)[0]
                      - target_sil) ** 2).sum()
-        losses.append(float(loss))
+        losses.append(loss.item())
         grads.append(float(tx.grad))
         fds.append(float((up - down) / (2 * h)))
     curves[label] = (np.array(losses), np.array(grads), np.array(fds))
