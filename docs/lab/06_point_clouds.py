@@ -17,7 +17,7 @@
 # cover a pixel. This notebook rasterizes a coloured cloud sampled from the cow, looks at
 # what the rasterizer returns, compares the compositors that turn it into an image, shows
 # what `radius` and `points_per_pixel` do, and ends by fitting a random cloud to views of
-# the cow. It runs in under a minute on two CPU cores.
+# the cow. It runs in about 20 seconds on two CPU cores.
 
 # %%
 import os
