@@ -39,6 +39,9 @@ def test_notebook_follows_the_lab_conventions(name):
     assert re.search(r"^# %% \[markdown\]\n# # \S", text, re.M), "first cell: a '# Title'"
     assert 'SMALL = os.environ.get("DIFFREND_LAB_SMALL") == "1"' in text
     assert 'STATIC = os.environ.get("DIFFREND_LAB_STATIC") == "1"' in text
+    # torch's OpenMP pool must not spin against Numba's: set before torch is imported.
+    assert 0 <= text.find('"OMP_WAIT_POLICY", "PASSIVE"') < text.find("import torch"), \
+        "set OMP_WAIT_POLICY=PASSIVE before importing torch (see docs/lab/05)"
     # A lab notebook checks what it teaches.
     assert len(re.findall(r"^\s*assert ", text, re.M)) >= 3, "fewer than 3 asserted facts"
 

@@ -27,6 +27,11 @@ import warnings
 SMALL = os.environ.get("DIFFREND_LAB_SMALL") == "1"    # CI's test sizes (seconds, not minutes)
 STATIC = os.environ.get("DIFFREND_LAB_STATIC") == "1"  # no widgets: the docs site and CI
 
+# Idle OpenMP threads wait passively, so torch's and Numba's thread pools do not spin on
+# each other's cores (diffrend sets this when imported before torch; here torch comes
+# first). Without it, a busy 2-core machine runs the kernels up to 10x slower.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
