@@ -92,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     cmd = [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file",
            str(ROOT / "mkdocs.yml"), "--site-dir", args.site_dir]
-    return subprocess.call(cmd, cwd=ROOT)
+    # (mkdocs-material prints a notice about its successor on every build; it is not ours.)
+    return subprocess.call(cmd, cwd=ROOT, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
 
 
 if __name__ == "__main__":
