@@ -231,19 +231,26 @@ fd_sil = (render_silhouette(triangles(with_x(corners, 0, x0 + step), colors), ca
           - render_silhouette(triangles(with_x(corners, 0, x0 - step), colors), camera, S,
                               "hard"))[0].detach() / (2 * step)
 
-lim = fd_sil.abs().max().item()
-fig, ax = plt.subplots(1, 3, figsize=(10, 3.4))
-ax[0].imshow(sil.detach(), cmap="gray")
-ax[0].set_title("hard silhouette")
-ax[1].imshow(autograd_sil, cmap="RdBu_r", vmin=-lim, vmax=lim)
-ax[1].set_title("autograd d pixel / d x")
-ax[2].imshow(fd_sil, cmap="RdBu_r", vmin=-lim, vmax=lim)
-ax[2].set_title("finite differences")
-for a in ax:
-    a.set_xlabel("x (pixels)")
-    a.set_ylabel("y (pixels)")
-plt.tight_layout()
-plt.show()
+
+
+def show_gradients(image, image_title, autograd, fd, autograd_title):
+    """The render, autograd's gradient image and the finite differences, on one colour scale."""
+    lim = fd.abs().max().item()
+    fig, ax = plt.subplots(1, 3, figsize=(10, 3.4))
+    ax[0].imshow(image, cmap="gray")
+    ax[0].set_title(image_title)
+    ax[1].imshow(autograd, cmap="RdBu_r", vmin=-lim, vmax=lim)
+    ax[1].set_title(autograd_title)
+    ax[2].imshow(fd, cmap="RdBu_r", vmin=-lim, vmax=lim)
+    ax[2].set_title("finite differences")
+    for a in ax:
+        a.set_xlabel("x (pixels)")
+        a.set_ylabel("y (pixels)")
+    plt.tight_layout()
+    plt.show()
+
+
+show_gradients(sil.detach(), "hard silhouette", autograd_sil, fd_sil, "autograd d pixel / d x")
 
 # %% [markdown]
 # Checks: autograd's silhouette gradient is exactly zero at every pixel; the finite
@@ -273,19 +280,8 @@ autograd_occ = torch.autograd.functional.jacobian(
 fd_occ = (renderer(pair(1.0, step), cameras=camera)
           - renderer(pair(1.0, -step), cameras=camera))[0, ..., 2].detach() / (2 * step)
 
-lim = fd_occ.abs().max().item()
-fig, ax = plt.subplots(1, 3, figsize=(10, 3.4))
-ax[0].imshow(occl.detach().clamp(0, 1))
-ax[0].set_title("red in front of blue")
-ax[1].imshow(autograd_occ, cmap="RdBu_r", vmin=-lim, vmax=lim)
-ax[1].set_title("autograd d blue / d shift")
-ax[2].imshow(fd_occ, cmap="RdBu_r", vmin=-lim, vmax=lim)
-ax[2].set_title("finite differences")
-for a in ax:
-    a.set_xlabel("x (pixels)")
-    a.set_ylabel("y (pixels)")
-plt.tight_layout()
-plt.show()
+show_gradients(occl.detach().clamp(0, 1), "red in front of blue", autograd_occ, fd_occ,
+               "autograd d blue / d shift")
 
 # %% [markdown]
 # Checks: autograd is zero everywhere (flat colours: nothing to interpolate), while finite
