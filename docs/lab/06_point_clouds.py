@@ -199,6 +199,27 @@ print("mean brightness of covered pixels:", {k: round(v, 2) for k, v in brightne
 assert coverage[(8, 0.5)] < coverage[(8, 1.5)] < coverage[(8, 3.0)], "coverage grows with r"
 assert brightness[(1, 1.5)] < 0.6 * brightness[(8, 1.5)], "K=1 should darken the cloud"
 
+
+def show_points(radius_px=1.5, points_per_pixel=8):
+    """One alpha-composited render at a radius (pixels) and K, for the sliders below."""
+    img = render(cloud, camera, dr.AlphaCompositor(background_color=white), radius_px,
+                 points_per_pixel)[0]
+    plt.figure(figsize=(3.5, 3.5))
+    plt.imshow(img.clamp(0, 1))
+    plt.title(f"radius {radius_px:.1f} px, K={points_per_pixel}", fontsize=9)
+    plt.axis("off")
+    plt.show()
+
+
+if not STATIC:  # sliders in a live kernel; the grid above is the static version
+    try:
+        from ipywidgets import FloatSlider, IntSlider, interact
+    except ImportError:
+        interact = None
+    if interact is not None:
+        interact(show_points, radius_px=FloatSlider(min=0.25, max=5.0, step=0.25, value=1.5),
+                 points_per_pixel=IntSlider(min=1, max=16, value=8))
+
 # %% [markdown]
 # ## 4. Fitting a point cloud to views of the cow
 #
