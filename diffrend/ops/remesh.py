@@ -108,11 +108,15 @@ class _Topo:
         self.he_opp = faces[:, [2, 0, 1]].reshape(-1)
         lo, hi = np.minimum(src, dst), np.maximum(src, dst)
         key = lo * nv + hi
-        self.edge_key, self.he_edge = np.unique(key, return_inverse=True)
-        self.he_edge = self.he_edge.reshape(-1)
+        order = np.argsort(key, kind="stable")
+        sk = key[order]
+        new_edge = np.ones(sk.shape[0], dtype=bool)
+        new_edge[1:] = sk[1:] != sk[:-1]
+        self.edge_key = sk[new_edge]
+        self.he_edge = np.empty(key.shape[0], dtype=np.int64)
+        self.he_edge[order] = np.cumsum(new_edge) - 1
         ne = self.edge_key.shape[0]
         self.edges = np.stack([self.edge_key // nv, self.edge_key % nv], axis=1)
-        order = np.argsort(self.he_edge, kind="stable")
         counts = np.bincount(self.he_edge, minlength=ne)
         if nf and counts.max() > 2:
             raise ValueError("faces: the mesh has an edge with more than two faces")
@@ -131,7 +135,7 @@ class _Topo:
         # Vertex-vertex adjacency (CSR over both directions), valences.
         a = np.concatenate([self.edges[:, 0], self.edges[:, 1]])
         b = np.concatenate([self.edges[:, 1], self.edges[:, 0]])
-        o = np.lexsort((b, a))
+        o = np.argsort(a, kind="stable")
         self.nbr_src, self.nbr_idx = a[o], b[o]
         self.valence = np.bincount(a, minlength=nv)
         # Vertex-face adjacency (CSR).
@@ -182,6 +186,49 @@ def _ranks(*keys: np.ndarray) -> np.ndarray:
     r = np.empty_like(order)
     r[order] = np.arange(order.shape[0])
     return r
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """A fixed integer hash (splitmix64's finaliser) of int64 keys, as int64 >= 0: priorities
+    that do not follow the vertex numbering, so independent sets are large, yet deterministic."""
+    z = x.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(1)).astype(np.int64)
+
+
+def _independent(groups: np.ndarray, rank: np.ndarray, topo: _Topo, ring: bool,
+                 rounds: int = 16) -> np.ndarray:
+    """Choose candidates (rows of vertex ids ``groups (n, k)``, unique priorities ``rank``,
+    lowest first) so that no two chosen share a vertex (``ring``: nor have adjacent vertices).
+
+    Rounds of local minima (Luby-style): a candidate is taken when it has the lowest rank
+    among the candidates it conflicts with; taken ones block their neighbourhood; repeat."""
+    nv = topo.nv
+    n = groups.shape[0]
+    taken = np.zeros(n, dtype=bool)
+    live = np.ones(n, dtype=bool)
+    for _ in range(rounds):
+        idx = np.flatnonzero(live)
+        if idx.shape[0] == 0:
+            break
+        g, r = groups[idx], rank[idx]
+        m = np.full(nv, _BIG, dtype=np.int64)
+        for col in range(g.shape[1]):
+            np.minimum.at(m, g[:, col], r)
+        if ring:
+            m2 = m.copy()
+            np.minimum.at(m2, topo.nbr_src, m[topo.nbr_idx])
+            m = m2
+        acc = np.all(m[g] == r[:, None], axis=1)
+        taken[idx[acc]] = True
+        blocked = np.zeros(nv, dtype=bool)
+        blocked[g[acc].reshape(-1)] = True
+        if ring:
+            blocked[topo.nbr_idx[blocked[topo.nbr_src]]] = True
+        live[idx] = ~acc & ~blocked[g].any(axis=1)
+    return taken
 
 
 class _State:
@@ -297,6 +344,16 @@ def _collapse_pass(s: _State, ratio: float, split_ratio: float, cos_turn: float,
         o = topo.he_opp[np.maximum(h, 0)]
         need = np.where(bv[o], 3, 4)
         ok &= (h < 0) | (topo.valence[o] >= need)
+    if not ok.any():
+        return False
+    cand, a, b = cand[ok], a[ok], b[ok]
+    # 2-ring independent set: relatively shortest first (in steps of 0.1), then a fixed hash
+    # of the edge. The geometric checks below run on the chosen collapses only; refused ones
+    # wait for the next pass.
+    bucket = np.floor((length / tgt)[cand] * 10).astype(np.int64)
+    rank = _ranks(cand, _mix(topo.edge_key[cand]), bucket)
+    acc = _independent(np.stack([a, b], axis=1), rank, topo, ring=True)
+    cand, a, b = cand[acc], a[acc], b[acc]
     wa = np.where(bv[a] & ~bv[b], 1.0, np.where(bv[b] & ~bv[a], 0.0, 0.5))
     p = wa[:, None] * s.v[a] + (1 - wa)[:, None] * s.v[b]
     # Geometry of the merged star: faces of a or b not holding both.
@@ -306,30 +363,22 @@ def _collapse_pass(s: _State, ratio: float, split_ratio: float, cos_turn: float,
     ina = fv == a[owner, None]
     inb = fv == b[owner, None]
     both = ina.any(1) & inb.any(1)
-    owner, fc, fv, moved = owner[~both], fc[~both], fv[~both], (ina | inb)[~both]
+    owner, fv, moved = owner[~both], fv[~both], (ina | inb)[~both]
     old = s.v[fv]
     new = np.where(moved[..., None], p[owner][:, None, :], old)
     n_old, n_new = _face_normals(old), _face_normals(new)
     bad = (_cos(n_new, n_old) < cos_turn) | (np.linalg.norm(n_new, axis=1) <= eps_area)
     # New edges (merged vertex to the face's other corners) must not need a split.
     mv = np.argmax(moved, axis=1)
+    tp = wa * s.t[a] + (1 - wa) * s.t[b]
     for d in (1, 2):
         w = fv[np.arange(fv.shape[0]), (mv + d) % 3]
-        lim = split_ratio * 0.5 * (s.t[w] + (wa * s.t[a] + (1 - wa) * s.t[b])[owner])
+        lim = split_ratio * 0.5 * (s.t[w] + tp[owner])
         bad |= np.linalg.norm(s.v[w] - p[owner], axis=1) > lim
-    ok &= np.bincount(owner, weights=bad, minlength=cand.shape[0]) == 0
+    ok = np.bincount(owner, weights=bad, minlength=cand.shape[0]) == 0
     if not ok.any():
         return False
-    cand, a, b, wa, p = cand[ok], a[ok], b[ok], wa[ok], p[ok]
-    # 2-ring independent set: shortest relative length first, then edge index.
-    rank = _ranks(cand, (length / tgt)[cand])
-    m1 = np.full(nv, _BIG, dtype=np.int64)
-    np.minimum.at(m1, a, rank)
-    np.minimum.at(m1, b, rank)
-    m2 = m1.copy()
-    np.minimum.at(m2, topo.nbr_src, m1[topo.nbr_idx])
-    acc = (m2[a] == rank) & (m2[b] == rank)
-    a, b, wa, p = a[acc], b[acc], wa[acc], p[acc]
+    a, b, wa, p = a[ok], b[ok], wa[ok], p[ok]
     ni, nw = s._merge_rows(s.idx[a], s.w[a], s.idx[b], s.w[b], wa, 1 - wa)
     s._set_rows(ni, nw, a)
     s.v = s.v.copy()
@@ -370,7 +419,12 @@ def _flip_pass(s: _State, cos_crease: float, eps_area: float) -> bool:
     gain = before - after
     minval = np.where(topo.boundary_vert, 2, 3)
     ok = (gain > 0) & (val[a] > minval[a]) & (val[b] > minval[b]) & (c != d)
-    ok &= ~topo.has_edge(c, d)
+    pre = np.flatnonzero(ok)
+    pre = pre[~topo.has_edge(c[pre], d[pre])]
+    if pre.shape[0] == 0:
+        return False
+    ei, h0, h1, a, b, c, d, gain = (x[pre] for x in (ei, h0, h1, a, b, c, d, gain))
+    ok = np.ones(pre.shape[0], dtype=bool)
     n0 = _face_normals(s.v[np.stack([a, b, c], 1)])
     n1 = _face_normals(s.v[np.stack([b, a, d], 1)])
     m0 = _face_normals(s.v[np.stack([c, a, d], 1)])
@@ -383,12 +437,9 @@ def _flip_pass(s: _State, cos_crease: float, eps_area: float) -> bool:
     if not ok.any():
         return False
     sel = np.flatnonzero(ok)
-    rank = _ranks(ei[sel], -gain[sel])
+    rank = _ranks(ei[sel], _mix(topo.edge_key[ei[sel]]), -gain[sel])
     quad = np.stack([a[sel], b[sel], c[sel], d[sel]], axis=1)
-    m1v = np.full(nv, _BIG, dtype=np.int64)
-    for col in range(4):
-        np.minimum.at(m1v, quad[:, col], rank)
-    acc = np.all(m1v[quad] == rank[:, None], axis=1)
+    acc = _independent(quad, rank, topo, ring=False)
     sel, quad = sel[acc], quad[acc]
     faces = s.f.copy()
     qa, qb, qc, qd = quad.T
