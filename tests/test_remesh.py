@@ -200,3 +200,20 @@ def test_bad_input_names_the_argument() -> None:
         remesh(v, f, t, relax=2.0)
     with pytest.raises(ValueError, match="attr"):
         map_vertex_attributes(torch.zeros(2, 3), remesh(v, f, t)[2])
+
+
+@pytest.mark.parametrize("name", list(MESHES))
+def test_extreme_coarsening_then_refining(name: str) -> None:
+    """A huge target collapses down to a minimal mesh (a tetrahedron for the sphere) without
+    breaking it; a small one then refines it again."""
+    make, closed = MESHES[name]
+    v, f = make()
+    euler = _euler(f.numpy(), v.shape[0])
+    for _ in range(15):
+        v, f, _ = remesh(v, f, torch.full((v.shape[0],), 50.0, dtype=torch.float64))
+        _check_valid(v, f, closed, euler)
+    assert f.shape[0] <= {"sphere": 4, "torus": 64, "half_sphere": 8}[name]
+    for _ in range(4):
+        v, f, _ = remesh(v, f, torch.full((v.shape[0],), 0.1, dtype=torch.float64))
+        _check_valid(v, f, closed, euler)
+    assert f.shape[0] > 100
