@@ -1,6 +1,6 @@
 """Operations over plain tensors used by the structures and losses (PyTorch3D's ``ops``):
 k nearest neighbours, point-cloud normals, packed/padded conversions by first index, face
-areas and normals, graph Laplacians."""
+areas and normals, graph Laplacians, continuous remeshing."""
 
 from .knn import KNN, knn_gather, knn_points
 from .mesh_geometry import cot_laplacian, laplacian, mesh_face_areas_normals, norm_laplacian
@@ -15,9 +15,11 @@ from .points_normals import (
     masked_gather,
     wmean,
 )
+from .remesh import VertexMap, map_vertex_attributes, remesh
 
 __all__ = [
     "KNN",
+    "VertexMap",
     "convert_pointclouds_to_tensor",
     "cot_laplacian",
     "estimate_pointcloud_local_coord_frames",
@@ -28,10 +30,12 @@ __all__ = [
     "knn_gather",
     "knn_points",
     "laplacian",
+    "map_vertex_attributes",
     "masked_gather",
     "mesh_face_areas_normals",
     "norm_laplacian",
     "packed_to_padded",
     "padded_to_packed",
+    "remesh",
     "wmean",
 ]
