@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from diffrend.ops.remesh import VertexMap, map_vertex_attributes, remesh
 from diffrend.structures.ico_sphere import ico_sphere
@@ -217,3 +219,25 @@ def test_extreme_coarsening_then_refining(name: str) -> None:
         v, f, _ = remesh(v, f, torch.full((v.shape[0],), 0.1, dtype=torch.float64))
         _check_valid(v, f, closed, euler)
     assert f.shape[0] > 100
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(sides=st.integers(3, 9), rings=st.integers(3, 12), seed=st.integers(0, 2**31 - 1),
+       lo=st.floats(0.02, 0.5), span=st.floats(1.0, 100.0), open_mesh=st.booleans())
+def test_property_small_meshes(sides: int, rings: int, seed: int, lo: float, span: float,
+                               open_mesh: bool) -> None:
+    """Small tori (possibly with a band of faces removed: an open tube), any targets in
+    [lo, lo * span], jitter: every round leaves a valid mesh of the same topology."""
+    m = torus(0.3, 1.0, sides, rings)
+    v, f = m.verts_packed().double(), m.faces_packed()
+    if open_mesh:  # drop the faces of the first ring: an open tube with two boundary loops
+        f = f[2 * sides:]
+    euler = _euler(f.numpy(), v.shape[0])
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(3):
+        t = lo * torch.exp(torch.rand(v.shape[0], generator=g, dtype=torch.float64)
+                           * np.log(span))
+        v, f, vmap = remesh(v, f, t)
+        _check_valid(v, f, not open_mesh, euler)
+        assert vmap.weight.min() >= 0
+        v = v + 0.01 * torch.randn(v.shape, generator=g, dtype=torch.float64)
