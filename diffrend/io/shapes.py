@@ -7,20 +7,18 @@ the origin, largest |coordinate| 1 (:func:`diffrend.jobs.views.unit_box`). The y
 as for the cow. Every shape has its own per-vertex colour scheme (a few flat colours by part
 or by position), since ``diffrend fit`` matches colours as well as silhouettes.
 
-=================  =====  ==========  ===============================================
-name               genus  components  what it tests
-=================  =====  ==========  ===============================================
-``torus``          1      1           a hole
-``double_torus``   2      1           two holes (two tori merged)
-``mug``            1      1           a cup (concave) with a handle
-``teapot``         1      1           the bundled teapot (its handle; welded)
-``chair``          1      1           thin parts (legs, posts), a loop in the back
-``gear``           1      1           sharp creases (teeth), an axle hole
-``chamfered_box``  0      1           flat faces and sharp chamfered edges
-``bowl``           0      1           a deep concavity a visual hull cannot see
-``trio``           1      3           several components: sphere, box, torus
-``cow``            0      1           the bundled cow (colours from its texture)
-=================  =====  ==========  ===============================================
+| name | genus | components | what it tests |
+|---|---|---|---|
+| `torus` | 1 | 1 | a hole |
+| `double_torus` | 2 | 1 | two holes (two tori merged) |
+| `mug` | 1 | 1 | a cup (concave) with a thin handle |
+| `teapot` | 1 | 1 | the bundled teapot (its handle; vertices welded) |
+| `chair` | 1 | 1 | thin parts (legs, posts), a loop in the back |
+| `gear` | 1 | 1 | sharp creases (teeth), an axle hole |
+| `chamfered_box` | 0 | 1 | flat faces and sharp chamfered edges |
+| `bowl` | 0 | 1 | a deep concavity a visual hull cannot see |
+| `trio` | 1 | 3 | several components: sphere, box, torus; small in the view |
+| `cow` | 0 | 1 | the bundled cow (colours from its texture) |
 
 Why here (``diffrend.io``): a shape is a ``Meshes`` with ``TexturesVertex`` colours
 (:mod:`diffrend.shading`, a layer above :mod:`diffrend.structures`) and two shapes are read
