@@ -133,6 +133,7 @@ def _solid(parts: list[tuple[Any, str]], combine: Callable[[list[Any]], Any],
 
 
 def _union(ms: list[Any]) -> Any:
+    """The union of manifold3d solids, in order."""
     out = ms[0]
     for m in ms[1:]:
         out = out + m
