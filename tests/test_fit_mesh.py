@@ -31,7 +31,7 @@ from diffrend.structures import Meshes, ico_sphere
 
 SMALL = FitMeshSettings(
     stages=(Stage(32, 6, 0.05), Stage(48, 8, 0.03, subdivide=True)),
-    init_level=1, views_per_step=3, snapshot_every=4, snapshot_views=2,
+    init_level=1, views_per_step=3, snapshot_every=4, snapshot_views=2, remesh_every=3,
 )
 
 
@@ -83,15 +83,22 @@ def test_smooth_param_step_is_smoothed():
     assert g[neighbours[neighbours != 0]].abs().min() > 0.2 * g[0].abs()
 
 
-def test_smooth_param_conjugate_gradient_matches_dense(monkeypatch):
-    mesh = ico_sphere(2)
+def test_smooth_param_banded_dense_and_conjugate_gradient_agree(monkeypatch):
+    """The three solvers (banded on the CPU, dense, conjugate gradients) give one map."""
+    mesh = ico_sphere(3)
     x = torch.randn(mesh.verts_packed().shape, generator=torch.Generator().manual_seed(1))
+    banded = SmoothVertexParam(mesh, lam=10.0)
+    monkeypatch.setattr(smooth_mod, "_BANDED_MAX_BANDWIDTH", -1)
     dense = SmoothVertexParam(mesh, lam=10.0)
     monkeypatch.setattr(smooth_mod, "_DENSE_MAX_VERTS", 0)
     sparse = SmoothVertexParam(mesh, lam=10.0)
-    assert sparse._chol is None and dense._chol is not None
+    assert banded._banded is not None and banded._chol is None
+    assert dense._banded is None and dense._chol is not None
+    assert sparse._banded is None and sparse._chol is None
     u = dense.to_params(x)
+    torch.testing.assert_close(banded.to_verts(u), dense.to_verts(u), atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(sparse.to_verts(u), dense.to_verts(u), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(banded.to_verts(u), x, atol=1e-5, rtol=1e-5)
 
 
 def test_smooth_param_bad_input():
@@ -134,7 +141,7 @@ def test_sphere_cameras_cover_the_sphere_and_look_at_the_origin():
 
 def test_fit_mesh_improves_silhouettes_and_shape(cow, views, heldout):
     settings = FitMeshSettings(stages=(Stage(32, 25, 0.05), Stage(48, 25, 0.03, subdivide=True)),
-                               init_level=2, views_per_step=4, lr_end=1.0)
+                               init_level=2, views_per_step=4, lr_end=1.0, remesh_every=0)
     start = initial_mesh(views, settings)
     iou0 = heldout_iou(start, heldout.cameras, heldout.masks).mean()
     cd0 = normalized_chamfer(start, cow)
@@ -180,7 +187,8 @@ def _final(result) -> tuple[torch.Tensor, torch.Tensor]:
     return result.mesh.verts_packed(), result.mesh.textures.verts_features_packed()
 
 
-@pytest.mark.parametrize("stop_at", [4, 6, 9])  # inside stage 0, at its end, inside stage 1
+# inside stage 0 just before / after a remesh, at its end, inside stage 1 after its remesh
+@pytest.mark.parametrize("stop_at", [3, 4, 6, 10])
 def test_resume_gives_the_same_result_bit_for_bit(views, tmp_path, stop_at):
     full = fit_mesh(views, settings=SMALL, seed=3, progress=False)
     ck = tmp_path / "ck.pt"
@@ -316,3 +324,37 @@ def test_fit_mesh_texture_mode_fits_and_resumes(views, tmp_path):
                     resume=True)
     assert torch.equal(rest.mesh.verts_packed(), full.mesh.verts_packed())
     assert torch.equal(rest.mesh.textures.maps_padded(), tex.maps_padded())
+
+
+# ---------------------------------------------------------------- remeshing during the fit
+
+
+def _euler_and_boundary(faces: torch.Tensor) -> tuple[int, int]:
+    e = torch.cat([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]).sort(dim=1).values
+    edges, uses = torch.unique(e, dim=0, return_counts=True)
+    n_verts = torch.unique(faces).numel()
+    return n_verts - edges.shape[0] + faces.shape[0], int((uses != 2).sum())
+
+
+def test_fit_mesh_remeshes_keep_a_closed_sphere_and_follow_the_image_size(views):
+    settings = replace(SMALL, stages=(Stage(32, 6, 0.05), Stage(64, 6, 0.03)), remesh_every=3)
+    result = fit_mesh(views, settings=settings, progress=False)
+    # stage starts (2) and step 3 of each stage
+    assert result.remeshes == 4
+    faces = result.mesh.faces_packed()
+    assert _euler_and_boundary(faces) == (2, 0)  # still a closed genus-0 surface
+    coarse = fit_mesh(views, settings=replace(settings, stages=(Stage(32, 6, 0.05),)),
+                      progress=False)
+    # edges of edge_px pixels: twice the image size, about four times the faces
+    ratio = faces.shape[0] / coarse.mesh.faces_packed().shape[0]
+    assert 2.0 < ratio < 8.0, ratio
+    off = fit_mesh(views, settings=replace(settings, remesh_every=0), progress=False)
+    assert off.remeshes == 0
+    assert off.mesh.faces_packed().shape[0] == 80  # ico level 1, no subdivide stage
+
+
+def test_fit_mesh_face_budget_caps_the_resolution(views):
+    settings = replace(SMALL, stages=(Stage(64, 3, 0.05),), edge_px=0.5, face_budget=0.1)
+    result = fit_mesh(views, settings=settings, progress=False)
+    # 0.1 faces per pixel of a 64 x 64 image: about 410 faces (the estimate is per area)
+    assert result.mesh.faces_packed().shape[0] < 1.5 * 0.1 * 64 * 64

@@ -115,7 +115,8 @@ def evaluate(result: FitMeshResult, inputs: FitInputs) -> dict:
     metrics: dict = {"source": inputs.source, "steps": result.steps,
                      "stopped": result.stopped, "seconds": round(result.seconds, 2),
                      "verts": int(result.mesh.verts_packed().shape[0]),
-                     "faces": int(result.mesh.faces_packed().shape[0])}
+                     "faces": int(result.mesh.faces_packed().shape[0]),
+                     "remeshes": result.remeshes}
     if inputs.heldout is not None:
         iou = heldout_iou(result.mesh, inputs.heldout.cameras, inputs.heldout.masks)
         metrics.update(heldout_views=len(iou), heldout_iou_mean=float(iou.mean()),

@@ -29,8 +29,10 @@ import torch
 
 from ..io.views import MultiViewData
 from ..losses import mesh_edge_loss, mesh_laplacian_smoothing, mesh_normal_consistency
+from ..ops import map_vertex_attributes, remesh
 from ..shading import TexturesUV, TexturesVertex
 from ..structures import Meshes, ico_sphere, subdivide_meshes
+from .adaptive import pixels_per_unit, target_edge_lengths, vertex_errors
 from .pictures import to_uint8
 from .pyramid import grey_pyramid, pyramid_texture
 from .runner import RunOptions, Snapshots, run
@@ -102,6 +104,15 @@ class FitMeshSettings:
         snapshot_every: steps between the renders kept for the progress animation (None:
             about 50 renders over the run).
         snapshot_views: how many training views those renders show.
+        remesh_every: steps between continuous remeshes of the surface (0: never; the
+            stages' ``subdivide`` then sets the resolution). With remeshing, every stage
+            starts with a remesh to its own image size instead of a subdivision, and each
+            remesh sets edges of ``edge_px`` pixels, shorter where the error stays high (see
+            :mod:`.adaptive`).
+        edge_px: target edge length, in pixels of the current stage's images.
+        refine: where the image error is largest, edges are ``1 / refine`` of ``edge_px``.
+        face_budget: at most this many faces per pixel of the current stage's image
+            (``face_budget * S**2``): the resolution grows with the image size.
     """
 
     stages: tuple[Stage, ...] = DEFAULT_STAGES
@@ -124,6 +135,10 @@ class FitMeshSettings:
     w_normal: float = 0.0
     snapshot_every: int | None = None
     snapshot_views: int = 4
+    remesh_every: int = 25
+    edge_px: float = 2.0
+    refine: float = 2.0
+    face_budget: float = 0.5
 
     def __post_init__(self) -> None:
         if not self.stages:
@@ -164,6 +179,14 @@ class FitMeshSettings:
             raise ValueError(f"lr_end must be in (0, 1], got {self.lr_end}")
         if not (math.isfinite(self.blur_px) and 0 < self.blur_px <= 16):
             raise ValueError(f"blur_px must be in (0, 16], got {self.blur_px}")
+        if not (isinstance(self.remesh_every, int) and self.remesh_every >= 0):
+            raise ValueError(f"remesh_every must be an int >= 0, got {self.remesh_every!r}")
+        if not (math.isfinite(self.edge_px) and 0.25 <= self.edge_px <= 64):
+            raise ValueError(f"edge_px must be in [0.25, 64], got {self.edge_px}")
+        if not (math.isfinite(self.refine) and 1 <= self.refine <= 8):
+            raise ValueError(f"refine must be in [1, 8], got {self.refine}")
+        if not (math.isfinite(self.face_budget) and 0 < self.face_budget <= 16):
+            raise ValueError(f"face_budget must be in (0, 16], got {self.face_budget}")
         if self.init_radius is not None and not (math.isfinite(self.init_radius)
                                                  and self.init_radius > 0):
             raise ValueError(f"init_radius must be > 0, got {self.init_radius}")
@@ -217,6 +240,7 @@ class FitMeshResult:
         steps: steps done (the schedule's total unless stopped).
         stopped: None (finished), ``"interrupted"`` (Ctrl-C) or ``"callback"``.
         seconds: wall time of this call (not counting earlier runs of a resumed job).
+        remeshes: remeshes done over the whole run (``settings.remesh_every``).
     """
 
     mesh: Meshes
@@ -226,6 +250,7 @@ class FitMeshResult:
     steps: int = 0
     stopped: str | None = None
     seconds: float = 0.0
+    remeshes: int = 0
 
 
 def initial_mesh(data: MultiViewData, settings: FitMeshSettings) -> Meshes:
@@ -289,6 +314,10 @@ class _MeshFit:
         self.u = torch.empty(0)
         self.opt: torch.optim.Adam | None = None
         self.opt_state: dict | None = None  # a checkpoint's, loaded when the stage is built
+        # Per-vertex image error summed over the steps since the last remesh (and how many).
+        self.err_sum = torch.zeros(self.verts.shape[0], dtype=self.verts.dtype, device=device)
+        self.err_steps = 0
+        self.remeshes = 0
 
     def state_dict(self) -> dict:
         return {"stage": self.stage, "stage_step": self.stage_step,
@@ -296,7 +325,8 @@ class _MeshFit:
                 "u": self.u.detach().cpu(), "verts": self.verts.detach().cpu(),
                 "dirs": self.dirs.cpu(), "levels": [lv.detach().cpu() for lv in self.levels],
                 "optimizer": self.opt.state_dict() if self.opt is not None else None,
-                "generator": self.generator.get_state()}
+                "generator": self.generator.get_state(), "err_sum": self.err_sum.cpu(),
+                "err_steps": self.err_steps, "remeshes": self.remeshes}
 
     def load_state_dict(self, state: dict) -> None:
         device = self.data.images.device
@@ -307,6 +337,8 @@ class _MeshFit:
         self.levels = [lv.to(device) for lv in state["levels"]]
         self.opt_state = state["optimizer"]
         self.generator.set_state(state["generator"])
+        self.err_sum, self.err_steps = state["err_sum"].to(device), state["err_steps"]
+        self.remeshes = state["remeshes"]
         stages = self.settings.stages
         if self.stage < len(stages) and self.stage_step >= stages[self.stage].iters:
             self.stage, self.stage_step = self.stage + 1, 0  # saved at a stage's end
@@ -314,7 +346,9 @@ class _MeshFit:
     def _start_stage(self) -> None:
         """Parameters, optimizer, renderer and targets of the current stage."""
         settings, stage = self.settings, self.settings.stages[self.stage]
-        if self.stage_step == 0 and stage.subdivide:  # a fresh stage: subdivide
+        if self.stage_step == 0 and settings.remesh_every > 0:  # a fresh stage: remesh
+            self._remesh(stage.image_size)
+        elif self.stage_step == 0 and stage.subdivide:  # a fresh stage: subdivide
             sub, feats = subdivide_meshes(Meshes([self.verts], [self.faces]),
                                           torch.cat([self.colors.detach(), self.dirs], 1))
             self.verts, self.faces = sub.verts_packed(), sub.faces_packed()
@@ -326,6 +360,7 @@ class _MeshFit:
             self.opt_state = None
         self.u = self.u.detach().clone().requires_grad_(True)
         self.colors = self.colors.detach().clone().requires_grad_(settings.colors == "vertex")
+        self.colors_leaf = self.colors  # the optimizer's tensor (matched when remeshing)
         self.levels = [lv.detach().clone().requires_grad_(True) for lv in self.levels]
         self.uvs = sphere_uvs(self.dirs, self.faces) if self.texture_mode else None
         groups = [{"params": [self.u], "lr": stage.lr}]
@@ -342,6 +377,46 @@ class _MeshFit:
         self.masks = resize_images(self.data.masks[..., None], stage.image_size)[..., 0]
         self.images = resize_images(self.data.images, stage.image_size)
 
+    def _remesh(self, image_size: int) -> None:
+        """Remesh toward ``edge_px``-pixel edges at ``image_size`` (shorter where the error
+        summed since the last remesh is high), carrying colours, texture directions, the
+        smooth parameters and the optimizer's moments over to the new vertices."""
+        settings = self.settings
+        edges = Meshes([self.verts], [self.faces]).edges_packed()
+        ppu = pixels_per_unit(self.verts, edges, self.data.cameras, image_size)
+        errors = self.err_sum / self.err_steps if self.err_steps else None
+        target = target_edge_lengths(self.verts, self.faces, ppu, settings.edge_px, errors,
+                                     settings.refine,
+                                     max(64, round(settings.face_budget * image_size**2)))
+        verts, faces, vmap = remesh(self.verts, self.faces, target)
+        self.verts, self.faces = verts, faces
+        self.colors = map_vertex_attributes(self.colors.detach(), vmap).clamp(0.0, 1.0)
+        self.dirs = _unit_dirs(map_vertex_attributes(self.dirs, vmap))
+        self.err_sum = torch.zeros_like(verts[:, 0])
+        self.err_steps = 0
+        self.remeshes += 1
+        if self.opt is None:  # a stage's start: _start_stage builds the rest
+            return
+        self.param = SmoothVertexParam(Meshes([verts], [faces]), settings.smooth)
+        old = {"u": self.u, "colors": self.colors_leaf}
+        self.u = self.param.to_params(verts).requires_grad_(True)
+        self.colors = self.colors.requires_grad_(settings.colors == "vertex")
+        new = {"u": self.u, "colors": self.colors}
+        for group in self.opt.param_groups:
+            for k, p in enumerate(group["params"]):
+                name = next((n for n, q in old.items() if q is p), None)
+                if name is None:
+                    continue
+                group["params"][k] = new[name]
+                state = self.opt.state.pop(p, None)
+                if state:  # Adam's moments, averaged like the vertices (sq stays >= 0)
+                    self.opt.state[new[name]] = {
+                        key: (map_vertex_attributes(val, vmap) if key.startswith("exp_avg")
+                              else val) for key, val in state.items()}
+        self.colors_leaf = self.colors
+        if self.texture_mode:
+            self.uvs = sphere_uvs(self.dirs, self.faces)
+
     def textures(self, detach: bool = False) -> TexturesVertex | TexturesUV:
         return _textures(self.colors, self.levels, self.uvs, self.settings.texture_size,
                          detach)
@@ -350,6 +425,8 @@ class _MeshFit:
         settings, stage = self.settings, self.settings.stages[self.stage]
         if self.opt is None:
             self._start_stage()
+        if self._remesh_due(stage):  # (also right after a resume: the run is the same)
+            self._remesh(stage.image_size)
         frac = self.stage_step / max(1, stage.iters - 1)
         self.opt.param_groups[0]["lr"] = stage.lr * (1.0 - (1.0 - settings.lr_end) * frac)
         n_views = self.data.masks.shape[0]
@@ -374,6 +451,13 @@ class _MeshFit:
                 terms[name] = fn(geometry)
                 weights[name] = w
         loss = sum(weights[k] * v for k, v in terms.items())
+        if settings.remesh_every > 0:  # where the views disagree: detail for the next remesh
+            with torch.no_grad():
+                err = (sil - self.masks[idx]).abs()
+                if rgb is not None:
+                    err = err + (rgb - self.images[idx]).abs().mean(-1)
+                self.err_sum += vertex_errors(err, verts_now, cams)
+                self.err_steps += 1
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
@@ -387,6 +471,13 @@ class _MeshFit:
             self.opt = None
         return {"loss": float(loss.detach()),
                 **{k: float(v.detach()) for k, v in terms.items()}}
+
+    def _remesh_due(self, stage: Stage) -> bool:
+        """A remesh every ``remesh_every`` steps of a stage, but none so late that fewer than
+        ``remesh_every`` steps remain to settle the new vertices."""
+        every = self.settings.remesh_every
+        return (every > 0 and self.stage_step > 0 and self.stage_step % every == 0
+                and self.stage_step + every <= stage.iters)
 
     def shown_colors(self) -> torch.Tensor:
         """The colours as :class:`FitStep` shows them: (V, 3), or the (T, T, 3) texture."""
@@ -483,4 +574,4 @@ def fit_mesh(
               postfix=postfix, snapshots=snaps)
     return FitMeshResult(mesh=job.result_mesh(), history=ran.history, frames=ran.frames,
                          snapshot_views=snap_idx, steps=ran.steps, stopped=ran.stopped,
-                         seconds=ran.seconds)
+                         seconds=ran.seconds, remeshes=job.remeshes)

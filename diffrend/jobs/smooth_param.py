@@ -9,19 +9,25 @@ in ``u`` moves ``x`` by a smoothed step, which spreads every outline gradient ov
 surface like a Sobolev-preconditioned gradient descent. The surface stays smooth with no
 regulariser, and Adam can take large steps.
 
-``x = (I + lambda L)^-1 u`` is solved with a Cholesky factor computed once per topology
-(dense for small meshes, where one triangular solve costs microseconds per vertex; for
-larger meshes conjugate gradients on the sparse matrix, warm-started).
+``x = (I + lambda L)^-1 u`` is solved with a Cholesky factor computed once per topology:
+on the CPU a banded factor after a reverse Cuthill-McKee reordering (a surface mesh's graph
+has a bandwidth of about the square root of its vertex count, so a solve costs O(V^1.5)
+instead of a dense factor's O(V^2): 1 ms against ~100 ms at 4,000 vertices), on other
+devices a dense factor for small meshes and conjugate gradients on the sparse matrix for
+larger ones.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from ..structures import Meshes
 
 # Above this many vertices a dense factor (V^2 floats) costs too much memory.
 _DENSE_MAX_VERTS = 6000
+# A banded factor holds (bandwidth + 1) * V floats: used on the CPU up to this bandwidth.
+_BANDED_MAX_BANDWIDTH = 4000
 
 
 def combinatorial_laplacian(edges: torch.Tensor, n_verts: int, dtype: torch.dtype) -> torch.Tensor:
@@ -78,7 +84,8 @@ class SmoothVertexParam:
         self._matrix = (eye.to(lap.device) + self.lam * lap).coalesce().to(verts.device)
         self._dtype = verts.dtype
         self._chol: torch.Tensor | None = None
-        if self.n_verts <= _DENSE_MAX_VERTS:
+        self._banded = _banded_factor(self._matrix) if verts.device.type == "cpu" else None
+        if self._banded is None and self.n_verts <= _DENSE_MAX_VERTS:
             self._chol = torch.linalg.cholesky(self._matrix.to_dense())
 
     def to_params(self, verts: torch.Tensor) -> torch.Tensor:
@@ -100,9 +107,46 @@ class SmoothVertexParam:
 
     def _solve(self, b: torch.Tensor) -> torch.Tensor:
         b64 = b.detach().to(torch.float64)
+        if self._banded is not None:
+            from scipy.linalg import cho_solve_banded
+
+            factor, perm = self._banded
+            x = np.empty(tuple(b64.shape))
+            x[perm] = cho_solve_banded((factor, False), b64.cpu().numpy()[perm],
+                                       check_finite=False)
+            return torch.from_numpy(x).to(device=b.device, dtype=b.dtype)
         if self._chol is not None:
             return torch.cholesky_solve(b64, self._chol).to(b.dtype)
         return _conjugate_gradient(self._matrix, b64).to(b.dtype)
+
+
+def _banded_factor(matrix: torch.Tensor) -> tuple[np.ndarray, np.ndarray] | None:
+    """Upper banded Cholesky factor of the SPD sparse ``(V, V)`` matrix after a reverse
+    Cuthill-McKee reordering, and the ordering; None when scipy is missing, the matrix is
+    empty or its bandwidth exceeds ``_BANDED_MAX_BANDWIDTH``."""
+    try:
+        import scipy.sparse as sp
+        from scipy.linalg import cholesky_banded
+        from scipy.sparse.csgraph import reverse_cuthill_mckee
+    except ImportError:
+        return None
+    n = matrix.shape[0]
+    if n == 0:
+        return None
+    idx = matrix.indices().cpu().numpy()
+    val = matrix.values().cpu().numpy()
+    csr = sp.csr_matrix((val, (idx[0], idx[1])), shape=(n, n))
+    perm = reverse_cuthill_mckee(csr, symmetric_mode=True)
+    inv = np.empty_like(perm)
+    inv[perm] = np.arange(n)
+    rows, cols = inv[idx[0]], inv[idx[1]]
+    upper = rows <= cols
+    band = int((cols - rows)[upper].max())
+    if band > _BANDED_MAX_BANDWIDTH:
+        return None
+    ab = np.zeros((band + 1, n))
+    ab[band + rows[upper] - cols[upper], cols[upper]] = val[upper]
+    return cholesky_banded(ab, lower=False, check_finite=False), perm
 
 
 def _conjugate_gradient(
