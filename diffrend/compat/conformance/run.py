@@ -278,6 +278,7 @@ def main(argv: list[str] | None = None) -> None:
     print(text.split("## Failures")[0])
     core = summarize([v for f in per_file if f in RENDERER_FILES for v in per_file[f]])
     if args.min_pass is not None and core["passed"] < args.min_pass:
+        print("## Failures" + text.split("## Failures")[1], file=sys.stderr)
         print(f"conformance: {core['passed']} renderer-related tests pass, fewer than "
               f"--min-pass {args.min_pass}", file=sys.stderr)
         sys.exit(1)
