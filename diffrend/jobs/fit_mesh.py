@@ -1,8 +1,12 @@
 """Fit a mesh (shape and per-vertex colour) to multi-view silhouettes and images.
 
 The job behind ``diffrend fit``. An ico-sphere (or a given mesh) is deformed, coarse to
-fine: each stage renders at a larger image size, and the mesh is subdivided between stages
-so the early stages move few vertices far and the late ones add detail. Each step renders a
+fine: each stage renders at a larger image size, so the early stages move few vertices far
+and the late ones add detail. The resolution follows the images: every ``remesh_every``
+steps, and at each stage's start, the surface is remeshed (:func:`~diffrend.ops.remesh`)
+toward edges of ``edge_px`` pixels, shorter where the silhouette and colour errors stay
+high (:mod:`.adaptive`), within a face budget per pixel; with ``remesh_every=0`` the
+stages' ``subdivide`` flags set it instead. Each step renders a
 random subset of the training views with a soft rasterizer and compares
 
 - the soft silhouette (``1 - prod(1 - D)``, SoftRas's aggregate) with the target masks, and
