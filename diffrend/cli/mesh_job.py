@@ -70,11 +70,12 @@ def prepare_inputs(
     """Training and held-out views from a target mesh or a folder of views.
 
     Views are square ``image_size x image_size``. A folder's views (any size and aspect
-    ratio) are loaded at their own size and framed (:func:`~diffrend.jobs.framing.
-    frame_views`): each view is cut to a square around its silhouette plus a 10% margin,
-    composited onto black outside the silhouette (the fit renders onto black, so a
-    photograph's background stays out of the colour loss) and resampled, with cameras to
-    match; an object far from the camera or off-centre thus still fills the fit's images.
+    ratio) are loaded at their own size (all of them at once, on the CPU) and framed
+    (:func:`~diffrend.jobs.framing.frame_views`): each view is cut to a square around its
+    silhouette plus a 10% margin, composited onto black outside the silhouette (the fit
+    renders onto black, so a photograph's background stays out of the colour loss) and
+    resampled, with cameras to match; an object far from the camera or off-centre thus
+    still fills the fit's images.
 
     Args:
         mesh: target mesh file (rendered from ``views`` cameras spread over a sphere, and

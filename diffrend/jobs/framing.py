@@ -109,7 +109,8 @@ def crop_images(images: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.T
 
     Antialiased: bilinear with PyTorch's ``antialias=True`` (a triangle filter as wide as
     the scale when shrinking, plain bilinear when growing), pixel centres mapped exactly
-    (``u + 0.5 = (x + 0.5 - x0) * size / side``). Values stay within the inputs' range.
+    (``u + 0.5 = (x + 0.5 - x0) * size / side``). Each output is a weighted mean of inputs
+    and padding zeros (non-negative weights: no overshoot, masks stay in [0, 1]).
 
     Args:
         images: ``(N, H, W, C)``.
@@ -137,8 +138,7 @@ def crop_images(images: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.T
             continue
         x = canvas.permute(2, 0, 1)[None]
         out[i] = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
-                               antialias=True)[0].permute(1, 2, 0).clamp(
-                                   images[i].min().clamp(max=0), images[i].max().clamp(min=0))
+                               antialias=True)[0].permute(1, 2, 0)
     return out
 
 
