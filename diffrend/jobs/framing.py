@@ -265,6 +265,9 @@ def frame_views(data: MultiViewData, size: int, margin: float = 0.1) -> MultiVie
     before resampling: a fit renders onto black, so a photograph's background (coloured,
     cluttered) would otherwise enter its colour loss at the silhouette's border.
 
+    A fit to framed views sees only the crops: geometry that projects outside every crop
+    gets no gradient, so start it inside them (:func:`object_sphere`).
+
     Args:
         data: N views (images ``(N, H, W, 3)``, masks ``(N, H, W)``, cameras).
         size: side of the framed views, an int in [8, 8192] (the fit's image size).
