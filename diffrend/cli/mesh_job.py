@@ -22,10 +22,12 @@ from pathlib import Path
 
 import torch
 
+from ..cameras import CamerasBase
 from ..io import load_views, save_obj, save_ply
 from ..io.outputs import write_gif_frames, write_json, write_png
 from ..io.views import MultiViewData
 from ..jobs.fit_mesh import FitMeshResult, FitMeshSettings, fit_mesh
+from ..jobs.framing import frame_views
 from ..jobs.metrics import heldout_iou, normalized_chamfer
 from ..jobs.pictures import image_grid, loss_curve, progress_frames, to_uint8
 from ..jobs.preview import load_for_render
@@ -63,8 +65,17 @@ def prepare_inputs(
     device: str | torch.device = "cpu",
     lit: bool = True,
     allow_outside: bool = False,
+    frame: bool = False,
 ) -> FitInputs:
     """Training and held-out views from a target mesh or a folder of views.
+
+    Views are square ``image_size x image_size``. A folder's views (any size and aspect
+    ratio) are loaded at their own size (all of them at once, on the CPU) and framed
+    (:func:`~diffrend.jobs.framing.frame_views`): each view is cut to a square around its
+    silhouette plus a 10% margin, composited onto black outside the silhouette (the fit
+    renders onto black, so a photograph's background stays out of the colour loss) and
+    resampled, with cameras to match; an object far from the camera or off-centre thus
+    still fills the fit's images.
 
     Args:
         mesh: target mesh file (rendered from ``views`` cameras spread over a sphere, and
@@ -72,12 +83,14 @@ def prepare_inputs(
         data: a folder (or JSON file) readable by :func:`~diffrend.io.load_views`; every
             tenth view is held out (none when there are fewer than 5 views).
         views, heldout: numbers of rendered views (``mesh`` only).
-        image_size: side of the square images (``data`` is resized to it).
+        image_size: side of the square images (``data``'s views are framed to it).
         device: where the views live.
         lit: render ``mesh``'s views lit by headlights (True) or unlit, the albedo (for
             view-independent colours such as a point cloud's).
         allow_outside: let ``data`` name images and masks outside its folder (absolute or
             ``../`` paths); refused by default.
+        frame: ``mesh`` only: render the views at twice ``image_size`` and frame them to
+            ``image_size`` (the object fills each view), as a folder's views always are.
 
     Raises:
         ValueError: both ``mesh`` and ``data`` given, bad files, out-of-range counts.
@@ -91,11 +104,10 @@ def prepare_inputs(
     if not isinstance(heldout, int) or heldout < 0:
         raise ValueError(f"heldout must be an int >= 0, got {heldout!r}")
     if data is not None:
-        all_views = load_views(data, image_size=image_size,
-                               allow_outside=allow_outside).to(device)
-        h, w = all_views.masks.shape[1:]
-        if h != w:
-            raise ValueError(f"data: the fit needs square images, got {h}x{w}")
+        # Native size: framing then gives the object all of image_size, however small it
+        # is in the photograph (the views are freed once framed).
+        all_views = frame_views(load_views(data, allow_outside=allow_outside),
+                                size=image_size).to(device)
         n = len(all_views)
         held = list(range(5, n, 10)) if n >= 5 else []
         train = [i for i in range(n) if i not in held]
@@ -103,10 +115,15 @@ def prepare_inputs(
                          None, Path(data).name, lit=False)
     path = Path(mesh) if mesh is not None else default_mesh_path()
     target = load_for_render(path, device=device)
-    train = render_target_views(target, sphere_cameras(views, device=device), image_size,
-                                lit=lit)
-    held = (render_target_views(target, sphere_cameras(heldout, offset=0.25, device=device),
-                                image_size, lit=lit) if heldout else None)
+
+    def render(cameras: CamerasBase) -> MultiViewData:
+        if not frame:
+            return render_target_views(target, cameras, image_size, lit=lit)
+        return frame_views(render_target_views(target, cameras, 2 * image_size, lit=lit),
+                           size=image_size)
+
+    train = render(sphere_cameras(views, device=device))
+    held = render(sphere_cameras(heldout, offset=0.25, device=device)) if heldout else None
     return FitInputs(train, held, target, path.name, lit=lit)
 
 
