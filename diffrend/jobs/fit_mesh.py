@@ -115,8 +115,6 @@ class FitMeshSettings:
             :mod:`.adaptive`).
         edge_px: target edge length, in pixels of the current stage's images.
         refine: where the image error is largest, edges are ``1 / refine`` of ``edge_px``.
-        rgb_blend: how the colour render blends faces: ``"hard"`` (nearest face) or
-            ``"softmax"`` (SoftRas's soft blend: gradients at occlusion boundaries too).
         face_budget: at most this many faces per pixel of the current stage's image
             (``face_budget * S**2``): the resolution grows with the image size.
     """
@@ -145,7 +143,6 @@ class FitMeshSettings:
     edge_px: float = 2.0
     refine: float = 2.0
     face_budget: float = 0.5
-    rgb_blend: str = "hard"
 
     def __post_init__(self) -> None:
         if not self.stages:
@@ -165,8 +162,6 @@ class FitMeshSettings:
                 continue
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        if self.rgb_blend not in ("hard", "softmax"):
-            raise ValueError(f"rgb_blend must be 'hard' or 'softmax', got {self.rgb_blend!r}")
         if self.colors not in ("vertex", "texture", "none"):
             raise ValueError(f"colors must be 'vertex', 'texture' or 'none', got "
                              f"{self.colors!r}")
@@ -382,8 +377,7 @@ class _MeshFit:
             self.opt_state = None
         self.renderer = SoftSilhouetteRenderer(
             stage.image_size, settings.blur_px, settings.faces_per_pixel,
-            self.data.images.device, with_rgb=settings.colors != "none", lit=settings.lit,
-            rgb_blend=settings.rgb_blend)
+            self.data.images.device, with_rgb=settings.colors != "none", lit=settings.lit)
         self.masks = resize_images(self.data.masks[..., None], stage.image_size)[..., 0]
         self.images = resize_images(self.data.images, stage.image_size)
 

@@ -198,25 +198,18 @@ class SoftSilhouetteRenderer:
         device: where the shaders' parameters live.
         with_rgb: also render colour.
         lit: colour lit by :func:`headlights` (else :func:`unlit`: colour = albedo).
-        rgb_blend: ``"hard"`` (the nearest face's colour) or ``"softmax"`` (SoftRas's
-            depth-weighted blend of the K faces, with the silhouette's sigma: occlusion
-            boundaries then have gradients too).
     """
 
     def __init__(self, image_size: int | tuple[int, int], blur_px: float, faces_per_pixel: int,
-                 device: torch.device | str, with_rgb: bool = True, lit: bool = True,
-                 rgb_blend: str = "hard") -> None:
+                 device: torch.device | str, with_rgb: bool = True, lit: bool = True) -> None:
         short = image_size if isinstance(image_size, int) else min(image_size)
         sigma, r2 = sigma_for_blur(blur_px, short)
         self.rasterizer = MeshRasterizer(raster_settings=RasterizationSettings(
             image_size=image_size, blur_radius=r2, faces_per_pixel=faces_per_pixel))
         self.silhouette = MeshShader("silhouette", "sigmoid", device,
                                      blend_params=BlendParams(sigma=sigma, gamma=1e-4))
-        if rgb_blend not in ("hard", "softmax"):
-            raise ValueError(f"rgb_blend must be 'hard' or 'softmax', got {rgb_blend!r}")
-        self.color = MeshShader("phong", rgb_blend, device, materials=Materials(device=device),
-                                blend_params=BlendParams(sigma=sigma, gamma=1e-4,
-                                                         background_color=(0.0, 0.0, 0.0)))
+        self.color = MeshShader("phong", "hard", device, materials=Materials(device=device),
+                                blend_params=BlendParams(background_color=(0.0, 0.0, 0.0)))
         self.with_rgb = with_rgb
         self.lit = lit
 
