@@ -28,11 +28,12 @@ from ..io.views import MultiViewData
 from ..structures import Meshes
 from .views import cameras_focus
 
-__all__ = ["carve_hull", "hull_mesh", "visual_hull"]
+__all__ = ["carve_hull", "hull_mesh", "mask_coverage", "visual_hull"]
 
 COARSE = 48  # voxels per side of the pass that finds the object
 _PAD = 2  # coarse voxels around the object's box in the fine pass
 _CHUNK = 1 << 16  # voxel centres projected at a time (x N views)
+_MIN_COVERAGE = 0.8  # of the median mask (consistent cameras: 0.99+; shuffled: 0.2-0.75)
 
 
 def _check_masks(masks: torch.Tensor, cameras: CamerasBase) -> None:
@@ -101,13 +102,14 @@ def _main_parts(keep: np.ndarray, seen_by: np.ndarray, min_frac: float = 0.01,
 
 def _footprint_px(cameras: CamerasBase, centre: torch.Tensor, radius: float,
                   size: tuple[int, int]) -> int:
-    """Pixels spanned (at most, over the views) by ``radius`` at ``centre``, across each
-    view's image plane."""
+    """Pixels spanned by ``radius`` at ``centre``, across the image plane of the median
+    view."""
     right = cameras.R[:, :, 0].detach()  # each view's x axis in world coordinates
     pts = torch.stack([centre.expand_as(right), centre + radius * right], 1)  # (N, 2, 3)
     screen = cameras.transform_points_screen(pts.to(cameras.dtype), image_size=size)
     px = (screen[:, 1, :2] - screen[:, 0, :2]).norm(dim=1).nan_to_num(0.0)
-    return math.ceil(float(px.max()))
+    # The median view: a camera at (or near) the centre would ask for the whole image.
+    return min(math.ceil(float(px.median())), max(size) // 8)
 
 
 def carve_hull(
@@ -173,6 +175,47 @@ def carve_hull(
     origin = (lo + hi) / 2 - side / 2 + voxel / 2
     fine = _carve(masks, cameras, origin, voxel, resolution, min_views)
     return fine.astype(np.float32), origin, voxel
+
+
+def mask_coverage(occupancy: np.ndarray, origin: np.ndarray, voxel_size: float,
+                  masks: torch.Tensor, cameras: CamerasBase) -> torch.Tensor:
+    """How much of each mask the occupied voxels explain: the fraction of the mask's pixels
+    (>= 0.5) that some voxel projects to (voxels drawn a voxel wide).
+
+    A hull carved from consistent cameras covers nearly all of every mask (it contains the
+    object); cameras that do not match the masks carve a few scattered voxels that cover
+    little.
+
+    Returns:
+        (N,) float in [0, 1] (1 for an empty mask). No gradients.
+    """
+    n, h, w = masks.shape
+    hits = torch.zeros(n, h * w, dtype=torch.bool)
+    idx = np.argwhere(occupancy > 0.5)
+    if len(idx) == 0:
+        return torch.zeros(n)
+    pts_all = torch.as_tensor(origin + voxel_size * idx, dtype=torch.float64)
+    perspective = cameras.is_perspective()
+    to_view = cameras.get_world_to_view_transform()
+    views = torch.arange(n)[:, None]
+    for start in range(0, len(pts_all), _CHUNK):
+        pts = pts_all[start:start + _CHUNK].to(device=masks.device, dtype=masks.dtype)
+        screen = cameras.transform_points_screen(pts, image_size=(h, w)).cpu()
+        x, y = screen[..., 0].nan_to_num(-1.0), screen[..., 1].nan_to_num(-1.0)
+        seen = (x >= 0) & (x < w) & (y >= 0) & (y < h)
+        if perspective:
+            seen &= to_view.transform_points(pts)[..., 2].cpu() > 0
+        flat = (y.clamp(0, h - 1).long() * w + x.clamp(0, w - 1).long())
+        hits[views.expand_as(flat)[seen], flat[seen]] = True
+    centre = pts_all.mean(0).to(masks)
+    grow = _footprint_px(cameras, centre, voxel_size, (h, w))
+    drawn = hits.reshape(n, 1, h, w).float()
+    if grow:
+        drawn = F.max_pool2d(drawn, 2 * grow + 1, stride=1, padding=grow)
+    inside = masks.detach().cpu() >= 0.5
+    covered = (drawn[:, 0] > 0) & inside
+    area = inside.flatten(1).sum(1)
+    return torch.where(area > 0, covered.flatten(1).sum(1) / area.clamp(min=1), 1.0)
 
 
 def _euler(verts: np.ndarray, faces: np.ndarray) -> int:
@@ -313,10 +356,13 @@ def visual_hull(data: MultiViewData, faces: int = 1280, resolution: int = 128,
         raise ValueError("data.masks are all empty (no pixel >= 0.5): nothing to carve")
     occ, origin, voxel = carve_hull(data.masks, data.cameras, resolution,
                                     min_views_frac=min_views_frac)
-    if not occ.any():
+    coverage = mask_coverage(occ, origin, voxel, data.masks, data.cameras)
+    if not occ.any() or float(coverage.median()) < _MIN_COVERAGE:
+        what = ("is empty" if not occ.any() else
+                f"covers only {100 * float(coverage.median()):.0f}% of the median mask")
         raise ValueError(
-            "data: the visual hull is empty: no point projects inside the masks of all the "
-            "views that see it, so the cameras are inconsistent with the masks (wrong "
+            f"data: the visual hull {what}: few points project inside the masks of all the "
+            "views that see them, so the cameras are inconsistent with the masks (wrong "
             "poses, axis convention or view order?)")
     centres = data.cameras.get_camera_center().detach().double().cpu().numpy()
     idx = np.floor((centres - origin) / voxel + 0.5).astype(np.int64)
