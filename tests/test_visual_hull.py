@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from diffrend.cameras import FoVPerspectiveCameras
 from diffrend.cli import main
-from diffrend.io import save_obj
+from diffrend.io import load_mesh, save_obj
 from diffrend.io.shapes import load_shape
 from diffrend.io.views import MultiViewData
 from diffrend.jobs import FitMeshSettings, Stage, fit_mesh, initial_mesh
@@ -192,14 +192,19 @@ TINY = ["--iters", "6", "--image-size", "32", "--views", "6", "--heldout", "2"]
 
 
 def test_cli_fit_init_options(tmp_path):
-    faces = {}
+    target = tmp_path / "torus.obj"
+    torus = load_shape("torus")
+    save_obj(target, torus.verts_packed(), torus.faces_packed())
+    euler = {}
     for init in ("sphere", "hull"):
         out = tmp_path / init
-        result = CliRunner().invoke(main, ["fit", "-o", str(out), "--init", init, *TINY])
+        result = CliRunner().invoke(main, ["fit", str(target), "-o", str(out), "--init", init,
+                                           *TINY])
         assert result.exit_code == 0, result.output
-        faces[init] = json.loads((out / "metrics.json").read_text())["faces"]
-    assert faces["sphere"] == 320 * 16  # ico-sphere level 2, subdivided twice
-    assert faces["hull"] != faces["sphere"] and abs(faces["hull"] / 16 - 1280) <= 64
+        faces = json.loads((out / "metrics.json").read_text())["faces"]
+        assert abs(faces - 320 * 16) <= 16 * 16, faces  # 320 faces, subdivided twice
+        euler[init] = _euler(load_mesh(out / "mesh.ply"))
+    assert euler == {"sphere": 2, "hull": 0}  # only the hull start has the torus's hole
     # A mesh file starts the fit as it is, in the views' frame.
     start = tmp_path / "start.obj"
     save_obj(start, ico_sphere(1).verts_packed() * 0.6, ico_sphere(1).faces_packed())
