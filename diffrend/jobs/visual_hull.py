@@ -127,7 +127,10 @@ def carve_hull(
     few cameras see are unconstrained). Without ``bounds``, a coarse 48^3 pass over the cube
     of half-side the median camera distance around :func:`~.views.cameras_focus`'s centre
     (masks dilated by a coarse voxel's footprint, so thin parts are not lost) finds the
-    object's box, and the fine pass covers that box padded by two coarse voxels.
+    object's box, and the fine pass covers that box padded by two coarse voxels. In both
+    passes, connected parts that markedly fewer views see than see the best part (phantoms:
+    where a few cameras' cones meet outside the other views' images) and specks under 1% of
+    the largest part are dropped.
 
     Args:
         masks: (N, H, W) silhouettes in [0, 1].
@@ -138,8 +141,8 @@ def carve_hull(
 
     Returns:
         ``(occupancy (R, R, R) float32 numpy in {0, 1}, origin (3,), voxel_size)``: voxel
-        ``[i, j, k]``'s centre is ``origin + voxel_size * (i, j, k)`` (world x, y, z). No
-        gradients.
+        ``[i, j, k]``'s centre is ``origin + voxel_size * (i, j, k)`` (world x, y, z); all
+        zeros when nothing is carved. No gradients.
 
     Raises:
         ValueError: bad shapes, counts or bounds.
@@ -161,8 +164,10 @@ def carve_hull(
         grow = _footprint_px(cameras, centre.to(masks), voxel * math.sqrt(3) / 2, (h, w))
         dilated = F.max_pool2d(masks, 2 * grow + 1, stride=1, padding=grow) if grow else masks
         coarse = _carve(dilated, cameras, origin, voxel, COARSE, min_views)
-        if not coarse.any():
-            return np.zeros((resolution,) * 3, np.float32), origin, voxel
+        if not coarse.any():  # nothing to refine: an empty grid over the whole box
+            voxel = 2 * dist / resolution
+            return (np.zeros((resolution,) * 3, np.float32),
+                    (centre - dist + voxel / 2).numpy(), voxel)
         idx = np.argwhere(coarse)
         lo = origin + voxel * (idx.min(0) - 0.5 - _PAD)
         hi = origin + voxel * (idx.max(0) + 0.5 + _PAD)
@@ -332,14 +337,16 @@ def hull_mesh(occupancy: np.ndarray | torch.Tensor, origin: np.ndarray, voxel_si
     return v + 0.5 * voxel_size * normals, f
 
 
-def visual_hull(data: MultiViewData, faces: int = 1280, resolution: int = 128,
+def visual_hull(data: MultiViewData, faces: int = 1280, resolution: int | None = None,
                 min_views_frac: float = 0.5) -> Meshes:
     """The visual hull of ``data``'s masks as a mesh of about ``faces`` faces.
 
     Args:
         data: N views: masks (N, H, W) and cameras (the images are not used).
         faces: target face count (see :func:`hull_mesh`).
-        resolution: voxels per side of the fine grid (see :func:`carve_hull`).
+        resolution: voxels per side of the fine grid (see :func:`carve_hull`); None:
+            twice the image side, within [48, 128] (finer voxels than the pixels see add
+            time, not detail).
         min_views_frac: fraction of the views that must see a kept voxel.
 
     Returns:
@@ -354,6 +361,8 @@ def visual_hull(data: MultiViewData, faces: int = 1280, resolution: int = 128,
         raise ValueError("data must be a MultiViewData (see diffrend.io.load_views)")
     if not bool((data.masks > 0.5).any()):
         raise ValueError("data.masks are all empty (no pixel >= 0.5): nothing to carve")
+    if resolution is None:
+        resolution = min(128, max(48, 2 * max(data.masks.shape[1:])))
     occ, origin, voxel = carve_hull(data.masks, data.cameras, resolution,
                                     min_views_frac=min_views_frac)
     coverage = mask_coverage(occ, origin, voxel, data.masks, data.cameras)
