@@ -22,6 +22,7 @@ from ..shader_names import SHADERS as SHADER_NAMES
 if TYPE_CHECKING:
     import torch
 
+    from ..structures import Meshes
     from .jobrun import JobRun
 
 
@@ -209,13 +210,18 @@ def _fit_job_options(command: Callable) -> Callable:
               help="Fit per-vertex colours, a UV texture map, or silhouettes only.")
 @click.option("--texture-size", default=256, show_default=True, type=click.IntRange(4, 8192),
               help="Side of the texture map (--colors texture).")
+@click.option("--init", "init", default="hull", show_default=True, metavar="hull|sphere|MESH",
+              help="Starting shape: the visual hull of the training masks (the object's "
+              "holes included), an ico-sphere (genus 0), or a mesh file in the views' frame "
+              "(e.g. an earlier fit's mesh.obj).")
 @_fit_job_options
 def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size: int,
         views: int, heldout: int, seed: int, device: str, colors: str, texture_size: int,
-        checkpoint_every: int, resume: bool, allow_outside_paths: bool,
+        init: str, checkpoint_every: int, resume: bool, allow_outside_paths: bool,
         force: bool) -> None:
-    """Fit an ico-sphere to views of MESH (default: the bundled cow) or of --data: writes
-    mesh.obj/.ply, progress.gif, loss.png, final.png, metrics.json and index.html."""
+    """Fit a mesh to views of MESH (default: the bundled cow) or of --data, starting from
+    their visual hull (see --init): writes mesh.obj/.ply, progress.gif, loss.png,
+    final.png, metrics.json and index.html."""
     from dataclasses import replace
 
     from ..jobs import FitMeshSettings
@@ -223,6 +229,7 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
     from .mesh_job import prepare_inputs, run_fit_job
 
     dev = _device(device)
+    init_mesh = None if init in ("hull", "sphere") else _load_init(init, dev)
     with _job(output, force, resume):
         inputs = prepare_inputs(mesh, data, views=views, heldout=heldout,
                                 image_size=image_size, device=dev,
@@ -230,10 +237,11 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
         _warm_kernels(dev)
         settings = replace(FitMeshSettings().scaled(iters=iters, image_size=image_size),
                            lit=inputs.lit, colors=colors, texture_size=texture_size,
-                           texture_levels=min(5, texture_size.bit_length()))
+                           texture_levels=min(5, texture_size.bit_length()),
+                           init="sphere" if init == "sphere" else "hull")
         with deferred_interrupt() as stop:  # from the first step to the last file
             metrics = run_fit_job(output, inputs, settings,
-                                  _run(seed, resume, checkpoint_every))
+                                  _run(seed, resume, checkpoint_every), init=init_mesh)
     parts = []
     if "heldout_iou_mean" in metrics:
         parts.append(f"held-out IoU mean {metrics['heldout_iou_mean']:.4f} "
@@ -241,6 +249,18 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
     if "chamfer_normalized" in metrics:
         parts.append(f"chamfer {metrics['chamfer_normalized']:.2e}")
     _finish(metrics, parts, "mesh", stop)
+
+
+def _load_init(path: str, device: torch.device) -> Meshes:
+    """``fit --init MESH``: the mesh file as it is (in the views' frame); a bad file is a
+    usage error."""
+    from ..io import load_mesh
+
+    try:
+        return load_mesh(path, device=device)
+    except (ValueError, FileNotFoundError, OSError) as e:
+        raise click.BadParameter(f"expected 'hull', 'sphere' or a mesh file: {e}",
+                                 param_hint="--init") from e
 
 
 @main.command()

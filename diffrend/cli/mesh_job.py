@@ -202,12 +202,16 @@ def write_outputs(out: Path, result: FitMeshResult, inputs: FitInputs, metrics: 
 
 
 def run_fit_job(out: str | os.PathLike, inputs: FitInputs, settings: FitMeshSettings,
-                run: JobRun) -> dict:
+                run: JobRun, init: Meshes | None = None) -> dict:
     """Fit, measure and write everything into ``out`` (see
-    :func:`~diffrend.cli.jobrun.fit_and_write`); returns the metrics."""
+    :func:`~diffrend.cli.jobrun.fit_and_write`); returns the metrics.
+
+    ``init``: the starting mesh, in the views' frame (None: ``settings.init``'s hull or
+    sphere)."""
     return fit_and_write(
         out, run,
-        lambda ck: fit_mesh(inputs.train, settings=settings, seed=run.seed, checkpoint=ck,
+        lambda ck: fit_mesh(inputs.train, init=init, settings=settings, seed=run.seed,
+                            checkpoint=ck,
                             checkpoint_every=run.checkpoint_every, resume=run.resume,
                             progress=run.progress),
         lambda result: evaluate(result, inputs),
