@@ -180,8 +180,8 @@ def test_fit_mesh_starts_from_the_hull(torus):
     assert _euler(start) == 0 and abs(start.faces_packed().shape[0] - 300) <= 15
     result = fit_mesh(torus[1], init=start, settings=settings, progress=False)
     assert result.steps == 6 and all(np.isfinite(h["loss"]) for h in result.history)
-    assert result.mesh.faces_packed().shape[0] == 4 * start.faces_packed().shape[0]
-    assert _euler(result.mesh) == 0  # the fit keeps the hull's genus
+    assert result.remeshes == 2  # at each stage's start
+    assert _euler(result.mesh) == 0  # the fit, remeshes included, keeps the hull's genus
     sphere = initial_mesh(torus[1], replace(settings, init="sphere"))
     assert _euler(sphere) == 2
 
@@ -201,8 +201,8 @@ def test_cli_fit_init_options(tmp_path):
         result = CliRunner().invoke(main, ["fit", str(target), "-o", str(out), "--init", init,
                                            *TINY])
         assert result.exit_code == 0, result.output
-        faces = json.loads((out / "metrics.json").read_text())["faces"]
-        assert abs(faces - 320 * 16) <= 16 * 16, faces  # 320 faces, subdivided twice
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert metrics["remeshes"] == 3, metrics  # at the start of each of the 3 stages
         euler[init] = _euler(load_mesh(out / "mesh.ply"))
     assert euler == {"sphere": 2, "hull": 0}  # only the hull start has the torus's hole
     # A mesh file starts the fit as it is, in the views' frame.
@@ -211,7 +211,8 @@ def test_cli_fit_init_options(tmp_path):
     out = tmp_path / "file"
     result = CliRunner().invoke(main, ["fit", "-o", str(out), "--init", str(start), *TINY])
     assert result.exit_code == 0, result.output
-    assert json.loads((out / "metrics.json").read_text())["faces"] == 80 * 16
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["remeshes"] == 3 and metrics["faces"] > 80  # refined from 80 faces
 
 
 def test_cli_fit_bad_init_is_a_usage_error(tmp_path):
