@@ -151,3 +151,21 @@ def test_pose_cli_writes_outputs(tmp_path):
     assert metrics["evaluation_trials"] == 1
     bad = CliRunner().invoke(main, ["pose", "--min-deg", "90", "--max-deg", "10"])
     assert bad.exit_code != 0 and "--min-deg" in bad.output
+
+
+def test_fit_resolution_and_framing_options(tmp_path):
+    """--edge-px sets the remeshed resolution, --remesh-every 0 turns remeshing off,
+    --frame crops the rendered views to the object; bad values are usage errors."""
+    faces = {}
+    for name, extra in (("coarse", ["--edge-px", "4"]), ("fine", ["--edge-px", "1.5"]),
+                        ("off", ["--remesh-every", "0"]), ("framed", ["--frame"])):
+        out = tmp_path / name
+        result = CliRunner().invoke(main, ["fit", "-o", str(out), *TINY, *extra])
+        assert result.exit_code == 0, result.output
+        metrics = json.loads((out / "metrics.json").read_text())
+        faces[name] = metrics["faces"]
+        assert metrics["remeshes"] == (0 if name == "off" else 3), (name, metrics)
+    assert faces["fine"] > 2 * faces["coarse"], faces
+    for bad in (["--edge-px", "0"], ["--remesh-every", "-1"]):
+        result = CliRunner().invoke(main, ["fit", "-o", str(tmp_path / "bad"), *TINY, *bad])
+        assert result.exit_code == 2 and bad[0] in result.output, result.output

@@ -214,10 +214,19 @@ def _fit_job_options(command: Callable) -> Callable:
               help="Starting shape: the visual hull of the training masks (the object's "
               "holes included), an ico-sphere (genus 0), or a mesh file in the views' frame "
               "(e.g. an earlier fit's mesh.obj).")
+@click.option("--edge-px", default=2.0, show_default=True, type=click.FloatRange(0.25, 64.0),
+              help="Target edge length of the remeshed surface, in pixels of each stage's "
+              "images (shorter where the error stays high); smaller: more detail, slower.")
+@click.option("--remesh-every", default=25, show_default=True, type=click.IntRange(0, 100000),
+              help="Steps between remeshes (0: no remeshing; the mesh is subdivided between "
+              "stages instead).")
+@click.option("--frame", is_flag=True,
+              help="Render MESH's views at twice the size and crop each to the object (for "
+              "objects that do not fill the view; --data views are always framed).")
 @_fit_job_options
 def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size: int,
         views: int, heldout: int, seed: int, device: str, colors: str, texture_size: int,
-        init: str, checkpoint_every: int, resume: bool, allow_outside_paths: bool,
+        init: str, edge_px: float, remesh_every: int, frame: bool, checkpoint_every: int, resume: bool, allow_outside_paths: bool,
         force: bool) -> None:
     """Fit a mesh to views of MESH (default: the bundled cow) or of --data, starting from
     their visual hull (see --init): writes mesh.obj/.ply, progress.gif, loss.png,
@@ -233,12 +242,13 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
     with _job(output, force, resume):
         inputs = prepare_inputs(mesh, data, views=views, heldout=heldout,
                                 image_size=image_size, device=dev,
-                                allow_outside=allow_outside_paths)
+                                allow_outside=allow_outside_paths, frame=frame)
         _warm_kernels(dev)
         settings = replace(FitMeshSettings().scaled(iters=iters, image_size=image_size),
                            lit=inputs.lit, colors=colors, texture_size=texture_size,
                            texture_levels=min(5, texture_size.bit_length()),
-                           init="sphere" if init == "sphere" else "hull")
+                           init="sphere" if init == "sphere" else "hull", edge_px=edge_px,
+                           remesh_every=remesh_every)
         with deferred_interrupt() as stop:  # from the first step to the last file
             metrics = run_fit_job(output, inputs, settings,
                                   _run(seed, resume, checkpoint_every), init=init_mesh)
