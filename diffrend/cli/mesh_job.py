@@ -176,7 +176,7 @@ def write_outputs(out: Path, result: FitMeshResult, inputs: FitInputs, metrics: 
             acc += s.iters
             bounds.append(acc)
         write_png(loss_curve(result.history, boundaries=bounds,
-                             title="loss per step (grey lines: subdivision)"), out / "loss.png")
+                             title="loss per step (grey lines: stage changes)"), out / "loss.png")
         written.append("loss.png")
         figures.append(("loss.png", "loss terms per step"))
     if inputs.heldout is not None:
