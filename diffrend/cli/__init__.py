@@ -226,8 +226,8 @@ def _fit_job_options(command: Callable) -> Callable:
 @_fit_job_options
 def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size: int,
         views: int, heldout: int, seed: int, device: str, colors: str, texture_size: int,
-        init: str, edge_px: float, remesh_every: int, frame: bool, checkpoint_every: int, resume: bool, allow_outside_paths: bool,
-        force: bool) -> None:
+        init: str, edge_px: float, remesh_every: int, frame: bool, checkpoint_every: int,
+        resume: bool, allow_outside_paths: bool, force: bool) -> None:
     """Fit a mesh to views of MESH (default: the bundled cow) or of --data, starting from
     their visual hull (see --init): writes mesh.obj/.ply, progress.gif, loss.png,
     final.png, metrics.json and index.html."""
