@@ -390,7 +390,6 @@ class _MeshFit:
             self.opt_state = None
         self.u = self.u.detach().clone().requires_grad_(True)
         self.colors = self.colors.detach().clone().requires_grad_(settings.colors == "vertex")
-        self.colors_leaf = self.colors  # the optimizer's tensor (matched when remeshing)
         self.levels = [lv.detach().clone().requires_grad_(True) for lv in self.levels]
         self.uvs = sphere_uvs(self.dirs, self.faces) if self.texture_mode else None
         groups = [{"params": [self.u], "lr": stage.lr}]
@@ -419,6 +418,7 @@ class _MeshFit:
                                      settings.refine,
                                      max(64, round(settings.face_budget * image_size**2)))
         verts, faces, vmap = remesh(self.verts, self.faces, target)
+        old = {"u": self.u, "colors": self.colors}  # the optimizer's tensors, if it has them
         self.verts, self.faces = verts, faces
         self.colors = map_vertex_attributes(self.colors.detach(), vmap).clamp(0.0, 1.0)
         self.dirs = _unit_dirs(map_vertex_attributes(self.dirs, vmap))
@@ -428,7 +428,6 @@ class _MeshFit:
         if self.opt is None:  # a stage's start: _start_stage builds the rest
             return
         self.param = SmoothVertexParam(Meshes([verts], [faces]), settings.smooth)
-        old = {"u": self.u, "colors": self.colors_leaf}
         self.u = self.param.to_params(verts).requires_grad_(True)
         self.colors = self.colors.requires_grad_(settings.colors == "vertex")
         new = {"u": self.u, "colors": self.colors}
@@ -443,7 +442,6 @@ class _MeshFit:
                     self.opt.state[new[name]] = {
                         key: (map_vertex_attributes(val, vmap) if key.startswith("exp_avg")
                               else val) for key, val in state.items()}
-        self.colors_leaf = self.colors
         if self.texture_mode:
             self.uvs = sphere_uvs(self.dirs, self.faces)
 

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 
 from ..cameras import CamerasBase, OrthographicCameras, PerspectiveCameras
 from ..io.views import MultiViewData
+from .views import nearest_point_to_lines
 
 __all__ = ["crop_cameras", "crop_images", "crop_views", "frame_views", "image_boxes",
            "mask_boxes", "ndc_intrinsics", "object_sphere"]
@@ -344,13 +345,10 @@ def object_sphere(data: MultiViewData) -> tuple[torch.Tensor, float]:
     # X_view = X_world @ R + T  =>  X_world = (X_view - T) @ R^T.
     rt = R.transpose(1, 2)
     dirs = (d_view[:, None] @ rt)[:, 0]
-    dirs = dirs / dirs.norm(dim=1, keepdim=True)
     origins = ((o_view - T)[:, None] @ rt)[:, 0]
-    proj = torch.eye(3, dtype=R.dtype, device=R.device) - dirs[:, :, None] * dirs[:, None, :]
-    lhs = proj.sum(0).double()
-    if torch.linalg.matrix_rank(lhs) < 3:
+    centre = nearest_point_to_lines(origins, dirs)
+    if centre is None:
         raise ValueError("data: the views' rays are parallel; cannot place the object")
-    centre = torch.linalg.solve(lhs, (proj @ origins[:, :, None]).sum(0)[:, 0].double())
     centre = centre.to(R.dtype)
     half = b[:, 2] / focal.amin(1)
     if persp:

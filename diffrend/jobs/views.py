@@ -122,6 +122,25 @@ def render_target_views(
                          names=names)
 
 
+def nearest_point_to_lines(origins: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor | None:
+    """The point nearest N lines in the least-squares sense (sum of squared distances).
+
+    Args:
+        origins: (N, 3) a point on each line. dirs: (N, 3) their directions (any length).
+
+    Returns:
+        (3,) float64 point, or None when the lines are all parallel (no single nearest point).
+        Not differentiable.
+    """
+    dirs = dirs.detach().double()
+    dirs = dirs / dirs.norm(dim=1, keepdim=True)
+    proj = torch.eye(3, dtype=dirs.dtype, device=dirs.device) - dirs[:, :, None] * dirs[:, None, :]
+    lhs = proj.sum(0)
+    if torch.linalg.matrix_rank(lhs) < 3:
+        return None
+    return torch.linalg.solve(lhs, (proj @ origins.detach().double()[:, :, None]).sum(0)[:, 0])
+
+
 def cameras_focus(cameras: CamerasBase) -> tuple[torch.Tensor, float]:
     """Where the cameras look: the point nearest all optical axes, and its median distance.
 
@@ -132,14 +151,11 @@ def cameras_focus(cameras: CamerasBase) -> tuple[torch.Tensor, float]:
     R = cameras.R.detach().double()
     centres = cameras.get_camera_center().detach().double()  # (N, 3)
     dirs = R[:, :, 2]  # view +Z in world coordinates (rows of R^T)
-    dirs = dirs / dirs.norm(dim=1, keepdim=True)
-    proj = torch.eye(3, dtype=R.dtype, device=R.device) - dirs[:, :, None] * dirs[:, None, :]
-    lhs, rhs = proj.sum(0), (proj @ centres[:, :, None]).sum(0)[:, 0]
-    if len(cameras) < 2 or torch.linalg.matrix_rank(lhs) < 3:
+    centre = nearest_point_to_lines(centres, dirs) if len(cameras) >= 2 else None
+    if centre is None:
         # Parallel axes: fall back to a point in front of the mean camera.
+        dirs = dirs / dirs.norm(dim=1, keepdim=True)
         centre = centres.mean(0) + dirs.mean(0) * centres.norm(dim=1).mean()
-    else:
-        centre = torch.linalg.solve(lhs, rhs)
     dist = (centres - centre).norm(dim=1).median().item()
     return centre.float(), dist
 
