@@ -2,6 +2,7 @@
 (OBJ/MTL, PLY, ``IO`` with pluggable formats; other formats through trimesh), and
 multi-view image datasets (``transforms.json`` / ``cameras.json``) in and out."""
 
+from .colmap import ColmapScene, ColmapView, load_colmap
 from .gaussians import GaussianCloud, load_gaussian_ply, save_gaussian_ply
 from .mesh_io import (
     ObjAux,
@@ -29,6 +30,8 @@ from .views import MultiViewData, load_views, save_views
 
 __all__ = [
     "IO",
+    "ColmapScene",
+    "ColmapView",
     "GaussianCloud",
     "MeshFormatInterpreter",
     "MeshObjFormat",
@@ -40,6 +43,7 @@ __all__ = [
     "PointcloudPlyFormat",
     "UVTextureData",
     "default_mesh_path",
+    "load_colmap",
     "load_default_mesh",
     "load_gaussian_ply",
     "load_mesh",
