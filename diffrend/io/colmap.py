@@ -330,6 +330,11 @@ class _Bytes:
         self.pos += size
         return a
 
+    def skip(self, size: int) -> None:
+        if self.pos + size > len(self.data):
+            raise ValueError(f"{self.path}: truncated at byte {self.pos}")
+        self.pos += size
+
     def name(self) -> str:
         end = self.data.find(b"\0", self.pos)
         if end < 0:
@@ -380,7 +385,7 @@ def _points_bin(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     for i in range(n):
         ids[i], *xyz_rgb, _error, track = f.unpack("<Q3d3BdQ")
         xyz[i], rgb[i] = xyz_rgb[:3], xyz_rgb[3:]
-        f.array(np.dtype("<i4"), 2 * track)  # the track: (image id, keypoint index) pairs
+        f.skip(8 * track)  # the track: (image id, keypoint index) int32 pairs, not needed
     f.done()
     _check_points(path, xyz)
     return ids, xyz, rgb
