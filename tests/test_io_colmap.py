@@ -132,6 +132,12 @@ def test_device_dtype_and_images_dir(tmp_path):
     assert [v.path for v in scene.views] == [tmp_path / "pics" / n for n in NAMES]
 
 
+@pytest.mark.parametrize("dtype", [torch.int64, "float32"])
+def test_bad_dtype(dtype):
+    with pytest.raises(ValueError, match="dtype: expected a torch float dtype"):
+        load_colmap(BIN, dtype=dtype)
+
+
 def test_no_image_folder(tmp_path):
     model = copy_model(tmp_path, text=False)
     scene = load_colmap(model)

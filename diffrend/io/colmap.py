@@ -156,8 +156,11 @@ def load_colmap(
         ValueError: a malformed or truncated model file (the file, and line for text, named),
             an image with an unknown camera or 3D point id, a zero or non-finite pose, a
             camera model that is not a pinhole, or distortion without ``ignore_distortion``,
-            an image name that leads outside the image folder.
+            an image name that leads outside the image folder, a ``dtype`` that is not a
+            float dtype.
     """
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(f"dtype: expected a torch float dtype, got {dtype!r}")
     model_dir = _find_model(Path(folder))
     ext = ".bin" if (model_dir / "cameras.bin").is_file() else ".txt"
     missing = [f"{name}{ext}" for name in _FILES if not (model_dir / f"{name}{ext}").is_file()]
