@@ -2,6 +2,8 @@
 (OBJ/MTL, PLY, ``IO`` with pluggable formats; other formats through trimesh), and
 multi-view image datasets (``transforms.json`` / ``cameras.json``) in and out."""
 
+from .colmap import ColmapScene, ColmapView, load_colmap
+from .gaussians import GaussianCloud, load_gaussian_ply, save_gaussian_ply
 from .mesh_io import (
     ObjAux,
     ObjFaces,
@@ -28,6 +30,9 @@ from .views import MultiViewData, load_views, save_views
 
 __all__ = [
     "IO",
+    "ColmapScene",
+    "ColmapView",
+    "GaussianCloud",
     "MeshFormatInterpreter",
     "MeshObjFormat",
     "MeshPlyFormat",
@@ -38,7 +43,9 @@ __all__ = [
     "PointcloudPlyFormat",
     "UVTextureData",
     "default_mesh_path",
+    "load_colmap",
     "load_default_mesh",
+    "load_gaussian_ply",
     "load_mesh",
     "load_obj",
     "load_objs_as_meshes",
@@ -47,6 +54,7 @@ __all__ = [
     "load_views",
     "make_material_atlas",
     "make_mesh_texture_atlas",
+    "save_gaussian_ply",
     "save_obj",
     "save_ply",
     "save_points_ply",
