@@ -9,6 +9,7 @@ from .mesh_regularizers import (
     mesh_normal_consistency,
 )
 from .sampling import sample_points_from_meshes
+from .ssim import ssim
 
 __all__ = [
     "chamfer_distance",
@@ -21,4 +22,5 @@ __all__ = [
     "sample_points_from_meshes",
     "silhouette_iou",
     "soft_iou_loss",
+    "ssim",
 ]
