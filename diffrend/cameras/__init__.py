@@ -11,7 +11,11 @@ from .base import (
     get_world_to_view_transform,
     try_get_projection_transform,
 )
-from .conversions import cameras_from_opencv_projection, opencv_from_cameras_projection
+from .conversions import (
+    cameras_from_opencv_projection,
+    opencv_from_cameras_projection,
+    viewmats_and_intrinsics,
+)
 from .deprecated import (
     OpenGLOrthographicCameras,
     OpenGLPerspectiveCameras,
@@ -45,6 +49,7 @@ __all__ = [
     "look_at_rotation",
     "look_at_view_transform",
     "opencv_from_cameras_projection",
+    "viewmats_and_intrinsics",
     "rotate_on_spot",
     "try_get_projection_transform",
 ]

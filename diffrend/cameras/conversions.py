@@ -15,9 +15,13 @@ from typing import Any
 import torch
 
 from .base import _shape
-from .perspective import PerspectiveCameras
+from .perspective import FoVPerspectiveCameras, PerspectiveCameras
 
-__all__ = ["cameras_from_opencv_projection", "opencv_from_cameras_projection"]
+__all__ = [
+    "cameras_from_opencv_projection",
+    "opencv_from_cameras_projection",
+    "viewmats_and_intrinsics",
+]
 
 _FLIP = (-1.0, -1.0, 1.0)
 
@@ -106,3 +110,48 @@ def opencv_from_cameras_projection(
         -1,
     ).reshape(-1, 3, 3)
     return R, tvec, camera_matrix
+
+
+def viewmats_and_intrinsics(
+    cameras: PerspectiveCameras | FoVPerspectiveCameras, height: int, width: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """OpenCV/gsplat cameras of N perspective cameras seen at ``height x width`` pixels:
+    world-to-camera ``viewmats`` (N, 4, 4) (``x_cam = viewmat @ [X, 1]``, +X right, +Y
+    down, +Z forward) and pixel intrinsics ``Ks`` (N, 3, 3), pixel centres at half-integers
+    (PyTorch3D's screen space). Differentiable w.r.t. R, T and the intrinsics.
+
+    Args:
+        cameras: FoVPerspectiveCameras, or PerspectiveCameras given in NDC.
+        height, width: the image size in pixels.
+
+    Raises:
+        ValueError: another camera kind, screen-space PerspectiveCameras, a bad size.
+    """
+    for name, v in (("height", height), ("width", width)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+    n = len(cameras)
+    size = torch.tensor([[height, width]], dtype=cameras.R.dtype,
+                        device=cameras.device).expand(n, 2)
+    if isinstance(cameras, FoVPerspectiveCameras):
+        flip = torch.tensor(_FLIP, dtype=cameras.R.dtype, device=cameras.device)
+        R = (cameras.R * flip).transpose(1, 2)
+        tvec = cameras.T * flip
+        fov = cameras.fov * (torch.pi / 180.0) if cameras.degrees else cameras.fov
+        fov = torch.as_tensor(fov, dtype=R.dtype, device=R.device).reshape(-1).expand(n)
+        aspect = torch.as_tensor(cameras.aspect_ratio, dtype=R.dtype,
+                                 device=R.device).reshape(-1).expand(n)
+        f = min(height, width) / 2.0 / torch.tan(fov / 2)
+        zero, one = torch.zeros_like(f), torch.ones_like(f)
+        K = torch.stack((f / aspect, zero, zero + width / 2.0, zero, f, zero + height / 2.0,
+                         zero, zero, one), -1).reshape(n, 3, 3)
+    elif isinstance(cameras, PerspectiveCameras):
+        R, tvec, K = opencv_from_cameras_projection(cameras, size)
+    else:
+        raise ValueError(f"cameras must be FoVPerspectiveCameras or PerspectiveCameras, got "
+                         f"{type(cameras).__name__}")
+    viewmats = torch.zeros(n, 4, 4, dtype=R.dtype, device=R.device)
+    viewmats[:, :3, :3] = R
+    viewmats[:, :3, 3] = tvec
+    viewmats[:, 3, 3] = 1.0
+    return viewmats, K
