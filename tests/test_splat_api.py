@@ -12,6 +12,8 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from diffrend.splat import rasterization
 
@@ -58,13 +60,18 @@ def _rotation(q: np.ndarray) -> np.ndarray:
 def oracle(means, quats, scales, opacities, colors, viewmats, ks, width, height, *,
            sh_degree=None, backgrounds=None, render_mode="RGB", rasterize_mode="classic",
            camera_model="pinhole", eps2d=0.3, near=NEAR, far=FAR):  # fmt: skip
-    """Brute force: every Gaussian at every pixel, front to back. Returns numpy arrays."""
+    """Brute force: every Gaussian at every pixel, front to back.
+
+    Returns numpy arrays: colours (C, H, W, D), alphas (C, H, W, 1), and (C, H, W) bool marks
+    of the pixels where some Gaussian sits within 1e-4 (relative) of a cut-off (alpha = 1/255
+    or the transmittance 1e-4), where float32 rounding may legitimately decide otherwise.
+    """
     a = [np.asarray(t.detach(), dtype=np.float64) for t in (means, quats, scales, opacities,
                                                             colors, viewmats, ks)]  # fmt: skip
     means, quats, scales, opacities, colors, viewmats, ks = a
     bgs = None if backgrounds is None else np.asarray(backgrounds, dtype=np.float64)
     n_cams, n = len(viewmats), len(means)
-    images, alphas = [], []
+    images, alphas, unsure = [], [], []
     for c in range(n_cams):
         rot, trans = viewmats[c, :3, :3], viewmats[c, :3, 3]
         fx, fy, cx, cy = ks[c, 0, 0], ks[c, 1, 1], ks[c, 0, 2], ks[c, 1, 2]
@@ -104,9 +111,11 @@ def oracle(means, quats, scales, opacities, colors, viewmats, ks, width, height,
                 feat = np.append(feat, p[2])
             splats.append((p[2], mean2, np.linalg.inv(cov), op, feat))
         splats.sort(key=lambda s: s[0])
-        dim = len(splats[0][4]) if splats else 3
+        dim = 3 if sh_degree is not None else colors.shape[-1]
+        dim = 1 if render_mode in ("D", "ED") else dim + ("+" in render_mode)
         img = np.zeros((height, width, dim))
         alp = np.zeros((height, width, 1))
+        near_cut = np.zeros((height, width), dtype=bool)
         for y in range(height):
             for x in range(width):
                 t, acc = 1.0, np.zeros(dim)
@@ -117,8 +126,11 @@ def oracle(means, quats, scales, opacities, colors, viewmats, ks, width, height,
                     if power < 0:
                         continue
                     alpha = min(0.999, op * math.exp(-power))
+                    # float32 may fall on the other side of a cut-off within 1e-4 of it
+                    near_cut[y, x] |= abs(alpha * 255 - 1) < 1e-4
                     if alpha < 1 / 255:
                         continue
+                    near_cut[y, x] |= abs(t * (1 - alpha) * 1e4 - 1) < 1e-4
                     if t * (1 - alpha) <= 1e-4:
                         break
                     acc += feat * alpha * t
@@ -130,8 +142,9 @@ def oracle(means, quats, scales, opacities, colors, viewmats, ks, width, height,
                     acc[-1] /= max(1 - t, 1e-10)
                 img[y, x], alp[y, x, 0] = acc, 1 - t
         images.append(img)
+        unsure.append(near_cut)
         alphas.append(alp)
-    return np.stack(images), np.stack(alphas)
+    return np.stack(images), np.stack(alphas), np.stack(unsure)
 
 
 def _look_at_origin(angle: float, dist: float, height: float = 0.0) -> torch.Tensor:
@@ -166,9 +179,13 @@ def _scene(seed: int, n: int = 12, colour_dim: int = 3):
     return means, quats, scales, opacities, colors
 
 
-def _compare(out, alphas, expect, expect_alpha, depth_channel: bool):
-    got = out.detach().numpy().astype(np.float64)
-    assert np.allclose(alphas.detach().numpy(), expect_alpha, atol=2e-5)
+def _compare(out, alphas, expect, expect_alpha, unsure, depth_channel: bool):
+    """Every pixel not marked unsure by the oracle agrees (and only a few are unsure)."""
+    sure = ~unsure
+    assert (~sure).sum() <= max(2, 0.01 * sure.size)
+    got = out.detach().numpy().astype(np.float64)[sure]
+    expect = expect[sure]
+    assert np.allclose(alphas.detach().numpy()[sure], expect_alpha[sure], atol=2e-5)
     colour = slice(0, -1) if depth_channel else slice(None)
     assert np.allclose(got[..., colour], expect[..., colour], atol=2e-5)
     if depth_channel:
@@ -186,10 +203,59 @@ def test_matches_oracle(render_mode, camera_model):
     )  # fmt: skip
     d = {"RGB": 3, "D": 1, "ED": 1, "RGB+D": 4, "RGB+ED": 4}[render_mode]
     assert out.shape == (2, H, W, d) and alphas.shape == (2, H, W, 1)
-    expect, expect_alpha = oracle(means, quats, scales, opacities, colors, vm, ks, W, H,
+    expect, expect_alpha, unsure = oracle(means, quats, scales, opacities, colors, vm, ks, W, H,
                                   render_mode=render_mode, camera_model=camera_model)  # fmt: skip
     assert expect_alpha.max() > 0.99 and expect_alpha.min() < 0.01  # a scene worth testing
-    _compare(out, alphas, expect, expect_alpha, render_mode != "RGB")
+    _compare(out, alphas, expect, expect_alpha, unsure, render_mode != "RGB")
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    n=st.integers(0, 14),
+    camera_model=st.sampled_from(["pinhole", "ortho"]),
+    render_mode=st.sampled_from(["RGB", "D", "ED", "RGB+D", "RGB+ED"]),
+    rasterize_mode=st.sampled_from(["classic", "antialiased"]),
+    sh_degree=st.sampled_from([None, 0, 1, 2, 3]),
+    tile_size=st.sampled_from([2, 8, 16]),
+    size=st.sampled_from([(7, 5), (24, 18)]),
+)
+def test_random_scenes_match_oracle(seed, n, camera_model, render_mode, rasterize_mode,
+                                    sh_degree, tile_size, size):  # fmt: skip
+    g = torch.Generator().manual_seed(seed)
+    means = (torch.rand(n, 3, generator=g) * 2 - 1) * 1.5
+    means[: n // 4, 2] -= 6.0  # some behind the cameras
+    quats = torch.randn(n, 4, generator=g)
+    scales = torch.rand(n, 3, generator=g) * 0.4
+    scales[n // 2 :] *= 0.05  # small ones, a pixel or less
+    opacities = torch.rand(n, generator=g)
+    if sh_degree is None:
+        colors = torch.rand(n, 3, generator=g)
+    else:
+        colors = torch.randn(n, (sh_degree + 1) ** 2, 3, generator=g) * 0.5
+    vm, ks = _cameras(camera_model)
+    width, height = size
+    out, alphas, _ = rasterization(
+        means, quats, scales, opacities, colors, vm, ks, width, height, sh_degree=sh_degree,
+        tile_size=tile_size, render_mode=render_mode, rasterize_mode=rasterize_mode,
+        camera_model=camera_model,
+    )  # fmt: skip
+    expect, expect_alpha, unsure = oracle(
+        means, quats, scales, opacities, colors, vm, ks, width, height, sh_degree=sh_degree,
+        render_mode=render_mode, rasterize_mode=rasterize_mode, camera_model=camera_model,
+    )  # fmt: skip
+    _compare(out, alphas, expect, expect_alpha, unsure, render_mode != "RGB")
+
+
+@pytest.mark.parametrize("backend", ["auto", "reference"])
+def test_compositing_backends_match_oracle(backend):
+    means, quats, scales, opacities, colors = _scene(11)
+    vm, ks = _cameras()
+    out, alphas, _ = rasterization(means, quats, scales, opacities, colors, vm, ks, W, H,
+                                   tile_size=TILE, render_mode="RGB+D", backend=backend)
+    expect, expect_alpha, unsure = oracle(means, quats, scales, opacities, colors, vm, ks, W, H,
+                                          render_mode="RGB+D")  # fmt: skip
+    _compare(out, alphas, expect, expect_alpha, unsure, True)
 
 
 @pytest.mark.parametrize("sh_degree", [0, 1, 2, 3])
@@ -201,9 +267,9 @@ def test_spherical_harmonics_match_oracle(sh_degree):
     # Stored at degree 3, evaluated at sh_degree (as training raises the degree).
     out, alphas, _ = rasterization(means, quats, scales, opacities, coeffs, vm, ks, W, H,
                                    sh_degree=sh_degree, tile_size=TILE)  # fmt: skip
-    expect, expect_alpha = oracle(means, quats, scales, opacities, coeffs, vm, ks, W, H,
+    expect, expect_alpha, unsure = oracle(means, quats, scales, opacities, coeffs, vm, ks, W, H,
                                   sh_degree=sh_degree)  # fmt: skip
-    _compare(out, alphas, expect, expect_alpha, False)
+    _compare(out, alphas, expect, expect_alpha, unsure, False)
     if sh_degree == 1:  # exact-size coefficients and per-camera coefficients agree too
         out4 = rasterization(means, quats, scales, opacities, coeffs[:, :4], vm, ks, W, H,
                              sh_degree=1, tile_size=TILE)[0]  # fmt: skip
@@ -221,8 +287,8 @@ def test_per_camera_colours_and_other_channel_counts():
     out, alphas, _ = rasterization(means, quats, scales, opacities, colors, vm, ks, W, H,
                                    tile_size=TILE)  # fmt: skip
     assert out.shape == (2, H, W, 5)
-    expect, expect_alpha = oracle(means, quats, scales, opacities, colors, vm, ks, W, H)
-    _compare(out, alphas, expect, expect_alpha, False)
+    expect, expect_alpha, unsure = oracle(means, quats, scales, opacities, colors, vm, ks, W, H)
+    _compare(out, alphas, expect, expect_alpha, unsure, False)
 
 
 @pytest.mark.parametrize("render_mode", ["RGB", "RGB+D", "D"])
@@ -232,9 +298,9 @@ def test_backgrounds(render_mode):
     bgs = torch.tensor([[0.2, 0.5, 0.9], [1.0, 0.0, 0.3]])
     out, alphas, _ = rasterization(means, quats, scales, opacities, colors, vm, ks, W, H,
                                    tile_size=TILE, backgrounds=bgs, render_mode=render_mode)
-    expect, expect_alpha = oracle(means, quats, scales, opacities, colors, vm, ks, W, H,
+    expect, expect_alpha, unsure = oracle(means, quats, scales, opacities, colors, vm, ks, W, H,
                                   backgrounds=bgs, render_mode=render_mode)  # fmt: skip
-    _compare(out, alphas, expect, expect_alpha, render_mode != "RGB")
+    _compare(out, alphas, expect, expect_alpha, unsure, render_mode != "RGB")
     if render_mode == "RGB":  # an empty pixel shows the background
         empty = alphas[..., 0] < 1e-6
         assert empty.any()
@@ -250,9 +316,9 @@ def test_antialiased_mode(camera_model):
         means, quats, scales, opacities, colors, vm, ks, W, H, tile_size=TILE,
         rasterize_mode="antialiased", camera_model=camera_model,
     )  # fmt: skip
-    expect, expect_alpha = oracle(means, quats, scales, opacities, colors, vm, ks, W, H,
+    expect, expect_alpha, unsure = oracle(means, quats, scales, opacities, colors, vm, ks, W, H,
                                   rasterize_mode="antialiased", camera_model=camera_model)
-    _compare(out, alphas, expect, expect_alpha, False)
+    _compare(out, alphas, expect, expect_alpha, unsure, False)
     classic = rasterization(means, quats, scales, opacities, colors, vm, ks, W, H,
                             tile_size=TILE, camera_model=camera_model)  # fmt: skip
     assert (meta["opacities"] <= opacities + 1e-6).all()
@@ -266,8 +332,8 @@ def test_every_tile_size_matches_oracle(tile_size):
     vm, ks = _cameras()
     out, alphas, meta = rasterization(means, quats, scales, opacities, colors, vm, ks, W, H,
                                       tile_size=tile_size)  # fmt: skip
-    expect, expect_alpha = oracle(means, quats, scales, opacities, colors, vm, ks, W, H)
-    _compare(out, alphas, expect, expect_alpha, False)
+    expect, expect_alpha, unsure = oracle(means, quats, scales, opacities, colors, vm, ks, W, H)
+    _compare(out, alphas, expect, expect_alpha, unsure, False)
     assert meta["isect_offsets"].shape == (2, math.ceil(H / tile_size), math.ceil(W / tile_size))
 
 
