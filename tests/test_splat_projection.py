@@ -169,6 +169,19 @@ def test_radius_clip():
     assert (radii[0, 1] > 0).all()  # the 0.3 px dilation keeps a point about 2 px wide
 
 
+def test_degenerate_2d_covariance_is_culled_without_dilation():
+    means = torch.tensor([[0.0, 0.0, 3.0], [0.1, 0.0, 3.0]], dtype=torch.float64)
+    quats = torch.tensor([[1.0, 0, 0, 0]] * 2, dtype=torch.float64)
+    scales = torch.tensor([[0.0, 0.0, 0.0], [0.1, 0.1, 0.1]], dtype=torch.float64)
+    vm, ks = _cams()
+    radii, m2, _, conics, comp = project_gaussians(
+        means, quats, scales, vm, ks, W, H, eps2d=0.0, calc_compensations=True
+    )
+    assert radii[0, 0].tolist() == [0, 0] and (radii[0, 1] > 0).all()  # det = 0: culled
+    assert torch.isfinite(conics).all() and torch.isfinite(comp).all()
+    assert comp[0, 1].item() == pytest.approx(1.0)  # no dilation, nothing to compensate
+
+
 def test_huge_gaussian_radii_stay_int32():
     means = torch.tensor([[0.0, 0.0, 3.0]])
     quats = torch.tensor([[1.0, 0, 0, 0]])
