@@ -123,17 +123,18 @@ def project_gaussians(
     if n and bool((quats == 0).all(dim=-1).any()):
         raise ValueError("quats must be non-zero (a zero quaternion has no rotation)")
 
-    cov3d = covariances_3d(quats, scales)  # (N, 3, 3)
-    rot = viewmats[:, None, :3, :3]  # (C, 1, 3, 3)
-    means_c = (rot @ means[None, :, :, None])[..., 0] + viewmats[:, None, :3, 3]  # (C, N, 3)
-    cov_c = rot @ cov3d[None] @ rot.transpose(-1, -2)  # (C, N, 3, 3)
+    # The 2D covariance is F F^T with F = J W R S (2 x 3): positive semi-definite by
+    # construction, and cheaper than forming the 3 x 3 covariances.
+    rs = quat_to_rotmat(quats) * scales[:, None, :]  # (N, 3, 3): R S scales R's columns
+    rot = viewmats[:, :3, :3]  # (C, 3, 3)
+    means_c = torch.einsum("cij,nj->cni", rot, means) + viewmats[:, None, :3, 3]  # (C, N, 3)
 
     depths = means_c[..., 2]
     in_depth = (depths > near_plane) & (depths < far_plane)
     fx, fy = Ks[:, 0, 0, None], Ks[:, 1, 1, None]  # (C, 1)
     cx, cy = Ks[:, 0, 2, None], Ks[:, 1, 2, None]
     tx, ty = means_c[..., 0], means_c[..., 1]
-    zeros = torch.zeros_like(depths)
+    w_x, w_y, w_z = rot[:, None, 0], rot[:, None, 1], rot[:, None, 2]  # rows of W: (C, 1, 3)
     if camera_model == "pinhole":
         # Culled Gaussians may sit at z = 0: project them at z = 1 so that every output (and
         # every gradient) stays finite; they are masked out by radii = 0 anyway.
@@ -146,19 +147,18 @@ def project_gaussians(
         lim_y_neg = cy / fy + FOV_MARGIN * (0.5 * height / fy)
         u = torch.minimum(torch.maximum(tx / tz, -lim_x_neg), lim_x_pos)
         v = torch.minimum(torch.maximum(ty / tz, -lim_y_neg), lim_y_pos)
-        fxz, fyz = fx / tz, fy / tz
-        jac = torch.stack(
-            (fxz, zeros, -fxz * u, zeros, fyz, -fyz * v), dim=-1
-        ).reshape(c, n, 2, 3)
+        # J = [[fx/z, 0, -fx u/z], [0, fy/z, -fy v/z]], so the rows of J W are:
+        jw_x = (fx / tz)[..., None] * (w_x - u[..., None] * w_z)  # (C, N, 3)
+        jw_y = (fy / tz)[..., None] * (w_y - v[..., None] * w_z)
     else:
         means2d = torch.stack((fx * tx + cx, fy * ty + cy), dim=-1)
-        fxs, fys = fx + zeros, fy + zeros
-        jac = torch.stack((fxs, zeros, zeros, zeros, fys, zeros), dim=-1).reshape(c, n, 2, 3)
-
-    cov2d = jac @ cov_c @ jac.transpose(-1, -2)  # (C, N, 2, 2)
-    a = cov2d[..., 0, 0]
-    b = 0.5 * (cov2d[..., 0, 1] + cov2d[..., 1, 0])
-    d = cov2d[..., 1, 1]
+        jw_x = (fx[..., None] * w_x).expand(c, n, 3)
+        jw_y = (fy[..., None] * w_y).expand(c, n, 3)
+    f = torch.stack((jw_x, jw_y), dim=-2) @ rs  # (C, N, 2, 3)
+    f_x, f_y = f[..., 0, :], f[..., 1, :]
+    a = (f_x * f_x).sum(-1)  # cov2d = [[a, b], [b, d]]
+    b = (f_x * f_y).sum(-1)
+    d = (f_y * f_y).sum(-1)
     det_raw = a * d - b * b
     a, d = a + eps2d, d + eps2d
     det = a * d - b * b
@@ -167,7 +167,7 @@ def project_gaussians(
     conics = torch.stack((d / det_safe, -b / det_safe, a / det_safe), dim=-1)
     compensations = None
     if calc_compensations:
-        ratio = torch.where(valid, det_raw / det_safe, zeros)
+        ratio = torch.where(valid, det_raw / det_safe, torch.zeros_like(det_raw))
         # sqrt has an infinite slope at 0: keep the gradient finite for flat Gaussians.
         compensations = torch.sqrt(ratio.clamp_min(1e-30)) * (ratio > 0)
 
