@@ -453,6 +453,10 @@ BAD_INPUTS = [
     ("viewmats", lambda t: t[:, :3], "viewmats"),
     ("viewmats", _nan_at, "viewmats"),
     ("Ks", lambda t: t[:1], "Ks"),
+    ("Ks", lambda t: t.double(), "Ks"),
+    ("scales", lambda t: t.half(), "scales"),
+    ("opacities", lambda t: (t > 0.5).long(), "opacities"),
+    ("colors", lambda t: "red", "colors"),
     ("width", lambda v: 0, "width"),
     ("width", lambda v: 24.0, "width"),
     ("height", lambda v: -3, "height"),
@@ -477,6 +481,9 @@ def test_bad_tensors_raise_naming_the_argument(name, fn, match):
         ({"backend": "cuda"}, "backend"),
         ({"backgrounds": torch.zeros(2, 4)}, "backgrounds"),
         ({"backgrounds": torch.zeros(3)}, "backgrounds"),
+        ({"backgrounds": torch.zeros(2, 3, dtype=torch.float64)}, "backgrounds"),
+        ({"backgrounds": torch.full((2, 3), float("nan"))}, "backgrounds"),
+        ({"packed": 1}, "packed"),
         ({"sh_degree": 4}, "sh_degree"),
         ({"sh_degree": 1}, "colors"),  # (N, 3) plain colours are not SH coefficients
     ],
@@ -492,6 +499,17 @@ def test_sh_coefficient_count_must_match_the_degree(k, sh_degree):
     args["colors"] = torch.zeros(4, k, 3)
     with pytest.raises(ValueError, match="colors"):
         rasterization(**args, sh_degree=sh_degree)
+
+
+def test_float64_and_numpy_sizes_are_accepted():
+    args = _valid_args()
+    for k in ("means", "quats", "scales", "opacities", "colors", "viewmats", "Ks"):
+        args[k] = args[k].double()
+    args["width"], args["height"] = np.int64(W), np.int32(H)
+    out, alphas, _ = rasterization(**args)
+    assert out.dtype == torch.float64 and out.shape == (2, H, W, 3)
+    ref = rasterization(**_valid_args())[0]
+    assert torch.allclose(out.float(), ref, atol=1e-5)
 
 
 def test_no_gaussians_render_the_background():

@@ -9,6 +9,7 @@ linear scales, opacities in [0, 1]).
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import torch
@@ -25,9 +26,9 @@ RASTERIZE_MODES = ("classic", "antialiased")
 
 
 def _check_positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
+    return int(value)
 
 
 def _check_finite(t: torch.Tensor, name: str) -> None:
@@ -68,8 +69,15 @@ def _check_inputs(
         raise ValueError("viewmats must hold at least one camera")
     if Ks.shape != (c, 3, 3):
         raise ValueError(f"Ks must have shape ({c}, 3, 3), got {tuple(Ks.shape)}")
-    for name in ("means", "quats", "scales", "opacities", "viewmats", "Ks", "colors"):
-        _check_finite(tensors[name], name)
+    for name, t in tensors.items():
+        if not t.is_floating_point():
+            raise ValueError(f"{name} must be a floating-point tensor, got {t.dtype}")
+        if t.dtype != means.dtype or t.device != means.device:
+            raise ValueError(
+                f"{name} is {t.dtype} on {t.device}, means is {means.dtype} on {means.device}: "
+                "they must match"
+            )
+        _check_finite(t, name)
     if bool((scales < 0).any()):
         raise ValueError("scales must be >= 0 (linear scales, not logs)")
     if n and bool((quats == 0).all(dim=-1).any()):
@@ -112,6 +120,8 @@ def _check_inputs(
         if not isinstance(backgrounds, torch.Tensor) or backgrounds.shape != (c, d):
             shape = tuple(backgrounds.shape) if isinstance(backgrounds, torch.Tensor) else None
             raise ValueError(f"backgrounds must have shape ({c}, {d}), got {shape}")
+        if backgrounds.dtype != means.dtype or backgrounds.device != means.device:
+            raise ValueError("backgrounds must have the dtype and device of means")
         _check_finite(backgrounds, "backgrounds")
 
 
