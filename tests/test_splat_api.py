@@ -521,3 +521,30 @@ def test_no_gaussians_render_the_background():
     assert (alphas == 0).all()
     assert torch.allclose(out, bgs[:, None, None, :].expand(2, H, W, 3))
     assert meta["flatten_ids"].numel() == 0
+
+
+@pytest.mark.parametrize("camera_model", ["pinhole", "ortho"])
+def test_gradcheck_through_the_reference_compositor(camera_model):
+    """float64 gradcheck of the glue: SH towards each camera, compensation, depth, ED."""
+    g = torch.Generator().manual_seed(3)
+    n = 3
+    means = (torch.rand(n, 3, generator=g, dtype=torch.float64) - 0.5) * 0.6
+    quats = torch.randn(n, 4, generator=g, dtype=torch.float64)
+    scales = torch.rand(n, 3, generator=g, dtype=torch.float64) * 0.2 + 0.15
+    opacities = torch.rand(n, generator=g, dtype=torch.float64) * 0.5 + 0.3
+    coeffs = torch.randn(n, 4, 3, generator=g, dtype=torch.float64) * 0.3
+    vm, ks = (t.double() for t in _cameras(camera_model))
+    ks[:, :2] *= 0.4  # a small image: 10 x 8 pixels
+    bgs = torch.rand(2, 3, generator=g, dtype=torch.float64)
+    inputs = [t.clone().requires_grad_(True) for t in (means, quats, scales, opacities,
+                                                       coeffs, vm, bgs)]  # fmt: skip
+
+    def render(means, quats, scales, opacities, coeffs, vm, bgs):
+        out, alphas, _ = rasterization(
+            means, quats, scales, opacities, coeffs, vm, ks, 10, 8, sh_degree=1, tile_size=16,
+            backgrounds=bgs, render_mode="RGB+ED", rasterize_mode="antialiased",
+            camera_model=camera_model, backend="reference",
+        )  # fmt: skip
+        return out, alphas
+
+    assert torch.autograd.gradcheck(render, inputs, atol=1e-6, rtol=1e-4, fast_mode=True)
