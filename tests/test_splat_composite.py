@@ -79,7 +79,8 @@ def make_scene(seed, C, N, D, width, height, tile_size, dtype=torch.float64, hug
     conics = torch.where(stack[..., None], torch.tensor([0.05, 0.0, 0.05],
                                                         dtype=torch.float64), conics)
     boxes = torch.where(stack[..., None], 3.0 * math.sqrt(20.0), boxes)
-    opacities = torch.where(stack, 0.9 + 0.1 * rand(C, N), opacities)
+    # (half of them exactly 1: alpha is clamped to 0.999 near their centres)
+    opacities = torch.where(stack, (0.9 + 0.2 * rand(C, N)).clamp(max=1.0), opacities)
     colors = rand(C, N, D)
     backgrounds = rand(C, D)
     depths = rand(C, N)
