@@ -33,6 +33,32 @@ def _tile_box(tid, n_ty, n_tx, ts, H, W):
     return cam, r0, c0, min(r0 + ts, H), min(c0 + ts, W)
 
 
+@nb.njit(cache=True)
+def _gather_tile(means2d, conics, colors, opacities, flatten_ids, j0, j1):
+    """The float64 parameters of a tile's list, in list order: (L, 7) rows of mean x, mean y,
+    conic a, b, c, opacity and the sigma beyond which alpha < 1/255 for sure; (L, D) colours.
+    """
+    L = j1 - j0
+    D = colors.shape[1]
+    par = np.empty((L, 7), np.float64)
+    col = np.empty((L, D), np.float64)
+    for i in range(L):
+        g = flatten_ids[j0 + i]
+        par[i, 0] = means2d[g, 0]
+        par[i, 1] = means2d[g, 1]
+        par[i, 2] = conics[g, 0]
+        par[i, 3] = conics[g, 1]
+        par[i, 4] = conics[g, 2]
+        op = np.float64(opacities[g])
+        par[i, 5] = op
+        # op exp(-sigma) < 1/255 beyond log(255 op); the margin leaves rounding to the exact
+        # test, so this only saves exp() calls and never changes a decision.
+        par[i, 6] = np.log(op / ALPHA_MIN) + 1e-6 if op > 0.0 else -1.0
+        for k in range(D):
+            col[i, k] = colors[g, k]
+    return par, col
+
+
 @nb.njit(parallel=True, cache=True, fastmath=False)
 def composite_forward(means2d, conics, colors, opacities, tile_start, flatten_ids,
                       n_ty, n_tx, ts, out_color, out_t, out_last):
@@ -56,6 +82,7 @@ def composite_forward(means2d, conics, colors, opacities, tile_start, flatten_id
         cam, r0, c0, r1, c1 = _tile_box(tid, n_ty, n_tx, ts, H, W)
         j0 = tile_start[tid]
         j1 = tile_start[tid + 1]
+        par, col = _gather_tile(means2d, conics, colors, opacities, flatten_ids, j0, j1)
         acc = np.empty(D, np.float64)
         for r in range(r0, r1):
             py = r + 0.5
@@ -63,17 +90,15 @@ def composite_forward(means2d, conics, colors, opacities, tile_start, flatten_id
                 px = c + 0.5
                 acc[:] = 0.0
                 T = 1.0
-                last = j0 - 1
-                for j in range(j0, j1):
-                    g = flatten_ids[j]
-                    dx = px - np.float64(means2d[g, 0])
-                    dy = py - np.float64(means2d[g, 1])
-                    sigma = 0.5 * (np.float64(conics[g, 0]) * dx * dx
-                                   + np.float64(conics[g, 2]) * dy * dy) \
-                        + np.float64(conics[g, 1]) * dx * dy
-                    if not (sigma >= 0.0):
+                last = -1
+                for i in range(j1 - j0):
+                    dx = px - par[i, 0]
+                    dy = py - par[i, 1]
+                    sigma = 0.5 * (par[i, 2] * dx * dx + par[i, 4] * dy * dy) \
+                        + par[i, 3] * dx * dy
+                    if not (sigma >= 0.0) or sigma > par[i, 6]:
                         continue
-                    alpha = min(ALPHA_MAX, np.float64(opacities[g]) * np.exp(-sigma))
+                    alpha = min(ALPHA_MAX, par[i, 5] * np.exp(-sigma))
                     if not (alpha >= ALPHA_MIN):
                         continue
                     t_next = T * (1.0 - alpha)
@@ -81,13 +106,13 @@ def composite_forward(means2d, conics, colors, opacities, tile_start, flatten_id
                         break
                     w = alpha * T
                     for k in range(D):
-                        acc[k] += w * np.float64(colors[g, k])
+                        acc[k] += w * col[i, k]
                     T = t_next
-                    last = j
+                    last = i
                 for k in range(D):
                     out_color[cam, r, c, k] = acc[k]
                 out_t[cam, r, c] = T
-                out_last[cam, r, c] = last
+                out_last[cam, r, c] = j0 + last
 
 
 @nb.njit(parallel=True, cache=True, fastmath=False)
@@ -111,7 +136,10 @@ def composite_backward(means2d, conics, colors, opacities, tile_start, flatten_i
     for tid in nb.prange(n_tiles):
         cam, r0, c0, r1, c1 = _tile_box(tid, n_ty, n_tx, ts, H, W)
         j0 = tile_start[tid]
+        j1 = tile_start[tid + 1]
+        par, col = _gather_tile(means2d, conics, colors, opacities, flatten_ids, j0, j1)
         behind = np.empty(D, np.float64)  # colour of everything behind the current entry
+        vc = np.empty(D, np.float64)
         for r in range(r0, r1):
             py = r + 0.5
             for c in range(c0, c1):
@@ -121,19 +149,18 @@ def composite_backward(means2d, conics, colors, opacities, tile_start, flatten_i
                 va_fin = np.float64(v_alpha[cam, r, c]) * T_fin
                 for k in range(D):
                     behind[k] = T_fin * np.float64(backgrounds[cam, k])
-                for j in range(out_last[cam, r, c], j0 - 1, -1):
-                    g = flatten_ids[j]
-                    ca = np.float64(conics[g, 0])
-                    cb = np.float64(conics[g, 1])
-                    cc = np.float64(conics[g, 2])
-                    dx = px - np.float64(means2d[g, 0])
-                    dy = py - np.float64(means2d[g, 1])
+                    vc[k] = v_color[cam, r, c, k]
+                for i in range(out_last[cam, r, c] - j0, -1, -1):
+                    ca = par[i, 2]
+                    cb = par[i, 3]
+                    cc = par[i, 4]
+                    dx = px - par[i, 0]
+                    dy = py - par[i, 1]
                     sigma = 0.5 * (ca * dx * dx + cc * dy * dy) + cb * dx * dy
-                    if not (sigma >= 0.0):
+                    if not (sigma >= 0.0) or sigma > par[i, 6]:
                         continue
-                    op = np.float64(opacities[g])
                     vis = np.exp(-sigma)
-                    raw = op * vis
+                    raw = par[i, 5] * vis
                     alpha = min(ALPHA_MAX, raw)
                     if not (alpha >= ALPHA_MIN):
                         continue
@@ -143,12 +170,11 @@ def composite_backward(means2d, conics, colors, opacities, tile_start, flatten_i
                     # d colour / d alpha = colour T - (what is behind) / (1 - alpha);
                     # d (1 - T_fin) / d alpha = T_fin / (1 - alpha).
                     v_a = va_fin * inv
+                    j = j0 + i
                     for k in range(D):
-                        col = np.float64(colors[g, k])
-                        vc = np.float64(v_color[cam, r, c, k])
-                        g_color[j, k] += w * vc
-                        v_a += vc * (col * T - behind[k] * inv)
-                        behind[k] += w * col
+                        g_color[j, k] += w * vc[k]
+                        v_a += vc[k] * (col[i, k] * T - behind[k] * inv)
+                        behind[k] += w * col[i, k]
                     if raw <= ALPHA_MAX:  # the clamp passes no gradient
                         g_opac[j] += v_a * vis
                         v_sigma = -v_a * raw
