@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from diffrend.splat.composite import rasterize_to_pixels
+from diffrend.splat.composite_reference import rasterize_to_pixels_reference
 
 
 def brute_force_isect(means2d, conics, depths, width, height, tile_size, boxes=None):
@@ -138,7 +139,7 @@ scenes = st.fixed_dictionaries({
     "D": st.sampled_from([1, 3, 4]),
     "width": st.integers(5, 41),
     "height": st.integers(5, 27),
-    "tile_size": st.sampled_from([8, 16]),
+    "tile_size": st.sampled_from([5, 8, 16]),
 })
 
 
@@ -268,9 +269,10 @@ def test_gradcheck(backend):
     assert torch.autograd.gradcheck(f, inputs, eps=1e-6, atol=1e-7)
 
 
-def test_no_intersections_and_determinism():
+def test_no_intersections_determinism_dispatch_and_chunks():
     """No intersection at all: background and alpha 0 on both backends; a kernel call
-    repeated gives bit-identical gradients."""
+    repeated gives bit-identical gradients; "auto" runs the kernels on the CPU; the twin
+    gives the same images whatever its chunk size."""
     W, H, ts = 12, 9, 8
     floats, _, _ = make_scene(5, 2, 10, 3, W, H, ts)
     offsets = torch.zeros(2, 2, 2, dtype=torch.int64)
@@ -280,10 +282,16 @@ def test_no_intersections_and_determinism():
         torch.testing.assert_close(rgb, floats[4][:, None, None].expand(2, H, W, 3))
         assert float(alpha.abs().max()) == 0.0
     floats, offsets, ids = make_scene(6, 2, 150, 3, 37, 20, 8)
-    first = run("numba", floats, 37, 20, 8, offsets, ids)[2]
-    second = run("numba", floats, 37, 20, 8, offsets, ids)[2]
-    for a, b in zip(first, second, strict=True):
+    first = run("numba", floats, 37, 20, 8, offsets, ids)
+    second = run("auto", floats, 37, 20, 8, offsets, ids)
+    for a, b in zip([*first[:2], *first[2]], [*second[:2], *second[2]], strict=True):
         assert torch.equal(a, b)
+    m, con, col, op, bg = floats
+    whole = rasterize_to_pixels_reference(m, con, col, op, 37, 20, 8, offsets, ids, bg)
+    tiny = rasterize_to_pixels_reference(m, con, col, op, 37, 20, 8, offsets, ids, bg,
+                                         max_elements=1)  # one tile per chunk
+    for a, b in zip(whole, tiny, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-14)
 
 
 def test_bad_arguments():

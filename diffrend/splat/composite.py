@@ -8,6 +8,8 @@ semantics are gsplat's (see :func:`.composite_reference.rasterize_to_pixels_refe
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 
 from ..raster.backends import resolve_backend
@@ -63,6 +65,7 @@ def rasterize_to_pixels(
         means2d, conics, colors, opacities, image_width, image_height, tile_size,
         isect_offsets, flatten_ids, backgrounds,
     )
+    image_width, image_height, tile_size = int(image_width), int(image_height), int(tile_size)
     if backend == "triton":
         raise ValueError("backend='triton' is not implemented yet for rasterize_to_pixels")
     device = means2d.device
@@ -136,7 +139,7 @@ def _check_inputs(
     :func:`rasterize_to_pixels`)."""
     for name, v in (("image_width", image_width), ("image_height", image_height),
                     ("tile_size", tile_size)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
             raise ValueError(f"{name} must be a positive int, got {v!r}")
     tensors = {"means2d": means2d, "conics": conics, "colors": colors,
                "opacities": opacities, "isect_offsets": isect_offsets,

@@ -2,10 +2,11 @@
 
 The arithmetic is float64 whatever the inputs' dtype (float32 inputs are widened when read,
 outputs narrowed when written), so a float32 call computes what the float64 torch twin
-computes on the widened inputs. Forward keeps, per pixel, the final transmittance and the
-index of the last contributing intersection (as gsplat does). Backward walks each pixel's
-list from that entry back to the front, recovering T before each entry by dividing by
-1 - alpha, and adds each pixel's terms into per-intersection gradient rows: each
+computes on the widened inputs. Each task first copies its tile's list of Gaussians into
+contiguous float64 rows, then composites its pixels. Forward keeps, per pixel, the final
+transmittance and the index of the last contributing intersection (as gsplat does). Backward
+walks each pixel's list from that entry back to the front, recovering T before each entry by
+dividing by 1 - alpha, and adds each pixel's terms into per-intersection gradient rows: each
 intersection belongs to one tile and each tile to one task, so no two threads write the same
 row; the rows are then summed per Gaussian by :func:`scatter_gaussian_grads` (deterministic).
 Both kernels compile once per dtype and are cached on disk.
