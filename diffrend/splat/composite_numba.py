@@ -36,28 +36,43 @@ def _tile_box(tid, n_ty, n_tx, ts, H, W):
 
 @nb.njit(cache=True)
 def _gather_tile(means2d, conics, colors, opacities, flatten_ids, j0, j1):
-    """The float64 parameters of a tile's list, in list order: (L, 7) rows of mean x, mean y,
-    conic a, b, c, opacity and the sigma beyond which alpha < 1/255 for sure; (L, D) colours.
-    """
+    """The float64 parameters of a tile's list, in list order: (7, L) mean x, mean y, conic a,
+    b, c, opacity and the sigma beyond which alpha < 1/255 for sure; (L, D) colours."""
     L = j1 - j0
     D = colors.shape[1]
-    par = np.empty((L, 7), np.float64)
+    par = np.empty((7, L), np.float64)
     col = np.empty((L, D), np.float64)
     for i in range(L):
         g = flatten_ids[j0 + i]
-        par[i, 0] = means2d[g, 0]
-        par[i, 1] = means2d[g, 1]
-        par[i, 2] = conics[g, 0]
-        par[i, 3] = conics[g, 1]
-        par[i, 4] = conics[g, 2]
+        par[0, i] = means2d[g, 0]
+        par[1, i] = means2d[g, 1]
+        par[2, i] = conics[g, 0]
+        par[3, i] = conics[g, 1]
+        par[4, i] = conics[g, 2]
         op = np.float64(opacities[g])
-        par[i, 5] = op
+        par[5, i] = op
         # op exp(-sigma) < 1/255 beyond log(255 op); the margin leaves rounding to the exact
         # test, so this only saves exp() calls and never changes a decision.
-        par[i, 6] = np.log(op / ALPHA_MIN) + 1e-6 if op > 0.0 else -1.0
+        par[6, i] = np.log(op / ALPHA_MIN) + 1e-6 if op > 0.0 else -1.0
         for k in range(D):
             col[i, k] = colors[g, k]
     return par, col
+
+
+@nb.njit(cache=True, inline="always")
+def _sigmas(par, px, py, i0, i1, sig):
+    """sig[i] = sigma of entry i at pixel centre (px, py), for i in [i0, i1): no branch, so
+    LLVM vectorises it (the backward's first pass; the forward, which may stop early, computes
+    sigma entry by entry with the same expression, so both get the same values)."""
+    mx = par[0]
+    my = par[1]
+    ca = par[2]
+    cb = par[3]
+    cc = par[4]
+    for i in range(i0, i1):
+        dx = px - mx[i]
+        dy = py - my[i]
+        sig[i] = 0.5 * (ca[i] * dx * dx + cc[i] * dy * dy) + cb[i] * dx * dy
 
 
 @nb.njit(parallel=True, cache=True, fastmath=False)
@@ -83,7 +98,15 @@ def composite_forward(means2d, conics, colors, opacities, tile_start, flatten_id
         cam, r0, c0, r1, c1 = _tile_box(tid, n_ty, n_tx, ts, H, W)
         j0 = tile_start[tid]
         j1 = tile_start[tid + 1]
+        L = j1 - j0
         par, col = _gather_tile(means2d, conics, colors, opacities, flatten_ids, j0, j1)
+        mx = par[0]
+        my = par[1]
+        ca = par[2]
+        cb = par[3]
+        cc = par[4]
+        op = par[5]
+        cut = par[6]
         acc = np.empty(D, np.float64)
         for r in range(r0, r1):
             py = r + 0.5
@@ -92,14 +115,13 @@ def composite_forward(means2d, conics, colors, opacities, tile_start, flatten_id
                 acc[:] = 0.0
                 T = 1.0
                 last = -1
-                for i in range(j1 - j0):
-                    dx = px - par[i, 0]
-                    dy = py - par[i, 1]
-                    sigma = 0.5 * (par[i, 2] * dx * dx + par[i, 4] * dy * dy) \
-                        + par[i, 3] * dx * dy
-                    if not (sigma >= 0.0) or sigma > par[i, 6]:
+                for i in range(L):
+                    dx = px - mx[i]
+                    dy = py - my[i]
+                    sigma = 0.5 * (ca[i] * dx * dx + cc[i] * dy * dy) + cb[i] * dx * dy
+                    if not (sigma >= 0.0) or sigma > cut[i]:
                         continue
-                    alpha = min(ALPHA_MAX, par[i, 5] * np.exp(-sigma))
+                    alpha = min(ALPHA_MAX, op[i] * np.exp(-sigma))
                     if not (alpha >= ALPHA_MIN):
                         continue
                     t_next = T * (1.0 - alpha)
@@ -139,6 +161,11 @@ def composite_backward(means2d, conics, colors, opacities, tile_start, flatten_i
         j0 = tile_start[tid]
         j1 = tile_start[tid + 1]
         par, col = _gather_tile(means2d, conics, colors, opacities, flatten_ids, j0, j1)
+        mx = par[0]
+        my = par[1]
+        op = par[5]
+        cut = par[6]
+        sig = np.empty(j1 - j0, np.float64)
         behind = np.empty(D, np.float64)  # colour of everything behind the current entry
         vc = np.empty(D, np.float64)
         for r in range(r0, r1):
@@ -151,17 +178,14 @@ def composite_backward(means2d, conics, colors, opacities, tile_start, flatten_i
                 for k in range(D):
                     behind[k] = T_fin * np.float64(backgrounds[cam, k])
                     vc[k] = v_color[cam, r, c, k]
-                for i in range(out_last[cam, r, c] - j0, -1, -1):
-                    ca = par[i, 2]
-                    cb = par[i, 3]
-                    cc = par[i, 4]
-                    dx = px - par[i, 0]
-                    dy = py - par[i, 1]
-                    sigma = 0.5 * (ca * dx * dx + cc * dy * dy) + cb * dx * dy
-                    if not (sigma >= 0.0) or sigma > par[i, 6]:
+                n_walk = out_last[cam, r, c] - j0 + 1
+                _sigmas(par, px, py, 0, n_walk, sig)
+                for i in range(n_walk - 1, -1, -1):
+                    sigma = sig[i]
+                    if not (sigma >= 0.0) or sigma > cut[i]:
                         continue
                     vis = np.exp(-sigma)
-                    raw = par[i, 5] * vis
+                    raw = op[i] * vis
                     alpha = min(ALPHA_MAX, raw)
                     if not (alpha >= ALPHA_MIN):
                         continue
@@ -177,6 +201,11 @@ def composite_backward(means2d, conics, colors, opacities, tile_start, flatten_i
                         v_a += vc[k] * (col[i, k] * T - behind[k] * inv)
                         behind[k] += w * col[i, k]
                     if raw <= ALPHA_MAX:  # the clamp passes no gradient
+                        dx = px - mx[i]
+                        dy = py - my[i]
+                        ca = par[2, i]
+                        cb = par[3, i]
+                        cc = par[4, i]
                         g_opac[j] += v_a * vis
                         v_sigma = -v_a * raw
                         g_conic[j, 0] += 0.5 * v_sigma * dx * dx
