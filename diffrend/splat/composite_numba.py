@@ -18,7 +18,7 @@ import numba as nb
 import numpy as np
 import torch
 
-from ..threads import kernel_lock  # (first: it sets Numba's threading layer)
+from ..threads import kernel_lock  # (sets Numba's threading layer before any launch)
 from .composite_reference import ALPHA_MAX, ALPHA_MIN, T_MIN
 
 
