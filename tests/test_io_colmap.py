@@ -301,3 +301,30 @@ def test_empty_model(tmp_path):
     assert scene.views == () and scene.points.shape == (0, 3) and scene.colors.shape == (0, 3)
     assert scene.viewmats.shape == (0, 4, 4) and scene.Ks.shape == (0, 3, 3)
     assert scene.image_sizes.shape == (0, 2)
+
+
+def test_colmap_views_project_like_the_model():
+    from dataclasses import replace
+
+    from diffrend.io import colmap_views, is_colmap_folder
+
+    root = Path(__file__).parent / "data" / "colmap_tiny"
+    assert is_colmap_folder(root) and not is_colmap_folder(root / "images")
+    scene = load_colmap(root, dtype=torch.float64)
+    with pytest.raises(ValueError, match="one size"):
+        colmap_views(scene)  # the tiny model's images differ in size
+    same = replace(scene, views=tuple(v for v in scene.views if v.camera_id == 1))
+    assert len(same.views) == 2
+    for max_side, factor in ((None, 1.0), (32, 0.5)):
+        data = colmap_views(same, max_side=max_side)
+        h, w = round(48 * factor), round(64 * factor)
+        assert data.images.shape == (2, h, w, 3) and bool((data.masks == 1).all())
+        assert data.names == tuple(v.name for v in same.views)
+        for i, view in enumerate(same.views):
+            seen = view.point_indices >= 0
+            pts = same.points[view.point_indices[seen]].float()
+            uv = data.cameras[i].transform_points_screen(pts[None], image_size=(h, w))[0, :, :2]
+            torch.testing.assert_close(uv, view.points2d[seen].float() * factor, atol=1e-3,
+                                       rtol=0)
+    with pytest.raises(ValueError, match="max_side"):
+        colmap_views(same, max_side=2)

@@ -413,6 +413,69 @@ def fit_points_cmd(mesh: str | None, data: str | None, output: str, n_points: in
 
 
 @main.command()
+@click.argument("mesh", required=False, type=click.Path(dir_okay=False))
+@click.option("--data", type=click.Path(exists=True),
+              help="Real views instead: a COLMAP model folder (cameras/images/points3D, in "
+              "it or in sparse/0; its points start the fit), or a folder with "
+              "transforms.json or cameras.json.")
+@click.option("-o", "--output", default="out/splat", show_default=True,
+              type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--iters", default=3000, show_default=True, type=click.IntRange(1, 1_000_000),
+              help="Optimisation steps (one training view each).")
+@click.option("--image-size", default=256, show_default=True, type=click.IntRange(16, 4096))
+@click.option("--views", default=40, show_default=True, type=click.IntRange(1, 10000),
+              help="Training views rendered from the target mesh.")
+@click.option("--heldout", default=10, show_default=True, type=click.IntRange(0, 10000),
+              help="Held-out views rendered from the target mesh (for PSNR and SSIM).")
+@click.option("--points", "n_points", default=20000, show_default=True,
+              type=click.IntRange(2, 10_000_000),
+              help="Starting Gaussians: samples of MESH's surface, or of the views' visual "
+              "hull with --data.")
+@click.option("--sh-degree", default=3, show_default=True, type=click.IntRange(0, 3),
+              help="Highest spherical-harmonic degree of the colours.")
+@click.option("--lit", is_flag=True,
+              help="Render MESH's views lit by headlights (view-dependent shading) instead of "
+              "its albedo.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
+@_fit_job_options
+def splat(mesh: str | None, data: str | None, output: str, iters: int, image_size: int,
+          views: int, heldout: int, n_points: int, sh_degree: int, lit: bool, seed: int,
+          device: str, checkpoint_every: int, resume: bool, allow_outside_paths: bool,
+          force: bool) -> None:
+    """Fit 3D Gaussians (Gaussian splatting) to views of MESH (default: the bundled cow)
+    or of --data: writes point_cloud.ply, progress.gif, loss.png, final.png, metrics.json
+    and index.html."""
+    from dataclasses import replace
+
+    from ..jobs.checkpoint import deferred_interrupt
+    from ..jobs.splat import FitSplatSettings
+    from .splat_job import prepare_splat_inputs, run_splat_job
+
+    dev = _device(device)
+    with _job(output, force, resume):
+        inputs = prepare_splat_inputs(mesh, data, views=views, heldout=heldout,
+                                      image_size=image_size, device=dev, lit=lit,
+                                      allow_outside=allow_outside_paths)
+        defaults = FitSplatSettings()
+        scale = iters / defaults.iters  # the refinement schedule follows the run's length
+        settings = replace(
+            defaults, iters=iters, sh_degree=sh_degree,
+            sh_degree_every=max(1, round(defaults.sh_degree_every * scale)),
+            refine_start=round(defaults.refine_start * scale),
+            refine_stop=round(defaults.refine_stop * scale),
+            refine_every=max(1, round(defaults.refine_every * min(1.0, scale))))
+        with deferred_interrupt() as stop:  # from the first step to the last file
+            metrics = run_splat_job(output, inputs, settings, n_points,
+                                    _run(seed, resume, checkpoint_every))
+    parts = []
+    if "heldout_psnr" in metrics:
+        parts.append(f"held-out PSNR {metrics['heldout_psnr']:.2f} dB, SSIM "
+                     f"{metrics['heldout_ssim']:.4f}")
+    _finish(metrics, parts, "Gaussian cloud", stop)
+
+
+@main.command()
 @click.option("-o", "--output", default="out/gradlab", show_default=True,
               type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--tiny", is_flag=True, help="Seconds-long settings (a smoke test, as in CI).")

@@ -2,7 +2,7 @@
 (OBJ/MTL, PLY, ``IO`` with pluggable formats; other formats through trimesh), and
 multi-view image datasets (``transforms.json`` / ``cameras.json``) in and out."""
 
-from .colmap import ColmapScene, ColmapView, load_colmap
+from .colmap import ColmapScene, ColmapView, colmap_views, is_colmap_folder, load_colmap
 from .gaussians import GaussianCloud, load_gaussian_ply, save_gaussian_ply
 from .mesh_io import (
     ObjAux,
@@ -43,6 +43,8 @@ __all__ = [
     "PointcloudPlyFormat",
     "UVTextureData",
     "default_mesh_path",
+    "colmap_views",
+    "is_colmap_folder",
     "load_colmap",
     "load_default_mesh",
     "load_gaussian_ply",

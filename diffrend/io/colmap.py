@@ -31,9 +31,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..cameras import cameras_from_opencv_projection
 from ._files import decode_text, resolve_inside
+from .views import MultiViewData, _read_image, _resize
 
-__all__ = ["ColmapScene", "ColmapView", "load_colmap"]
+__all__ = ["ColmapScene", "ColmapView", "colmap_views", "is_colmap_folder", "load_colmap"]
 
 PathLike = str | os.PathLike
 
@@ -486,3 +488,63 @@ def _check_points(path: Path, xyz: np.ndarray) -> None:
     if bad.any():
         raise ValueError(f"{path}: {int(bad.sum())} point(s) with NaN/inf coordinates, first "
                          f"at row {int(np.argmax(bad))}")
+
+
+def colmap_views(scene: ColmapScene, max_side: int | None = None) -> MultiViewData:
+    """The images of a COLMAP model as :class:`~diffrend.io.views.MultiViewData`: images
+    (N, H, W, 3) in [0, 1], masks all ones (a photograph has no silhouette), and
+    :class:`~diffrend.cameras.PerspectiveCameras` (NDC) that project like the model's
+    cameras; names are the image names.
+
+    Args:
+        scene: a model from :func:`load_colmap` whose views have image files.
+        max_side: resample every image so that its longer side is this many pixels
+            (intrinsics scaled to match); None: native size.
+
+    Raises:
+        ValueError: views without image files, images of different sizes, an image whose
+            size is not its camera's, a bad ``max_side``.
+    """
+    if max_side is not None and (isinstance(max_side, bool) or not isinstance(max_side, int)
+                                 or max_side < 8):
+        raise ValueError(f"max_side must be None or an int >= 8, got {max_side!r}")
+    if not scene.views:
+        raise ValueError("scene has no registered images")
+    images, Ks, size = [], [], None
+    for view in scene.views:
+        if view.path is None:
+            raise ValueError(f"view {view.name!r} has no image file (give images_dir)")
+        rgb, _ = _read_image(view.path)
+        if rgb.shape[:2] != (view.height, view.width):
+            raise ValueError(f"{view.path}: image is {rgb.shape[1]}x{rgb.shape[0]}, its camera "
+                             f"says {view.width}x{view.height}")
+        scale = 1.0 if max_side is None else max_side / max(view.width, view.height)
+        hw = (max(1, round(view.height * scale)), max(1, round(view.width * scale)))
+        if size is None:
+            size = hw
+        elif hw != size:
+            raise ValueError(f"{view.path}: all images must have one size, got {hw[1]}x{hw[0]} "
+                             f"after {size[1]}x{size[0]}")
+        if hw != rgb.shape[:2]:
+            rgb = _resize(rgb, hw)
+        K = view.K.double().clone()
+        K[0] *= hw[1] / view.width  # pixel edges scale, so the centres' offset 0.5 does too
+        K[1] *= hw[0] / view.height
+        images.append(torch.from_numpy(np.ascontiguousarray(rgb)))
+        Ks.append(K)
+    viewmats = torch.stack([v.viewmat.double() for v in scene.views])
+    n = len(scene.views)
+    cameras = cameras_from_opencv_projection(
+        viewmats[:, :3, :3].float(), viewmats[:, :3, 3].float(), torch.stack(Ks).float(),
+        torch.tensor([size] * n, dtype=torch.float32))
+    imgs = torch.stack(images).float()
+    return MultiViewData(images=imgs, masks=torch.ones(imgs.shape[:3]), cameras=cameras,
+                         names=tuple(v.name for v in scene.views))
+
+
+def is_colmap_folder(folder: PathLike) -> bool:
+    """Whether ``folder`` holds a COLMAP model: ``cameras.bin``/``cameras.txt`` in it, in
+    ``sparse/0`` or in ``sparse``."""
+    root = Path(folder)
+    return any((root / sub / name).is_file() for sub in ("", "sparse/0", "sparse")
+               for name in ("cameras.bin", "cameras.txt"))
