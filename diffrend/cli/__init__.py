@@ -533,10 +533,14 @@ def gradlab(output: str, tiny: bool, full: bool, parts: str, trials: int | None,
 @click.option("--repeats", default=10, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--no-llvmpipe", is_flag=True, help="Skip the OpenGL (Mesa llvmpipe) baseline.")
 def bench(quick: bool, repeats: int, no_llvmpipe: bool) -> None:
-    """Time the rasterizer against Mesa's llvmpipe; print medians and ratios."""
+    """Time the rasterizer against Mesa's llvmpipe, and the Gaussian rasterizer against its
+    torch twin; print medians and ratios."""
     from ..bench.raster_bench import run_benchmarks
+    from ..bench.splat_bench import run_splat_benchmarks
 
     run_benchmarks(quick=quick, repeats=repeats, llvmpipe=not no_llvmpipe, echo=click.echo)
+    click.echo("")
+    run_splat_benchmarks(quick=quick, repeats=repeats, echo=click.echo)
 
 
 __all__ = ["main"]
