@@ -1,0 +1,1 @@
+"""Gaussian splatting and Pulsar-style sphere rendering."""
