@@ -46,7 +46,9 @@ def _check_finite(name: str, t: torch.Tensor) -> None:
 def _check_shape(name: str, t: torch.Tensor, shape: tuple[int | None, ...]) -> None:
     if not isinstance(t, torch.Tensor):
         raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-    ok = t.ndim == len(shape) and all(s is None or s == d for s, d in zip(shape, t.shape))
+    ok = t.ndim == len(shape) and all(
+        s is None or s == d for s, d in zip(shape, t.shape, strict=False)
+    )
     if not ok:
         want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
         raise ValueError(f"{name} must have shape {want}, got {tuple(t.shape)}")
