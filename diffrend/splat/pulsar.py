@@ -270,8 +270,7 @@ def _render_one(
             a, e, col[sph], bg_col, offs, hit, bg_e, depth, sph, cpi, n_track
         )
     if mode == 1:
-        image = torch.zeros_like(image.detach())
-        image[:, 0] = n_hits.to(dt)
+        image = n_hits.to(dt)[:, None]
     id_dtype = torch.int32 if dt == torch.float32 else torch.int64
     id_bits = tr_id.to(id_dtype).view(dt) if dt in (torch.float32, torch.float64) else tr_id
     info = torch.stack(
@@ -327,7 +326,7 @@ def render_spheres(
             used (ours blends every hit: the exact result).
         max_n_hits: >= 1: only each pixel's first max_n_hits hits (nearest possible depth
             first) are blended.
-        mode: 0 renders the image; 1 renders the hit count in channel 0 (no gradients).
+        mode: 0 renders the image; 1 renders the hit count, one channel (no gradients).
         orthogonal, right_handed: Pulsar's projection and handedness switches.
         background_normalized_depth: in (0, 1): the background's normalised closeness.
         n_track: how many nearest hits the forward info lists.
@@ -335,7 +334,8 @@ def render_spheres(
             tensors use the reference).
 
     Returns:
-        image: ([B,] H, W, K), row 0 at ``pixel_0_0_center``; differentiable (mode 0) in
+        image: ([B,] H, W, K) (mode 1: ([B,] H, W, 1) hit counts), row 0 at
+        ``pixel_0_0_center``; differentiable (mode 0) in
         vert_pos, vert_col, vert_rad, opacity, bg_col and the four camera vectors.
         info: ([B,] H, W, 3 + 2 n_track), not differentiable: the max exponent, the weight
         sum relative to it, the largest closest-possible depth of a hit, then (sphere id as
