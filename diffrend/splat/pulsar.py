@@ -247,8 +247,8 @@ def _render_one(
         n = pos.shape[0]
         hit2 = hit.view(n_pix, n)
         image, m, den = composite_reference(
-            a.view(n_pix, n), e.view(n_pix, n), hit2, col[sph].view(n_pix, n, -1), bg_col,
-            bg_e,
+            a.view(n_pix, n), e.view(n_pix, n), hit2, col[sph].view(n_pix, n, col.shape[-1]),
+            bg_col, bg_e,
         )
         n_hits = hit2.sum(-1)
         key = torch.where(hit2, depth.view(n_pix, n), torch.full_like(depth.view(n_pix, n),
