@@ -153,13 +153,19 @@ class PulsarRenderer(nn.Module):
         return f"width={self.width}, height={self.height}, max_num_balls={self.max_num_balls}"
 
 
+class PerCloudError(ValueError, TypeError):
+    """A per-cloud setting given as a plain number (PyTorch3D raises TypeError here)."""
+
+
 def _per_cloud(value: PerCloud, i: int, name: str) -> float:
-    """Entry ``i`` of a per-cloud float setting (a scalar is shared by all clouds)."""
+    """Entry ``i`` of a per-cloud float setting: a sequence or tensor with one value per
+    cloud (a one-element one is shared). A plain number raises, as in PyTorch3D."""
     if isinstance(value, torch.Tensor):
         value = value.detach().reshape(-1)
         return float(value[i] if value.numel() > 1 else value[0])
     if isinstance(value, (int, float)):
-        return float(value)
+        raise PerCloudError(f"{name} must hold one value per cloud (e.g. ({value},)), not a "
+                            "plain number")
     try:
         return float(value[i])
     except (TypeError, IndexError) as err:
