@@ -7,6 +7,7 @@ no rendering logic of its own. The rasterizer modules live with their functions 
 
     mesh.py      ShaderBase, MeshShader and PyTorch3D's shader names, MeshRenderer(WithFragments)
     points.py    PointsRenderer
+    pulsar.py    PulsarRenderer (PyTorch3D's pulsar.Renderer), PulsarPointsRenderer
     splatter.py  SplatterPhongShader
 """
 
@@ -27,6 +28,7 @@ from .mesh import (
     SoftSilhouetteShader,
 )
 from .points import PointsRenderer
+from .pulsar import PulsarPointsRenderer, PulsarRenderer
 from .splatter import SplatterPhongShader
 
 __all__ = [
@@ -41,6 +43,8 @@ __all__ = [
     "NormalShader",
     "PointsRasterizer",
     "PointsRenderer",
+    "PulsarPointsRenderer",
+    "PulsarRenderer",
     "ShaderBase",
     "SoftDepthShader",
     "SoftGouraudShader",

@@ -1,14 +1,18 @@
-"""3D Gaussian splatting with gsplat's conventions: :func:`rasterization` and its stages.
+"""Soft primitives splatted by depth: 3D Gaussian splatting with gsplat's conventions
+(:func:`rasterization` and its stages) and Pulsar's sphere renderer (:func:`render_spheres`).
 
-Stages: :func:`project_gaussians` (EWA projection), :func:`spherical_harmonics` (view-dependent
-colour), :func:`isect_tiles` / :func:`isect_offset_encode` (tile lists sorted by depth) and
-:func:`rasterize_to_pixels` (front-to-back alpha compositing).
+Gaussian stages: :func:`project_gaussians` (EWA projection), :func:`spherical_harmonics`
+(view-dependent colour), :func:`isect_tiles` / :func:`isect_offset_encode` (tile lists sorted
+by depth) and :func:`rasterize_to_pixels` (front-to-back alpha compositing). Spheres:
+:mod:`.pulsar` (depth-weighted normalised blending, PyTorch3D's ``pulsar.Renderer`` maths).
+Each has a pure-torch twin (``*_reference``) and Numba kernels (``*_numba``).
 """
 
 from .api import rasterization
 from .composite import rasterize_to_pixels
 from .intersect import isect_offset_encode, isect_tiles
 from .projection import project_gaussians
+from .pulsar import render_spheres
 from .sh import spherical_harmonics
 
 __all__ = [
@@ -17,5 +21,6 @@ __all__ = [
     "project_gaussians",
     "rasterization",
     "rasterize_to_pixels",
+    "render_spheres",
     "spherical_harmonics",
 ]

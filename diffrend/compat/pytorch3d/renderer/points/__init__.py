@@ -4,7 +4,7 @@ Re-exports the submodules' names, as PyTorch3D's package does.
 """
 
 from .compositor import *  # noqa: F403
-from .pulsar import PulsarPointsRenderer  # noqa: F401 (a stand-in that raises: issue 20)
+from .pulsar import PulsarPointsRenderer  # noqa: F401
 from .rasterize_points import *  # noqa: F403
 from .rasterizer import *  # noqa: F403
 from .renderer import *  # noqa: F403
