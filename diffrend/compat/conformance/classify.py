@@ -13,7 +13,6 @@ NOT_APPLICABLE: tuple[tuple[str, str], ...] = (
     (r"implicitron", "n/a: implicitron"),
     (r"pytorch3d\.datasets|ShapeNet|R2N2", "n/a: datasets"),
     (r"multiple GPUs|multigpu|device_count", "n/a: multi-GPU"),
-    (r"pulsar", "n/a: Pulsar (issue 20)"),
     (r"Torch not compiled with CUDA|deserialize object on a CUDA device|"
      r"torch\.cuda\.\w+Tensor not available", "n/a: needs CUDA"),
 )
