@@ -1,5 +1,5 @@
-"""Jobs: fitting meshes, camera poses, textures and point clouds to images (the library
-behind ``diffrend fit`` etc.).
+"""Jobs: fitting meshes, camera poses, textures, point clouds and Gaussians to images (the
+library behind ``diffrend fit`` etc.).
 
 Each job is a function over explicit inputs (a :class:`~diffrend.io.MultiViewData`, a
 mesh, cameras) and a settings dataclass: its model (parameters, render, loss) and a
@@ -19,6 +19,7 @@ from .fit_mesh import (
     initial_mesh,
 )
 from .fit_points import FitPointsResult, FitPointsSettings, fit_points
+from .splat import FitSplatResult, FitSplatSettings, fit_splat
 from .fit_texture import FitTextureResult, FitTextureSettings, fit_texture
 from .pose import (
     FitPoseSettings,
@@ -48,6 +49,8 @@ __all__ = [
     "FitPointsResult",
     "FitPointsSettings",
     "FitPoseSettings",
+    "FitSplatResult",
+    "FitSplatSettings",
     "FitStep",
     "FitTextureResult",
     "FitTextureSettings",
@@ -60,6 +63,7 @@ __all__ = [
     "fit_mesh",
     "fit_points",
     "fit_pose",
+    "fit_splat",
     "fit_texture",
     "headlights",
     "initial_mesh",
