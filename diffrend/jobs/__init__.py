@@ -19,7 +19,6 @@ from .fit_mesh import (
     initial_mesh,
 )
 from .fit_points import FitPointsResult, FitPointsSettings, fit_points
-from .splat import FitSplatResult, FitSplatSettings, fit_splat
 from .fit_texture import FitTextureResult, FitTextureSettings, fit_texture
 from .pose import (
     FitPoseSettings,
@@ -32,6 +31,7 @@ from .pose import (
     rotation_error_degrees,
 )
 from .smooth_param import SmoothVertexParam
+from .splat import FitSplatResult, FitSplatSettings, fit_splat
 from .views import (
     cameras_focus,
     headlights,
