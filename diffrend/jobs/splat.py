@@ -117,9 +117,11 @@ class FitSplatResult:
     """What :func:`fit_splat` returns.
 
     Attributes:
-        means (N, 3), quats (N, 4) wxyz unit, scales (N, 3) linear, opacities (N,) in
-            [0, 1], sh (N, K, 3) SH coefficients (K = (sh_degree + 1)^2): the Gaussians, no
-            gradients.
+        means: (N, 3) centres of the fitted Gaussians (no gradients, like the rest).
+        quats: (N, 4) unit wxyz rotations.
+        scales: (N, 3) linear scales.
+        opacities: (N,) in [0, 1].
+        sh: (N, K, 3) SH coefficients, K = (sh_degree + 1)^2.
         history: per-step losses (and the Gaussian count).
         frames, snapshot_views, steps, stopped, seconds: as :class:`~diffrend.jobs.FitMeshResult`.
         refinements: per refinement, the step and the cloned/split/pruned counts.

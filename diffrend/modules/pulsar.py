@@ -310,8 +310,9 @@ class PulsarPointsRenderer(nn.Module):
                 (B, N) padded, or one (N,) shared; values in [0, 1].
             percent_allowed_difference, max_n_hits, mode: see :func:`render_spheres`.
             return_forward_info: also return the (B, H, W, 3 + 2 n_track) info.
-            R, T, focal_length, principal_point, fov, aspect_ratio, degrees, min_x, max_x,
-                min_y, max_y: camera overrides, as PyTorch3D's.
+            R: camera override, as PyTorch3D's; so are ``T``, ``focal_length``,
+                ``principal_point``, ``fov``, ``aspect_ratio``, ``degrees``, ``min_x``,
+                ``max_x``, ``min_y`` and ``max_y``.
 
         Returns:
             (B, H, W, K) images, row 0 at the top; differentiable in the points, features,

@@ -343,7 +343,7 @@ def render_spheres(
 
     Raises:
         ValueError: naming the argument: wrong shapes, NaN/inf, negative radii, opacities
-        outside [0, 1], gamma outside [1e-5, 1], bad depth limits, mode or backend.
+            outside [0, 1], gamma outside [1e-5, 1], bad depth limits, mode or backend.
     """
     batched = vert_pos.ndim == 3 if isinstance(vert_pos, torch.Tensor) else False
     if not isinstance(vert_pos, torch.Tensor) or vert_pos.ndim not in (2, 3):
