@@ -187,15 +187,25 @@ def _median_ms(fn: Callable[[], None], repeats: int, warmup: int = 2) -> float:
 
 
 def _peak_memory_mb(case: Case) -> float | None:
-    """Peak RSS growth (MB) during one diffrend call, in a fresh process after a warm-up call.
+    """Peak RSS growth (MB) during one diffrend call, in a fresh process after a warm-up call
+    (:func:`peak_memory_mb`)."""
+    return peak_memory_mb(
+        "from diffrend.bench.raster_bench import Case, _diffrend_fn\n"
+        f"fn = _diffrend_fn(Case(**json.loads({json.dumps(json.dumps(case.__dict__))})))\n")
+
+
+def peak_memory_mb(setup: str, timeout: float = 600) -> float | None:
+    """Peak RSS growth (MB) during one call of ``fn``, which the Python code ``setup`` defines
+    (``json`` is imported before it), in a fresh process after a warm-up call; None if the
+    process fails.
 
     Freed heap is returned to the system (``malloc_trim``) and the kernel's peak-RSS counter
     reset (``/proc/self/clear_refs``) just before the call.
     """
     code = (
         "import json\n"
-        "from diffrend.bench.raster_bench import Case, _diffrend_fn, _status_mb\n"
-        f"fn = _diffrend_fn(Case(**json.loads({json.dumps(json.dumps(case.__dict__))})))\n"
+        + setup
+        + "from diffrend.bench.raster_bench import _status_mb\n"
         "fn()\n"
         "import ctypes; ctypes.CDLL('libc.so.6').malloc_trim(0)\n"
         "open('/proc/self/clear_refs', 'w').write('5')\n"
@@ -205,7 +215,7 @@ def _peak_memory_mb(case: Case) -> float | None:
     )
     try:
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             timeout=600, check=True)
+                             timeout=timeout, check=True)
         return float(out.stdout.strip().splitlines()[-1])
     except (subprocess.SubprocessError, ValueError, IndexError, OSError):
         return None

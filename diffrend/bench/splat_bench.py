@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -85,25 +83,13 @@ def splat_fn(case: SplatCase, backend: str = "auto") -> Callable[[], None]:
 
 def _peak_memory_mb(case: SplatCase) -> float | None:
     """Peak RSS growth (MB) during one forward+backward, in a fresh process after a warm-up
-    call (see :func:`diffrend.bench.raster_bench._peak_memory_mb`)."""
-    code = (
-        "import json\n"
+    call (:func:`diffrend.bench.raster_bench.peak_memory_mb`)."""
+    from .raster_bench import peak_memory_mb
+
+    return peak_memory_mb(
         "from diffrend.bench.splat_bench import SplatCase, splat_fn\n"
-        "from diffrend.bench.raster_bench import _status_mb\n"
-        f"fn = splat_fn(SplatCase(**json.loads({json.dumps(json.dumps(case.__dict__))})))\n"
-        "fn()\n"
-        "import ctypes; ctypes.CDLL('libc.so.6').malloc_trim(0)\n"
-        "open('/proc/self/clear_refs', 'w').write('5')\n"
-        "base = _status_mb('VmRSS')\n"
-        "fn()\n"
-        "print(json.dumps(_status_mb('VmHWM') - base))\n"
-    )
-    try:
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             timeout=900, check=True)
-        return float(out.stdout.strip().splitlines()[-1])
-    except (subprocess.SubprocessError, ValueError, IndexError, OSError):
-        return None
+        f"fn = splat_fn(SplatCase(**json.loads({json.dumps(json.dumps(case.__dict__))})))\n",
+        timeout=900)
 
 
 def run_splat_benchmarks(quick: bool, repeats: int, echo: Callable[[str], None] = print
