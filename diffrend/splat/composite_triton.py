@@ -12,10 +12,7 @@ read back. (:func:`.composite.rasterize_to_pixels` validates the offsets and ids
 dispatching, which reads a few reductions back; that is the checking, not the launch.)
 
 Backward writes one gradient row per intersection (no atomics), then sums the rows per
-Gaussian with ``index_add_`` by ``flatten_ids``: in order on the CPU; on CUDA, torch's
-``index_add_`` adds with atomics (summation order not fixed) unless
-``torch.use_deterministic_algorithms(True)``, where torch uses its sorted, deterministic
-path.
+Gaussian by ``flatten_ids`` in a fixed order (:func:`sum_rows`): deterministic.
 """
 
 from __future__ import annotations
@@ -147,11 +144,20 @@ def backward(
             TS=tile_size, BLOCK=block, D_PAD=d_pad, CHUNK=CHUNK, num_warps=warps,
             enable_fp_fusion=False,
         )
-    g_mean, g_conic, g_color, g_opac = (
-        r.new_zeros((G, r.shape[1])).index_add_(0, ids, r) for r in rows
-    )
+    g_mean, g_conic, g_color, g_opac = (sum_rows(r, ids, G) for r in rows)
     return (g_mean.reshape(C, N, 2), g_conic.reshape(C, N, 3), g_color.reshape(C, N, D),
             g_opac.reshape(C, N))
+
+
+def sum_rows(rows: torch.Tensor, ids: torch.Tensor, n: int) -> torch.Tensor:
+    """Per-intersection rows (M, k) summed into per-Gaussian rows (n, k) by ``ids`` (M,)
+    int64, deterministically: ``index_add_`` adds in order on the CPU; on CUDA it adds with
+    atomics, while ``index_put_(accumulate=True)`` sorts the ids (stably) and sums each run
+    of equal ids in order."""
+    out = rows.new_zeros((n, rows.shape[1]))
+    if rows.device.type == "cpu":
+        return out.index_add_(0, ids, rows)
+    return out.index_put_((ids,), rows, accumulate=True)
 
 
 class TritonComposite(torch.autograd.Function):
