@@ -1,9 +1,10 @@
 """The splat compositor: depth-sorted 2D Gaussians blended front to back into images.
 
 :func:`rasterize_to_pixels` checks its arguments, picks a backend (Numba kernels on the CPU,
-:mod:`.composite_reference`, the torch twin, elsewhere or on request) and returns colours
-and alphas differentiable in means2d, conics, colors, opacities and backgrounds. The
-semantics are gsplat's (see :func:`.composite_reference.rasterize_to_pixels_reference`).
+Triton kernels on CUDA, :mod:`.composite_reference`, the torch twin, elsewhere or on
+request) and returns colours and alphas differentiable in means2d, conics, colors,
+opacities and backgrounds. The semantics are gsplat's (see
+:func:`.composite_reference.rasterize_to_pixels_reference`).
 """
 
 from __future__ import annotations
@@ -49,8 +50,9 @@ def rasterize_to_pixels(
         flatten_ids: (M,) int32/int64, the Gaussian (c * N + n) of each intersection, each
             tile's list sorted front to back.
         backgrounds: (C, D) colour seen through the Gaussians, or None (black).
-        backend: "auto" (Numba for CPU tensors, else the reference), "numba", "reference";
-            "triton" raises ValueError for now.
+        backend: "auto" (Numba for CPU tensors, Triton for CUDA tensors when triton is
+            installed, else the reference), "numba", "triton" (CUDA tensors, or CPU tensors
+            under ``TRITON_INTERPRET=1``), "reference".
 
     Returns:
         render_colors: (C, H, W, D) and render_alphas: (C, H, W, 1) = 1 - final T, in the
@@ -66,17 +68,18 @@ def rasterize_to_pixels(
         isect_offsets, flatten_ids, backgrounds,
     )
     image_width, image_height, tile_size = int(image_width), int(image_height), int(tile_size)
-    if backend == "triton":
-        raise ValueError("backend='triton' is not implemented yet for rasterize_to_pixels")
-    device = means2d.device
-    if backend == "auto" and device.type != "cpu":
-        chosen = "reference"  # until the Triton kernels exist
-    else:
-        chosen = resolve_backend(backend, device)
+    chosen = resolve_backend(backend, means2d.device)
     if chosen == "reference":
         return rasterize_to_pixels_reference(
             means2d, conics, colors, opacities, image_width, image_height, tile_size,
             isect_offsets, flatten_ids, backgrounds,
+        )
+    if chosen == "triton":
+        from .composite_triton import TritonComposite  # (importing triton takes a while)
+
+        return TritonComposite.apply(
+            means2d, conics, colors, opacities, backgrounds, image_width, image_height,
+            tile_size, isect_offsets, flatten_ids,
         )
     return _NumbaComposite.apply(
         means2d, conics, colors, opacities, backgrounds, image_width, image_height,
