@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -57,3 +58,49 @@ def test_compositor_footprints_skip_nothing(seed, n, tile_size):
         outs.append([rgb.detach(), alpha.detach()] + [t.grad for t in leaves])
     for k, r in zip(*outs, strict=True):
         assert_close(k, r, 1e-10)
+
+
+def _tiny_scene(n: int = 50):
+    g = torch.Generator().manual_seed(3)
+    means = torch.randn(n, 3, generator=g) * 0.3
+    means[:, 2] += 3.0
+    return dict(means=means, quats=torch.randn(n, 4, generator=g),
+                scales=0.05 + 0.05 * torch.rand(n, 3, generator=g),
+                opacities=torch.rand(n, generator=g), colors=torch.rand(n, 3, generator=g),
+                viewmats=torch.eye(4)[None],
+                Ks=torch.tensor([[[40.0, 0, 16], [0, 40.0, 16], [0, 0, 1]]]))
+
+
+def test_memory_budget_error(monkeypatch):
+    """A budget below the frame's estimate: a ValueError (and MemoryError) that says what it
+    needs and how to lower it, raised before rendering; 'off' or a large budget renders."""
+    from diffrend.raster.memory import ENV_VAR
+    from diffrend.splat import rasterization
+    from diffrend.splat.memory import SplatMemoryError, splat_frame_bytes
+
+    s = _tiny_scene()
+    need = splat_frame_bytes(1, 50, 32, 32, 3, torch.float32)
+    monkeypatch.setenv(ENV_VAR, str(need - 1))
+    with pytest.raises(ValueError, match="memory budget") as info:
+        rasterization(**s, width=32, height=32)
+    assert isinstance(info.value, SplatMemoryError) and isinstance(info.value, MemoryError)
+    for hint in ("fewer Gaussians", "smaller image", ENV_VAR):
+        assert hint in str(info.value)
+    for budget in ("off", "1GB"):
+        monkeypatch.setenv(ENV_VAR, budget)
+        rgb, alpha, meta = rasterization(**s, width=32, height=32)
+        assert rgb.shape == (1, 32, 32, 3) and float(alpha.max()) > 0
+
+
+def test_memory_estimate_counts_intersections():
+    """The intersections and channels add to the estimate; float64 doubles the float part."""
+    from diffrend.splat.memory import splat_frame_bytes
+
+    base = splat_frame_bytes(1, 1000, 64, 64, 3, torch.float32)
+    assert splat_frame_bytes(1, 1000, 64, 64, 3, torch.float32, n_isects=10) == base + 10 * (
+        6 * 8 + 9 * 8)
+    assert splat_frame_bytes(1, 1000, 64, 64, 4, torch.float32) > base
+    assert splat_frame_bytes(1, 1000, 64, 64, 3, torch.float64) > 1.9 * base
+    # 1M Gaussians at SH degree 3 into 512^2 (measured peak 1.5 GB above the scene)
+    big = splat_frame_bytes(1, 1_000_000, 512, 512, 3, torch.float32, n_isects=2_000_000)
+    assert 1.2e9 < big < 3e9
