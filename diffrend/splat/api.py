@@ -176,7 +176,8 @@ def rasterization(
         rasterize_mode: "classic" or "antialiased" (opacities times the projection's
             compensation factor, as in Mip-Splatting).
         camera_model: "pinhole" or "ortho".
-        backend: the compositor's kernels: "auto", "numba", "reference" or "triton".
+        backend: the tile intersection's and compositor's kernels: "auto", "numba",
+            "reference" (the torch twins) or "triton".
 
     Returns:
         render_colors: (C, height, width, D') with D' = D, 1 or D + 1 by ``render_mode``.
@@ -251,7 +252,7 @@ def rasterization(
     tile_width = math.ceil(width / tile_size)
     tile_height = math.ceil(height / tile_size)
     tiles_per_gauss, isect_ids, flatten_ids = isect_tiles(
-        means2d, radii, depths, tile_size, tile_width, tile_height
+        means2d, radii, depths, tile_size, tile_width, tile_height, backend=backend
     )
     check_splat_memory(c, n, height, width, channels, means.dtype, means.device,
                        n_isects=flatten_ids.shape[0])
