@@ -37,6 +37,18 @@ def _tile_box(tid, n_ty, n_tx, ts, H, W):
     return cam, r0, c0, min(r0 + ts, H), min(c0 + ts, W)
 
 
+_SPREAD = 7919  # a prime: k -> k * 7919 mod n is a permutation unless 7919 divides n
+
+
+@nb.njit(cache=True, inline="always")
+def _spread_stride(n_tiles):
+    """The stride of the tiles' visiting order: prange hands each thread a contiguous run
+    of tasks, and a run of tiles in raster order is one band of the image, where the busy
+    tiles (the object) may all fall in one thread's band; a large prime stride spreads
+    every run over the whole image."""
+    return 1 if n_tiles % _SPREAD == 0 else _SPREAD
+
+
 @nb.njit(cache=True)
 def _gather_tile(means2d, conics, colors, opacities, flatten_ids, j0, j1):
     """The float64 parameters of a tile's list, in list order: (7, L) mean x, mean y, conic a,
@@ -134,7 +146,9 @@ def composite_forward(means2d, conics, colors, opacities, tile_start, flatten_id
     W = out_color.shape[2]
     D = out_color.shape[3]
     n_tiles = tile_start.shape[0] - 1
-    for tid in nb.prange(n_tiles):
+    stride = _spread_stride(n_tiles)
+    for q in nb.prange(n_tiles):
+        tid = (q * stride) % n_tiles
         cam, r0, c0, r1, c1 = _tile_box(tid, n_ty, n_tx, ts, H, W)
         j0 = tile_start[tid]
         j1 = tile_start[tid + 1]
@@ -217,7 +231,9 @@ def composite_backward(means2d, conics, colors, opacities, tile_start, flatten_i
     W = out_t.shape[2]
     D = colors.shape[1]
     n_tiles = tile_start.shape[0] - 1
-    for tid in nb.prange(n_tiles):
+    stride = _spread_stride(n_tiles)
+    for q in nb.prange(n_tiles):
+        tid = (q * stride) % n_tiles
         cam, r0, c0, r1, c1 = _tile_box(tid, n_ty, n_tx, ts, H, W)
         j0 = tile_start[tid]
         j1 = tile_start[tid + 1]
