@@ -22,9 +22,10 @@ def isect_kernel(lo, hi, depth_keys, order, n, n_tiles, tile_width, tile_shift, 
     """Lists every (camera, tile, Gaussian) intersection, sorted by camera, tile, depth.
 
     Args:
-        lo, hi: (G, 2) int64 half-open tile rectangles (hi == lo: none), G = C * N.
-        depth_keys: (G,) int64 32-bit depth sort keys.
-        order: (G,) int64 permutation sorting ``depth_keys`` stably.
+        order: (G,) int64 permutation of the G = C * N Gaussians sorting their depth keys
+            stably; the other inputs are in this order:
+        lo, hi: (G, 2) int64 half-open tile rectangles (hi == lo: none).
+        depth_keys: (G,) int64 32-bit depth sort keys (sorted).
         n: N (Gaussians per camera); n_tiles: tiles per camera; tile_width: TW.
         tile_shift: bits below the tile index in a key (32); cam_shift: bits below the camera.
 
@@ -35,27 +36,27 @@ def isect_kernel(lo, hi, depth_keys, order, n, n_tiles, tile_width, tile_shift, 
     C = G // n if n > 0 else 0
     n_slots = C * n_tiles
     starts = np.zeros(n_slots + 1, np.int64)
-    for g in range(G):  # counts per (camera, tile)
-        base = (g // n) * n_tiles
-        for ty in range(lo[g, 1], hi[g, 1]):
-            for tx in range(lo[g, 0], hi[g, 0]):
+    for i in range(G):  # counts per (camera, tile)
+        base = (order[i] // n) * n_tiles
+        for ty in range(lo[i, 1], hi[i, 1]):
+            for tx in range(lo[i, 0], hi[i, 0]):
                 starts[base + ty * tile_width + tx + 1] += 1
     for s in range(n_slots):  # prefix sum: where each list starts
         starts[s + 1] += starts[s]
     M = starts[n_slots]
     ids = np.empty(M, np.int64)
     keys = np.empty(M, np.int64)
-    for i in range(G):  # fill, front to back
+    for i in range(G):  # fill, front to back (the inputs come in this order: no gathers)
         g = order[i]
         cam = g // n
         base = cam * n_tiles
-        for ty in range(lo[g, 1], hi[g, 1]):
-            for tx in range(lo[g, 0], hi[g, 0]):
+        for ty in range(lo[i, 1], hi[i, 1]):
+            for tx in range(lo[i, 0], hi[i, 0]):
                 t = ty * tile_width + tx
                 j = starts[base + t]
                 starts[base + t] = j + 1
                 ids[j] = g
-                keys[j] = (cam << cam_shift) | (t << tile_shift) | depth_keys[g]
+                keys[j] = (cam << cam_shift) | (t << tile_shift) | depth_keys[i]
     return keys, ids
 
 
@@ -71,12 +72,13 @@ def isect_numba(lo: torch.Tensor, hi: torch.Tensor, depth_keys: torch.Tensor, n:
     Returns:
         isect_ids (M,) int64 sorted keys and flatten_ids (M,) int64, as the torch path.
     """
-    flat_keys = depth_keys.reshape(-1).contiguous()
-    order = torch.sort(flat_keys, stable=True).indices
+    sorted_keys, order = torch.sort(depth_keys.reshape(-1), stable=True)
+    # (gathered here, in parallel and in order, rather than at random inside the kernel)
+    lo_s = lo.reshape(-1, 2).index_select(0, order)
+    hi_s = hi.reshape(-1, 2).index_select(0, order)
     with kernel_lock():  # (see diffrend.threads)
         keys, ids = isect_kernel(
-            lo.reshape(-1, 2).contiguous().numpy(), hi.reshape(-1, 2).contiguous().numpy(),
-            flat_keys.numpy(), order.numpy(), n, tile_width * tile_height, tile_width,
-            depth_bits, tile_bits + depth_bits,
+            lo_s.numpy(), hi_s.numpy(), sorted_keys.contiguous().numpy(), order.numpy(), n,
+            tile_width * tile_height, tile_width, depth_bits, tile_bits + depth_bits,
         )
     return torch.from_numpy(keys), torch.from_numpy(ids)
