@@ -406,16 +406,36 @@ def backward(
             g_mean, g_conic, g_color, g_opac,
         )
     dtype = means2d.dtype
+    s_mean = np.zeros((G, 2), np.float64)
+    s_conic = np.zeros((G, 3), np.float64)
+    s_color = np.zeros((G, D), np.float64)
+    s_opac = np.zeros(G, np.float64)
+    with kernel_lock():
+        scatter_gaussian_grads(ids.numpy(), g_mean, g_conic, g_color, g_opac,
+                               s_mean, s_conic, s_color, s_opac)
     return (
-        scatter_gaussian_grads(torch.from_numpy(g_mean), ids, G).to(dtype).reshape(C, N, 2),
-        scatter_gaussian_grads(torch.from_numpy(g_conic), ids, G).to(dtype).reshape(C, N, 3),
-        scatter_gaussian_grads(torch.from_numpy(g_color), ids, G).to(dtype).reshape(C, N, D),
-        scatter_gaussian_grads(torch.from_numpy(g_opac), ids, G).to(dtype).reshape(C, N),
+        torch.from_numpy(s_mean).to(dtype).reshape(C, N, 2),
+        torch.from_numpy(s_conic).to(dtype).reshape(C, N, 3),
+        torch.from_numpy(s_color).to(dtype).reshape(C, N, D),
+        torch.from_numpy(s_opac).to(dtype).reshape(C, N),
     )
 
 
-def scatter_gaussian_grads(rows: torch.Tensor, flatten_ids: torch.Tensor, n: int) -> torch.Tensor:
-    """Sum per-intersection gradient rows (M, ...) into per-Gaussian rows (n, ...) by
-    ``flatten_ids`` (M,) int64 (CPU ``index_add_`` runs in order: deterministic)."""
-    out = rows.new_zeros((n, *rows.shape[1:]))
-    return out.index_add_(0, flatten_ids, rows)
+@nb.njit(cache=True, fastmath=False)
+def scatter_gaussian_grads(flatten_ids, g_mean, g_conic, g_color, g_opac,
+                           s_mean, s_conic, s_color, s_opac):
+    """Add the per-intersection gradient rows (M, ...) into the per-Gaussian rows (G, ...)
+    of the zero-initialised ``s_*`` by ``flatten_ids`` (M,) int64, in intersection order
+    (serial: deterministic, the sums of an in-order ``index_add_``, in one pass for all
+    four)."""
+    D = g_color.shape[1]
+    for j in range(flatten_ids.shape[0]):
+        g = flatten_ids[j]
+        s_mean[g, 0] += g_mean[j, 0]
+        s_mean[g, 1] += g_mean[j, 1]
+        s_conic[g, 0] += g_conic[j, 0]
+        s_conic[g, 1] += g_conic[j, 1]
+        s_conic[g, 2] += g_conic[j, 2]
+        for k in range(D):
+            s_color[g, k] += g_color[j, k]
+        s_opac[g] += g_opac[j]
