@@ -18,6 +18,7 @@ from diffrend.raster.backends import check_backend_name
 
 from .composite import rasterize_to_pixels
 from .intersect import isect_offset_encode, isect_tiles
+from .memory import check_splat_memory
 from .projection import CAMERA_MODELS, project_gaussians
 from .sh import MAX_SH_DEGREE, num_sh_bases, spherical_harmonics
 
@@ -175,7 +176,8 @@ def rasterization(
         rasterize_mode: "classic" or "antialiased" (opacities times the projection's
             compensation factor, as in Mip-Splatting).
         camera_model: "pinhole" or "ortho".
-        backend: the compositor's kernels: "auto", "numba", "reference" or "triton".
+        backend: the tile intersection's and compositor's kernels: "auto", "numba",
+            "reference" (the torch twins) or "triton".
 
     Returns:
         render_colors: (C, height, width, D') with D' = D, 1 or D + 1 by ``render_mode``.
@@ -191,6 +193,8 @@ def rasterization(
         ValueError: malformed shapes, NaN or inf values, negative scales, zero quaternions,
             opacities outside [0, 1], an SH coefficient count that does not match
             ``sh_degree``, an unknown mode or camera model, or a bad size or tile size.
+        SplatMemoryError: (a ValueError) the frame would need more memory than the budget
+            (see :mod:`.memory`).
     """
     width = _check_positive_int(width, "width")
     height = _check_positive_int(height, "height")
@@ -209,6 +213,11 @@ def rasterization(
     _check_inputs(means, quats, scales, opacities, colors, viewmats, Ks, sh_degree, backgrounds)
     n = means.shape[0]
     c = viewmats.shape[0]
+    channels = {"RGB": 3, "D": 1, "ED": 1}.get(render_mode, 4)
+    if sh_degree is None and render_mode not in ("D", "ED"):
+        channels = colors.shape[-1] + (render_mode != "RGB")
+    # Before any allocation, then again once the intersections are counted.
+    check_splat_memory(c, n, height, width, channels, means.dtype, means.device)
 
     radii, means2d, depths, conics, compensations = project_gaussians(
         means, quats, scales, viewmats, Ks, width, height, eps2d=eps2d, near_plane=near_plane,
@@ -243,8 +252,10 @@ def rasterization(
     tile_width = math.ceil(width / tile_size)
     tile_height = math.ceil(height / tile_size)
     tiles_per_gauss, isect_ids, flatten_ids = isect_tiles(
-        means2d, radii, depths, tile_size, tile_width, tile_height
+        means2d, radii, depths, tile_size, tile_width, tile_height, backend=backend
     )
+    check_splat_memory(c, n, height, width, channels, means.dtype, means.device,
+                       n_isects=flatten_ids.shape[0])
     isect_offsets = isect_offset_encode(isect_ids, c, tile_width, tile_height)
     render_colors, render_alphas = rasterize_to_pixels(
         means2d, conics, cols, opac, width, height, tile_size, isect_offsets, flatten_ids,

@@ -3,12 +3,15 @@
 The arithmetic is float64 whatever the inputs' dtype (float32 inputs are widened when read,
 outputs narrowed when written), so a float32 call computes what the float64 torch twin
 computes on the widened inputs. Each task first copies its tile's list of Gaussians into
-contiguous float64 rows, then composites its pixels. Forward keeps, per pixel, the final
-transmittance and the index of the last contributing intersection (as gsplat does). Backward
-walks each pixel's list from that entry back to the front, recovering T before each entry by
-dividing by 1 - alpha, and adds each pixel's terms into per-intersection gradient rows: each
-intersection belongs to one tile and each tile to one task, so no two threads write the same
-row; the rows are then summed per Gaussian by :func:`scatter_gaussian_grads` (deterministic).
+contiguous float64 rows, then composites its pixels entry by entry: each entry updates only
+the pixels of a conservative bound of its footprint, and per pixel the operations and their
+order are those of a walk along the list, so the results are the same to the bit. Forward
+keeps, per pixel, the final transmittance and the index of the last contributing
+intersection (as gsplat does). Backward goes from each pixel's last entry back to the front,
+recovering T before each entry by dividing by 1 - alpha, and adds each pixel's terms into
+per-intersection gradient rows: each intersection belongs to one tile and each tile to one
+task, so no two threads write the same row; the rows are then summed per Gaussian by
+:func:`scatter_gaussian_grads` (deterministic).
 Both kernels compile once per dtype and are cached on disk.
 """
 
@@ -32,6 +35,18 @@ def _tile_box(tid, n_ty, n_tx, ts, H, W):
     r0 = ty * ts
     c0 = tx * ts
     return cam, r0, c0, min(r0 + ts, H), min(c0 + ts, W)
+
+
+_SPREAD = 7919  # a prime: k -> k * 7919 mod n is a permutation unless 7919 divides n
+
+
+@nb.njit(cache=True, inline="always")
+def _spread_stride(n_tiles):
+    """The stride of the tiles' visiting order: prange hands each thread a contiguous run
+    of tasks, and a run of tiles in raster order is one band of the image, where the busy
+    tiles (the object) may all fall in one thread's band; a large prime stride spreads
+    every run over the whole image."""
+    return 1 if n_tiles % _SPREAD == 0 else _SPREAD
 
 
 @nb.njit(cache=True)
@@ -59,26 +74,63 @@ def _gather_tile(means2d, conics, colors, opacities, flatten_ids, j0, j1):
     return par, col
 
 
+# Relative and absolute slack on the cut-off when bounding an entry's footprint, and one more
+# pixel each side: the bounds only choose which pixels run the exact test, so they must never
+# be tighter than that test, whatever the rounding.
+_BOUND_SLACK = 1e-9
+_FAR = 1e9
+
+
 @nb.njit(cache=True, inline="always")
-def _sigmas(par, px, py, i0, i1, sig):
-    """sig[i] = sigma of entry i at pixel centre (px, py), for i in [i0, i1): no branch, so
-    LLVM vectorises it (the backward's first pass; the forward, which may stop early, computes
-    sigma entry by entry with the same expression, so both get the same values)."""
-    mx = par[0]
-    my = par[1]
-    ca = par[2]
-    cb = par[3]
-    cc = par[4]
-    for i in range(i0, i1):
-        dx = px - mx[i]
-        dy = py - my[i]
-        sig[i] = 0.5 * (ca[i] * dx * dx + cc[i] * dy * dy) + cb[i] * dx * dy
+def _clamp_range(lo, hi, first, end):
+    """Integer pixels [floor(lo) - 1, floor(hi) + 2) clipped to [first, end); lo, hi finite or
+    +-inf (clamped before the int conversion)."""
+    a = int(np.floor(max(min(lo, _FAR), -_FAR))) - 1
+    b = int(np.floor(max(min(hi, _FAR), -_FAR))) + 2
+    return max(a, first), min(b, end)
+
+
+@nb.njit(cache=True, inline="always")
+def _rows(mx, my, ca, cb, cc, cut, r0, r1):
+    """Rows [ra, rb) of the tile where entry (mean, conic, cut) can pass the exact test
+    sigma <= cut: |dy| <= sqrt(2 cut a / det) for a positive-definite conic (the minimum of
+    sigma over dx); the whole tile otherwise. Also returns whether the bound applies."""
+    det = ca * cc - cb * cb
+    cutm = cut * (1.0 + _BOUND_SLACK) + _BOUND_SLACK
+    if ca > 0.0 and det > 0.0 and np.isfinite(cutm) and np.isfinite(mx) and np.isfinite(my):
+        ry = np.sqrt(2.0 * cutm * ca / det)
+        if np.isfinite(ry):
+            ra, rb = _clamp_range(my - ry - 0.5, my + ry - 0.5, r0, r1)
+            return ra, rb, True
+    return r0, r1, False
+
+
+@nb.njit(cache=True, inline="always")
+def _cols(mx, dy, ca, cb, cc, cut, bounded, c0, c1):
+    """Columns [ca_, cb_) of a row at offset dy where the entry can pass sigma <= cut: the
+    roots of 0.5 a dx^2 + b dy dx + 0.5 c dy^2 = cut (slackened), or the whole row."""
+    if not bounded:
+        return c0, c1
+    cutm = cut * (1.0 + _BOUND_SLACK) + _BOUND_SLACK
+    disc = 2.0 * ca * cutm - (ca * cc - cb * cb) * dy * dy
+    root = np.sqrt(max(disc, 0.0))
+    lo = (-cb * dy - root) / ca
+    hi = (-cb * dy + root) / ca
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return c0, c1
+    return _clamp_range(mx + lo - 0.5, mx + hi - 0.5, c0, c1)
 
 
 @nb.njit(parallel=True, cache=True, fastmath=False)
 def composite_forward(means2d, conics, colors, opacities, tile_start, flatten_ids,
                       n_ty, n_tx, ts, out_color, out_t, out_last):
     """Composite every pixel of every tile.
+
+    Entry-major: each entry of the tile's list, front to back, updates the pixels of its
+    footprint (a conservative bound of where sigma <= its cut-off; the exact test still
+    decides), skipping pixels that have terminated. Each pixel sees the same operations in
+    the same order as a per-pixel walk of the list, so results are the same to the bit, but
+    the work follows the Gaussians' areas instead of list length x tile area.
 
     Args:
         means2d: (G, 2), conics: (G, 3), colors: (G, D), opacities: (G,) with G = C * N.
@@ -94,48 +146,66 @@ def composite_forward(means2d, conics, colors, opacities, tile_start, flatten_id
     W = out_color.shape[2]
     D = out_color.shape[3]
     n_tiles = tile_start.shape[0] - 1
-    for tid in nb.prange(n_tiles):
+    stride = _spread_stride(n_tiles)
+    for q in nb.prange(n_tiles):
+        tid = (q * stride) % n_tiles
         cam, r0, c0, r1, c1 = _tile_box(tid, n_ty, n_tx, ts, H, W)
         j0 = tile_start[tid]
         j1 = tile_start[tid + 1]
         L = j1 - j0
         par, col = _gather_tile(means2d, conics, colors, opacities, flatten_ids, j0, j1)
-        mx = par[0]
-        my = par[1]
-        ca = par[2]
-        cb = par[3]
-        cc = par[4]
-        op = par[5]
-        cut = par[6]
-        acc = np.empty(D, np.float64)
-        for r in range(r0, r1):
-            py = r + 0.5
-            for c in range(c0, c1):
-                px = c + 0.5
-                acc[:] = 0.0
-                T = 1.0
-                last = -1
-                for i in range(L):
-                    dx = px - mx[i]
-                    dy = py - my[i]
-                    sigma = 0.5 * (ca[i] * dx * dx + cc[i] * dy * dy) + cb[i] * dx * dy
-                    if not (sigma >= 0.0) or sigma > cut[i]:
+        tw = c1 - c0
+        npx = (r1 - r0) * tw
+        T = np.ones(npx, np.float64)
+        acc = np.zeros((npx, D), np.float64)
+        last = np.full(npx, -1, np.int64)
+        done = np.zeros(npx, np.bool_)
+        n_done = 0
+        for i in range(L):
+            if n_done == npx:
+                break
+            mx = par[0, i]
+            my = par[1, i]
+            ca = par[2, i]
+            cb = par[3, i]
+            cc = par[4, i]
+            op = par[5, i]
+            cut = par[6, i]
+            if cut < 0.0:  # opacity 0: sigma >= 0 > cut everywhere
+                continue
+            ra, rb, bounded = _rows(mx, my, ca, cb, cc, cut, r0, r1)
+            for r in range(ra, rb):
+                py = r + 0.5
+                dy = py - my
+                cs, ce = _cols(mx, dy, ca, cb, cc, cut, bounded, c0, c1)
+                for c in range(cs, ce):
+                    p = (r - r0) * tw + (c - c0)
+                    if done[p]:
                         continue
-                    alpha = min(ALPHA_MAX, op[i] * np.exp(-sigma))
+                    dx = (c + 0.5) - mx
+                    sigma = 0.5 * (ca * dx * dx + cc * dy * dy) + cb * dx * dy
+                    if not (sigma >= 0.0) or sigma > cut:
+                        continue
+                    alpha = min(ALPHA_MAX, op * np.exp(-sigma))
                     if not (alpha >= ALPHA_MIN):
                         continue
-                    t_next = T * (1.0 - alpha)
+                    t_next = T[p] * (1.0 - alpha)
                     if t_next <= T_MIN:
-                        break
-                    w = alpha * T
+                        done[p] = True
+                        n_done += 1
+                        continue
+                    w = alpha * T[p]
                     for k in range(D):
-                        acc[k] += w * col[i, k]
-                    T = t_next
-                    last = i
+                        acc[p, k] += w * col[i, k]
+                    T[p] = t_next
+                    last[p] = i
+        for r in range(r0, r1):
+            for c in range(c0, c1):
+                p = (r - r0) * tw + (c - c0)
                 for k in range(D):
-                    out_color[cam, r, c, k] = acc[k]
-                out_t[cam, r, c] = T
-                out_last[cam, r, c] = j0 + last
+                    out_color[cam, r, c, k] = acc[p, k]
+                out_t[cam, r, c] = T[p]
+                out_last[cam, r, c] = j0 + last[p]
 
 
 @nb.njit(parallel=True, cache=True, fastmath=False)
@@ -143,6 +213,11 @@ def composite_backward(means2d, conics, colors, opacities, tile_start, flatten_i
                        n_ty, n_tx, ts, backgrounds, out_t, out_last, v_color, v_alpha,
                        g_mean, g_conic, g_color, g_opac):
     """Gradients of every intersection, back to front along each pixel's list.
+
+    Entry-major like :func:`composite_forward`, from the tile's last entry to its first; each
+    pixel keeps its own T and colour-behind, so it sees the same operations in the same order
+    as a per-pixel backward walk, and each entry's rows get their pixels' terms in row-major
+    order (the same sums, to the bit).
 
     Args:
         means2d ... ts: as :func:`composite_forward`.
@@ -156,56 +231,72 @@ def composite_backward(means2d, conics, colors, opacities, tile_start, flatten_i
     W = out_t.shape[2]
     D = colors.shape[1]
     n_tiles = tile_start.shape[0] - 1
-    for tid in nb.prange(n_tiles):
+    stride = _spread_stride(n_tiles)
+    for q in nb.prange(n_tiles):
+        tid = (q * stride) % n_tiles
         cam, r0, c0, r1, c1 = _tile_box(tid, n_ty, n_tx, ts, H, W)
         j0 = tile_start[tid]
         j1 = tile_start[tid + 1]
         par, col = _gather_tile(means2d, conics, colors, opacities, flatten_ids, j0, j1)
-        mx = par[0]
-        my = par[1]
-        op = par[5]
-        cut = par[6]
-        sig = np.empty(j1 - j0, np.float64)
-        behind = np.empty(D, np.float64)  # colour of everything behind the current entry
-        vc = np.empty(D, np.float64)
+        tw = c1 - c0
+        npx = (r1 - r0) * tw
+        T = np.empty(npx, np.float64)
+        va_fin = np.empty(npx, np.float64)
+        lastp = np.empty(npx, np.int64)
+        behind = np.empty((npx, D), np.float64)  # colour of everything behind the entry
+        vc = np.empty((npx, D), np.float64)
+        n_walk = 0
         for r in range(r0, r1):
-            py = r + 0.5
             for c in range(c0, c1):
-                px = c + 0.5
+                p = (r - r0) * tw + (c - c0)
                 T_fin = out_t[cam, r, c]
-                T = T_fin
-                va_fin = np.float64(v_alpha[cam, r, c]) * T_fin
+                T[p] = T_fin
+                va_fin[p] = np.float64(v_alpha[cam, r, c]) * T_fin
+                lastp[p] = out_last[cam, r, c] - j0
+                n_walk = max(n_walk, lastp[p] + 1)
                 for k in range(D):
-                    behind[k] = T_fin * np.float64(backgrounds[cam, k])
-                    vc[k] = v_color[cam, r, c, k]
-                n_walk = out_last[cam, r, c] - j0 + 1
-                _sigmas(par, px, py, 0, n_walk, sig)
-                for i in range(n_walk - 1, -1, -1):
-                    sigma = sig[i]
-                    if not (sigma >= 0.0) or sigma > cut[i]:
+                    behind[p, k] = T_fin * np.float64(backgrounds[cam, k])
+                    vc[p, k] = v_color[cam, r, c, k]
+        for i in range(n_walk - 1, -1, -1):
+            mx = par[0, i]
+            my = par[1, i]
+            ca = par[2, i]
+            cb = par[3, i]
+            cc = par[4, i]
+            op = par[5, i]
+            cut = par[6, i]
+            if cut < 0.0:
+                continue
+            j = j0 + i
+            ra, rb, bounded = _rows(mx, my, ca, cb, cc, cut, r0, r1)
+            for r in range(ra, rb):
+                py = r + 0.5
+                dy = py - my
+                cs, ce = _cols(mx, dy, ca, cb, cc, cut, bounded, c0, c1)
+                for c in range(cs, ce):
+                    p = (r - r0) * tw + (c - c0)
+                    if i > lastp[p]:
+                        continue
+                    dx = (c + 0.5) - mx
+                    sigma = 0.5 * (ca * dx * dx + cc * dy * dy) + cb * dx * dy
+                    if not (sigma >= 0.0) or sigma > cut:
                         continue
                     vis = np.exp(-sigma)
-                    raw = op[i] * vis
+                    raw = op * vis
                     alpha = min(ALPHA_MAX, raw)
                     if not (alpha >= ALPHA_MIN):
                         continue
                     inv = 1.0 / (1.0 - alpha)
-                    T = T * inv  # T before this entry
-                    w = alpha * T
+                    T[p] = T[p] * inv  # T before this entry
+                    w = alpha * T[p]
                     # d colour / d alpha = colour T - (what is behind) / (1 - alpha);
                     # d (1 - T_fin) / d alpha = T_fin / (1 - alpha).
-                    v_a = va_fin * inv
-                    j = j0 + i
+                    v_a = va_fin[p] * inv
                     for k in range(D):
-                        g_color[j, k] += w * vc[k]
-                        v_a += vc[k] * (col[i, k] * T - behind[k] * inv)
-                        behind[k] += w * col[i, k]
+                        g_color[j, k] += w * vc[p, k]
+                        v_a += vc[p, k] * (col[i, k] * T[p] - behind[p, k] * inv)
+                        behind[p, k] += w * col[i, k]
                     if raw <= ALPHA_MAX:  # the clamp passes no gradient
-                        dx = px - mx[i]
-                        dy = py - my[i]
-                        ca = par[2, i]
-                        cb = par[3, i]
-                        cc = par[4, i]
                         g_opac[j] += v_a * vis
                         v_sigma = -v_a * raw
                         g_conic[j, 0] += 0.5 * v_sigma * dx * dx
@@ -315,16 +406,36 @@ def backward(
             g_mean, g_conic, g_color, g_opac,
         )
     dtype = means2d.dtype
+    s_mean = np.zeros((G, 2), np.float64)
+    s_conic = np.zeros((G, 3), np.float64)
+    s_color = np.zeros((G, D), np.float64)
+    s_opac = np.zeros(G, np.float64)
+    with kernel_lock():
+        scatter_gaussian_grads(ids.numpy(), g_mean, g_conic, g_color, g_opac,
+                               s_mean, s_conic, s_color, s_opac)
     return (
-        scatter_gaussian_grads(torch.from_numpy(g_mean), ids, G).to(dtype).reshape(C, N, 2),
-        scatter_gaussian_grads(torch.from_numpy(g_conic), ids, G).to(dtype).reshape(C, N, 3),
-        scatter_gaussian_grads(torch.from_numpy(g_color), ids, G).to(dtype).reshape(C, N, D),
-        scatter_gaussian_grads(torch.from_numpy(g_opac), ids, G).to(dtype).reshape(C, N),
+        torch.from_numpy(s_mean).to(dtype).reshape(C, N, 2),
+        torch.from_numpy(s_conic).to(dtype).reshape(C, N, 3),
+        torch.from_numpy(s_color).to(dtype).reshape(C, N, D),
+        torch.from_numpy(s_opac).to(dtype).reshape(C, N),
     )
 
 
-def scatter_gaussian_grads(rows: torch.Tensor, flatten_ids: torch.Tensor, n: int) -> torch.Tensor:
-    """Sum per-intersection gradient rows (M, ...) into per-Gaussian rows (n, ...) by
-    ``flatten_ids`` (M,) int64 (CPU ``index_add_`` runs in order: deterministic)."""
-    out = rows.new_zeros((n, *rows.shape[1:]))
-    return out.index_add_(0, flatten_ids, rows)
+@nb.njit(cache=True, fastmath=False)
+def scatter_gaussian_grads(flatten_ids, g_mean, g_conic, g_color, g_opac,
+                           s_mean, s_conic, s_color, s_opac):
+    """Add the per-intersection gradient rows (M, ...) into the per-Gaussian rows (G, ...)
+    of the zero-initialised ``s_*`` by ``flatten_ids`` (M,) int64, in intersection order
+    (serial: deterministic, the sums of an in-order ``index_add_``, in one pass for all
+    four)."""
+    D = g_color.shape[1]
+    for j in range(flatten_ids.shape[0]):
+        g = flatten_ids[j]
+        s_mean[g, 0] += g_mean[j, 0]
+        s_mean[g, 1] += g_mean[j, 1]
+        s_conic[g, 0] += g_conic[j, 0]
+        s_conic[g, 1] += g_conic[j, 1]
+        s_conic[g, 2] += g_conic[j, 2]
+        for k in range(D):
+            s_color[g, k] += g_color[j, k]
+        s_opac[g] += g_opac[j]

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import torch
 
+from diffrend.raster.backends import resolve_backend
+
 DEPTH_BITS = 32
 
 
@@ -63,6 +65,7 @@ def isect_tiles(
     tile_size: int,
     tile_width: int,
     tile_height: int,
+    backend: str = "auto",
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Lists every (camera, tile, Gaussian) intersection, sorted by camera, tile, depth.
 
@@ -72,6 +75,9 @@ def isect_tiles(
         depths: (C, N) camera depths (positive for visible Gaussians).
         tile_size: tile side in pixels.
         tile_width, tile_height: the number of tiles across and down.
+        backend: "auto" (a Numba counting sort for CPU tensors, else torch), "numba" or
+            "reference" (the torch path, a single sort of all keys; also for "triton"); both
+            give the same lists.
 
     Returns:
         tiles_per_gauss: (C, N) int32 number of tiles each Gaussian touches.
@@ -81,7 +87,8 @@ def isect_tiles(
         None of them is differentiable.
 
     Raises:
-        ValueError: malformed shapes, or a grid and camera count too large for 64-bit keys.
+        ValueError: malformed shapes, a grid and camera count too large for 64-bit keys, or
+            an unknown backend (or "numba" for non-CPU tensors).
     """
     if means2d.dim() != 3 or means2d.shape[-1] != 2:
         raise ValueError(f"means2d must have shape (C, N, 2), got {tuple(means2d.shape)}")
@@ -104,6 +111,16 @@ def isect_tiles(
     lo, hi = tile_ranges(means2d, radii, tile_size, tile_width, tile_height)
     span = hi - lo  # (C, N, 2)
     counts = (span[..., 0] * span[..., 1]).reshape(-1)  # (C*N,)
+    if backend == "triton" or (backend == "auto" and device.type != "cpu"):
+        chosen = "reference"  # (the torch path runs on any device)
+    else:
+        chosen = resolve_backend(backend, device)
+    if chosen == "numba":
+        from .intersect_numba import isect_numba
+
+        isect_ids, flatten_ids = isect_numba(lo, hi, _depth_keys(depths), n, tile_width,
+                                             tile_height, tile_bits, DEPTH_BITS)
+        return counts.reshape(c, n).to(torch.int32), isect_ids, flatten_ids
     owner = torch.repeat_interleave(torch.arange(c * n, device=device), counts)  # (M,)
     first = torch.cumsum(counts, 0) - counts  # exclusive prefix sum
     local = torch.arange(owner.numel(), device=device) - first[owner]
