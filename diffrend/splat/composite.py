@@ -9,6 +9,7 @@ opacities and backgrounds. The semantics are gsplat's (see
 
 from __future__ import annotations
 
+import importlib
 import numbers
 
 import torch
@@ -74,56 +75,53 @@ def rasterize_to_pixels(
             means2d, conics, colors, opacities, image_width, image_height, tile_size,
             isect_offsets, flatten_ids, backgrounds,
         )
-    if chosen == "triton":
-        from .composite_triton import TritonComposite  # (importing triton takes a while)
-
-        return TritonComposite.apply(
-            means2d, conics, colors, opacities, backgrounds, image_width, image_height,
-            tile_size, isect_offsets, flatten_ids,
-        )
-    return _NumbaComposite.apply(
-        means2d, conics, colors, opacities, backgrounds, image_width, image_height,
+    # (imported on first use: importing triton takes a while, Numba compiles or loads)
+    kernels = importlib.import_module(f"{__package__}.composite_{chosen}")
+    return _KernelComposite.apply(
+        kernels, means2d, conics, colors, opacities, backgrounds, image_width, image_height,
         tile_size, isect_offsets, flatten_ids,
     )
 
 
-class _NumbaComposite(torch.autograd.Function):
-    """Autograd glue around :mod:`.composite_numba` (imported on first use)."""
+class _KernelComposite(torch.autograd.Function):
+    """Autograd glue around a kernel module (:mod:`.composite_numba` or
+    :mod:`.composite_triton`), each with ``forward(means2d, conics, colors, opacities, W, H,
+    tile_size, isect_offsets, flatten_ids) -> (colors, T_final, last)`` and ``backward(...,
+    backgrounds, T_final, last, v_colors, v_alphas)`` -> the gradients of means2d, conics,
+    colors and opacities: (kernels, means2d, conics, colors, opacities, backgrounds or None,
+    W, H, tile_size, isect_offsets, flatten_ids) -> (colors (C, H, W, D) with background,
+    alphas (C, H, W, 1)); differentiable in means2d ... backgrounds."""
 
     @staticmethod
-    def forward(ctx, means2d, conics, colors, opacities, backgrounds, width, height,
+    def forward(ctx, kernels, means2d, conics, colors, opacities, backgrounds, width, height,
                 tile_size, isect_offsets, flatten_ids):
-        from . import composite_numba
-
-        rgb, t_final, last = composite_numba.forward(
+        rgb, t_final, last = kernels.forward(
             means2d, conics, colors, opacities, width, height, tile_size, isect_offsets,
             flatten_ids,
         )
-        t_out = t_final.to(means2d.dtype)[..., None]
+        t_out = t_final.to(means2d.dtype)[..., None]  # (Numba keeps T in float64)
         if backgrounds is not None:
             rgb = rgb + t_out * backgrounds[:, None, None, :]
         ctx.save_for_backward(
             means2d, conics, colors, opacities, backgrounds, isect_offsets, flatten_ids,
             t_final, last,
         )
-        ctx.tile_size = tile_size
+        ctx.kernels, ctx.tile_size = kernels, tile_size
         return rgb, 1.0 - t_out
 
     @staticmethod
     def backward(ctx, v_colors, v_alphas):
-        from . import composite_numba
-
         (means2d, conics, colors, opacities, backgrounds, isect_offsets, flatten_ids,
          t_final, last) = ctx.saved_tensors
-        g_mean, g_conic, g_color, g_opac = composite_numba.backward(
+        g_mean, g_conic, g_color, g_opac = ctx.kernels.backward(
             means2d, conics, colors, opacities, ctx.tile_size, isect_offsets, flatten_ids,
             backgrounds, t_final, last, v_colors, v_alphas,
         )
         g_bg = None
-        if backgrounds is not None and ctx.needs_input_grad[4]:
-            g_bg = (t_final[..., None] * v_colors.to(torch.float64)).sum((1, 2))
+        if backgrounds is not None and ctx.needs_input_grad[5]:
+            g_bg = (t_final[..., None] * v_colors.to(t_final.dtype)).sum((1, 2))
             g_bg = g_bg.to(backgrounds.dtype)
-        return g_mean, g_conic, g_color, g_opac, g_bg, None, None, None, None, None
+        return None, g_mean, g_conic, g_color, g_opac, g_bg, None, None, None, None, None
 
 
 def _check_inputs(

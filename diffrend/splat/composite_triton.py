@@ -62,7 +62,7 @@ def forward(
     flatten_ids: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Launch :func:`.composite_triton_kernels.composite_forward_kernel` (not
-    differentiable; see :class:`TritonComposite`).
+    differentiable; see ``composite._KernelComposite``).
 
     Args: as :func:`.composite.rasterize_to_pixels` (means2d (C, N, 2), conics (C, N, 3),
         colors (C, N, D), opacities (C, N), one float dtype; offsets (C, TH, TW)).
@@ -159,39 +159,3 @@ def sum_rows(rows: torch.Tensor, ids: torch.Tensor, n: int) -> torch.Tensor:
         return out.index_add_(0, ids, rows)
     return out.index_put_((ids,), rows, accumulate=True)
 
-
-class TritonComposite(torch.autograd.Function):
-    """Autograd glue around :func:`forward` and :func:`backward`: (means2d, conics, colors,
-    opacities, backgrounds or None, W, H, tile_size, isect_offsets, flatten_ids) ->
-    (colors (C, H, W, D) with background, alphas (C, H, W, 1)); differentiable in the
-    first five."""
-
-    @staticmethod
-    def forward(ctx, means2d, conics, colors, opacities, backgrounds, width, height,
-                tile_size, isect_offsets, flatten_ids):
-        rgb, t_final, last = forward(
-            means2d, conics, colors, opacities, width, height, tile_size, isect_offsets,
-            flatten_ids,
-        )
-        t_out = t_final[..., None]
-        if backgrounds is not None:
-            rgb = rgb + t_out * backgrounds[:, None, None, :]
-        ctx.save_for_backward(
-            means2d, conics, colors, opacities, backgrounds, isect_offsets, flatten_ids,
-            t_final, last,
-        )
-        ctx.tile_size = tile_size
-        return rgb, 1.0 - t_out
-
-    @staticmethod
-    def backward(ctx, v_colors, v_alphas):
-        (means2d, conics, colors, opacities, backgrounds, isect_offsets, flatten_ids,
-         t_final, last) = ctx.saved_tensors
-        g_mean, g_conic, g_color, g_opac = backward(
-            means2d, conics, colors, opacities, ctx.tile_size, isect_offsets, flatten_ids,
-            backgrounds, t_final, last, v_colors, v_alphas,
-        )
-        g_bg = None
-        if backgrounds is not None and ctx.needs_input_grad[4]:
-            g_bg = (t_final[..., None] * v_colors).sum((1, 2))
-        return g_mean, g_conic, g_color, g_opac, g_bg, None, None, None, None, None
