@@ -44,6 +44,7 @@ def scene(n: int, sh_degree: int, image_size: int, seed: int = 0) -> dict[str, t
     from ..io import default_mesh_path
     from ..jobs.preview import load_for_render
     from ..losses import sample_points_from_meshes
+    from ..splat.sh import SH_C0
 
     g = torch.Generator().manual_seed(seed)
     cow = load_for_render(str(default_mesh_path()))
@@ -53,7 +54,7 @@ def scene(n: int, sh_degree: int, image_size: int, seed: int = 0) -> dict[str, t
     scales = spacing * (0.3 + 0.4 * torch.rand(n, 3, generator=g))
     k = (sh_degree + 1) ** 2
     sh = 0.2 * torch.randn(n, k, 3, generator=g)
-    sh[:, 0] = (torch.rand(n, 3, generator=g) - 0.5) / 0.2820948
+    sh[:, 0] = (torch.rand(n, 3, generator=g) - 0.5) / SH_C0
     R, T = look_at_view_transform(dist=2.7, elev=10.0, azim=30.0)
     viewmats, Ks = viewmats_and_intrinsics(FoVPerspectiveCameras(R=R, T=T), image_size,
                                            image_size)

@@ -14,18 +14,9 @@ from __future__ import annotations
 
 import torch
 
+from ..splat.projection import quat_to_rotmat
+
 PARAM_NAMES = ("means", "scales", "quats", "opacities", "sh0", "shN")
-
-
-def quat_to_rotmat(quats: torch.Tensor) -> torch.Tensor:
-    """(N, 3, 3) rotation matrices of (N, 4) wxyz quaternions (normalised here)."""
-    q = quats / quats.norm(dim=-1, keepdim=True).clamp(min=1e-12)
-    w, x, y, z = q.unbind(-1)
-    return torch.stack((
-        1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-        2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-        2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
-    ), -1).reshape(*q.shape[:-1], 3, 3)
 
 
 @torch.no_grad()

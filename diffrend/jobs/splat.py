@@ -26,12 +26,11 @@ from ..io.views import MultiViewData
 from ..losses import ssim
 from ..ops import knn_points
 from ..splat import rasterization
+from ..splat.sh import SH_C0  # the degree-0 basis: colour = SH_C0 * sh0 + 0.5
 from .densify import PARAM_NAMES, densify_and_prune, reset_opacities
 from .pictures import to_uint8
 from .runner import RunOptions, Snapshots, run
 from .views import snapshot_indices
-
-SH_C0 = 0.28209479177387814  # the degree-0 SH basis constant: colour = C0 * sh0 + 0.5
 
 
 @dataclass(frozen=True)
