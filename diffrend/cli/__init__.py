@@ -457,14 +457,8 @@ def splat(mesh: str | None, data: str | None, output: str, iters: int, image_siz
         inputs = prepare_splat_inputs(mesh, data, views=views, heldout=heldout,
                                       image_size=image_size, device=dev, lit=lit,
                                       allow_outside=allow_outside_paths)
-        defaults = FitSplatSettings()
-        scale = iters / defaults.iters  # the refinement schedule follows the run's length
-        settings = replace(
-            defaults, iters=iters, sh_degree=sh_degree,
-            sh_degree_every=max(1, round(defaults.sh_degree_every * scale)),
-            refine_start=round(defaults.refine_start * scale),
-            refine_stop=round(defaults.refine_stop * scale),
-            refine_every=max(1, round(defaults.refine_every * min(1.0, scale))))
+        # the refinement schedule follows the run's length
+        settings = replace(FitSplatSettings().scaled(iters), sh_degree=sh_degree)
         with deferred_interrupt() as stop:  # from the first step to the last file
             metrics = run_splat_job(output, inputs, settings, n_points,
                                     _run(seed, resume, checkpoint_every))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -109,6 +109,16 @@ class FitSplatSettings:
                                                 or self.snapshot_every < 1):
             raise ValueError(f"snapshot_every must be None or an int >= 1, got "
                              f"{self.snapshot_every!r}")
+
+    def scaled(self, iters: int) -> FitSplatSettings:
+        """The same settings for a run of ``iters`` steps: the SH and refinement schedule
+        stretched or shrunk in proportion (refining at most every ``refine_every`` steps)."""
+        scale = iters / self.iters
+        return replace(
+            self, iters=iters, sh_degree_every=max(1, round(self.sh_degree_every * scale)),
+            refine_start=round(self.refine_start * scale),
+            refine_stop=round(self.refine_stop * scale),
+            refine_every=max(1, round(self.refine_every * min(1.0, scale))))
 
 
 @dataclass
