@@ -33,6 +33,8 @@ def test_fit_writes_every_output(tmp_path):
     assert metrics["steps"] == 12 and metrics["stopped"] is None
     assert metrics["heldout_views"] == 3 and 0 < metrics["heldout_iou_mean"] <= 1
     assert metrics["chamfer_normalized"] > 0
+    # sample-to-surface: the same fit without the 10k-sample floor, so smaller
+    assert 0 < metrics["chamfer_surface"] < metrics["chamfer_normalized"]
     mesh = load_mesh(out / "mesh.ply")
     assert mesh.verts_packed().shape[0] == metrics["verts"]
     assert Image.open(out / "progress.gif").n_frames > 3

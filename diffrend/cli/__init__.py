@@ -257,7 +257,8 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
         parts.append(f"held-out IoU mean {metrics['heldout_iou_mean']:.4f} "
                      f"(min {metrics['heldout_iou_min']:.4f})")
     if "chamfer_normalized" in metrics:
-        parts.append(f"chamfer {metrics['chamfer_normalized']:.2e}")
+        parts.append(f"chamfer {metrics['chamfer_normalized']:.2e} (surface "
+                     f"{metrics['chamfer_surface']:.2e})")
     _finish(metrics, parts, "mesh", stop)
 
 

@@ -28,7 +28,7 @@ from ..io.outputs import write_gif_frames, write_json, write_png
 from ..io.views import MultiViewData
 from ..jobs.fit_mesh import FitMeshResult, FitMeshSettings, fit_mesh
 from ..jobs.framing import frame_views
-from ..jobs.metrics import heldout_iou, normalized_chamfer
+from ..jobs.metrics import heldout_iou, normalized_chamfer, surface_chamfer
 from ..jobs.pictures import image_grid, loss_curve, progress_frames, to_uint8
 from ..jobs.preview import load_for_render
 from ..jobs.views import render_mesh_views, render_target_views, sphere_cameras
@@ -141,6 +141,7 @@ def evaluate(result: FitMeshResult, inputs: FitInputs) -> dict:
                        heldout_iou=[round(float(x), 4) for x in iou])
     if inputs.target is not None:
         metrics["chamfer_normalized"] = normalized_chamfer(result.mesh, inputs.target)
+        metrics["chamfer_surface"] = surface_chamfer(result.mesh, inputs.target)
     return metrics
 
 
