@@ -360,3 +360,54 @@ def test_fit_mesh_face_budget_caps_the_resolution(views):
     result = fit_mesh(views, settings=settings, progress=False)
     # 0.1 faces per pixel of a 64 x 64 image: about 410 faces (the estimate is per area)
     assert result.mesh.faces_packed().shape[0] < 1.5 * 0.1 * 64 * 64
+
+
+# ---------------------------------------------------------------- per-view exposure
+
+
+def _exposed(views: MultiViewData, gains: torch.Tensor) -> MultiViewData:
+    """The views with each image's colours multiplied by its gain (N, 3)."""
+    images = (views.images * gains[:, None, None, :]).clamp(0, 1)
+    return MultiViewData(images=images, masks=views.masks, cameras=views.cameras,
+                         names=views.names)
+
+
+def test_exposure_gains_follow_the_views(views):
+    """Views photographed with different exposures: the learned gains follow the true ones
+    (up to the overall level, which the colours carry)."""
+    g = torch.Generator().manual_seed(1)
+    true = torch.exp(0.35 * torch.randn(len(views), 1, generator=g)).repeat(1, 3)
+    data = _exposed(views, true)
+    settings = replace(SMALL, stages=(Stage(32, 40, 0.02),), color_lr=0.05,
+                       remesh_every=0)
+    plain = fit_mesh(data, settings=settings, progress=False)
+    learned = fit_mesh(data, settings=replace(settings, exposure=True), progress=False)
+    assert plain.view_gains is None
+    gains = learned.view_gains
+    assert gains.shape == (len(views), 3) and torch.isfinite(gains).all()
+    # geometric mean 1: the colours carry the overall level
+    torch.testing.assert_close(gains.log().mean(0), torch.zeros(3), atol=1e-5, rtol=0)
+    true_log = (true / true.log().mean(0).exp()).log()[:, 0]
+    corr = torch.corrcoef(torch.stack([gains.log()[:, 0], true_log]))[0, 1]
+    assert corr > 0.9, corr
+    # and their size: the regression of learned on true log gains has a slope near 1
+    x, y = true_log - true_log.mean(), gains.log()[:, 0]
+    slope = float((x * y).sum() / (x * x).sum())
+    assert 0.6 < slope < 1.4, slope
+
+
+def test_exposure_resume_is_bit_identical(views, tmp_path):
+    settings = replace(SMALL, exposure=True)
+    full = fit_mesh(views, settings=settings, progress=False)
+    ck = tmp_path / "ck.pt"
+    stop_at = 9
+    fit_mesh(views, settings=settings, progress=False, checkpoint=ck, checkpoint_every=1,
+             callback=lambda s: s.step + 1 >= stop_at)
+    resumed = fit_mesh(views, settings=settings, progress=False, checkpoint=ck, resume=True)
+    assert torch.equal(resumed.mesh.verts_packed(), full.mesh.verts_packed())
+    assert torch.equal(resumed.view_gains, full.view_gains)
+
+
+def test_exposure_must_be_bool():
+    with pytest.raises(ValueError, match="exposure"):
+        FitMeshSettings(exposure=1)

@@ -223,11 +223,14 @@ def _fit_job_options(command: Callable) -> Callable:
 @click.option("--frame", is_flag=True,
               help="Render MESH's views at twice the size and crop each to the object (for "
               "objects that do not fill the view; --data views are always framed).")
+@click.option("--exposure", is_flag=True,
+              help="Learn a colour gain per training view (photographs whose exposure or "
+              "white balance differ between views); the gains go to metrics.json.")
 @_fit_job_options
 def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size: int,
         views: int, heldout: int, seed: int, device: str, colors: str, texture_size: int,
-        init: str, edge_px: float, remesh_every: int, frame: bool, checkpoint_every: int,
-        resume: bool, allow_outside_paths: bool, force: bool) -> None:
+        init: str, edge_px: float, remesh_every: int, frame: bool, exposure: bool,
+        checkpoint_every: int, resume: bool, allow_outside_paths: bool, force: bool) -> None:
     """Fit a mesh to views of MESH (default: the bundled cow) or of --data, starting from
     their visual hull (see --init): writes mesh.obj/.ply, progress.gif, loss.png,
     final.png, metrics.json and index.html."""
@@ -248,7 +251,7 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
                            lit=inputs.lit, colors=colors, texture_size=texture_size,
                            texture_levels=min(5, texture_size.bit_length()),
                            init="sphere" if init == "sphere" else "hull", edge_px=edge_px,
-                           remesh_every=remesh_every)
+                           remesh_every=remesh_every, exposure=exposure)
         with deferred_interrupt() as stop:  # from the first step to the last file
             metrics = run_fit_job(output, inputs, settings,
                                   _run(seed, resume, checkpoint_every), init=init_mesh)

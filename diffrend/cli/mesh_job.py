@@ -134,6 +134,8 @@ def evaluate(result: FitMeshResult, inputs: FitInputs) -> dict:
                      "verts": int(result.mesh.verts_packed().shape[0]),
                      "faces": int(result.mesh.faces_packed().shape[0]),
                      "remeshes": result.remeshes}
+    if result.view_gains is not None:  # (N, 3) per training view, geometric mean 1
+        metrics["view_gains"] = [[round(float(g), 4) for g in row] for row in result.view_gains]
     if inputs.heldout is not None:
         iou = heldout_iou(result.mesh, inputs.heldout.cameras, inputs.heldout.masks)
         metrics.update(heldout_views=len(iou), heldout_iou_mean=float(iou.mean()),

@@ -109,6 +109,12 @@ class FitMeshSettings:
             (``colors="texture"``).
         lit: the targets are lit by :func:`~diffrend.jobs.views.headlights` (rendered
             targets); False: unlit (photographs: colours are then albedo times lighting).
+        exposure: learn a gain per training view and colour channel (initialised to 1,
+            their geometric mean over the views held at 1) that multiplies the rendered
+            colours before the colour loss: photographs whose exposure or white balance
+            differ between views then do not pull the shared colours (and, through the
+            shading, the surface) to a compromise. Costs 3 numbers per view; see
+            :attr:`FitMeshResult.view_gains`.
         blur_px: soft silhouette blur radius, in pixels of each stage's image.
         faces_per_pixel: K of the soft rasterizer.
         w_silhouette, w_rgb: weights of the mean squared silhouette and colour errors.
@@ -142,6 +148,7 @@ class FitMeshSettings:
     texture_size: int = 256
     texture_levels: int = 5
     lit: bool = True
+    exposure: bool = False
     blur_px: float = 1.0
     faces_per_pixel: int = 20
     w_silhouette: float = 1.0
@@ -184,6 +191,8 @@ class FitMeshSettings:
                 and self.texture_size >> (self.texture_levels - 1) >= 1):
             raise ValueError(f"texture_levels must be an int in [1, log2(texture_size) + 1], "
                              f"got {self.texture_levels!r}")
+        if not isinstance(self.exposure, bool):
+            raise ValueError(f"exposure must be True or False, got {self.exposure!r}")
         if self.init not in ("hull", "sphere"):
             raise ValueError(f"init must be 'hull' or 'sphere', got {self.init!r}")
         if not (isinstance(self.hull_faces, int) and 20 <= self.hull_faces <= 1_000_000):
@@ -262,6 +271,8 @@ class FitMeshResult:
         stopped: None (finished), ``"interrupted"`` (Ctrl-C) or ``"callback"``.
         seconds: wall time of this call (not counting earlier runs of a resumed job).
         remeshes: remeshes done over the whole run (``settings.remesh_every``).
+        view_gains: ``(N, 3)`` the learned per-view colour gains (``settings.exposure``;
+            None without), in the training views' order; their geometric mean is 1.
     """
 
     mesh: Meshes
@@ -272,6 +283,7 @@ class FitMeshResult:
     stopped: str | None = None
     seconds: float = 0.0
     remeshes: int = 0
+    view_gains: torch.Tensor | None = None
 
 
 def initial_mesh(data: MultiViewData, settings: FitMeshSettings) -> Meshes:
@@ -335,6 +347,9 @@ class _MeshFit:
         self.verts = init.verts_packed().detach().clone()
         self.faces = init.faces_packed().clone()
         self.colors = torch.full_like(self.verts, 0.5)
+        # log gains per training view (settings.exposure), centred when used
+        self.log_gains = torch.zeros(data.images.shape[0], 3, dtype=self.verts.dtype,
+                                     device=device)
         self.dirs = _unit_dirs(self.verts - self.verts.mean(0))
         self.texture_mode = settings.colors == "texture"
         self.levels = (grey_pyramid(settings.texture_size, settings.texture_levels, device)
@@ -356,7 +371,8 @@ class _MeshFit:
                 "dirs": self.dirs.cpu(), "levels": [lv.detach().cpu() for lv in self.levels],
                 "optimizer": self.opt.state_dict() if self.opt is not None else None,
                 "generator": self.generator.get_state(), "err_sum": self.err_sum.cpu(),
-                "err_steps": self.err_steps, "remeshes": self.remeshes}
+                "err_steps": self.err_steps, "remeshes": self.remeshes,
+                "log_gains": self.log_gains.detach().cpu()}
 
     def load_state_dict(self, state: dict) -> None:
         device = self.data.images.device
@@ -369,6 +385,7 @@ class _MeshFit:
         self.generator.set_state(state["generator"])
         self.err_sum, self.err_steps = state["err_sum"].to(device), state["err_steps"]
         self.remeshes = state["remeshes"]
+        self.log_gains = state["log_gains"].to(device)
         stages = self.settings.stages
         if self.stage < len(stages) and self.stage_step >= stages[self.stage].iters:
             self.stage, self.stage_step = self.stage + 1, 0  # saved at a stage's end
@@ -391,11 +408,15 @@ class _MeshFit:
         self.u = self.u.detach().clone().requires_grad_(True)
         self.colors = self.colors.detach().clone().requires_grad_(settings.colors == "vertex")
         self.levels = [lv.detach().clone().requires_grad_(True) for lv in self.levels]
+        use_gains = settings.exposure and settings.colors != "none"
+        self.log_gains = self.log_gains.detach().clone().requires_grad_(use_gains)
         self.uvs = sphere_uvs(self.dirs, self.faces) if self.texture_mode else None
         groups = [{"params": [self.u], "lr": stage.lr}]
         if settings.colors != "none":
             groups.append({"params": self.levels if self.texture_mode else [self.colors],
                            "lr": settings.color_lr})
+        if use_gains:
+            groups.append({"params": [self.log_gains], "lr": settings.color_lr})
         self.opt = torch.optim.Adam(groups)
         if self.opt_state is not None:
             self.opt.load_state_dict(self.opt_state)
@@ -467,6 +488,8 @@ class _MeshFit:
         terms = {"silhouette": ((sil - self.masks[idx]) ** 2).mean()}
         weights = {"silhouette": settings.w_silhouette}
         if rgb is not None:
+            if self.log_gains.requires_grad:
+                rgb = rgb * self.view_gains()[idx][:, None, None, :]
             terms["rgb"] = ((rgb - self.images[idx]) ** 2).mean()
             weights["rgb"] = settings.w_rgb
         geometry = Meshes([verts_now], [self.faces])
@@ -499,6 +522,10 @@ class _MeshFit:
             self.opt = None
         return {"loss": float(loss.detach()),
                 **{k: float(v.detach()) for k, v in terms.items()}}
+
+    def view_gains(self) -> torch.Tensor:
+        """(N, 3) per-view colour gains, geometric mean 1 (differentiable in log_gains)."""
+        return torch.exp(self.log_gains - self.log_gains.mean(0))
 
     def _remesh_due(self, stage: Stage) -> bool:
         """A remesh every ``remesh_every`` steps of a stage, but none so late that fewer than
@@ -604,4 +631,7 @@ def fit_mesh(
               postfix=postfix, snapshots=snaps)
     return FitMeshResult(mesh=job.result_mesh(), history=ran.history, frames=ran.frames,
                          snapshot_views=snap_idx, steps=ran.steps, stopped=ran.stopped,
-                         seconds=ran.seconds, remeshes=job.remeshes)
+                         seconds=ran.seconds, remeshes=job.remeshes,
+                         view_gains=(job.view_gains().detach()
+                                     if settings.exposure and settings.colors != "none"
+                                     else None))
