@@ -23,14 +23,24 @@ from .composite_numba import _spread_stride, _tile_box
 from .composite_reference import ALPHA_MAX, ALPHA_MIN, T_MIN
 from .twodgs_reference import FILTER_INV_SQUARE, MEDIAN_T
 
+# Slack on the footprint boxes (pixels, and relative): a box only chooses which pixels run the
+# exact test, so it must never be tighter than that test, whatever the rounding.
+_BOX_SLACK = 1e-3
+_BOX_REL = 1e-9
+
 
 @nb.njit(cache=True)
 def _gather(means2d, rts, feats, opacities, depths, flatten_ids, j0, j1):
-    """(L, 13) float64 rows mean x, y, ray transform (9, row-major), opacity, depth, and (L, F)
-    features of a tile's list."""
+    """(L, 18) float64 rows of a tile's list: mean x, y, ray transform (9, row-major),
+    opacity, depth, the sigma beyond which alpha < 1/255 for sure (-1 when the opacity is 0),
+    and a box x0, x1, y0, y1 outside which it is lit nowhere; and the (L, F) features.
+
+    The box joins the filter's disc with the box of the image of the disc u^2 + v^2 <= 2 cut
+    (the dual conic T diag(r^2, r^2, -1) T^T, as :func:`.twodgs.project_surfels` does); it is
+    infinite where that disc reaches the camera plane."""
     L = j1 - j0
     F = feats.shape[1]
-    par = np.empty((L, 13), np.float64)
+    par = np.empty((L, 18), np.float64)
     fe = np.empty((L, F), np.float64)
     for i in range(L):
         g = flatten_ids[j0 + i]
@@ -38,11 +48,58 @@ def _gather(means2d, rts, feats, opacities, depths, flatten_ids, j0, j1):
         par[i, 1] = means2d[g, 1]
         for k in range(9):
             par[i, 2 + k] = rts[g, k]
-        par[i, 11] = opacities[g]
+        op = np.float64(opacities[g])
+        par[i, 11] = op
         par[i, 12] = depths[g]
         for k in range(F):
             fe[i, k] = feats[g, k]
+        cut = np.log(op / ALPHA_MIN) + 1e-6 if op > 0.0 else -1.0
+        par[i, 13] = cut
+        x0 = -np.inf
+        x1 = np.inf
+        y0 = -np.inf
+        y1 = np.inf
+        if cut >= 0.0:
+            rf = np.sqrt(2.0 * cut / FILTER_INV_SQUARE)
+            mx = par[i, 0]
+            my = par[i, 1]
+            r2 = 2.0 * cut
+            a0, a1, a2 = par[i, 2], par[i, 3], par[i, 4]
+            b0, b1, b2 = par[i, 5], par[i, 6], par[i, 7]
+            w0, w1, w2 = par[i, 8], par[i, 9], par[i, 10]
+            q22 = r2 * (w0 * w0 + w1 * w1) - w2 * w2
+            if q22 < 0.0:
+                q00 = r2 * (a0 * a0 + a1 * a1) - a2 * a2
+                q02 = r2 * (a0 * w0 + a1 * w1) - a2 * w2
+                q11 = r2 * (b0 * b0 + b1 * b1) - b2 * b2
+                q12 = r2 * (b0 * w0 + b1 * w1) - b2 * w2
+                cx = q02 / q22
+                cy = q12 / q22
+                hx = np.sqrt(max(cx * cx - q00 / q22, 0.0))
+                hy = np.sqrt(max(cy * cy - q11 / q22, 0.0))
+                x0 = min(cx - hx, mx - rf)
+                x1 = max(cx + hx, mx + rf)
+                y0 = min(cy - hy, my - rf)
+                y1 = max(cy + hy, my + rf)
+                sx = _BOX_SLACK + _BOX_REL * (abs(x0) + abs(x1))
+                sy = _BOX_SLACK + _BOX_REL * (abs(y0) + abs(y1))
+                x0 -= sx
+                x1 += sx
+                y0 -= sy
+                y1 += sy
+        par[i, 14] = x0
+        par[i, 15] = x1
+        par[i, 16] = y0
+        par[i, 17] = y1
     return par, fe
+
+
+@nb.njit(cache=True, inline="always")
+def _outside(par, i, px, py):
+    """Whether pixel (px, py) lies outside entry i's box (False for NaN boxes: the exact test
+    decides) or the entry cannot reach 1/255 anywhere."""
+    return (par[i, 13] < 0.0 or px < par[i, 14] or px > par[i, 15] or py < par[i, 16]
+            or py > par[i, 17])
 
 
 @nb.njit(cache=True, inline="always")
@@ -119,9 +176,11 @@ def forward_kernel(means2d, rts, feats, opacities, depths, tile_start, flatten_i
                 dist = 0.0
                 acc_wd = 0.0
                 for i in range(j1 - j0):
+                    if _outside(par, i, px, py):
+                        continue
                     res = _sigma(par, i, px, py)
                     sigma = res[0]
-                    if not (sigma >= 0.0):
+                    if not (sigma >= 0.0) or sigma > par[i, 13]:
                         continue
                     alpha = min(ALPHA_MAX, par[i, 11] * np.exp(-sigma))
                     if not (alpha >= ALPHA_MIN):
@@ -198,9 +257,11 @@ def backward_kernel(means2d, rts, feats, opacities, depths, tile_start, flatten_
                 wd_after = 0.0  # sum of w z over them
                 behind_d = 0.0  # sum of dD/dw w over them
                 for i in range(out_last[cam, r, c] - j0, -1, -1):
+                    if _outside(par, i, px, py):
+                        continue
                     res = _sigma(par, i, px, py)
                     sigma = res[0]
-                    if not (sigma >= 0.0):
+                    if not (sigma >= 0.0) or sigma > par[i, 13]:
                         continue
                     vis = np.exp(-sigma)
                     raw = par[i, 11] * vis
