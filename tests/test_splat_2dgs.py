@@ -289,6 +289,32 @@ def test_one_surfel_facing_the_camera(backend):
     assert math.isclose(alpha[0, c + 1, c + 1, 0], want, rel_tol=1e-9)
 
 
+@pytest.mark.parametrize("backend", ["numba", "reference"])
+def test_two_surfels_on_the_axis(backend):
+    """Two surfels square on at z = 2 and 3 (opacities 0.4, 0.5): at the centre pixel the
+    weights are 0.4 and 0.3, the median is the back one's depth (T = 0.6 > 0.5 when entered),
+    the distortion 2 w1 w2 |z1 - z2| = 0.24 and the expected depth (0.8 + 0.9) / 0.7."""
+    vm, ks = _camera(1, 33, 33, f=30.0)
+    ks[0, :2, 2] = 16.5
+    means = torch.tensor([[0.0, 0.0, -1.0], [0.0, 0.0, 0.0]], dtype=F64, requires_grad=True)
+    out = rasterization_2dgs(means, torch.tensor([[1.0, 0, 0, 0]], dtype=F64).repeat(2, 1),
+                             torch.full((2, 2), 0.3, dtype=F64),
+                             torch.tensor([0.4, 0.5], dtype=F64), torch.ones(2, 1, dtype=F64),
+                             vm, ks, 33, 33, render_mode="RGB+ED", distloss=True,
+                             backend=backend)
+    rgbd, alpha, _, _, dist, med, meta = out
+    alpha, dist, med = alpha.detach(), dist.detach(), med.detach()
+    assert math.isclose(alpha[0, 16, 16, 0], 0.7, rel_tol=1e-12)
+    assert math.isclose(med[0, 16, 16, 0], 3.0, rel_tol=1e-12)
+    assert math.isclose(dist[0, 16, 16, 0], 0.24, rel_tol=1e-12)
+    assert math.isclose(rgbd[0, 16, 16, 1].item(), 1.7 / 0.7, rel_tol=1e-12)
+    # gsplat's densification gradient: either surfel moved right adds to the right half
+    (rgbd[0, :, 17:, 0].sum() - rgbd[0, :, :16, 0].sum()).backward()
+    grad = meta["gradient_2dgs"].grad
+    assert grad.shape == (1, 2, 2) and (grad[0, :, 0] > 0).all()
+    assert grad[0, :, 1].abs().max() < 1e-9 * grad[0, :, 0].abs().min()  # (symmetric in y)
+
+
 def test_depth_to_normal_of_a_tilted_plane():
     vm, ks = _camera(1, 16, 12, f=20.0)
     ys, xs = torch.meshgrid(torch.arange(12, dtype=F64) + 0.5, torch.arange(16, dtype=F64)

@@ -392,7 +392,9 @@ def rasterization_2dgs(
         meta: gsplat's keys: camera_ids, gaussian_ids (None), radii, means2d, depths,
             ray_transforms, opacities, normals (camera space), tile_width, tile_height,
             tiles_per_gauss, isect_ids, flatten_ids, isect_offsets, width, height,
-            tile_size, n_cameras, render_distort.
+            tile_size, n_cameras, render_distort, and gradient_2dgs: a (C, N, 2) zero leaf
+            whose ``.grad`` after backward is gsplat's densification gradient (the loss's
+            gradient in the homogeneous centre column of the ray transform, times depth).
         Differentiable in means, quats, scales, opacities, colors, viewmats, Ks and
         backgrounds.
 
@@ -463,9 +465,19 @@ def rasterization_2dgs(
     check_splat_memory(c, n, height, width, channels + 6, means.dtype, means.device,
                        n_isects=flatten_ids.shape[0])
     isect_offsets = isect_offset_encode(isect_ids, c, tile_width, tile_height)
+    # gsplat's densification signal: a zero (C, N, 2) leaf added to the ray transforms' centre
+    # column times the depth, so its gradient is dL/dT[:2, 2] z (the 2D centre's gradient
+    # through the ray-plane intersection); the values are unchanged.
+    # (a leaf that needs a gradient only when the geometry does, so that renders of constant
+    # scenes carry no graph)
+    needs = torch.is_grad_enabled() and any(
+        t.requires_grad for t in (means, quats, scales, viewmats, Ks))
+    densify = torch.zeros_like(means2d, requires_grad=needs)
+    shift = torch.nn.functional.pad((densify * depths.detach()[..., None])[..., None],
+                                    (2, 0, 0, 1))  # (C, N, 3, 3): only T[0, 2] and T[1, 2]
     render_colors, render_alphas, render_normals, render_distort, render_median = (
         rasterize_to_pixels_2dgs(
-            means2d, ray_transforms, cols.contiguous(), opac.contiguous(), normals, depths,
+            means2d, ray_transforms + shift, cols.contiguous(), opac.contiguous(), normals, depths,
             width, height, tile_size, isect_offsets, flatten_ids, backgrounds=bgs,
             distloss=distloss, backend=backend,
         )
@@ -500,6 +512,7 @@ def rasterization_2dgs(
         "tile_size": tile_size,
         "n_cameras": c,
         "render_distort": render_distort,
+        "gradient_2dgs": densify,
     }
     return (render_colors, render_alphas, render_normals, surf_normals, render_distort,
             render_median, meta)
