@@ -33,8 +33,8 @@ def _camera(c=1, width=32, height=24, f=40.0, dtype=F64):
 
 def _surfels(seed, n, dtype=F64, awkward=True):
     """Random surfels around the origin; with ``awkward``, also edge-on ones (normal
-    perpendicular to the view axis), zero scales, one behind the cameras and one reaching past
-    the camera plane."""
+    perpendicular to the view axis, one in a plane through the cameras), zero scales, one
+    behind the cameras and one reaching past the camera plane."""
     g = torch.Generator().manual_seed(seed)
     means = (torch.rand(n, 3, generator=g, dtype=dtype) - 0.5) * torch.tensor([1.6, 1.2, 1.0])
     quats = torch.randn(n, 4, generator=g, dtype=dtype)
@@ -45,6 +45,7 @@ def _surfels(seed, n, dtype=F64, awkward=True):
         # a rotation of 90 degrees about y: the normal along x, seen edge-on
         quats[0] = torch.tensor([math.cos(math.pi / 4), 0.0, math.sin(math.pi / 4), 0.0])
         quats[1] = torch.tensor([math.cos(math.pi / 4), math.sin(math.pi / 4), 0.0, 0.0])
+        means[1, 1] = 0.0  # its plane y = 0 holds the cameras: only the filter draws it
         scales[2] = 0.0  # a degenerate surfel
         scales[3, 1] = 0.0  # a line
         means[4] = torch.tensor([0.1, 0.0, -3.5])  # behind the cameras

@@ -21,7 +21,7 @@ import torch
 from ..threads import kernel_lock  # (sets Numba's threading layer before any launch)
 from .composite_numba import _spread_stride, _tile_box
 from .composite_reference import ALPHA_MAX, ALPHA_MIN, T_MIN
-from .twodgs_reference import FILTER_INV_SQUARE, MEDIAN_T
+from .twodgs_reference import DET_REL, FILTER_INV_SQUARE, MEDIAN_T
 
 # Slack on the footprint boxes (pixels, and relative): a box only chooses which pixels run the
 # exact test, so it must never be tighter than that test, whatever the rounding.
@@ -31,16 +31,18 @@ _BOX_REL = 1e-9
 
 @nb.njit(cache=True)
 def _gather(means2d, rts, feats, opacities, depths, flatten_ids, j0, j1):
-    """(L, 18) float64 rows of a tile's list: mean x, y, ray transform (9, row-major),
+    """(L, 19) float64 rows of a tile's list: mean x, y, ray transform (9, row-major),
     opacity, depth, the sigma beyond which alpha < 1/255 for sure (-1 when the opacity is 0),
-    and a box x0, x1, y0, y1 outside which it is lit nowhere; and the (L, F) features.
+    a box x0, x1, y0, y1 outside which it is lit nowhere, and the |det T| below which the
+    disc's term is not used (see :data:`.twodgs_reference.DET_REL`); and the (L, F)
+    features.
 
     The box joins the filter's disc with the box of the image of the disc u^2 + v^2 <= 2 cut
     (the dual conic T diag(r^2, r^2, -1) T^T, as :func:`.twodgs.project_surfels` does); it is
     infinite where that disc reaches the camera plane."""
     L = j1 - j0
     F = feats.shape[1]
-    par = np.empty((L, 18), np.float64)
+    par = np.empty((L, 19), np.float64)
     fe = np.empty((L, F), np.float64)
     for i in range(L):
         g = flatten_ids[j0 + i]
@@ -87,6 +89,10 @@ def _gather(means2d, rts, feats, opacities, depths, flatten_ids, j0, j1):
                 x1 += sx
                 y0 -= sy
                 y1 += sy
+        n0 = np.sqrt(par[i, 2] * par[i, 2] + par[i, 5] * par[i, 5] + par[i, 8] * par[i, 8])
+        n1 = np.sqrt(par[i, 3] * par[i, 3] + par[i, 6] * par[i, 6] + par[i, 9] * par[i, 9])
+        n2 = np.sqrt(par[i, 4] * par[i, 4] + par[i, 7] * par[i, 7] + par[i, 10] * par[i, 10])
+        par[i, 18] = DET_REL * (n0 * n1 * n2)
         par[i, 14] = x0
         par[i, 15] = x1
         par[i, 16] = y0
@@ -128,7 +134,7 @@ def _sigma(par, i, px, py):
     v = 0.0
     took3 = False
     s = s2
-    if z2 * det > 0.0:
+    if z2 * det > 0.0 and abs(det) > par[i, 18]:
         u = z0 / z2
         v = z1 / z2
         s3 = u * u + v * v

@@ -12,7 +12,8 @@ Per entry, with the ray transform's rows a, b, w (homogeneous pixel = T (u, v, 1
 pixel centre (px, py): the ray meets the plane at (u, v, 1) ~ zeta = h_u x h_v with
 h_u = px w - a and h_v = py w - b (zeta = adj(T) (px, py, 1)); the hit's camera depth is
 det(T) / zeta_z, so the 3D term counts only where det(T) zeta_z > 0 (in front of the camera;
-zeta_z = 0 is a ray parallel to the plane). Then
+zeta_z = 0 is a ray parallel to the plane), and only where |det T| exceeds DET_REL times the
+product of T's column norms (not edge-on, not degenerate). Then
 
     s3 = u^2 + v^2 (u = zeta_x / zeta_z, v = zeta_y / zeta_z), or +inf where it does not count,
     s2 = FILTER_INV_SQUARE |pixel - means2d|^2,
@@ -30,6 +31,10 @@ from .composite_reference import ALPHA_MAX, ALPHA_MIN, T_MIN, _chunks, tile_rang
 
 # The screen-space low-pass filter: exp(-0.5 * 2 |d|^2), a Gaussian of 1/sqrt(2) pixel.
 FILTER_INV_SQUARE = 2.0
+# Surfels seen closer than this (|det T| relative to its columns' norms) to edge-on are drawn
+# by the filter alone: the ray-plane intersection is ill-conditioned there (rounding alone
+# gives |det| ~ 1e-16 for a plane through the camera, with gradients of 1e15).
+DET_REL = 1e-6
 # The pixel weight below which T is treated as crossed for the median: the median depth is
 # that of the last contributing entry entered with T > 0.5.
 MEDIAN_T = 0.5
@@ -44,8 +49,13 @@ def _surfel_sigma(
     px, py = pix[:, :, None, 0:1], pix[:, :, None, 1:2]  # (B, P, 1, 1)
     zeta = torch.linalg.cross(px * w - a, py * w - b, dim=-1)  # (B, P, L, 3)
     det = (w * torch.linalg.cross(a, b, dim=-1)).sum(-1)  # (B, 1, L)
+    # |det T| over the product of T's column norms is about |cos| of the angle between the
+    # normal and the view direction: below DET_REL the surfel is edge-on (or a line, or a
+    # point) and only the filter draws it.
+    cols = torch.sqrt((rt * rt).sum(-2))  # (B, L, 3)
+    det_min = DET_REL * (cols[..., 0] * cols[..., 1] * cols[..., 2])[:, None, :]
     zz = zeta[..., 2]
-    hit = zz * det > 0.0  # the plane is met in front of the camera
+    hit = (zz * det > 0.0) & (det.abs() > det_min)  # met in front of the camera
     zz_safe = torch.where(hit, zz, torch.ones_like(zz))
     u = zeta[..., 0] / zz_safe
     v = zeta[..., 1] / zz_safe
