@@ -79,6 +79,11 @@ def test_fit_points_on_off_centre_data_with_max_side(off_centre, tmp_path, monke
     assert float((pts - CENTRE).norm(dim=1).max()) < 0.45
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["heldout_iou_mean"] > 0.5, metrics
+    # 0: no cap.
+    result = CliRunner().invoke(main, ["fit-points", "--data", str(off_centre), "-o",
+                                       str(tmp_path / "fp0"), "--max-side", "0", *TINY])
+    assert result.exit_code == 0, result.output
+    assert seen == [48, None]
 
 
 def test_max_side_keeps_the_object_where_it_was(off_centre):
