@@ -188,6 +188,29 @@ def _fit_job_options(command: Callable) -> Callable:
     return command
 
 
+MAX_SIDE = 2048  # default --max-side: 24 MP photographs load at 2048 x 1365 (1/9 the memory)
+
+
+def _max_side_option(command: Callable) -> Callable:
+    """``--max-side`` of the jobs that frame ``--data`` views (fit, fit-points)."""
+    return click.option(
+        "--max-side", default=MAX_SIDE, show_default=True, type=click.IntRange(min=0),
+        callback=_check_max_side,
+        help="Resample --data views whose longer side exceeds this many pixels to it as "
+        "they are read (aspect ratio and cameras kept consistent), before framing: bounds "
+        "the memory of large photographs. 0: no cap (raise it for an object that covers "
+        "only a small part of big photographs).")(command)
+
+
+def _check_max_side(ctx: click.Context, param: click.Parameter, value: int) -> int | None:
+    """--max-side: 0 -> None (no cap); 1..7 refused (load_views needs >= 8)."""
+    if value == 0:
+        return None
+    if value < 8:
+        raise click.BadParameter(f"must be 0 (no cap) or >= 8, got {value}")
+    return value
+
+
 @main.command()
 @click.argument("mesh", required=False, type=click.Path(dir_okay=False))
 @click.option("--data", type=click.Path(exists=True),
@@ -212,8 +235,9 @@ def _fit_job_options(command: Callable) -> Callable:
               help="Side of the texture map (--colors texture).")
 @click.option("--init", "init", default="hull", show_default=True, metavar="hull|sphere|MESH",
               help="Starting shape: the visual hull of the training masks (the object's "
-              "holes included), an ico-sphere (genus 0), or a mesh file in the views' frame "
-              "(e.g. an earlier fit's mesh.obj).")
+              "holes included), an ico-sphere (genus 0) placed on the object from the "
+              "silhouettes, or a mesh file in the views' frame (e.g. an earlier fit's "
+              "mesh.obj).")
 @click.option("--edge-px", default=2.0, show_default=True, type=click.FloatRange(0.25, 64.0),
               help="Target edge length of the remeshed surface, in pixels of each stage's "
               "images (shorter where the error stays high); smaller: more detail, slower.")
@@ -226,11 +250,13 @@ def _fit_job_options(command: Callable) -> Callable:
 @click.option("--exposure", is_flag=True,
               help="Learn a colour gain per training view (photographs whose exposure or "
               "white balance differ between views); the gains go to metrics.json.")
+@_max_side_option
 @_fit_job_options
 def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size: int,
         views: int, heldout: int, seed: int, device: str, colors: str, texture_size: int,
         init: str, edge_px: float, remesh_every: int, frame: bool, exposure: bool,
-        checkpoint_every: int, resume: bool, allow_outside_paths: bool, force: bool) -> None:
+        max_side: int | None, checkpoint_every: int, resume: bool, allow_outside_paths: bool,
+        force: bool) -> None:
     """Fit a mesh to views of MESH (default: the bundled cow) or of --data, starting from
     their visual hull (see --init): writes mesh.obj/.ply, progress.gif, loss.png,
     final.png, metrics.json and index.html."""
@@ -245,7 +271,8 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
     with _job(output, force, resume):
         inputs = prepare_inputs(mesh, data, views=views, heldout=heldout,
                                 image_size=image_size, device=dev,
-                                allow_outside=allow_outside_paths, frame=frame)
+                                allow_outside=allow_outside_paths, frame=frame,
+                                max_side=max_side)
         _warm_kernels(dev)
         settings = replace(FitMeshSettings().scaled(iters=iters, image_size=image_size),
                            lit=inputs.lit, colors=colors, texture_size=texture_size,
@@ -385,11 +412,15 @@ def pose(mesh: str | None, output: str, seed: int, image_size: int, min_deg: flo
               help="Point radius in pixels.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
+@click.option("--frame", is_flag=True,
+              help="Render MESH's views at twice the size and crop each to the object (for "
+              "objects that do not fill the view; --data views are always framed).")
+@_max_side_option
 @_fit_job_options
 def fit_points_cmd(mesh: str | None, data: str | None, output: str, n_points: int, iters: int,
                    image_size: int, views: int, heldout: int, radius_px: float, seed: int,
-                   device: str, checkpoint_every: int, resume: bool,
-                   allow_outside_paths: bool, force: bool) -> None:
+                   device: str, frame: bool, max_side: int | None, checkpoint_every: int,
+                   resume: bool, allow_outside_paths: bool, force: bool) -> None:
     """Fit a coloured point cloud to views of MESH (default: the bundled cow, rendered
     unlit) or of --data: writes points.ply, progress.gif, loss.png, final.png, metrics.json
     and index.html."""
@@ -401,7 +432,8 @@ def fit_points_cmd(mesh: str | None, data: str | None, output: str, n_points: in
     with _job(output, force, resume):
         inputs = prepare_points_inputs(mesh, data, views=views, heldout=heldout,
                                        image_size=image_size, device=dev,
-                                       allow_outside=allow_outside_paths)
+                                       allow_outside=allow_outside_paths, frame=frame,
+                                       max_side=max_side)
         _warm_kernels(dev, points=True)
         settings = FitPointsSettings(n_points=n_points, iters=iters, radius_px=radius_px)
         with deferred_interrupt() as stop:  # from the first step to the last file

@@ -66,6 +66,7 @@ def prepare_inputs(
     lit: bool = True,
     allow_outside: bool = False,
     frame: bool = False,
+    max_side: int | None = None,
 ) -> FitInputs:
     """Training and held-out views from a target mesh or a folder of views.
 
@@ -91,6 +92,9 @@ def prepare_inputs(
             ``../`` paths); refused by default.
         frame: ``mesh`` only: render the views at twice ``image_size`` and frame them to
             ``image_size`` (the object fills each view), as a folder's views always are.
+        max_side: ``data`` only: views whose longer side exceeds this are resampled to it
+            as they are read (:func:`~diffrend.io.load_views`), before framing: bounds the
+            memory large photographs take. None: native size.
 
     Raises:
         ValueError: both ``mesh`` and ``data`` given, bad files, out-of-range counts.
@@ -106,7 +110,8 @@ def prepare_inputs(
     if data is not None:
         # Native size: framing then gives the object all of image_size, however small it
         # is in the photograph (the views are freed once framed).
-        all_views = frame_views(load_views(data, allow_outside=allow_outside),
+        all_views = frame_views(load_views(data, allow_outside=allow_outside,
+                                           max_side=max_side),
                                 size=image_size).to(device)
         n = len(all_views)
         held = list(range(5, n, 10)) if n >= 5 else []

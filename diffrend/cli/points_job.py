@@ -40,12 +40,18 @@ def prepare_points_inputs(
     image_size: int = 128,
     device: str | torch.device = "cpu",
     allow_outside: bool = False,
+    frame: bool = False,
+    max_side: int | None = None,
 ) -> FitInputs:
     """:func:`~diffrend.cli.mesh_job.prepare_inputs` with ``mesh``'s views rendered unlit,
     so that each point's colour is the surface's (a cloud's colours do not change with the
-    view). Default mesh: the bundled cow."""
+    view). Default mesh: the bundled cow. ``data``'s views are framed to ``image_size``
+    (:func:`~diffrend.jobs.framing.frame_views`), after capping their longer side at
+    ``max_side``; ``frame``: ``mesh``'s views are rendered at twice ``image_size`` and
+    framed the same way."""
     return prepare_inputs(mesh, data, views=views, heldout=heldout, image_size=image_size,
-                          device=device, lit=False, allow_outside=allow_outside)
+                          device=device, lit=False, allow_outside=allow_outside, frame=frame,
+                          max_side=max_side)
 
 
 def evaluate_points(result: FitPointsResult, inputs: FitInputs,

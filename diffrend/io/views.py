@@ -214,7 +214,11 @@ _CameraFactory = Callable[[tuple[int, int], tuple[int, int]], CamerasBase]
 
 
 def load_views(
-    path: PathLike, image_size: int | None = None, *, allow_outside: bool = False
+    path: PathLike,
+    image_size: int | None = None,
+    *,
+    allow_outside: bool = False,
+    max_side: int | None = None,
 ) -> MultiViewData:
     """Load a multi-view dataset: images, silhouettes and PyTorch3D cameras.
 
@@ -288,6 +292,15 @@ def load_views(
             Screen-space intrinsics (pixels) scale with the width/height ratios; FoV and NDC
             cameras are unchanged. At most 8192, and at most 2^26 pixels per view after
             resizing (images in the files have the same pixel cap).
+        max_side: if given, a cap on the longer side: views whose longer side (after
+            ``image_size``, if given) exceeds it are resampled with the same filter, keeping
+            the aspect ratio, to longer side ``max_side`` and shorter side
+            ``round(max_side * short / long)``; smaller views are left alone. Intrinsics
+            follow as for ``image_size`` (screen-space focal lengths and principal points
+            scale with the width/height ratios, the cameras' ``image_size`` is the new one;
+            FoV and NDC cameras need no change), so every 3D point projects to the same
+            relative image position. An int >= 8. Each view is resampled as it is read, so
+            a folder of large photographs never sits in memory at full size.
         allow_outside: read image and mask files that lie outside the JSON's folder
             (absolute paths, ``..``, symlinks out). Off by default so that a downloaded
             dataset cannot make the loader read other files.
@@ -303,7 +316,8 @@ def load_views(
             matrices, missing or unreadable images, images of different sizes, a view with
             no silhouette, all silhouettes empty, unsupported distortion, a file path
             leading out of the folder (without ``allow_outside``), JSON nested too deeply,
-            images or ``image_size`` over the pixel cap, a path that cannot be looked up
+            images or ``image_size`` over the pixel cap, ``max_side`` not an int >= 8,
+            a path that cannot be looked up
             (too long). A warning names views whose silhouette is empty when others are
             not.
     """
@@ -313,6 +327,10 @@ def load_views(
         raise ValueError(f"image_size must be a positive int or None; got {image_size!r}")
     if image_size is not None and image_size > _MAX_SIDE:
         raise ValueError(f"image_size {image_size} exceeds the maximum {_MAX_SIDE}")
+    if max_side is not None and (
+        isinstance(max_side, bool) or not isinstance(max_side, int) or max_side < 8
+    ):
+        raise ValueError(f"max_side must be None or an int >= 8; got {max_side!r}")
     json_path = _find_json(Path(path))
     spec = _read_json(json_path)
     name = json_path.name
@@ -326,7 +344,7 @@ def load_views(
         raise ValueError(
             f"{json_path}: neither a transforms.json (no 'frames') nor a cameras.json (no 'views')"
         )
-    return _assemble(entries, factory, json_path, image_size, allow_outside)
+    return _assemble(entries, factory, json_path, image_size, allow_outside, max_side)
 
 
 def _find_json(path: Path) -> Path:
@@ -701,18 +719,54 @@ def _resize(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out[..., 0] if arr.ndim == 2 else out
 
 
+def _target_size(
+    size: tuple[int, int], image_size: int | None, max_side: int | None
+) -> tuple[int, int]:
+    """(H, W) after ``image_size`` (the height, aspect kept) and the ``max_side`` cap."""
+    h, w = size
+    if image_size is not None:
+        h, w = image_size, max(1, round(image_size * w / h))
+    if max_side is not None and max(h, w) > max_side:
+        if h >= w:
+            h, w = max_side, max(1, round(max_side * w / h))
+        else:
+            h, w = max(1, round(max_side * h / w)), max_side
+    return h, w
+
+
+def _resize_view(
+    rgb: np.ndarray, alpha: np.ndarray | None, mask: np.ndarray, new: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """One view's RGB (H, W, 3) and mask (H, W) resampled to ``new`` (unchanged if equal)."""
+    if new == rgb.shape[:2]:
+        return rgb, mask
+    if alpha is not None:  # resize premultiplied so edges don't bleed black
+        a2 = _resize(alpha, new)
+        pre = _resize(rgb * alpha[..., None], new)
+        rgb = np.where(a2[..., None] > 0, pre / np.maximum(a2, 1e-12)[..., None], 0.0)
+        rgb = np.clip(rgb, 0.0, 1.0)
+    else:
+        rgb = _resize(rgb, new)
+    return rgb, _resize(mask, new)
+
+
 def _assemble(
     entries: list[_Entry], factory: _CameraFactory, json_path: Path, image_size: int | None,
-    allow_outside: bool,
+    allow_outside: bool, max_side: int | None = None,
 ) -> MultiViewData:
     root = json_path.parent
     images, masks = [], []
     size: tuple[int, int] | None = None
+    new: tuple[int, int] | None = None
     first = None
     for e in entries:
         rgb, alpha = _read_image(e.image)
         if size is None:
             size, first = rgb.shape[:2], e.image
+            new = _target_size(size, image_size, max_side)
+            if new[0] * new[1] > _MAX_PIXELS:
+                raise ValueError(f"image_size {image_size}: {new[1]}x{new[0]} pixels per view "
+                                 f"exceeds the cap of {_MAX_PIXELS}")
         elif rgb.shape[:2] != size:
             raise ValueError(
                 f"{e.image}: image size {rgb.shape[1]}x{rgb.shape[0]} differs from "
@@ -735,30 +789,13 @@ def _assemble(
             )
         if alpha is not None:
             rgb = np.where(alpha[..., None] > 0, rgb, 0.0)  # black background
-        images.append((rgb, alpha))
+        # Resampled at once: only one view is ever held at the files' size.
+        rgb, mask = _resize_view(rgb, alpha, mask, new)
+        images.append(rgb)
         masks.append(mask)
 
-    if size is None:  # the parsers reject empty lists; keep the type checker honest
+    if size is None or new is None:  # the parsers reject empty lists; keep the type checker honest
         raise ValueError(f"{json_path}: no views")
-    new = (
-        size if image_size is None else (image_size, max(1, round(image_size * size[1] / size[0])))
-    )
-    if new[0] * new[1] > _MAX_PIXELS:
-        raise ValueError(f"image_size {image_size}: {new[1]}x{new[0]} pixels per view exceeds "
-                         f"the cap of {_MAX_PIXELS}")
-    out_rgb = []
-    for i, (rgb, alpha) in enumerate(images):
-        if new != size:
-            if alpha is not None:  # resize premultiplied so edges don't bleed black
-                a2 = _resize(alpha, new)
-                pre = _resize(rgb * alpha[..., None], new)
-                rgb = np.where(a2[..., None] > 0, pre / np.maximum(a2, 1e-12)[..., None], 0.0)
-                rgb = np.clip(rgb, 0.0, 1.0)
-            else:
-                rgb = _resize(rgb, new)
-            masks[i] = _resize(masks[i], new)
-        out_rgb.append(rgb)
-
     names = _names(entries, root)
     empty = [names[i] for i, m in enumerate(masks) if not (m > 0).any()]
     if len(empty) == len(masks):
@@ -767,7 +804,7 @@ def _assemble(
         warnings.warn(f"{json_path}: empty silhouette in views {empty}", stacklevel=3)
     cameras = factory(tuple(size), tuple(new))
     return MultiViewData(
-        images=torch.from_numpy(np.stack(out_rgb).astype(np.float32)),
+        images=torch.from_numpy(np.stack(images).astype(np.float32)),
         masks=torch.from_numpy(np.stack(masks).astype(np.float32)),
         cameras=cameras,
         names=names,

@@ -288,8 +288,17 @@ class FitMeshResult:
 
 def initial_mesh(data: MultiViewData, settings: FitMeshSettings) -> Meshes:
     """The starting mesh of ``settings.init``: the visual hull of ``data`` (about
-    ``settings.hull_faces`` faces, see :func:`.visual_hull.visual_hull`), or the ico-sphere
-    centred where the cameras look. Deterministic (a resumed fit rebuilds it).
+    ``settings.hull_faces`` faces, see :func:`.visual_hull.visual_hull`), or an ico-sphere
+    placed on the object. Deterministic (a resumed fit rebuilds it).
+
+    The sphere's centre is :func:`.framing.object_sphere`'s, where the rays through the
+    silhouettes' centres meet: the object, also when it is off the cameras' optical axes
+    (framed views of real data, whose principal points are far from the object). Its
+    radius is ``settings.init_radius``, else the smaller of the object sphere's radius and
+    a quarter of the median camera distance to the centre (an object far from the cameras
+    gets a sphere its size; a nearby one, a sphere that fills about half of each view).
+    Where the silhouettes cannot place the object (non-square views, parallel rays) the
+    sphere sits where the optical axes meet (:func:`.views.cameras_focus`).
 
     Raises:
         ValueError: the hull cannot be carved (empty masks, cameras inconsistent with the
@@ -297,10 +306,23 @@ def initial_mesh(data: MultiViewData, settings: FitMeshSettings) -> Meshes:
     """
     if settings.init == "hull":
         return visual_hull(data, faces=settings.hull_faces)
-    centre, dist = cameras_focus(data.cameras)
-    radius = settings.init_radius if settings.init_radius is not None else 0.25 * dist
-    sphere = ico_sphere(settings.init_level, device=data.images.device)
-    return sphere.update_padded(sphere.verts_padded() * radius + centre.to(data.images.device))
+    # Imported here, not at the top: this function is edited apart from the rest of the file.
+    from .framing import object_sphere
+
+    device = data.images.device
+    try:
+        centre, object_radius = object_sphere(data)
+        centre = centre.float()
+        dist = float((data.cameras.get_camera_center().detach().float() - centre)
+                     .norm(dim=1).median())
+        radius = min(object_radius, 0.25 * dist)
+    except ValueError:  # the silhouettes cannot place it: where the optical axes meet
+        centre, dist = cameras_focus(data.cameras)
+        radius = 0.25 * dist
+    if settings.init_radius is not None:
+        radius = settings.init_radius
+    sphere = ico_sphere(settings.init_level, device=device)
+    return sphere.update_padded(sphere.verts_padded() * radius + centre.to(device))
 
 
 def _signature(data: MultiViewData, settings: FitMeshSettings, seed: int,

@@ -28,6 +28,7 @@ from ..modules.points import PointsRenderer
 from ..raster import PointsRasterizationSettings, PointsRasterizer
 from ..render.compositing import AlphaCompositor
 from ..structures import Pointclouds
+from .framing import object_sphere
 from .pictures import to_uint8
 from .runner import RunOptions, Snapshots, run
 from .views import cameras_focus, check_views, snapshot_indices
@@ -130,14 +131,20 @@ def hull_surface_points(data: MultiViewData, n_points: int, samples: int,
                         generator: torch.Generator) -> torch.Tensor:
     """Up to ``n_points`` (P, 3) points on the surface of the views' visual hull.
 
-    Random points in the cube the cameras look at (then, densely, in the bounding box of
+    Random points in a cube around the object (then, densely, in the bounding box of
     those kept) are kept when they fall inside every mask; rendering the kept points from
     each camera and keeping the front-most point of each pixel leaves the surface the
     cameras see. Raises ValueError if the masks leave nothing.
+
+    The cube is centred on :func:`.framing.object_sphere`'s centre (the object, also off
+    the cameras' optical axes, as in framed views of real data) with half-side three times
+    its radius, at most 0.6 times the median camera distance; where the silhouettes cannot
+    place the object (parallel rays) it is centred where the optical axes meet
+    (:func:`.views.cameras_focus`) with half-side 0.6 times that distance.
     """
     device = data.images.device
-    centre, dist = cameras_focus(data.cameras)
-    half = torch.full((3,), dist * 0.6)  # a 60 degree field of view sees about this far
+    centre, half_side = _search_cube(data)
+    half = torch.full((3,), half_side)
     lo, hi = centre.cpu() - half, centre.cpu() + half
     hull = None
     for _ in range(2):  # the second pass samples the first pass's bounding box, densely
@@ -161,6 +168,20 @@ def hull_surface_points(data: MultiViewData, n_points: int, samples: int,
     surface = hull[front]
     pick = torch.randperm(surface.shape[0], generator=generator)[:n_points].to(device)
     return surface[pick]
+
+
+def _search_cube(data: MultiViewData) -> tuple[torch.Tensor, float]:
+    """Centre (3,) and half-side of the cube :func:`hull_surface_points` samples."""
+    try:
+        centre, radius = object_sphere(data)
+    except ValueError:
+        centre, dist = cameras_focus(data.cameras)
+        return centre, dist * 0.6  # a 60 degree field of view sees about this far
+    centre = centre.float()
+    dist = float((data.cameras.get_camera_center().detach().float() - centre)
+                 .norm(dim=1).median())
+    # 3 radii: the radius is a median over views, so an elongated object can reach past it.
+    return centre, min(3.0 * radius, 0.6 * dist)
 
 
 def _inside_all_masks(data: MultiViewData, points: torch.Tensor) -> torch.Tensor:
