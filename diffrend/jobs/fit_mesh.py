@@ -52,6 +52,7 @@ from .views import (
     sigma_for_blur,  # noqa: F401 - re-exported (it was defined here)
     snapshot_indices,
 )
+from .framing import object_sphere
 from .visual_hull import visual_hull
 
 
@@ -89,14 +90,15 @@ class FitMeshSettings:
         init: the starting mesh when none is given: ``"hull"``, the visual hull of the
             training masks (:mod:`.visual_hull`: the object's topology, holes included,
             which the fit's smooth deformations cannot change), or ``"sphere"``, an
-            ico-sphere (genus 0) where the cameras look.
+            ico-sphere (genus 0) placed on the object by its silhouettes (see
+            :func:`initial_mesh`).
         hull_faces: about how many faces the visual hull start has (``init="hull"``). The
             default schedule subdivides twice (x16): 320 ends, like the level-2 sphere, at
             about 5120 faces; a 1280-face start ends at 20480, more than the 128x128
             silhouettes hold, and crumples (cow: chamfer 4.0e-3 against 7.7e-4).
         init_level: ico-sphere level of the starting sphere (``init="sphere"``).
-        init_radius: radius of the starting sphere; None: a quarter of the median camera
-            distance (the object then fills about half of each view).
+        init_radius: radius of the starting sphere; None: the object's (from the
+            silhouettes), at most a quarter of the median camera distance.
         views_per_step: training views rendered per step (a random subset).
         smooth: lambda of the smooth parameterisation (0: plain per-vertex steps).
         lr_end: the vertex learning rate falls linearly within each stage to this fraction
@@ -306,9 +308,6 @@ def initial_mesh(data: MultiViewData, settings: FitMeshSettings) -> Meshes:
     """
     if settings.init == "hull":
         return visual_hull(data, faces=settings.hull_faces)
-    # Imported here, not at the top: this function is edited apart from the rest of the file.
-    from .framing import object_sphere
-
     device = data.images.device
     try:
         centre, object_radius = object_sphere(data)
