@@ -38,6 +38,7 @@ from ..ops import map_vertex_attributes, remesh
 from ..shading import TexturesUV, TexturesVertex
 from ..structures import Meshes, ico_sphere, subdivide_meshes
 from .adaptive import pixels_per_unit, target_edge_lengths, vertex_errors
+from .framing import object_sphere
 from .pictures import to_uint8
 from .pyramid import grey_pyramid, pyramid_texture
 from .runner import RunOptions, Snapshots, run
@@ -52,7 +53,6 @@ from .views import (
     sigma_for_blur,  # noqa: F401 - re-exported (it was defined here)
     snapshot_indices,
 )
-from .framing import object_sphere
 from .visual_hull import visual_hull
 
 
