@@ -8,9 +8,12 @@ surface is remeshed (:func:`~diffrend.ops.remesh`) toward edges of ``edge_px`` p
 shorter where the silhouette and colour errors stay high (:mod:`.adaptive`), within a face
 budget per pixel; with ``remesh_every=0`` the stages' ``subdivide`` flags set it instead.
 Each step renders a
-random subset of the training views with a soft rasterizer and compares
+random subset of the training views and compares
 
-- the soft silhouette (``1 - prod(1 - D)``, SoftRas's aggregate) with the target masks, and
+- the silhouette with the target masks: in the early stages SoftRas's soft silhouette
+  (``1 - prod(1 - D)``: a wide basin, but its outline sits about 0.3 px inside the masks'),
+  in the last one the hard silhouette antialiased at the outline (nvdiffrast's method:
+  unbiased, one pixel of reach), see :class:`Stage`; and
 - the colour of the nearest face (Phong-lit per-vertex colours) with the target images.
 
 Vertices are optimised through the smooth ("large steps") parameterisation of
@@ -45,6 +48,7 @@ from .runner import RunOptions, Snapshots, run
 from .smooth_param import SmoothVertexParam
 from .uv import sphere_uvs
 from .views import (
+    AntialiasRenderer,
     SoftSilhouetteRenderer,
     cameras_focus,
     check_views,
@@ -65,18 +69,25 @@ class Stage:
         iters: optimisation steps.
         lr: Adam learning rate of the smooth vertex parameters.
         subdivide: split every face into four before the stage starts.
+        silhouette: how the stage renders: ``"soft"``, SoftRas's blurred silhouettes
+            (:class:`~.views.SoftSilhouetteRenderer`: gradients reach a blur radius from
+            the outline, a wide basin, but the outline settles about 0.3 px inside the
+            masks'), or ``"antialias"``, the hard render antialiased at the outline
+            (:class:`~.views.AntialiasRenderer`: unbiased, gradients one pixel wide; for
+            the last stage, once the soft stages have brought the outline close).
     """
 
     image_size: int
     iters: int
     lr: float
     subdivide: bool = False
+    silhouette: str = "soft"
 
 
 DEFAULT_STAGES = (
     Stage(64, 150, 0.05),
     Stage(96, 150, 0.03, subdivide=True),
-    Stage(128, 400, 0.015, subdivide=True),
+    Stage(128, 400, 0.015, subdivide=True, silhouette="antialias"),
 )
 
 
@@ -177,6 +188,9 @@ class FitMeshSettings:
                 raise ValueError(f"stages[{i}].iters must be an int >= 1")
             if not (math.isfinite(s.lr) and s.lr > 0):
                 raise ValueError(f"stages[{i}].lr must be > 0")
+            if s.silhouette not in ("soft", "antialias"):
+                raise ValueError(f"stages[{i}].silhouette must be 'soft' or 'antialias', "
+                                 f"got {s.silhouette!r}")
         for name in ("views_per_step", "faces_per_pixel", "snapshot_every", "snapshot_views"):
             value = getattr(self, name)
             if name == "snapshot_every" and value is None:
@@ -442,9 +456,13 @@ class _MeshFit:
         if self.opt_state is not None:
             self.opt.load_state_dict(self.opt_state)
             self.opt_state = None
-        self.renderer = SoftSilhouetteRenderer(
-            stage.image_size, settings.blur_px, settings.faces_per_pixel,
-            self.data.images.device, with_rgb=settings.colors != "none", lit=settings.lit)
+        device, with_rgb = self.data.images.device, settings.colors != "none"
+        self.renderer = (
+            AntialiasRenderer(stage.image_size, device, with_rgb=with_rgb, lit=settings.lit)
+            if stage.silhouette == "antialias" else
+            SoftSilhouetteRenderer(stage.image_size, settings.blur_px,
+                                   settings.faces_per_pixel, device, with_rgb=with_rgb,
+                                   lit=settings.lit))
         self.masks = resize_images(self.data.masks[..., None], stage.image_size)[..., 0]
         self.images = resize_images(self.data.images, stage.image_size)
 

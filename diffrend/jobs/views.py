@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ..cameras import CamerasBase, FoVPerspectiveCameras, look_at_view_transform
+from ..gradients.antialias import antialias_render
 from ..io.views import MultiViewData
 from ..modules.mesh import MeshShader
 from ..raster import MeshRasterizer, RasterizationSettings
@@ -240,6 +241,53 @@ class SoftSilhouetteRenderer:
         lights = headlights(cameras) if self.lit else unlit(mesh.device)
         rgb = self.color(fragments, meshes, cameras=cameras, lights=lights)[..., :3]
         return sil, rgb
+
+
+class AntialiasRenderer:
+    """Hard silhouettes (and colours) of one mesh from N cameras, antialiased analytically
+    at the outline (nvdiffrast's method, :func:`~diffrend.gradients.antialias`): the same
+    call as :class:`SoftSilhouetteRenderer`, for a fit's last stage.
+
+    Why: SoftRas's union ``1 - prod(1 - D)`` counts every face near an outside pixel, and
+    at an outline there are always several (the front and back faces meeting at the rim,
+    faces seen edge-on), so the soft silhouette's 0.5 level lies about 0.3 px outside the
+    true outline and a fit against hard masks shrinks the surface by as much (7% of the
+    area of a 15-pixel object). Here the forward pass is the hard render with the outline
+    pixels blended by their coverage, so the outline lands where the masks' is; vertex
+    gradients flow only at the outline pixels (one pixel wide), which suits a fit already
+    within a pixel or two of the masks. The colours come from the same single-layer hard
+    rasterization (no blur: nothing bleeds past the outline).
+
+    Args:
+        image_size: side S of square images, or (H, W).
+        device: where the shader's parameters live.
+        with_rgb: also render colour.
+        lit: colour lit by :func:`headlights` (else :func:`unlit`).
+    """
+
+    def __init__(self, image_size: int | tuple[int, int], device: torch.device | str,
+                 with_rgb: bool = True, lit: bool = True) -> None:
+        self.rasterizer = MeshRasterizer(raster_settings=RasterizationSettings(
+            image_size=image_size, blur_radius=0.0, faces_per_pixel=1))
+        self.color = MeshShader("phong", "hard", device, materials=Materials(device=device),
+                                blend_params=BlendParams(background_color=(0.0, 0.0, 0.0)))
+        self.with_rgb = with_rgb
+        self.lit = lit
+
+    def __call__(self, mesh: Meshes,
+                 cameras: CamerasBase) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Silhouettes (N, H, W) in [0, 1] and, with ``with_rgb``, colours (N, H, W, 3);
+        differentiable w.r.t. the vertices (outline pixels; colours also through the
+        barycentrics) and the colours."""
+        meshes = mesh.extend(len(cameras))
+        fragments = self.rasterizer(meshes, cameras=cameras)
+        covered = (fragments.pix_to_face[..., :1] >= 0).to(meshes.verts_packed().dtype)
+        if not self.with_rgb:
+            return antialias_render(covered, fragments, meshes, cameras)[..., 0], None
+        lights = headlights(cameras) if self.lit else unlit(mesh.device)
+        rgb = self.color(fragments, meshes, cameras=cameras, lights=lights)[..., :3]
+        out = antialias_render(torch.cat([covered, rgb], -1), fragments, meshes, cameras)
+        return out[..., 0], out[..., 1:]
 
 
 @torch.no_grad()
