@@ -49,6 +49,7 @@ from PIL import Image
 
 from ..io import MultiViewData, save_views
 from ..io.atomic import atomic_open, atomic_write_bytes
+from ..structures import Meshes
 from .distributed import DistContext, shard
 from .preview import load_for_render
 from .views import render_hard_fragments, sphere_cameras
@@ -185,7 +186,7 @@ def is_complete(out_dir: str | os.PathLike, source: str | os.PathLike,
 
 
 @torch.no_grad()
-def render_mesh_maps(mesh, settings: DatasetSettings) -> dict[str, torch.Tensor]:
+def render_mesh_maps(mesh: Meshes, settings: DatasetSettings) -> dict[str, torch.Tensor]:
     """Colour, mask, depth and normals of one mesh from :func:`.views.sphere_cameras`.
 
     Args:
