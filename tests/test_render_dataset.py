@@ -177,6 +177,8 @@ def test_two_gloo_ranks_render_each_mesh_once(tmp_path):
     ["--image-size", "4"],
     ["--bogus"],
     ["--device", "nonsense"],
+    ["--pattern", "/abs/*.obj"],
+    ["--pattern", "../*.obj"],
 ])
 def test_bad_arguments_are_usage_errors(tmp_path, args):
     result = CliRunner().invoke(main, ["render-dataset", str(tmp_path), *args])
@@ -201,6 +203,8 @@ def test_names_patterns_and_shards(tmp_path):
     found = find_meshes(tmp_path)
     assert [p.name for p in found] == ["a b.stl", "cow.PLY", "cow.obj"]
     assert output_names(found, tmp_path) == ["a_b", "cow_ply", "cow_obj"]
+    with pytest.raises(ValueError, match="patterns"):
+        find_meshes(tmp_path, ["../*.obj"])
     deep = find_meshes(tmp_path, ["**/*.off"])
     assert output_names(deep, tmp_path) == ["sub__deep"]
     items = list(range(7))

@@ -540,6 +540,10 @@ def render_dataset_cmd(mesh_folder: str, output: str, views: int, image_size: in
     from .dataset_job import run_dataset_job
 
     dev = _device(device)
+    for pattern in patterns:
+        if not pattern or Path(pattern).is_absolute() or ".." in Path(pattern).parts:
+            raise click.BadParameter(f"{pattern!r}: a glob relative to MESH_FOLDER, inside it",
+                                     param_hint="--pattern")
     try:
         code = run_dataset_job(mesh_folder, output, views=views, image_size=image_size,
                                lit=lit, batch_size=batch_size, patterns=patterns or None,

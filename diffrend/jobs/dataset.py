@@ -128,10 +128,15 @@ def find_meshes(folder: str | os.PathLike, patterns: Sequence[str] | None = None
 
     Raises:
         FileNotFoundError: ``folder`` is not a folder.
+        ValueError: a pattern is empty, absolute or leads out of ``folder`` (``..``).
     """
     root = Path(folder)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such folder")
+    for pattern in patterns or ():
+        if not pattern or Path(pattern).is_absolute() or ".." in Path(pattern).parts:
+            raise ValueError(f"patterns: {pattern!r} must be a glob relative to the folder, "
+                             "inside it")
     if patterns is None:
         found = {p for p in root.iterdir() if p.suffix.lower() in MESH_EXTENSIONS}
     else:
@@ -357,7 +362,7 @@ def render_dataset(
                 else:
                     pending.append((str(path), name))
             listing = (pending, skipped)
-        except (OSError, ValueError) as e:
+        except Exception as e:  # reported on every rank: none may wait for a list in vain
             listing = f"{type(e).__name__}\n{e}"
     else:
         listing = ""
