@@ -30,7 +30,13 @@ from diffrend.jobs.dataset import (
     is_complete,
     output_names,
 )
-from diffrend.jobs.distributed import DistContext, shard, threads_per_rank
+from diffrend.jobs.distributed import (
+    DistContext,
+    choose_backend,
+    distributed,
+    shard,
+    threads_per_rank,
+)
 from diffrend.jobs.preview import load_for_render
 from diffrend.structures.ico_sphere import ico_sphere
 
@@ -135,6 +141,13 @@ def test_rerun_skips_finished_meshes_and_redoes_a_changed_one(rendered):
     assert result.exit_code == 0, result.output
     assert json.loads((out / "summary.json").read_text())["rendered"] == ["sphere"]
     assert marker.stat().st_mtime_ns != before
+    # --overwrite renders a finished mesh again
+    before = marker.stat().st_mtime_ns
+    result = CliRunner().invoke(main, ["render-dataset", str(meshes), "-o", str(out),
+                                       "--pattern", "sphere.obj", "--overwrite", *ARGS])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "summary.json").read_text())["rendered"] == ["sphere"]
+    assert marker.stat().st_mtime_ns != before
 
 
 def test_a_folder_that_is_not_an_output_is_never_replaced(tmp_path):
@@ -216,4 +229,10 @@ def test_names_patterns_and_shards(tmp_path):
     with pytest.raises(ValueError, match="views"):
         DatasetSettings(views=0)
     assert DistContext().sum([2, 3]) == [2, 3]  # a group of one: no collectives
+    assert choose_backend("cpu") == "gloo"
+    assert choose_backend("cuda") == ("nccl" if torch.distributed.is_nccl_available()
+                                      else "gloo")
+    with distributed() as ctx:  # no torchrun variables here: one plain process
+        assert (ctx.world_size, ctx.rank, ctx.active) == (1, 0, False)
+        assert ctx.broadcast("x") == "x" and ctx.gather(1) == [1]
     assert torch.get_num_threads() >= 1
