@@ -236,3 +236,18 @@ def test_names_patterns_and_shards(tmp_path):
         assert (ctx.world_size, ctx.rank, ctx.active) == (1, 0, False)
         assert ctx.broadcast("x") == "x" and ctx.gather(1) == [1]
     assert torch.get_num_threads() >= 1
+
+
+def test_a_locked_output_folder_is_refused_unless_forced(tmp_path):
+    from diffrend.cli.folder import lock_folder
+
+    meshes = _mesh_folder(tmp_path / "meshes")
+    out = tmp_path / "out"
+    args = ["render-dataset", str(meshes), "-o", str(out), "--pattern", "*.obj", *ARGS]
+    with lock_folder(out):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 1 and "--force" in result.output
+        assert not (out / "summary.json").exists()
+        forced = CliRunner().invoke(main, [*args, "--force"])
+        assert forced.exit_code == 0, forced.output
+    assert (out / "sphere" / MARKER).is_file()
