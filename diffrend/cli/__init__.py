@@ -505,6 +505,59 @@ def splat(mesh: str | None, data: str | None, output: str, iters: int, image_siz
     _finish(metrics, parts, "Gaussian cloud", stop)
 
 
+@main.command("render-dataset")
+@click.argument("mesh_folder", type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--output", default="out/dataset", show_default=True,
+              type=click.Path(file_okay=False),
+              help="Output folder: one dataset folder per mesh, and summary.json.")
+@click.option("--views", default=40, show_default=True, type=click.IntRange(1, 10000),
+              help="Cameras per mesh, spread over a sphere.")
+@click.option("--image-size", default=256, show_default=True, type=click.IntRange(8, 4096))
+@click.option("--lit/--unlit", default=True, show_default=True,
+              help="Colour lit by a headlight per camera, or the albedo.")
+@click.option("--pattern", "patterns", multiple=True, metavar="GLOB",
+              help="Mesh files to render, a glob relative to MESH_FOLDER (repeatable; "
+              "'**/*.obj' searches subfolders). Default: *.obj, *.ply, *.off, *.stl, *.glb "
+              "directly in MESH_FOLDER, any case.")
+@click.option("--batch-size", default=8, show_default=True, type=click.IntRange(1, 1024),
+              help="Views rendered per call.")
+@click.option("--device", default="cpu", show_default=True,
+              help="cpu or cuda (under torchrun each rank takes GPU LOCAL_RANK).")
+@click.option("--overwrite", is_flag=True,
+              help="Render again the meshes whose datasets are complete (skipped by default).")
+@click.option("--force", is_flag=True,
+              help="Run even when another diffrend run holds OUTPUT's lock.")
+def render_dataset_cmd(mesh_folder: str, output: str, views: int, image_size: int, lit: bool,
+                       patterns: tuple[str, ...], batch_size: int, device: str,
+                       overwrite: bool, force: bool) -> None:
+    """Render every mesh file of MESH_FOLDER into a multi-view dataset: per mesh, images,
+    masks, depth and normals with a transforms.json that --data reads; OUTPUT/summary.json
+    lists what was rendered, skipped (complete already) and failed. Meshes are shared among
+    the processes of `torchrun --nproc-per-node N -m diffrend render-dataset ...`. Exit
+    code 3: some meshes failed (the others are written)."""
+    import sys
+
+    from .dataset_job import run_dataset_job
+
+    dev = _device(device)
+    for pattern in patterns:
+        if not pattern or Path(pattern).is_absolute() or ".." in Path(pattern).parts:
+            raise click.BadParameter(f"{pattern!r}: a glob relative to MESH_FOLDER, inside it",
+                                     param_hint="--pattern")
+    try:
+        code = run_dataset_job(mesh_folder, output, views=views, image_size=image_size,
+                               lit=lit, batch_size=batch_size, patterns=patterns or None,
+                               overwrite=overwrite, device=dev, force=force, echo=click.echo,
+                               warn=lambda m: click.echo(m, err=True))
+    except KeyboardInterrupt:
+        click.echo(f"interrupted: stopped at once; every mesh folder in {output} is "
+                   "complete; run again to continue", err=True)
+        sys.exit(130)
+    except (ValueError, FileNotFoundError) as e:
+        raise click.ClickException(str(e)) from e
+    sys.exit(code)
+
+
 @main.command()
 @click.option("-o", "--output", default="out/gradlab", show_default=True,
               type=click.Path(file_okay=False), help="Output folder.")

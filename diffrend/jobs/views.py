@@ -18,7 +18,7 @@ from ..cameras import CamerasBase, FoVPerspectiveCameras, look_at_view_transform
 from ..gradients.antialias import antialias_render
 from ..io.views import MultiViewData
 from ..modules.mesh import MeshShader
-from ..raster import MeshRasterizer, RasterizationSettings
+from ..raster import Fragments, MeshRasterizer, RasterizationSettings
 from ..render.blend import BlendParams
 from ..shading import AmbientLights, Materials, PointLights
 from ..structures import Meshes
@@ -79,6 +79,19 @@ def render_hard(mesh: Meshes, cameras: CamerasBase, image_size: int,
         ``(rgba (N, S, S, 4), pix_to_face (N, S, S, 1))``; rgba differentiable w.r.t. the
         texture / vertex colours (and the vertices through the barycentrics).
     """
+    rgba, fragments = render_hard_fragments(mesh, cameras, image_size, lit)
+    return rgba, fragments.pix_to_face
+
+
+def render_hard_fragments(mesh: Meshes, cameras: CamerasBase, image_size: int,
+                          lit: bool) -> tuple[torch.Tensor, Fragments]:
+    """:func:`render_hard` that also returns the rasterizer's fragments (one face per pixel:
+    ``zbuf`` view-space depth, ``bary_coords``, ``pix_to_face`` into the N-times extended
+    mesh's packed faces), for depth and normal maps of the same render.
+
+    Returns:
+        ``(rgba (N, S, S, 4), fragments)`` with K = 1; differentiable as :func:`render_hard`.
+    """
     device = mesh.device
     rasterizer = MeshRasterizer(raster_settings=RasterizationSettings(image_size=image_size))
     shader = MeshShader("phong", "hard", device, materials=Materials(device=device),
@@ -86,7 +99,7 @@ def render_hard(mesh: Meshes, cameras: CamerasBase, image_size: int,
     meshes = mesh.extend(len(cameras))
     fragments = rasterizer(meshes, cameras=cameras)
     lights = headlights(cameras) if lit else unlit(device)
-    return shader(fragments, meshes, cameras=cameras, lights=lights), fragments.pix_to_face
+    return shader(fragments, meshes, cameras=cameras, lights=lights), fragments
 
 
 @torch.no_grad()

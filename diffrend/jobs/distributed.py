@@ -1,0 +1,207 @@
+"""torch.distributed for jobs that run on several processes (``torchrun``), and plainly on one.
+
+A job calls :func:`distributed` once: under ``torchrun`` (which sets ``RANK``,
+``WORLD_SIZE``, ``LOCAL_RANK``, ``LOCAL_WORLD_SIZE``, ``MASTER_ADDR``/``MASTER_PORT``) it
+joins the process group, with NCCL when the job runs on CUDA and gloo otherwise; without
+those variables it is a group of one and every collective here is a no-op, so the same code
+runs with and without ``torchrun``. The helpers take the :class:`DistContext` it yields, so
+nothing here depends on hidden global state except torch's default process group.
+
+Every rank must call each collective (:meth:`DistContext.barrier`, :meth:`~DistContext.sum`,
+:meth:`~DistContext.broadcast`, :meth:`~DistContext.gather`) the same number of times, in the
+same order: a rank that skips one hangs the others. Jobs therefore catch per-item errors
+inside their loop and always reach the next collective.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import torch
+import torch.distributed as dist
+
+T = TypeVar("T")
+
+_TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """Where this process stands in the job's group of processes.
+
+    Attributes:
+        rank: this process's rank in [0, world_size).
+        world_size: number of processes (1 without ``torchrun``).
+        local_rank: rank among the processes on this machine.
+        local_world_size: processes on this machine (sizes the thread pools).
+        backend: ``"gloo"``, ``"nccl"``, or ``None`` for a group of one.
+        device: the device of the collectives' tensors (NCCL needs this rank's GPU).
+    """
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    local_world_size: int = 1
+    backend: str | None = None
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0: the process that prints, shows progress and writes shared files."""
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        """Whether a process group of more than this process is up."""
+        return self.backend is not None
+
+    def barrier(self) -> None:
+        """Wait until every rank gets here."""
+        if self.active:
+            dist.barrier()
+
+    def sum(self, values: Sequence[int]) -> list[int]:
+        """Element-wise sum of ``values`` over the ranks (every rank gets the result).
+
+        Args:
+            values: the same number of ints on every rank.
+        """
+        if not self.active:
+            return [int(v) for v in values]
+        t = torch.tensor([int(v) for v in values], dtype=torch.int64, device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        return [int(v) for v in t.tolist()]
+
+    def broadcast(self, obj: T) -> T:
+        """Rank 0's ``obj`` on every rank (any picklable object; others pass a placeholder)."""
+        if not self.active:
+            return obj
+        box = [obj]
+        dist.broadcast_object_list(box, src=0, device=self.device)
+        return box[0]
+
+    def gather(self, obj: Any) -> list[Any]:
+        """Every rank's ``obj``, in rank order, on every rank (picklable objects)."""
+        if not self.active:
+            return [obj]
+        out: list[Any] = [None] * self.world_size
+        dist.all_gather_object(out, obj)
+        return out
+
+
+def shard(items: Sequence[T], ctx: DistContext) -> list[T]:
+    """This rank's share of ``items``: every ``world_size``-th one from ``rank`` (each item
+    goes to exactly one rank; shares differ in length by at most one)."""
+    return list(items[ctx.rank::ctx.world_size])
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"environment variable {name} must be an int, got {value!r}") from None
+
+
+def launched_by_torchrun() -> bool:
+    """Whether the torchrun variables (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``,
+    ``MASTER_PORT``) are all set."""
+    return all(os.environ.get(v) for v in _TORCHRUN_VARS)
+
+
+def choose_backend(device: torch.device | str) -> str:
+    """NCCL for CUDA jobs (when torch has it), gloo otherwise (CPU jobs, or no NCCL)."""
+    device = torch.device(device)
+    if device.type == "cuda" and dist.is_nccl_available():
+        return "nccl"
+    return "gloo"
+
+
+def cpu_cores() -> int:
+    """The cores this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def threads_per_rank(local_world_size: int, cores: int | None = None) -> int:
+    """``max(1, cores // local_world_size)``: the thread count that keeps the ranks of one
+    machine from oversubscribing its cores."""
+    if local_world_size < 1:
+        raise ValueError(f"local_world_size must be >= 1, got {local_world_size}")
+    return max(1, (cores if cores is not None else cpu_cores()) // local_world_size)
+
+
+def set_rank_threads(ctx: DistContext) -> int:
+    """Size torch's intra-op pool (and Numba's, which runs diffrend's CPU kernels) to this
+    rank's share of the cores; returns the thread count.
+
+    Only with more than one rank on the machine: a single process keeps the thread counts
+    the user or the environment chose (``OMP_NUM_THREADS``, ``NUMBA_NUM_THREADS``).
+    """
+    if ctx.local_world_size <= 1:
+        return torch.get_num_threads()
+    n = threads_per_rank(ctx.local_world_size)
+    torch.set_num_threads(n)
+    with contextlib.suppress(ImportError):
+        import numba
+
+        # Numba's pool cannot grow past the size it was started with (NUMBA_NUM_THREADS).
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    return n
+
+
+@contextlib.contextmanager
+def distributed(device: torch.device | str = "cpu") -> Iterator[DistContext]:
+    """The job's process group for the block (see the module docstring).
+
+    Under ``torchrun`` with ``WORLD_SIZE > 1``: joins the group (NCCL for a CUDA ``device``,
+    each rank on GPU ``LOCAL_RANK``; gloo otherwise) and leaves it at the end. A group
+    already initialised by the caller is used as it is and left up. Otherwise: a group of
+    one, no torch.distributed calls at all.
+
+    Args:
+        device: the job's device type (``"cpu"`` or ``"cuda"``); picks the backend.
+
+    Yields:
+        This process's :class:`DistContext`.
+    """
+    device = torch.device(device)
+    world = _env_int("WORLD_SIZE", 1)
+    if dist.is_available() and dist.is_initialized():
+        backend = str(dist.get_backend())
+        yield _context(backend, device)
+        return
+    if world <= 1 or not launched_by_torchrun() or not dist.is_available():
+        yield DistContext()
+        return
+    backend = choose_backend(device)
+    if backend == "nccl":
+        torch.cuda.set_device(_env_int("LOCAL_RANK", 0))
+    dist.init_process_group(backend=backend)
+    try:
+        yield _context(backend, device)
+    finally:
+        dist.destroy_process_group()
+
+
+def _context(backend: str, device: torch.device) -> DistContext:
+    local_rank = _env_int("LOCAL_RANK", 0)
+    if backend == "nccl":
+        comm = torch.device("cuda", torch.cuda.current_device())
+    else:
+        comm = torch.device("cpu")
+    return DistContext(rank=dist.get_rank(), world_size=dist.get_world_size(),
+                       local_rank=local_rank,
+                       local_world_size=_env_int("LOCAL_WORLD_SIZE", dist.get_world_size()),
+                       backend=backend, device=comm)
+
+
+__all__ = ["DistContext", "choose_backend", "cpu_cores", "distributed", "launched_by_torchrun",
+           "set_rank_threads", "shard", "threads_per_rank"]
