@@ -12,6 +12,7 @@ OUT/results.json.
     PYTHONPATH=. python scripts/fit_shapes.py --shapes torus,cow --iters 30 -o out/smoke
     PYTHONPATH=. python scripts/fit_shapes.py --fit-args "--image-size 96"
     PYTHONPATH=. python scripts/fit_shapes.py --picture docs/shapes.png   # the set, no fits
+    PYTHONPATH=. python scripts/fit_shapes.py --picture docs/shapes_fit.png --fits out/shapes
 
 Not run by the tests (minutes per shape).
 """
@@ -131,9 +132,23 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def picture(path: Path, size: int = 192) -> None:
+def _fitted(path: Path):
+    """A fit's mesh.ply with its vertex colours, in its own frame (the target's)."""
+    import trimesh
+
+    from diffrend.shading import TexturesVertex
+    from diffrend.structures import Meshes
+
+    tm = trimesh.load(path, process=False)
+    colours = torch.tensor(np.asarray(tm.visual.vertex_colors)[:, :3] / 255.0,
+                           dtype=torch.float32)
+    return Meshes([torch.tensor(tm.vertices, dtype=torch.float32)],
+                  [torch.tensor(tm.faces, dtype=torch.int64)], textures=TexturesVertex([colours]))
+
+
+def picture(path: Path, size: int = 192, fits: Path | None = None) -> None:
     """Render the set with diffrend (two views per shape: names across, views down) into a
-    PNG."""
+    PNG; with ``fits`` (an output folder of this script), the fitted meshes below them."""
     from diffrend.cameras import FoVPerspectiveCameras, look_at_view_transform
     from diffrend.io.outputs import write_png
     from diffrend.jobs.pictures import image_grid
@@ -143,8 +158,17 @@ def picture(path: Path, size: int = 192) -> None:
                                   azim=torch.tensor([30.0, -60.0]))
     cams = FoVPerspectiveCameras(R=R, T=T, fov=60)
     names = shape_names()
-    views = torch.stack([render_mesh_views(load_shape(n), cams, size, True) for n in names])
-    grid = views.transpose(0, 1).reshape(-1, size, size, 3)  # row 0: view 0 of every shape
+    meshes = [load_shape(n) for n in names]
+    if fits is not None:
+        names = [n for n in names if (fits / n / "mesh.ply").is_file()]
+        meshes = ([load_shape(n) for n in names]
+                  + [_fitted(fits / n / "mesh.ply") for n in names])
+    views = torch.stack([render_mesh_views(m, cams, size, True) for m in meshes])
+    if fits is not None:  # rows: target view 0, fit view 0, target view 1, fit view 1
+        views = views.reshape(2, len(names), 2, size, size, 3).permute(2, 0, 1, 3, 4, 5)
+        grid = views.reshape(-1, size, size, 3)
+    else:
+        grid = views.transpose(0, 1).reshape(-1, size, size, 3)  # row 0: view 0 of each
     path.parent.mkdir(parents=True, exist_ok=True)
     write_png(image_grid(grid, cols=len(names)), path)
     print(f"wrote {path} ({', '.join(names)})")
@@ -162,9 +186,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="output folder (default out/shapes)")
     parser.add_argument("--picture", type=Path, default=None,
                         help="render the set into this PNG instead of fitting")
+    parser.add_argument("--fits", type=Path, default=None,
+                        help="with --picture: an earlier -o folder; its fitted meshes are "
+                        "drawn under the targets")
     args = parser.parse_args(argv)
     if args.picture is not None:
-        picture(args.picture)
+        picture(args.picture, fits=args.fits)
         return 0
     names = [s.strip() for s in args.shapes.split(",") if s.strip()]
     for n in names:
