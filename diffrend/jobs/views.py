@@ -214,6 +214,19 @@ def sigma_for_blur(blur_px: float, image_size: int) -> tuple[float, float]:
     return sigma, r2
 
 
+def _hard_phong(device: torch.device | str) -> MeshShader:
+    """The fits' colour shader: Phong-lit nearest face on black."""
+    return MeshShader("phong", "hard", device, materials=Materials(device=device),
+                      blend_params=BlendParams(background_color=(0.0, 0.0, 0.0)))
+
+
+def _shade(shader: MeshShader, fragments, meshes: Meshes, cameras: CamerasBase,
+           lit: bool) -> torch.Tensor:
+    """(N, H, W, 3) colours of ``fragments`` under the headlights (``lit``) or unlit."""
+    lights = headlights(cameras) if lit else unlit(meshes.device)
+    return shader(fragments, meshes, cameras=cameras, lights=lights)[..., :3]
+
+
 class SoftSilhouetteRenderer:
     """Soft silhouettes of one mesh from N cameras (SoftRas's aggregate ``1 - prod(1 - D)``)
     and, optionally, the hard-blended Phong colour over the same rasterization.
@@ -238,8 +251,7 @@ class SoftSilhouetteRenderer:
             image_size=image_size, blur_radius=r2, faces_per_pixel=faces_per_pixel))
         self.silhouette = MeshShader("silhouette", "sigmoid", device,
                                      blend_params=BlendParams(sigma=sigma, gamma=1e-4))
-        self.color = MeshShader("phong", "hard", device, materials=Materials(device=device),
-                                blend_params=BlendParams(background_color=(0.0, 0.0, 0.0)))
+        self.color = _hard_phong(device)
         self.with_rgb = with_rgb
         self.lit = lit
 
@@ -251,9 +263,7 @@ class SoftSilhouetteRenderer:
         sil = self.silhouette(fragments, meshes, cameras=cameras)[..., 3]
         if not self.with_rgb:
             return sil, None
-        lights = headlights(cameras) if self.lit else unlit(mesh.device)
-        rgb = self.color(fragments, meshes, cameras=cameras, lights=lights)[..., :3]
-        return sil, rgb
+        return sil, _shade(self.color, fragments, meshes, cameras, self.lit)
 
 
 class AntialiasRenderer:
@@ -282,8 +292,7 @@ class AntialiasRenderer:
                  with_rgb: bool = True, lit: bool = True) -> None:
         self.rasterizer = MeshRasterizer(raster_settings=RasterizationSettings(
             image_size=image_size, blur_radius=0.0, faces_per_pixel=1))
-        self.color = MeshShader("phong", "hard", device, materials=Materials(device=device),
-                                blend_params=BlendParams(background_color=(0.0, 0.0, 0.0)))
+        self.color = _hard_phong(device)
         self.with_rgb = with_rgb
         self.lit = lit
 
@@ -297,8 +306,7 @@ class AntialiasRenderer:
         covered = (fragments.pix_to_face[..., :1] >= 0).to(meshes.verts_packed().dtype)
         if not self.with_rgb:
             return antialias_render(covered, fragments, meshes, cameras)[..., 0], None
-        lights = headlights(cameras) if self.lit else unlit(mesh.device)
-        rgb = self.color(fragments, meshes, cameras=cameras, lights=lights)[..., :3]
+        rgb = _shade(self.color, fragments, meshes, cameras, self.lit)
         out = antialias_render(torch.cat([covered, rgb], -1), fragments, meshes, cameras)
         return out[..., 0], out[..., 1:]
 

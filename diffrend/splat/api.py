@@ -126,6 +126,54 @@ def _check_inputs(
         _check_finite(backgrounds, "backgrounds")
 
 
+def camera_colors(
+    means: torch.Tensor,
+    colors: torch.Tensor,
+    viewmats: torch.Tensor,
+    radii: torch.Tensor,
+    depths: torch.Tensor,
+    sh_degree: int | None,
+    backgrounds: torch.Tensor | None,
+    render_mode: str,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """What each camera composites per primitive, and its background, for a render mode.
+
+    Plain colours (N, D) / (C, N, D) are used as they are; SH coefficients (N, K, 3) /
+    (C, N, K, 3) are evaluated along each camera's view directions (the camera centre is
+    ``-R^T t`` of its world-to-camera matrix), plus 0.5 and clamped at 0, for primitives
+    with ``radii > 0``. ``"RGB+D"``/``"RGB+ED"`` append the depth as a last channel (its
+    background 0); ``"D"``/``"ED"`` composite the depth alone (no background).
+
+    Args:
+        means: (N, 3). colors: as above. viewmats: (C, 4, 4). radii: (C, N, 2) (0: culled).
+        depths: (C, N). sh_degree: None for plain colours. backgrounds: (C, D) or None.
+        render_mode: one of :data:`RENDER_MODES`.
+
+    Returns:
+        ``(colors (C, N, D'), backgrounds (C, D') or None)``; differentiable in means,
+        colors, viewmats, depths and backgrounds.
+    """
+    c, n = depths.shape
+    if sh_degree is None:
+        cols = colors if colors.dim() == 3 else colors[None].expand(c, n, colors.shape[-1])
+    else:
+        rot, trans = viewmats[:, :3, :3], viewmats[:, :3, 3]
+        centres = -(rot.transpose(-1, -2) @ trans[..., None])[..., 0]  # (C, 3)
+        dirs = means[None] - centres[:, None]  # (C, N, 3)
+        coeffs = colors if colors.dim() == 4 else colors[None]
+        visible = (radii > 0).all(dim=-1)
+        cols = torch.clamp_min(spherical_harmonics(sh_degree, dirs, coeffs, masks=visible)
+                               + 0.5, 0.0)
+    bgs = backgrounds
+    if render_mode in ("RGB+D", "RGB+ED"):
+        cols = torch.cat((cols, depths[..., None]), dim=-1)
+        if bgs is not None:
+            bgs = torch.cat((bgs, bgs.new_zeros(c, 1)), dim=-1)
+    elif render_mode in ("D", "ED"):
+        cols, bgs = depths[..., None], None
+    return cols, bgs
+
+
 def rasterization(
     means: torch.Tensor,
     quats: torch.Tensor,
@@ -228,26 +276,8 @@ def rasterization(
     if compensations is not None:
         opac = opac * compensations
 
-    if sh_degree is None:
-        cols = colors if colors.dim() == 3 else colors[None].expand(c, n, colors.shape[-1])
-    else:
-        # The camera centre is -R^T t of the world-to-camera matrix.
-        rot, trans = viewmats[:, :3, :3], viewmats[:, :3, 3]
-        centres = -(rot.transpose(-1, -2) @ trans[..., None])[..., 0]  # (C, 3)
-        dirs = means[None] - centres[:, None]  # (C, N, 3)
-        coeffs = colors if colors.dim() == 4 else colors[None]
-        visible = (radii > 0).all(dim=-1)
-        cols = spherical_harmonics(sh_degree, dirs, coeffs, masks=visible)
-        cols = torch.clamp_min(cols + 0.5, 0.0)
-
-    bgs = backgrounds
-    if render_mode in ("RGB+D", "RGB+ED"):
-        cols = torch.cat((cols, depths[..., None]), dim=-1)
-        if bgs is not None:
-            bgs = torch.cat((bgs, bgs.new_zeros(c, 1)), dim=-1)
-    elif render_mode in ("D", "ED"):
-        cols = depths[..., None]
-        bgs = None
+    cols, bgs = camera_colors(means, colors, viewmats, radii, depths, sh_degree, backgrounds,
+                              render_mode)
 
     tile_width = math.ceil(width / tile_size)
     tile_height = math.ceil(height / tile_size)

@@ -28,12 +28,11 @@ from typing import Any
 import torch
 
 from ..raster.backends import check_backend_name, resolve_backend
-from .api import RENDER_MODES, _check_inputs, _check_positive_int
+from .api import RENDER_MODES, _check_inputs, _check_positive_int, camera_colors
 from .composite import _check_inputs as _check_composite_inputs
 from .intersect import isect_offset_encode, isect_tiles
 from .memory import check_splat_memory
 from .projection import EXTENT_SIGMAS, MAX_RADIUS, quat_to_rotmat
-from .sh import spherical_harmonics
 from .twodgs_reference import FILTER_INV_SQUARE, rasterize_to_pixels_2dgs_reference
 
 DEPTH_MODES = ("expected", "median")
@@ -439,23 +438,8 @@ def rasterization_2dgs(
         far_plane=far_plane, radius_clip=radius_clip,
     )  # fmt: skip
     opac = opacities[None].expand(c, n)
-    if sh_degree is None:
-        cols = colors if colors.dim() == 3 else colors[None].expand(c, n, colors.shape[-1])
-    else:
-        rot, trans = viewmats[:, :3, :3], viewmats[:, :3, 3]
-        centres = -(rot.transpose(-1, -2) @ trans[..., None])[..., 0]  # (C, 3)
-        coeffs = colors if colors.dim() == 4 else colors[None]
-        cols = spherical_harmonics(sh_degree, means[None] - centres[:, None], coeffs,
-                                   masks=(radii > 0).all(dim=-1))
-        cols = torch.clamp_min(cols + 0.5, 0.0)
-    bgs = backgrounds
-    if render_mode in ("RGB+D", "RGB+ED"):
-        cols = torch.cat((cols, depths[..., None]), dim=-1)
-        if bgs is not None:
-            bgs = torch.cat((bgs, bgs.new_zeros(c, 1)), dim=-1)
-    elif render_mode in ("D", "ED"):
-        cols = depths[..., None]
-        bgs = None
+    cols, bgs = camera_colors(means, colors, viewmats, radii, depths, sh_degree, backgrounds,
+                              render_mode)
 
     tile_width = math.ceil(width / tile_size)
     tile_height = math.ceil(height / tile_size)
