@@ -3,6 +3,7 @@ one-process run's mesh, checkpoints resume across world sizes, and the collectiv
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -31,9 +32,10 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _worker(out: Path, ranks: int, *extra: str) -> dict:
+def _worker(out: Path, ranks: int, *extra: str, restarts: int = 0) -> dict:
     launch = ([sys.executable, "-m", "torch.distributed.run", "--standalone",
-               f"--nproc-per-node={ranks}"] if ranks > 1 else [sys.executable])
+               f"--nproc-per-node={ranks}", f"--max-restarts={restarts}"]
+              if ranks > 1 else [sys.executable])
     proc = subprocess.run([*launch, str(WORKER), str(out), *extra], cwd=ROOT, env=_env(),
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
@@ -67,12 +69,23 @@ def test_resume_on_another_world_size(one_rank: dict, tmp_path: Path) -> None:
     # Two ranks stop (the callback, agreed by both) after 4 steps; one process resumes
     # their checkpoint: the views of each step are re-shared, the maths are the same.
     ck = tmp_path / "checkpoint.pt"
-    part = _worker(tmp_path / "part.pt", 2, str(ck), "4")
+    part = _worker(tmp_path / "part.pt", 2, "--checkpoint", str(ck), "--stop-after", "4")
     assert (part["steps"], part["stopped"]) == (4, "callback")
     assert torch.load(ck, weights_only=False)["step"] == 4
-    rest = _worker(tmp_path / "rest.pt", 1, str(ck))
+    rest = _worker(tmp_path / "rest.pt", 1, "--checkpoint", str(ck))
     assert (rest["steps"], rest["stopped"]) == (10, None)
     _assert_same_fit(one_rank, rest)
+
+
+def test_killed_rank_restarts_and_finishes_the_same(one_rank: dict, tmp_path: Path) -> None:
+    # Rank 1 is SIGKILLed after step 6; torchrun (--max-restarts 1) restarts both ranks,
+    # which resume from rank 0's last checkpoint (written atomically every step).
+    ck = tmp_path / "checkpoint.pt"
+    out = _worker(tmp_path / "out.pt", 2, "--checkpoint", str(ck), "--kill-at", "6",
+                  restarts=1)
+    assert out["first_try"] is False  # the result is the restarted group's
+    assert (out["steps"], out["stopped"]) == (10, None)
+    _assert_same_fit(one_rank, out)
 
 
 def test_views_per_step_below_world_size_is_refused() -> None:
@@ -92,3 +105,26 @@ def test_sum_tensors_is_identity_alone() -> None:
     a, b = torch.ones(3), torch.zeros(2, 2, dtype=torch.float64)
     DistContext().sum_tensors_([a, b])
     assert torch.equal(a, torch.ones(3)) and torch.equal(b, torch.zeros(2, 2, dtype=torch.float64))
+
+
+def test_cli_nproc_two_ranks_rank_zero_writes(tmp_path: Path) -> None:
+    out = tmp_path / "fit"
+    proc = subprocess.run(
+        [sys.executable, "-m", "diffrend", "fit", "--iters", "6", "--image-size", "32",
+         "--views", "6", "--heldout", "2", "--remesh-every", "2", "--nproc", "2", "-o",
+         str(out)], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    text = proc.stdout + proc.stderr
+    assert text.count("wrote ") == 1 and text.count("6 steps in") == 1  # rank 0 only
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps"] == 6 and metrics["heldout_iou_mean"] > 0.5
+    assert (out / "mesh.obj").stat().st_size > 0
+
+
+def test_cli_max_restarts_needs_nproc(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from diffrend.cli import main
+
+    result = CliRunner().invoke(main, ["fit", "--max-restarts", "1", "-o", str(tmp_path)])
+    assert result.exit_code == 2 and "--max-restarts needs --nproc" in result.output

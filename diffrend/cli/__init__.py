@@ -253,6 +253,9 @@ def _check_max_side(ctx: click.Context, param: click.Parameter, value: int) -> i
               "CPU, NCCL on CUDA): reruns this command under `python -m "
               "torch.distributed.run --standalone --nproc-per-node N`. The same fit as one "
               "process up to float rounding.")
+@click.option("--max-restarts", default=0, show_default=True, type=click.IntRange(0, 1000),
+              help="With --nproc: restart the processes this many times when one fails; "
+              "they continue from OUTPUT/checkpoint.pt (see --checkpoint-every).")
 @click.option("--exposure", is_flag=True,
               help="Learn a colour gain per training view (photographs whose exposure or "
               "white balance differ between views); the gains go to metrics.json.")
@@ -262,7 +265,7 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
         views: int, heldout: int, seed: int, device: str, colors: str, texture_size: int,
         init: str, edge_px: float, remesh_every: int, frame: bool, exposure: bool,
         max_side: int | None, checkpoint_every: int, resume: bool, allow_outside_paths: bool,
-        force: bool, nproc: int) -> None:
+        force: bool, nproc: int, max_restarts: int) -> None:
     """Fit a mesh to views of MESH (default: the bundled cow) or of --data, starting from
     their visual hull (see --init): writes mesh.obj/.ply, progress.gif, loss.png,
     final.png, metrics.json and index.html.
@@ -279,7 +282,12 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
     if nproc > 1:
         if launched_by_torchrun():
             raise click.UsageError("--nproc: already running under torchrun (drop --nproc)")
-        _relaunch(nproc)
+        _relaunch(nproc, max_restarts)
+    elif max_restarts:
+        raise click.UsageError("--max-restarts needs --nproc N (N > 1), or torchrun's own "
+                               "--max-restarts")
+    # torchrun restarted the group after a failure: continue from this run's checkpoint
+    resume = resume or _env_restarts() > 0
     dev = _device(device)
     with distributed(dev) as ctx, _ranks_job(ctx, output, force, resume):
         if dev.type == "cuda" and dev.index is None and ctx.active:
@@ -314,9 +322,20 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
     _finish(metrics, parts, "mesh", stop)
 
 
-def _relaunch(nproc: int) -> None:
-    """``fit --nproc N``: run this command line (less ``--nproc``) under ``python -m
-    torch.distributed.run --standalone --nproc-per-node N`` and exit with its exit code."""
+def _env_restarts() -> int:
+    """How many times torchrun has restarted this job's processes (0 outside torchrun)."""
+    import os
+
+    try:
+        return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0)
+    except ValueError:
+        return 0
+
+
+def _relaunch(nproc: int, max_restarts: int) -> None:
+    """``fit --nproc N [--max-restarts K]``: run this command line (less those options)
+    under ``python -m torch.distributed.run --standalone --nproc-per-node N --max-restarts
+    K`` and exit with its exit code."""
     import subprocess
     import sys
 
@@ -324,12 +343,13 @@ def _relaunch(nproc: int) -> None:
     for arg in sys.argv[1:]:
         if skip:
             skip = False
-        elif arg == "--nproc":
+        elif arg in ("--nproc", "--max-restarts"):
             skip = True
-        elif not arg.startswith("--nproc="):
+        elif not arg.startswith(("--nproc=", "--max-restarts=")):
             args.append(arg)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               f"--nproc-per-node={nproc}", "-m", "diffrend", *args]
+               f"--nproc-per-node={nproc}", f"--max-restarts={max_restarts}", "-m",
+               "diffrend", *args]
     try:
         code = subprocess.run(command, check=False).returncode
     except KeyboardInterrupt:  # torchrun passes Ctrl-C on to the ranks and waits for them
