@@ -282,6 +282,9 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
     if nproc > 1:
         if launched_by_torchrun():
             raise click.UsageError("--nproc: already running under torchrun (drop --nproc)")
+        if nproc > FitMeshSettings().views_per_step:  # each process renders >= 1 view a step
+            raise click.BadParameter(f"at most {FitMeshSettings().views_per_step} (the views "
+                                     "rendered per step)", param_hint="--nproc")
         _relaunch(nproc, max_restarts)
     elif max_restarts:
         raise click.UsageError("--max-restarts needs --nproc N (N > 1), or torchrun's own "
@@ -306,6 +309,9 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
                            texture_levels=min(5, texture_size.bit_length()),
                            init="sphere" if init == "sphere" else "hull", edge_px=edge_px,
                            remesh_every=remesh_every, exposure=exposure)
+        if settings.views_per_step < ctx.world_size:  # every rank says so, none waits
+            raise click.UsageError(f"at most {settings.views_per_step} processes (the views "
+                                   f"rendered per step), got {ctx.world_size}")
         with deferred_interrupt() as stop:  # from the first step to the last file
             metrics = run_fit_job(output, inputs, settings,
                                   replace(_run(seed, resume, checkpoint_every), dist=ctx),

@@ -20,6 +20,10 @@ Vertices are optimised through the smooth ("large steps") parameterisation of
 :mod:`.smooth_param`, which keeps the surface smooth with no hand-tuned regularisers;
 PyTorch3D's regularisers (Laplacian, edge length, normal consistency) can be added by weight.
 
+Under torch.distributed (``dist``, see :mod:`.distributed`) the ranks share out each step's
+views and sum their gradients, image errors and losses in one all-reduce: the same fit as
+one process up to float rounding (docs/howto/distributed.md says why not DDP).
+
 The soft silhouette's blur is set in pixels (``blur_px``), not as a raw sigma: a blur that is
 wide compared with the faces makes pixels inside the shape hold more than
 ``faces_per_pixel`` faces, whose truncated union stays below 1, and biases the fit.

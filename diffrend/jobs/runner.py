@@ -12,6 +12,8 @@ runner calls it ``total`` times and, around each call, does what every job needs
   own state (steps done, losses, frames) plus the job's ``state_dict()``, so that a resumed
   run (``load_state_dict``) ends bit for bit where an uninterrupted one does (on the CPU,
   with torch's deterministic algorithms, which the runner turns on);
+- with several ranks (``dist``), rank 0 alone writes checkpoints and renders snapshots,
+  and the ranks agree after each step whether to stop;
 - Ctrl-C becomes a stop request honoured at the next step boundary (the state is then
   consistent and is saved); a second Ctrl-C interrupts at once.
 """
