@@ -22,6 +22,7 @@ from ..shader_names import SHADERS as SHADER_NAMES
 if TYPE_CHECKING:
     import torch
 
+    from ..jobs.distributed import DistContext
     from ..structures import Meshes
     from .jobrun import JobRun
 
@@ -247,6 +248,14 @@ def _check_max_side(ctx: click.Context, param: click.Parameter, value: int) -> i
 @click.option("--frame", is_flag=True,
               help="Render MESH's views at twice the size and crop each to the object (for "
               "objects that do not fill the view; --data views are always framed).")
+@click.option("--nproc", default=1, show_default=True, type=click.IntRange(1, 1024),
+              help="Processes that share each step's views (torch.distributed: gloo on the "
+              "CPU, NCCL on CUDA): reruns this command under `python -m "
+              "torch.distributed.run --standalone --nproc-per-node N`. The same fit as one "
+              "process up to float rounding.")
+@click.option("--max-restarts", default=0, show_default=True, type=click.IntRange(0, 1000),
+              help="With --nproc: restart the processes this many times when one fails; "
+              "they continue from OUTPUT/checkpoint.pt (see --checkpoint-every).")
 @click.option("--exposure", is_flag=True,
               help="Learn a colour gain per training view (photographs whose exposure or "
               "white balance differ between views); the gains go to metrics.json.")
@@ -256,19 +265,40 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
         views: int, heldout: int, seed: int, device: str, colors: str, texture_size: int,
         init: str, edge_px: float, remesh_every: int, frame: bool, exposure: bool,
         max_side: int | None, checkpoint_every: int, resume: bool, allow_outside_paths: bool,
-        force: bool) -> None:
+        force: bool, nproc: int, max_restarts: int) -> None:
     """Fit a mesh to views of MESH (default: the bundled cow) or of --data, starting from
     their visual hull (see --init): writes mesh.obj/.ply, progress.gif, loss.png,
-    final.png, metrics.json and index.html."""
+    final.png, metrics.json and index.html.
+
+    Under `torchrun --nproc-per-node N -m diffrend fit ...` (or with --nproc N) the N
+    processes share each step's views; rank 0 writes the files."""
     from dataclasses import replace
 
     from ..jobs import FitMeshSettings
     from ..jobs.checkpoint import deferred_interrupt
+    from ..jobs.distributed import distributed, launched_by_torchrun, set_rank_threads
     from .mesh_job import prepare_inputs, run_fit_job
 
+    if nproc > 1:
+        if launched_by_torchrun():
+            raise click.UsageError("--nproc: already running under torchrun (drop --nproc)")
+        if nproc > FitMeshSettings().views_per_step:  # each process renders >= 1 view a step
+            raise click.BadParameter(f"at most {FitMeshSettings().views_per_step} (the views "
+                                     "rendered per step)", param_hint="--nproc")
+        _relaunch(nproc, max_restarts)
+    elif max_restarts:
+        raise click.UsageError("--max-restarts needs --nproc N (N > 1), or torchrun's own "
+                               "--max-restarts")
+    # torchrun restarted the group after a failure: continue from this run's checkpoint
+    resume = resume or _env_restarts() > 0
     dev = _device(device)
-    init_mesh = None if init in ("hull", "sphere") else _load_init(init, dev)
-    with _job(output, force, resume):
+    with distributed(dev) as ctx, _ranks_job(ctx, output, force, resume):
+        if dev.type == "cuda" and dev.index is None and ctx.active:
+            import torch
+
+            dev = torch.device("cuda", ctx.local_rank)  # one GPU per rank
+        set_rank_threads(ctx)
+        init_mesh = None if init in ("hull", "sphere") else _load_init(init, dev)
         inputs = prepare_inputs(mesh, data, views=views, heldout=heldout,
                                 image_size=image_size, device=dev,
                                 allow_outside=allow_outside_paths, frame=frame,
@@ -279,9 +309,15 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
                            texture_levels=min(5, texture_size.bit_length()),
                            init="sphere" if init == "sphere" else "hull", edge_px=edge_px,
                            remesh_every=remesh_every, exposure=exposure)
+        if settings.views_per_step < ctx.world_size:  # every rank says so, none waits
+            raise click.UsageError(f"at most {settings.views_per_step} processes (the views "
+                                   f"rendered per step), got {ctx.world_size}")
         with deferred_interrupt() as stop:  # from the first step to the last file
             metrics = run_fit_job(output, inputs, settings,
-                                  _run(seed, resume, checkpoint_every), init=init_mesh)
+                                  replace(_run(seed, resume, checkpoint_every), dist=ctx),
+                                  init=init_mesh)
+    if not ctx.is_main:
+        return
     parts = []
     if "heldout_iou_mean" in metrics:
         parts.append(f"held-out IoU mean {metrics['heldout_iou_mean']:.4f} "
@@ -290,6 +326,62 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
         parts.append(f"chamfer {metrics['chamfer_normalized']:.2e} (surface "
                      f"{metrics['chamfer_surface']:.2e})")
     _finish(metrics, parts, "mesh", stop)
+
+
+def _env_restarts() -> int:
+    """How many times torchrun has restarted this job's processes (0 outside torchrun)."""
+    import os
+
+    try:
+        return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0)
+    except ValueError:
+        return 0
+
+
+def _relaunch(nproc: int, max_restarts: int) -> None:
+    """``fit --nproc N [--max-restarts K]``: run this command line (less those options)
+    under ``python -m torch.distributed.run --standalone --nproc-per-node N --max-restarts
+    K`` and exit with its exit code."""
+    import subprocess
+    import sys
+
+    args, skip = [], False
+    for arg in sys.argv[1:]:
+        if skip:
+            skip = False
+        elif arg in ("--nproc", "--max-restarts"):
+            skip = True
+        elif not arg.startswith(("--nproc=", "--max-restarts=")):
+            args.append(arg)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               f"--nproc-per-node={nproc}", f"--max-restarts={max_restarts}", "-m",
+               "diffrend", *args]
+    try:
+        code = subprocess.run(command, check=False).returncode
+    except KeyboardInterrupt:  # torchrun passes Ctrl-C on to the ranks and waits for them
+        code = 130
+    sys.exit(code)
+
+
+@contextlib.contextmanager
+def _ranks_job(ctx: DistContext, output: str, force: bool, resume: bool) -> Iterator[None]:
+    """:func:`_job` on rank 0 (it holds the folder's lock); the other ranks learn whether
+    rank 0 got it, so that every rank fails with the same message and none waits."""
+    if not ctx.active:
+        with _job(output, force, resume):
+            yield
+        return
+    with contextlib.ExitStack() as stack:
+        error = None
+        if ctx.is_main:
+            try:
+                stack.enter_context(_job(output, force, resume))
+            except click.ClickException as e:
+                error = e.message
+        error = ctx.broadcast(error)
+        if error is not None:
+            raise click.ClickException(error)
+        yield
 
 
 def _load_init(path: str, device: torch.device) -> Meshes:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..io.outputs import check_writable
+from ..jobs.distributed import DistContext
 from .folder import CHECKPOINT_NAME
 
 R = TypeVar("R")
@@ -26,6 +27,8 @@ class JobRun:
         progress: show a progress bar.
         command: the command line, recorded in index.html.
         echo: where the closing line goes.
+        dist: the process group of a job run by ``torchrun`` (None: this process alone):
+            every rank fits, rank 0 alone measures and writes the outputs.
     """
 
     seed: int = 0
@@ -34,6 +37,7 @@ class JobRun:
     progress: bool = True
     command: str = "diffrend"
     echo: Callable[[str], None] = print
+    dist: DistContext | None = None
 
 
 def fit_and_write(
@@ -48,9 +52,15 @@ def fit_and_write(
 
     A fit stopped by Ctrl-C still writes its result so far (and the checkpoint that
     ``resume`` continues from); the metrics then say ``"stopped": "interrupted"``.
+
+    Under ``torchrun`` (``run.dist``) every rank fits (and reads the checkpoint on resume);
+    the ranks other than 0 then return ``{}``: rank 0 alone measures and writes.
     """
-    folder = check_writable(out)
+    follower = run.dist is not None and not run.dist.is_main
+    folder = Path(out) if follower else check_writable(out)
     result = fit(folder / CHECKPOINT_NAME)
+    if follower:  # under torchrun: rank 0 alone measures and writes
+        return {}
     metrics = evaluate(result)
     written = write(folder, result, metrics)
     run.echo(f"wrote {folder}/: " + ", ".join(written))

@@ -221,7 +221,7 @@ def run_fit_job(out: str | os.PathLike, inputs: FitInputs, settings: FitMeshSett
         lambda ck: fit_mesh(inputs.train, init=init, settings=settings, seed=run.seed,
                             checkpoint=ck,
                             checkpoint_every=run.checkpoint_every, resume=run.resume,
-                            progress=run.progress),
+                            progress=run.progress, dist=run.dist),
         lambda result: evaluate(result, inputs),
         lambda folder, result, metrics: write_outputs(folder, result, inputs, metrics,
                                                       settings, run.command))

@@ -20,6 +20,10 @@ Vertices are optimised through the smooth ("large steps") parameterisation of
 :mod:`.smooth_param`, which keeps the surface smooth with no hand-tuned regularisers;
 PyTorch3D's regularisers (Laplacian, edge length, normal consistency) can be added by weight.
 
+Under torch.distributed (``dist``, see :mod:`.distributed`) the ranks share out each step's
+views and sum their gradients, image errors and losses in one all-reduce: the same fit as
+one process up to float rounding (docs/howto/distributed.md says why not DDP).
+
 The soft silhouette's blur is set in pixels (``blur_px``), not as a raw sigma: a blur that is
 wide compared with the faces makes pixels inside the shape hold more than
 ``faces_per_pixel`` faces, whose truncated union stays below 1, and biases the fit.
@@ -41,6 +45,7 @@ from ..ops import map_vertex_attributes, remesh
 from ..shading import TexturesUV, TexturesVertex
 from ..structures import Meshes, ico_sphere, subdivide_meshes
 from .adaptive import pixels_per_unit, target_edge_lengths, vertex_errors
+from .distributed import DistContext
 from .framing import object_sphere
 from .pictures import to_uint8
 from .pyramid import grey_pyramid, pyramid_texture
@@ -375,8 +380,9 @@ class _MeshFit:
     """
 
     def __init__(self, data: MultiViewData, init: Meshes, settings: FitMeshSettings,
-                 seed: int) -> None:
+                 seed: int, dist: DistContext | None = None) -> None:
         self.data, self.settings = data, settings
+        self.dist = dist if dist is not None else DistContext()
         device = data.images.device
         self.generator = torch.Generator().manual_seed(seed)
         self.verts = init.verts_packed().detach().clone()
@@ -518,18 +524,23 @@ class _MeshFit:
         frac = self.stage_step / max(1, stage.iters - 1)
         self.opt.param_groups[0]["lr"] = stage.lr * (1.0 - (1.0 - settings.lr_end) * frac)
         n_views = self.data.masks.shape[0]
-        idx = torch.randperm(n_views, generator=self.generator)[: settings.views_per_step]
-        idx = idx.to(self.data.images.device)
+        # Every rank draws the same views (same generator); each renders its share of them.
+        picked = torch.randperm(n_views, generator=self.generator)[: settings.views_per_step]
+        ranks = self.dist.world_size
+        idx = picked[self.dist.rank::ranks].to(self.data.images.device)
         cams = self.data.cameras[idx.tolist()]
         verts_now = self.param.to_verts(self.u)
         mesh = Meshes([verts_now], [self.faces], textures=self.textures())
         sil, rgb = self.renderer(mesh, cams)
-        terms = {"silhouette": ((sil - self.masks[idx]) ** 2).mean()}
+        # Sums over this rank's pixels over the whole step's pixel count: the ranks' terms
+        # (and their gradients) add up to the mean over all the step's views.
+        pixels = picked.numel() * sil.shape[-1] * sil.shape[-2]
+        terms = {"silhouette": ((sil - self.masks[idx]) ** 2).sum() / pixels}
         weights = {"silhouette": settings.w_silhouette}
         if rgb is not None:
             if self.log_gains.requires_grad:
                 rgb = rgb * self.view_gains()[idx][:, None, None, :]
-            terms["rgb"] = ((rgb - self.images[idx]) ** 2).mean()
+            terms["rgb"] = ((rgb - self.images[idx]) ** 2).sum() / (3 * pixels)
             weights["rgb"] = settings.w_rgb
         geometry = Meshes([verts_now], [self.faces])
         for name, w, fn in (
@@ -538,18 +549,33 @@ class _MeshFit:
             ("normal", settings.w_normal, mesh_normal_consistency),
         ):
             if w > 0:
-                terms[name] = fn(geometry)
+                terms[name] = fn(geometry) / ranks  # every rank adds its share of it
                 weights[name] = w
         loss = sum(weights[k] * v for k, v in terms.items())
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        # One all-reduce per step: the gradients, this step's image errors and the loss terms.
+        params = [p for group in self.opt.param_groups for p in group["params"]]
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+        shared = [p.grad for p in params]
         if settings.remesh_every > 0:  # where the views disagree: detail for the next remesh
             with torch.no_grad():
                 err = (sil - self.masks[idx]).abs()
                 if rgb is not None:
                     err = err + (rgb - self.images[idx]).abs().mean(-1)
-                self.err_sum += vertex_errors(err, verts_now, cams)
-                self.err_steps += 1
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+                # vertex_errors is a mean over the views given: weighted to the step's mean
+                step_err = vertex_errors(err, verts_now, cams)
+                if ranks > 1:
+                    step_err = step_err * (idx.numel() / picked.numel())
+            shared.append(step_err)
+        values = torch.stack([v.detach().to(torch.float64) for v in (loss, *terms.values())])
+        shared.append(values)
+        self.dist.sum_tensors_(shared)
+        if settings.remesh_every > 0:
+            self.err_sum += step_err
+            self.err_steps += 1
         self.opt.step()
         with torch.no_grad():
             self.colors.clamp_(0.0, 1.0)  # (the texture's pyramid clamps its sum)
@@ -559,8 +585,8 @@ class _MeshFit:
         if self.stage_step == stage.iters:  # the next step starts the next stage
             self.stage, self.stage_step = self.stage + 1, 0
             self.opt = None
-        return {"loss": float(loss.detach()),
-                **{k: float(v.detach()) for k, v in terms.items()}}
+        sums = values.tolist()
+        return {"loss": sums[0], **dict(zip(terms, sums[1:], strict=True))}
 
     def view_gains(self) -> torch.Tensor:
         """(N, 3) per-view colour gains, geometric mean 1 (differentiable in log_gains)."""
@@ -607,6 +633,7 @@ def fit_mesh(
     checkpoint_every: int = 50,
     resume: bool = False,
     progress: bool = True,
+    dist: DistContext | None = None,
 ) -> FitMeshResult:
     """Deform a mesh to match multi-view silhouettes (and colours).
 
@@ -627,11 +654,19 @@ def fit_mesh(
             required: the result is then the same as an uninterrupted run's, bit for bit on
             the CPU; the fit runs with torch's deterministic algorithms for that).
         progress: show a progress bar with the live loss.
+        dist: the process group (:func:`~.distributed.distributed`; None: this process
+            alone). Every rank calls ``fit_mesh`` with the same arguments; each step's views
+            are shared out among the ranks (``settings.views_per_step`` must be at least
+            the world size), the gradients, image errors and losses summed over them, so
+            every rank holds the same parameters, and the result is a one-process run's up
+            to float rounding (the order of the sums). Only rank 0 shows the progress bar,
+            renders the snapshots and writes the checkpoint; every rank reads it on resume.
 
     Returns:
-        :class:`FitMeshResult`. Ctrl-C during the fit stops it at the end of the current
-        step (a second Ctrl-C stops at once); the result then holds the mesh so far and
-        ``stopped="interrupted"``, and the checkpoint (when given) is up to date.
+        :class:`FitMeshResult` (on every rank; ``frames`` only on rank 0). Ctrl-C during
+        the fit stops it at the end of the current step (a second Ctrl-C stops at once);
+        the result then holds the mesh so far and ``stopped="interrupted"``, and the
+        checkpoint (when given) is up to date.
 
     Raises:
         ValueError: bad data (empty masks in every view, non-square images, cameras that
@@ -642,7 +677,11 @@ def fit_mesh(
     if not isinstance(settings, FitMeshSettings):
         raise ValueError("settings must be a FitMeshSettings")
     n_views, _ = check_views(data)
-    options = RunOptions(checkpoint, checkpoint_every, resume, progress)
+    dist = dist if dist is not None else DistContext()
+    if settings.views_per_step < dist.world_size:
+        raise ValueError(f"settings.views_per_step ({settings.views_per_step}) must be at "
+                         f"least the number of processes ({dist.world_size})")
+    options = RunOptions(checkpoint, checkpoint_every, resume, progress and dist.is_main)
     if init is None:
         init = initial_mesh(data, settings)
     elif not isinstance(init, Meshes) or len(init) != 1 or init.isempty():
@@ -653,7 +692,7 @@ def fit_mesh(
 
     total = sum(s.iters for s in settings.stages)
     snap_idx = snapshot_indices(n_views, settings.snapshot_views)
-    job = _MeshFit(data, init, settings, seed)
+    job = _MeshFit(data, init, settings, seed, dist)
 
     def step_callback(step: int, record: dict[str, float]) -> bool | None:
         return callback(FitStep(step, total, job.shown_stage, record, job.verts, job.faces,
@@ -667,7 +706,7 @@ def fit_mesh(
                       lambda: job.snapshot(snap_idx))
     ran = run(job.step, total, state=job, signature=_signature(data, settings, seed, init),
               options=options, desc="fit", callback=None if callback is None else step_callback,
-              postfix=postfix, snapshots=snaps)
+              postfix=postfix, snapshots=snaps, dist=dist)
     return FitMeshResult(mesh=job.result_mesh(), history=ran.history, frames=ran.frames,
                          snapshot_views=snap_idx, steps=ran.steps, stopped=ran.stopped,
                          seconds=ran.seconds, remeshes=job.remeshes,

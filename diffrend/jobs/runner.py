@@ -12,6 +12,8 @@ runner calls it ``total`` times and, around each call, does what every job needs
   own state (steps done, losses, frames) plus the job's ``state_dict()``, so that a resumed
   run (``load_state_dict``) ends bit for bit where an uninterrupted one does (on the CPU,
   with torch's deterministic algorithms, which the runner turns on);
+- with several ranks (``dist``), rank 0 alone writes checkpoints and renders snapshots,
+  and the ranks agree after each step whether to stop;
 - Ctrl-C becomes a stop request honoured at the next step boundary (the state is then
   consistent and is saved); a second Ctrl-C interrupts at once.
 """
@@ -36,6 +38,7 @@ from .checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from .distributed import DistContext
 
 
 class JobState(Protocol):
@@ -129,6 +132,7 @@ def run(
     postfix: Callable[[dict[str, float]], dict[str, Any]] = _loss_postfix,
     snapshots: Snapshots | None = None,
     bar: tqdm | None = None,
+    dist: DistContext | None = None,
 ) -> RunResult:
     """Run ``step(i)`` for ``i`` in ``[done, total)``, owning everything around the steps.
 
@@ -146,6 +150,10 @@ def run(
         snapshots: renders to keep for a progress animation.
         bar: an existing progress bar to advance (a job of several phases); the default
             makes one and closes it at the end.
+        dist: the process group of a job whose ranks step together (None: this process
+            alone). Only rank 0 renders snapshots and writes checkpoints (every rank reads
+            them on resume); a stop (Ctrl-C on any rank, the callback) is agreed by all
+            ranks after each step (one small all-reduce), so they stop at the same step.
 
     Returns:
         :class:`RunResult`.
@@ -154,6 +162,7 @@ def run(
         ValueError: a checkpoint that cannot be read or was written by another run.
     """
     options = options if options is not None else RunOptions()
+    dist = dist if dist is not None else DistContext()
     if options.checkpoint is not None and state is None:
         raise ValueError("checkpoints need the job's state")
     path = Path(options.checkpoint) if options.checkpoint is not None else None
@@ -185,13 +194,19 @@ def run(
                 history.append(record)
                 bar.update(1)
                 bar.set_postfix(**postfix(record))
-                if snapshots is not None and (done % snapshots.every == 0 or done == total):
+                if (snapshots is not None and dist.is_main
+                        and (done % snapshots.every == 0 or done == total)):
                     frames.append((done, snapshots.render()))
                 if callback is not None and callback(done, record):
                     stop.reason = stop.reason or "callback"
+                if dist.active:  # every rank stops at the same step, or none does
+                    interrupted, by_callback = dist.sum([stop.reason == "interrupted",
+                                                         stop.reason == "callback"])
+                    stop.reason = ("interrupted" if interrupted else
+                                   "callback" if by_callback else None)
                 stopped = stop.reason
-                if path is not None and (done % options.checkpoint_every == 0 or stopped
-                                         or done == total):
+                if path is not None and dist.is_main and (
+                        done % options.checkpoint_every == 0 or stopped or done == total):
                     save()
                 if stopped:
                     break

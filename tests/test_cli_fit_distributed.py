@@ -1,0 +1,51 @@
+"""``diffrend fit --nproc N`` and ``--max-restarts``: the command relaunches itself under
+torchrun, rank 0 alone writes; the library side is tests/test_fit_distributed.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    return env
+
+
+def test_cli_nproc_two_ranks_rank_zero_writes(tmp_path: Path) -> None:
+    out = tmp_path / "fit"
+    proc = subprocess.run(
+        [sys.executable, "-m", "diffrend", "fit", "--iters", "6", "--image-size", "32",
+         "--views", "6", "--heldout", "2", "--remesh-every", "2", "--nproc", "2", "-o",
+         str(out)], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    text = proc.stdout + proc.stderr
+    assert text.count("wrote ") == 1 and text.count("6 steps in") == 1  # rank 0 only
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps"] == 6 and metrics["heldout_iou_mean"] > 0.5
+    assert (out / "mesh.obj").stat().st_size > 0
+
+
+def test_cli_max_restarts_needs_nproc(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from diffrend.cli import main
+
+    result = CliRunner().invoke(main, ["fit", "--max-restarts", "1", "-o", str(tmp_path)])
+    assert result.exit_code == 2 and "--max-restarts needs --nproc" in result.output
+
+
+def test_cli_nproc_above_views_per_step_is_refused(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from diffrend.cli import main
+
+    result = CliRunner().invoke(main, ["fit", "--nproc", "6", "-o", str(tmp_path)])
+    assert result.exit_code == 2 and "at most 5" in result.output
