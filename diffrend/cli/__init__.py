@@ -292,13 +292,15 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
     # torchrun restarted the group after a failure: continue from this run's checkpoint
     resume = resume or _env_restarts() > 0
     dev = _device(device)
+    # A bad --init file is a usage error before the output folder is made (fit_mesh moves
+    # the mesh to the views' device).
+    init_mesh = None if init in ("hull", "sphere") else _load_init(init, dev)
     with distributed(dev) as ctx, _ranks_job(ctx, output, force, resume):
         if dev.type == "cuda" and dev.index is None and ctx.active:
             import torch
 
             dev = torch.device("cuda", ctx.local_rank)  # one GPU per rank
         set_rank_threads(ctx)
-        init_mesh = None if init in ("hull", "sphere") else _load_init(init, dev)
         inputs = prepare_inputs(mesh, data, views=views, heldout=heldout,
                                 image_size=image_size, device=dev,
                                 allow_outside=allow_outside_paths, frame=frame,
