@@ -213,11 +213,30 @@ def distributed(device: torch.device | str = "cpu") -> Iterator[DistContext]:
     backend = choose_backend(device)
     if backend == "nccl":
         torch.cuda.set_device(_env_int("LOCAL_RANK", 0))
-    dist.init_process_group(backend=backend)
+    dist.init_process_group(backend=backend, store=_attempt_store(), rank=_env_int("RANK", 0),
+                            world_size=world)
     try:
         yield _context(backend, device)
     finally:
         dist.destroy_process_group()
+
+
+def _attempt_store() -> dist.Store:
+    """torchrun's rendezvous store, with keys private to this restart of the group.
+
+    After torchrun restarts the processes (``--max-restarts``), a rank that read a key the
+    killed group had written (a peer's old address) tried to connect to a dead socket until
+    the timeout; a prefix per restart (``TORCHELASTIC_RESTART_COUNT``) keeps the groups apart.
+    """
+    import datetime
+
+    use_agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], _env_int("MASTER_PORT", 0),
+                          _env_int("WORLD_SIZE", 1),
+                          is_master=not use_agent and _env_int("RANK", 0) == 0,
+                          timeout=datetime.timedelta(minutes=10))
+    return dist.PrefixStore(f"diffrend/attempt_{_env_int('TORCHELASTIC_RESTART_COUNT', 0)}",
+                            store)
 
 
 def _context(backend: str, device: torch.device) -> DistContext:
