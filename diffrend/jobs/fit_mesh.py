@@ -449,7 +449,7 @@ class _MeshFit:
         self.u = self.u.detach().clone().requires_grad_(True)
         self.colors = self.colors.detach().clone().requires_grad_(settings.colors == "vertex")
         self.levels = [lv.detach().clone().requires_grad_(True) for lv in self.levels]
-        use_gains = settings.exposure and settings.colors != "none"
+        use_gains = self.uses_gains
         self.log_gains = self.log_gains.detach().clone().requires_grad_(use_gains)
         self.uvs = sphere_uvs(self.dirs, self.faces) if self.texture_mode else None
         groups = [{"params": [self.u], "lr": stage.lr}]
@@ -588,6 +588,11 @@ class _MeshFit:
         sums = values.tolist()
         return {"loss": sums[0], **dict(zip(terms, sums[1:], strict=True))}
 
+    @property
+    def uses_gains(self) -> bool:
+        """Whether per-view exposure gains are learned (``exposure``, with colours)."""
+        return self.settings.exposure and self.settings.colors != "none"
+
     def view_gains(self) -> torch.Tensor:
         """(N, 3) per-view colour gains, geometric mean 1 (differentiable in log_gains)."""
         return torch.exp(self.log_gains - self.log_gains.mean(0))
@@ -710,6 +715,4 @@ def fit_mesh(
     return FitMeshResult(mesh=job.result_mesh(), history=ran.history, frames=ran.frames,
                          snapshot_views=snap_idx, steps=ran.steps, stopped=ran.stopped,
                          seconds=ran.seconds, remeshes=job.remeshes,
-                         view_gains=(job.view_gains().detach()
-                                     if settings.exposure and settings.colors != "none"
-                                     else None))
+                         view_gains=job.view_gains().detach() if job.uses_gains else None)
