@@ -30,6 +30,8 @@ def test_cli_nproc_two_ranks_rank_zero_writes(tmp_path: Path) -> None:
     assert text.count("wrote ") == 1 and text.count("6 steps in") == 1  # rank 0 only
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["steps"] == 6 and metrics["heldout_iou_mean"] > 0.5
+    assert metrics["processes"] == 2
+    assert "compiling" not in proc.stderr or proc.stderr.count("compiling") == 1  # rank 0
     assert (out / "mesh.obj").stat().st_size > 0
 
 
@@ -49,3 +51,38 @@ def test_cli_nproc_above_views_per_step_is_refused(tmp_path: Path) -> None:
 
     result = CliRunner().invoke(main, ["fit", "--nproc", "6", "-o", str(tmp_path)])
     assert result.exit_code == 2 and "at most 5" in result.output
+
+
+def test_cli_nproc_bad_init_is_said_once(tmp_path: Path) -> None:
+    # checked before the processes start: one message, click's exit code
+    bad = tmp_path / "bad.obj"
+    bad.write_text("garbage\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "diffrend", "fit", "--nproc", "2", "--init", str(bad), "-o",
+         str(tmp_path / "out")], cwd=ROOT, env=_env(), capture_output=True, text=True,
+        timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.count("Invalid value for --init") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_nproc_failure_is_one_report(tmp_path: Path) -> None:
+    # every rank fails on the bad --data: rank 0's message once, a one-line report, no
+    # torchrun traceback, and rank 0's exit code
+    bad = tmp_path / "views.json"
+    bad.write_text("not json")
+    proc = subprocess.run(
+        [sys.executable, "-m", "diffrend", "fit", "--nproc", "2", "--data", str(bad), "-o",
+         str(tmp_path / "out")], cwd=ROOT, env=_env(), capture_output=True, text=True,
+        timeout=300)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert proc.stderr.count("cannot read JSON") == 1
+    assert "process 0 of 2 failed (exit code 1)" in proc.stderr
+    assert "Traceback" not in proc.stderr and "OMP_NUM_THREADS" not in proc.stderr
+
+
+def test_strip_launch_options() -> None:
+    from diffrend.cli.launch import strip_launch_options
+
+    argv = ["fit", "--nproc", "2", "--max-restarts=3", "--iters", "5", "--nproc=4", "-o", "x"]
+    assert strip_launch_options(argv) == ["fit", "--iters", "5", "-o", "x"]

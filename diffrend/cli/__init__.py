@@ -152,11 +152,13 @@ def _device(name: str) -> torch.device:
     return device
 
 
-def _warm_kernels(device: torch.device, points: bool = False) -> None:
-    """(see :func:`diffrend.jobs.warmup.warm_kernels`; notices go to stderr)"""
+def _warm_kernels(device: torch.device, points: bool = False, quiet: bool = False) -> None:
+    """(see :func:`diffrend.jobs.warmup.warm_kernels`; notices go to stderr, none when
+    ``quiet``: the ranks other than 0 of a job under torchrun)"""
     from ..jobs.warmup import warm_kernels
 
-    warm_kernels(device, points=points, echo=lambda m: click.echo(m, err=True))
+    warm_kernels(device, points=points,
+                 echo=(lambda m: None) if quiet else (lambda m: click.echo(m, err=True)))
 
 
 def _run(seed: int, resume: bool, checkpoint_every: int) -> JobRun:
@@ -212,6 +214,71 @@ def _check_max_side(ctx: click.Context, param: click.Parameter, value: int) -> i
     return value
 
 
+def _nproc_options(command: Callable) -> Callable:
+    """``--nproc`` and ``--max-restarts`` of the jobs that run on several processes."""
+    options = (
+        click.option("--nproc", default=1, show_default=True, type=click.IntRange(1, 1024),
+                     help="Processes that share the work (torch.distributed: gloo on the CPU, "
+                     "NCCL on CUDA): reruns this command under `python -m "
+                     "torch.distributed.run --standalone --nproc-per-node N`. The same "
+                     "result as one process up to float rounding."),
+        click.option("--max-restarts", default=0, show_default=True,
+                     type=click.IntRange(0, 1000),
+                     help="With --nproc: restart the processes this many times when one "
+                     "fails; they continue from OUTPUT/checkpoint.pt (see "
+                     "--checkpoint-every)."),
+    )
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _launch(nproc: int, max_restarts: int, max_ranks: int, why: str, resume: bool) -> bool:
+    """``--nproc N`` (N > 1): rerun this command under torchrun and exit with its code;
+    otherwise check ``--max-restarts`` and return ``resume``, True as well after torchrun
+    restarted the processes (they continue from the run's checkpoint).
+
+    Args:
+        nproc, max_restarts: the options.
+        max_ranks: the most processes the job can use (``why`` says why, in the message).
+        why: e.g. "the views rendered per step".
+        resume: the ``--resume`` flag.
+    """
+    from ..jobs.distributed import launched_by_torchrun
+
+    if nproc > 1:
+        if launched_by_torchrun():
+            raise click.UsageError("--nproc: already running under torchrun (drop --nproc)")
+        if nproc > max_ranks:
+            raise click.BadParameter(f"at most {max_ranks} ({why})", param_hint="--nproc")
+        _relaunch(nproc, max_restarts)
+    elif max_restarts:
+        raise click.UsageError("--max-restarts needs --nproc N (N > 1), or torchrun's own "
+                               "--max-restarts")
+    return resume or _env_restarts() > 0
+
+
+def _env_restarts() -> int:
+    """How many times torchrun has restarted this job's processes (0 outside torchrun)."""
+    import os
+
+    try:
+        return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0)
+    except ValueError:
+        return 0
+
+
+def _relaunch(nproc: int, max_restarts: int) -> None:
+    """``--nproc N [--max-restarts K]``: run this command line (less those options) on N
+    local processes (:func:`.launch.relaunch`) and exit with its exit code."""
+    import sys
+
+    from .launch import relaunch, strip_launch_options
+
+    sys.exit(relaunch(nproc, max_restarts, strip_launch_options(sys.argv[1:]),
+                      echo=lambda m: click.echo(m, err=True)))
+
+
 @main.command()
 @click.argument("mesh", required=False, type=click.Path(dir_okay=False))
 @click.option("--data", type=click.Path(exists=True),
@@ -248,19 +315,12 @@ def _check_max_side(ctx: click.Context, param: click.Parameter, value: int) -> i
 @click.option("--frame", is_flag=True,
               help="Render MESH's views at twice the size and crop each to the object (for "
               "objects that do not fill the view; --data views are always framed).")
-@click.option("--nproc", default=1, show_default=True, type=click.IntRange(1, 1024),
-              help="Processes that share each step's views (torch.distributed: gloo on the "
-              "CPU, NCCL on CUDA): reruns this command under `python -m "
-              "torch.distributed.run --standalone --nproc-per-node N`. The same fit as one "
-              "process up to float rounding.")
-@click.option("--max-restarts", default=0, show_default=True, type=click.IntRange(0, 1000),
-              help="With --nproc: restart the processes this many times when one fails; "
-              "they continue from OUTPUT/checkpoint.pt (see --checkpoint-every).")
 @click.option("--exposure", is_flag=True,
               help="Learn a colour gain per training view (photographs whose exposure or "
               "white balance differ between views); the gains go to metrics.json.")
 @_max_side_option
 @_fit_job_options
+@_nproc_options
 def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size: int,
         views: int, heldout: int, seed: int, device: str, colors: str, texture_size: int,
         init: str, edge_px: float, remesh_every: int, frame: bool, exposure: bool,
@@ -276,25 +336,17 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
 
     from ..jobs import FitMeshSettings
     from ..jobs.checkpoint import deferred_interrupt
-    from ..jobs.distributed import distributed, launched_by_torchrun, set_rank_threads
+    from ..jobs.distributed import distributed, set_rank_threads
     from .mesh_job import prepare_inputs, run_fit_job
 
-    if nproc > 1:
-        if launched_by_torchrun():
-            raise click.UsageError("--nproc: already running under torchrun (drop --nproc)")
-        if nproc > FitMeshSettings().views_per_step:  # each process renders >= 1 view a step
-            raise click.BadParameter(f"at most {FitMeshSettings().views_per_step} (the views "
-                                     "rendered per step)", param_hint="--nproc")
-        _relaunch(nproc, max_restarts)
-    elif max_restarts:
-        raise click.UsageError("--max-restarts needs --nproc N (N > 1), or torchrun's own "
-                               "--max-restarts")
-    # torchrun restarted the group after a failure: continue from this run's checkpoint
-    resume = resume or _env_restarts() > 0
     dev = _device(device)
-    # A bad --init file is a usage error before the output folder is made (fit_mesh moves
-    # the mesh to the views' device).
+    # A bad --init file is a usage error before the output folder is made (and before
+    # --nproc starts the processes, so that it is said once; fit_mesh moves the mesh to
+    # the views' device).
     init_mesh = None if init in ("hull", "sphere") else _load_init(init, dev)
+    # each process renders at least one view a step
+    resume = _launch(nproc, max_restarts, FitMeshSettings().views_per_step,
+                     "the views rendered per step", resume)
     with distributed(dev) as ctx, _ranks_job(ctx, output, force, resume):
         if dev.type == "cuda" and dev.index is None and ctx.active:
             import torch
@@ -305,7 +357,7 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
                                 image_size=image_size, device=dev,
                                 allow_outside=allow_outside_paths, frame=frame,
                                 max_side=max_side)
-        _warm_kernels(dev)
+        _warm_kernels(dev, quiet=not ctx.is_main)
         settings = replace(FitMeshSettings().scaled(iters=iters, image_size=image_size),
                            lit=inputs.lit, colors=colors, texture_size=texture_size,
                            texture_levels=min(5, texture_size.bit_length()),
@@ -328,41 +380,6 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
         parts.append(f"chamfer {metrics['chamfer_normalized']:.2e} (surface "
                      f"{metrics['chamfer_surface']:.2e})")
     _finish(metrics, parts, "mesh", stop)
-
-
-def _env_restarts() -> int:
-    """How many times torchrun has restarted this job's processes (0 outside torchrun)."""
-    import os
-
-    try:
-        return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0)
-    except ValueError:
-        return 0
-
-
-def _relaunch(nproc: int, max_restarts: int) -> None:
-    """``fit --nproc N [--max-restarts K]``: run this command line (less those options)
-    under ``python -m torch.distributed.run --standalone --nproc-per-node N --max-restarts
-    K`` and exit with its exit code."""
-    import subprocess
-    import sys
-
-    args, skip = [], False
-    for arg in sys.argv[1:]:
-        if skip:
-            skip = False
-        elif arg in ("--nproc", "--max-restarts"):
-            skip = True
-        elif not arg.startswith(("--nproc=", "--max-restarts=")):
-            args.append(arg)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               f"--nproc-per-node={nproc}", f"--max-restarts={max_restarts}", "-m",
-               "diffrend", *args]
-    try:
-        code = subprocess.run(command, check=False).returncode
-    except KeyboardInterrupt:  # torchrun passes Ctrl-C on to the ranks and waits for them
-        code = 130
-    sys.exit(code)
 
 
 @contextlib.contextmanager

@@ -54,7 +54,8 @@ def fit_and_write(
     ``resume`` continues from); the metrics then say ``"stopped": "interrupted"``.
 
     Under ``torchrun`` (``run.dist``) every rank fits (and reads the checkpoint on resume);
-    the ranks other than 0 then return ``{}``: rank 0 alone measures and writes.
+    the ranks other than 0 then return ``{}``: rank 0 alone measures and writes. The
+    metrics say how many ``processes`` ran the fit.
     """
     follower = run.dist is not None and not run.dist.is_main
     folder = Path(out) if follower else check_writable(out)
@@ -62,6 +63,7 @@ def fit_and_write(
     if follower:  # under torchrun: rank 0 alone measures and writes
         return {}
     metrics = evaluate(result)
+    metrics["processes"] = run.dist.world_size if run.dist is not None else 1
     written = write(folder, result, metrics)
     run.echo(f"wrote {folder}/: " + ", ".join(written))
     return metrics
