@@ -50,7 +50,10 @@ def test_cli_nproc_above_views_per_step_is_refused(tmp_path: Path) -> None:
     from diffrend.cli import main
 
     result = CliRunner().invoke(main, ["fit", "--nproc", "6", "-o", str(tmp_path)])
-    assert result.exit_code == 2 and "at most 5" in result.output
+    assert result.exit_code == 2 and "at most 5 (--views-per-step)" in result.output
+    result = CliRunner().invoke(main, ["fit", "--nproc", "6", "--views-per-step", "4", "-o",
+                                       str(tmp_path)])
+    assert result.exit_code == 2 and "at most 4 (--views-per-step)" in result.output
 
 
 def test_cli_nproc_bad_init_is_said_once(tmp_path: Path) -> None:

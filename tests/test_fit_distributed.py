@@ -103,6 +103,8 @@ def test_views_per_step_below_world_size_is_refused() -> None:
     ctx = DistContext(rank=0, world_size=8)
     with pytest.raises(ValueError, match="views_per_step"):
         fit_mesh(data, settings=replace(SETTINGS, views_per_step=4), dist=ctx, progress=False)
+    with pytest.raises(ValueError, match="4 training views are fewer than the 8 processes"):
+        fit_mesh(data, settings=replace(SETTINGS, views_per_step=8), dist=ctx, progress=False)
 
 
 def test_sum_tensors_is_identity_alone() -> None:

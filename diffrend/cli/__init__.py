@@ -315,6 +315,9 @@ def _relaunch(nproc: int, max_restarts: int) -> None:
 @click.option("--frame", is_flag=True,
               help="Render MESH's views at twice the size and crop each to the object (for "
               "objects that do not fill the view; --data views are always framed).")
+@click.option("--views-per-step", default=5, show_default=True, type=click.IntRange(1, 10000),
+              help="Training views rendered per step (a random subset); with --nproc N (or "
+              "torchrun) at least N: each process renders its share.")
 @click.option("--exposure", is_flag=True,
               help="Learn a colour gain per training view (photographs whose exposure or "
               "white balance differ between views); the gains go to metrics.json.")
@@ -323,9 +326,9 @@ def _relaunch(nproc: int, max_restarts: int) -> None:
 @_nproc_options
 def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size: int,
         views: int, heldout: int, seed: int, device: str, colors: str, texture_size: int,
-        init: str, edge_px: float, remesh_every: int, frame: bool, exposure: bool,
-        max_side: int | None, checkpoint_every: int, resume: bool, allow_outside_paths: bool,
-        force: bool, nproc: int, max_restarts: int) -> None:
+        init: str, edge_px: float, remesh_every: int, frame: bool, views_per_step: int,
+        exposure: bool, max_side: int | None, checkpoint_every: int, resume: bool,
+        allow_outside_paths: bool, force: bool, nproc: int, max_restarts: int) -> None:
     """Fit a mesh to views of MESH (default: the bundled cow) or of --data, starting from
     their visual hull (see --init): writes mesh.obj/.ply, progress.gif, loss.png,
     final.png, metrics.json and index.html.
@@ -345,8 +348,7 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
     # the views' device).
     init_mesh = None if init in ("hull", "sphere") else _load_init(init, dev)
     # each process renders at least one view a step
-    resume = _launch(nproc, max_restarts, FitMeshSettings().views_per_step,
-                     "the views rendered per step", resume)
+    resume = _launch(nproc, max_restarts, views_per_step, "--views-per-step", resume)
     with distributed(dev) as ctx, _ranks_job(ctx, output, force, resume):
         if dev.type == "cuda" and dev.index is None and ctx.active:
             import torch
@@ -362,10 +364,12 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
                            lit=inputs.lit, colors=colors, texture_size=texture_size,
                            texture_levels=min(5, texture_size.bit_length()),
                            init="sphere" if init == "sphere" else "hull", edge_px=edge_px,
-                           remesh_every=remesh_every, exposure=exposure)
+                           remesh_every=remesh_every, exposure=exposure,
+                           views_per_step=views_per_step)
         if settings.views_per_step < ctx.world_size:  # every rank says so, none waits
             raise click.UsageError(f"at most {settings.views_per_step} processes (the views "
-                                   f"rendered per step), got {ctx.world_size}")
+                                   f"rendered per step, --views-per-step), got "
+                                   f"{ctx.world_size}")
         with deferred_interrupt() as stop:  # from the first step to the last file
             metrics = run_fit_job(output, inputs, settings,
                                   replace(_run(seed, resume, checkpoint_every), dist=ctx),
@@ -726,12 +730,24 @@ def gradlab(output: str, tiny: bool, full: bool, parts: str, trials: int | None,
 @click.option("--quick", is_flag=True, help="Small sizes and few repeats (a smoke test).")
 @click.option("--repeats", default=10, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--no-llvmpipe", is_flag=True, help="Skip the OpenGL (Mesa llvmpipe) baseline.")
-def bench(quick: bool, repeats: int, no_llvmpipe: bool) -> None:
+@click.option("--distributed", is_flag=True,
+              help="Instead: steps per second of `diffrend fit` on 1 and 2 processes, and "
+              "the cost model of a step (render, fixed per-step work, all-reduce) with its "
+              "predictions for more processes (a few minutes).")
+def bench(quick: bool, repeats: int, no_llvmpipe: bool, distributed: bool) -> None:
     """Time the rasterizer against Mesa's llvmpipe, and the Gaussian rasterizer against its
-    torch twin; print medians and ratios."""
+    torch twin; print medians and ratios. With --distributed: the distributed fit."""
     from ..bench.raster_bench import run_benchmarks
     from ..bench.splat_bench import run_splat_benchmarks
 
+    if distributed:
+        from ..bench.dist_bench import run_dist_benchmark
+
+        if quick:
+            run_dist_benchmark(steps=6, image_size=32, views=2, echo=click.echo)
+        else:
+            run_dist_benchmark(echo=click.echo)
+        return
     run_benchmarks(quick=quick, repeats=repeats, llvmpipe=not no_llvmpipe, echo=click.echo)
     click.echo("")
     run_splat_benchmarks(quick=quick, repeats=repeats, echo=click.echo)

@@ -686,6 +686,9 @@ def fit_mesh(
     if settings.views_per_step < dist.world_size:
         raise ValueError(f"settings.views_per_step ({settings.views_per_step}) must be at "
                          f"least the number of processes ({dist.world_size})")
+    if n_views < dist.world_size:  # a step draws at most n_views views
+        raise ValueError(f"{n_views} training views are fewer than the {dist.world_size} "
+                         "processes: each process renders at least one view a step")
     options = RunOptions(checkpoint, checkpoint_every, resume, progress and dist.is_main)
     if init is None:
         init = initial_mesh(data, settings)
