@@ -35,9 +35,14 @@ def _worker(out: Path, ranks: int, *extra: str, restarts: int = 0) -> dict:
     launch = ([sys.executable, "-m", "torch.distributed.run", "--standalone",
                f"--nproc-per-node={ranks}", f"--max-restarts={restarts}"]
               if ranks > 1 else [sys.executable])
-    proc = subprocess.run([*launch, str(WORKER), str(out), *extra], cwd=ROOT, env=_env(),
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    try:
+        proc = subprocess.run([*launch, str(WORKER), str(out), *extra], cwd=ROOT, env=_env(),
+                              capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired as e:  # a hang: show what the processes said
+        said = [(s.decode(errors="replace") if isinstance(s, bytes) else s or "")
+                for s in (e.stdout, e.stderr)]
+        pytest.fail(f"timed out after 300 s:\n{said[0][-2000:]}\n{said[1][-6000:]}")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-6000:]
     return torch.load(out)
 
 

@@ -235,10 +235,26 @@ def run_benchmarks(
     repeats: int = 10,
     llvmpipe: bool = True,
     echo: Callable[[str], None] = print,
+    busy: bool = False,
 ) -> list[dict]:
-    """Run the cases; print a markdown table; return the rows as dicts."""
+    """Run the cases; print a markdown table; return the rows as dicts.
+
+    ``busy``: time every case (diffrend and llvmpipe alike) while one spinning process per
+    core keeps the cores busy (:func:`.busy.busy_cores`); peak memory is then not measured.
+    """
     cases = QUICK if quick else FULL
     repeats = min(repeats, 3) if quick else repeats
+    if busy:
+        from .busy import busy_cores
+
+        with busy_cores() as procs:
+            echo(f"busy mode: {len(procs)} spinning process(es) share the cores")
+            return _run_cases(cases, repeats, llvmpipe, echo, memory=False)
+    return _run_cases(cases, repeats, llvmpipe, echo, memory=not quick)
+
+
+def _run_cases(cases: tuple[Case, ...], repeats: int, llvmpipe: bool,
+               echo: Callable[[str], None], memory: bool) -> list[dict]:
     rows = []
     echo(f"torch threads: {torch.get_num_threads()}; repeats: {repeats}; medians in ms")
     echo("| case | diffrend ms | llvmpipe ms | ratio | diffrend peak MB |")
@@ -253,7 +269,7 @@ def run_benchmarks(
             except RuntimeError as e:  # no EGL here: say so, keep going
                 echo(f"(llvmpipe unavailable: {e})")
                 llvmpipe = False
-        mem = None if quick else _peak_memory_mb(case)
+        mem = _peak_memory_mb(case) if memory else None
         row = {"case": case.name, "diffrend_ms": ours, "llvmpipe_ms": gl,
                "ratio": None if gl is None else ours / gl, "peak_mb": mem}
         rows.append(row)

@@ -734,7 +734,10 @@ def gradlab(output: str, tiny: bool, full: bool, parts: str, trials: int | None,
               help="Instead: steps per second of `diffrend fit` on 1 and 2 processes, and "
               "the cost model of a step (render, fixed per-step work, all-reduce) with its "
               "predictions for more processes (a few minutes).")
-def bench(quick: bool, repeats: int, no_llvmpipe: bool, distributed: bool) -> None:
+@click.option("--busy", is_flag=True,
+              help="Time the mesh and point cases while one spinning process per core keeps "
+              "the cores busy (llvmpipe under the same load), as on a shared machine.")
+def bench(quick: bool, repeats: int, no_llvmpipe: bool, distributed: bool, busy: bool) -> None:
     """Time the rasterizer against Mesa's llvmpipe, and the Gaussian rasterizer against its
     torch twin; print medians and ratios. With --distributed: the distributed fit."""
     from ..bench.raster_bench import run_benchmarks
@@ -748,7 +751,10 @@ def bench(quick: bool, repeats: int, no_llvmpipe: bool, distributed: bool) -> No
         else:
             run_dist_benchmark(echo=click.echo)
         return
-    run_benchmarks(quick=quick, repeats=repeats, llvmpipe=not no_llvmpipe, echo=click.echo)
+    run_benchmarks(quick=quick, repeats=repeats, llvmpipe=not no_llvmpipe, echo=click.echo,
+                   busy=busy)
+    if busy:
+        return
     click.echo("")
     run_splat_benchmarks(quick=quick, repeats=repeats, echo=click.echo)
 
