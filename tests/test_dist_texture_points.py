@@ -106,6 +106,8 @@ def test_points_two_rank_checkpoint_resumes_on_one(runs: tuple[dict, dict, Path]
 
 
 def test_views_per_step_below_world_size_is_refused() -> None:
+    from dataclasses import replace
+
     from dist_tp_worker import POINTS, TEXTURE, points_inputs, texture_inputs
 
     ctx = DistContext(rank=0, world_size=8)
@@ -116,6 +118,11 @@ def test_views_per_step_below_world_size_is_refused() -> None:
     with pytest.raises(ValueError, match=r"views_per_step \(3\) must be at least the number "
                        r"of processes \(8\)"):
         fit_points(points_inputs().train, POINTS, dist=ctx, progress=False)
+    # enough views per step, but fewer views (6) than processes: a rank would render none
+    with pytest.raises(ValueError, match=r"data has 6 views, fewer than the number of "
+                       r"processes \(8\)"):
+        fit_texture(views.train, views.target, replace(TEXTURE, views_per_step=8), dist=ctx,
+                    progress=False)
 
 
 @pytest.mark.parametrize(("command", "most"), [("texture", 5), ("fit-points", 4)])

@@ -319,12 +319,13 @@ def fit_points(
         progress: show a progress bar with the live loss.
         dist: the process group (:func:`~.distributed.distributed`; None: this process
             alone). Every rank calls ``fit_points`` with the same arguments and starts from
-            rank 0's hull cloud; each step's views are shared out among the ranks
-            (``settings.views_per_step`` must be at least the world size) and their
-            gradients and losses summed in one all-reduce, so every rank holds the same
-            cloud, a one-process run's up to float rounding (the order of the sums). Only
-            rank 0 shows the progress bar, renders the snapshots and writes the checkpoint;
-            every rank reads it on resume (also one written by another number of ranks).
+            rank 0's hull cloud; each step's views are shared out among the ranks (so
+            ``settings.views_per_step`` and the number of views must be at least the world
+            size) and their gradients and losses summed in one all-reduce: every rank holds
+            the same cloud, a one-process run's up to float rounding (the order of the
+            sums). Only rank 0 shows the progress bar, renders the snapshots and writes the
+            checkpoint; every rank reads it on resume (also one written by another number
+            of ranks).
 
     Returns:
         :class:`FitPointsResult` (on every rank; ``frames`` only on rank 0); Ctrl-C stops
@@ -332,7 +333,8 @@ def fit_points(
 
     Raises:
         ValueError: empty masks or hull, non-square views, bad settings,
-            ``settings.views_per_step`` below the world size, a checkpoint of another run.
+            ``settings.views_per_step`` or the number of views below the world size, a
+            checkpoint of another run.
     """
     settings = settings if settings is not None else FitPointsSettings()
     if not isinstance(settings, FitPointsSettings):
@@ -342,6 +344,9 @@ def fit_points(
     if settings.views_per_step < dist.world_size:
         raise ValueError(f"settings.views_per_step ({settings.views_per_step}) must be at "
                          f"least the number of processes ({dist.world_size})")
+    if n_views < dist.world_size:  # each rank renders at least one view a step
+        raise ValueError(f"data has {n_views} views, fewer than the number of processes "
+                         f"({dist.world_size})")
     options = RunOptions(checkpoint, checkpoint_every, resume, progress and dist.is_main)
     snap_idx = snapshot_indices(n_views, settings.snapshot_views)
     signature = {"job": "fit_points", "settings": asdict(settings), "seed": seed,

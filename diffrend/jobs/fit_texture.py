@@ -204,12 +204,12 @@ def fit_texture(
         progress: show a progress bar with the live loss.
         dist: the process group (:func:`~.distributed.distributed`; None: this process
             alone). Every rank calls ``fit_texture`` with the same arguments; each step's
-            views are shared out among the ranks (``settings.views_per_step`` must be at
-            least the world size) and their gradients and losses summed in one all-reduce,
-            so every rank holds the same texture, a one-process run's up to float rounding
-            (the order of the sums). Only rank 0 shows the progress bar, renders the
-            snapshots and writes the checkpoint; every rank reads it on resume (also one
-            written by another number of ranks).
+            views are shared out among the ranks (so ``settings.views_per_step`` and the
+            number of views must be at least the world size) and their gradients and
+            losses summed in one all-reduce: every rank holds the same texture, a
+            one-process run's up to float rounding (the order of the sums). Only rank 0
+            shows the progress bar, renders the snapshots and writes the checkpoint; every
+            rank reads it on resume (also one written by another number of ranks).
 
     Returns:
         :class:`FitTextureResult` (on every rank; ``frames`` only on rank 0); Ctrl-C stops
@@ -217,7 +217,8 @@ def fit_texture(
 
     Raises:
         ValueError: mesh without UVs, empty masks, non-square views, bad settings,
-            ``settings.views_per_step`` below the world size, a checkpoint of another run.
+            ``settings.views_per_step`` or the number of views below the world size, a
+            checkpoint of another run.
     """
     settings = settings if settings is not None else FitTextureSettings()
     if not isinstance(settings, FitTextureSettings):
@@ -232,6 +233,9 @@ def fit_texture(
     if settings.views_per_step < dist.world_size:
         raise ValueError(f"settings.views_per_step ({settings.views_per_step}) must be at "
                          f"least the number of processes ({dist.world_size})")
+    if n_views < dist.world_size:  # each rank renders at least one view a step
+        raise ValueError(f"data has {n_views} views, fewer than the number of processes "
+                         f"({dist.world_size})")
     options = RunOptions(checkpoint, checkpoint_every, resume, progress and dist.is_main)
     mesh = mesh.to(data.images.device)
     snap_idx = snapshot_indices(n_views, settings.snapshot_views)
