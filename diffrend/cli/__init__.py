@@ -435,28 +435,48 @@ def _load_init(path: str, device: torch.device) -> Meshes:
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
 @_fit_job_options
+@_nproc_options
 def texture(mesh: str | None, data: str | None, output: str, iters: int, image_size: int,
             texture_size: int, views: int, heldout: int, seed: int, device: str,
             checkpoint_every: int, resume: bool, allow_outside_paths: bool,
-            force: bool) -> None:
+            force: bool, nproc: int, max_restarts: int) -> None:
     """Recover the texture map of MESH (default: the bundled cow, from its own renders)
     from views: writes mesh.obj/.mtl/.png, progress.gif, loss.png, final.png, texture.png,
-    metrics.json and index.html."""
+    metrics.json and index.html.
+
+    Under `torchrun --nproc-per-node N -m diffrend texture ...` (or with --nproc N) the N
+    processes share each step's views; rank 0 writes the files."""
+    from dataclasses import replace
+
     from ..jobs.checkpoint import deferred_interrupt
+    from ..jobs.distributed import distributed, set_rank_threads
     from ..jobs.fit_texture import FitTextureSettings
     from .texture_job import prepare_texture_inputs, run_texture_job
 
     dev = _device(device)
-    with _job(output, force, resume):
+    # each process renders at least one view a step
+    resume = _launch(nproc, max_restarts, FitTextureSettings().views_per_step,
+                     "the views rendered per step", resume)
+    with distributed(dev) as ctx, _ranks_job(ctx, output, force, resume):
+        if dev.type == "cuda" and dev.index is None and ctx.active:
+            import torch
+
+            dev = torch.device("cuda", ctx.local_rank)  # one GPU per rank
+        set_rank_threads(ctx)
         inputs = prepare_texture_inputs(mesh, data, views=views, heldout=heldout,
                                         image_size=image_size, device=dev,
                                         allow_outside=allow_outside_paths)
-        _warm_kernels(dev)
+        _warm_kernels(dev, quiet=not ctx.is_main)
         settings = FitTextureSettings(texture_size=texture_size, iters=iters,
                                       lit=inputs.lit, levels=min(5, texture_size.bit_length()))
+        if settings.views_per_step < ctx.world_size:  # every rank says so, none waits
+            raise click.UsageError(f"at most {settings.views_per_step} processes (the views "
+                                   f"rendered per step), got {ctx.world_size}")
         with deferred_interrupt() as stop:  # from the first step to the last file
             metrics = run_texture_job(output, inputs, settings, data is None,
-                                      _run(seed, resume, checkpoint_every))
+                                      replace(_run(seed, resume, checkpoint_every), dist=ctx))
+    if not ctx.is_main:
+        return
     parts = []
     if "heldout_psnr" in metrics:
         parts.append(f"held-out PSNR {metrics['heldout_psnr']:.2f} dB")
@@ -532,28 +552,49 @@ def pose(mesh: str | None, output: str, seed: int, image_size: int, min_deg: flo
               "objects that do not fill the view; --data views are always framed).")
 @_max_side_option
 @_fit_job_options
+@_nproc_options
 def fit_points_cmd(mesh: str | None, data: str | None, output: str, n_points: int, iters: int,
                    image_size: int, views: int, heldout: int, radius_px: float, seed: int,
                    device: str, frame: bool, max_side: int | None, checkpoint_every: int,
-                   resume: bool, allow_outside_paths: bool, force: bool) -> None:
+                   resume: bool, allow_outside_paths: bool, force: bool, nproc: int,
+                   max_restarts: int) -> None:
     """Fit a coloured point cloud to views of MESH (default: the bundled cow, rendered
     unlit) or of --data: writes points.ply, progress.gif, loss.png, final.png, metrics.json
-    and index.html."""
+    and index.html.
+
+    Under `torchrun --nproc-per-node N -m diffrend fit-points ...` (or with --nproc N) the
+    N processes share each step's views; rank 0 writes the files."""
+    from dataclasses import replace
+
     from ..jobs.checkpoint import deferred_interrupt
+    from ..jobs.distributed import distributed, set_rank_threads
     from ..jobs.fit_points import FitPointsSettings
     from .points_job import prepare_points_inputs, run_points_job
 
     dev = _device(device)
-    with _job(output, force, resume):
+    # each process renders at least one view a step
+    resume = _launch(nproc, max_restarts, FitPointsSettings().views_per_step,
+                     "the views rendered per step", resume)
+    with distributed(dev) as ctx, _ranks_job(ctx, output, force, resume):
+        if dev.type == "cuda" and dev.index is None and ctx.active:
+            import torch
+
+            dev = torch.device("cuda", ctx.local_rank)  # one GPU per rank
+        set_rank_threads(ctx)
         inputs = prepare_points_inputs(mesh, data, views=views, heldout=heldout,
                                        image_size=image_size, device=dev,
                                        allow_outside=allow_outside_paths, frame=frame,
                                        max_side=max_side)
-        _warm_kernels(dev, points=True)
+        _warm_kernels(dev, points=True, quiet=not ctx.is_main)
         settings = FitPointsSettings(n_points=n_points, iters=iters, radius_px=radius_px)
+        if settings.views_per_step < ctx.world_size:  # every rank says so, none waits
+            raise click.UsageError(f"at most {settings.views_per_step} processes (the views "
+                                   f"rendered per step), got {ctx.world_size}")
         with deferred_interrupt() as stop:  # from the first step to the last file
             metrics = run_points_job(output, inputs, settings,
-                                     _run(seed, resume, checkpoint_every))
+                                     replace(_run(seed, resume, checkpoint_every), dist=ctx))
+    if not ctx.is_main:
+        return
     parts = []
     if "heldout_psnr" in metrics:
         parts.append(f"held-out PSNR {metrics['heldout_psnr']:.2f} dB, IoU "

@@ -130,12 +130,13 @@ def write_points_outputs(out: Path, result: FitPointsResult, inputs: FitInputs,
 
 def run_points_job(out: str | os.PathLike, inputs: FitInputs, settings: FitPointsSettings,
                    run: JobRun) -> dict:
-    """Fit the cloud, measure and write everything into ``out``; returns the metrics."""
+    """Fit the cloud, measure and write everything into ``out``; returns the metrics
+    (``{}`` on the ranks other than 0 of a distributed run: rank 0 alone writes)."""
     return fit_and_write(
         out, run,
         lambda ck: fit_points(inputs.train, settings=settings, seed=run.seed, checkpoint=ck,
                               checkpoint_every=run.checkpoint_every, resume=run.resume,
-                              progress=run.progress),
+                              progress=run.progress, dist=run.dist),
         lambda result: evaluate_points(result, inputs, settings),
         lambda folder, result, metrics: write_points_outputs(folder, result, inputs, metrics,
                                                              settings, run.command))

@@ -181,12 +181,13 @@ def write_texture_outputs(out: Path, result: FitTextureResult, inputs: FitInputs
 
 def run_texture_job(out: str | os.PathLike, inputs: FitInputs, settings: FitTextureSettings,
                     known_texture: bool, run: JobRun) -> dict:
-    """Fit the texture, measure and write everything into ``out``; returns the metrics."""
+    """Fit the texture, measure and write everything into ``out``; returns the metrics
+    (``{}`` on the ranks other than 0 of a distributed run: rank 0 alone writes)."""
     return fit_and_write(
         out, run,
         lambda ck: fit_texture(inputs.train, inputs.target, settings=settings, seed=run.seed,
                                checkpoint=ck, checkpoint_every=run.checkpoint_every,
-                               resume=run.resume, progress=run.progress),
+                               resume=run.resume, progress=run.progress, dist=run.dist),
         lambda result: evaluate_texture(result, inputs, known_texture),
         lambda folder, result, metrics: write_texture_outputs(
             folder, result, inputs, metrics, settings, known_texture, run.command))

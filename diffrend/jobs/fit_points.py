@@ -11,6 +11,11 @@ compares
 
 positions and colours are optimised together by Adam. The points' radius is set in pixels
 of the images.
+
+Under torch.distributed (``dist``, see :mod:`.distributed`) the ranks start from rank 0's
+cloud, share out each step's views and sum their gradients and losses in one all-reduce, as
+:mod:`.fit_mesh` does: the same fit as one process up to float rounding. (The cloud has a
+fixed size: there is no densification or pruning for the ranks to agree on.)
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from ..modules.points import PointsRenderer
 from ..raster import PointsRasterizationSettings, PointsRasterizer
 from ..render.compositing import AlphaCompositor
 from ..structures import Pointclouds
+from .distributed import DistContext
 from .framing import object_sphere
 from .pictures import to_uint8
 from .runner import RunOptions, Snapshots, run
@@ -211,12 +217,20 @@ def _project(cameras, points: torch.Tensor) -> torch.Tensor:
 class _PointsFit:
     """The state of a point cloud fit at a step boundary, and its step."""
 
-    def __init__(self, data: MultiViewData, settings: FitPointsSettings, seed: int) -> None:
-        self.data, self.settings = data, settings
+    def __init__(self, data: MultiViewData, settings: FitPointsSettings, seed: int,
+                 dist: DistContext) -> None:
+        self.data, self.settings, self.dist = data, settings, dist
         self.radius = radius_ndc(settings.radius_px, data.masks.shape[1])
         self.generator = torch.Generator().manual_seed(seed)
-        self.points = hull_surface_points(data, settings.n_points, settings.hull_samples,
-                                          self.generator).requires_grad_(True)
+        points = hull_surface_points(data, settings.n_points, settings.hull_samples,
+                                     self.generator)
+        if dist.active:
+            # Rank 0's start and generator state: ranks whose thread counts (or machines)
+            # differ could carve a different hull, and the steps must start in agreement.
+            start = dist.broadcast((points.cpu(), self.generator.get_state()))
+            points = start[0].to(points.device)
+            self.generator.set_state(start[1])
+        self.points = points.requires_grad_(True)
         self.colors = torch.full_like(self.points, 0.5).requires_grad_(True)
         self.opt = self._optimizer()
 
@@ -242,16 +256,31 @@ class _PointsFit:
                              self.radius, self.settings.points_per_pixel)
 
     def step(self, i: int) -> dict[str, float]:
-        data, settings = self.data, self.settings
-        idx = torch.randperm(data.masks.shape[0],
-                             generator=self.generator)[: settings.views_per_step]
+        data, settings, dist = self.data, self.settings, self.dist
+        # Every rank draws the same views (same generator); each renders its share of them.
+        picked = torch.randperm(data.masks.shape[0],
+                                generator=self.generator)[: settings.views_per_step]
+        idx = picked[dist.rank::dist.world_size]
         sel = idx.to(data.images.device)
         rgba = self.render(data.cameras[idx.tolist()])
-        rgb_loss = ((rgba[..., :3] - data.images[sel]) ** 2).mean()
-        sil_loss = ((rgba[..., 3] - data.masks[sel]) ** 2).mean()
+        rgb_err = (rgba[..., :3] - data.images[sel]) ** 2
+        sil_err = (rgba[..., 3] - data.masks[sel]) ** 2
+        if dist.world_size == 1:  # (as before distributed runs existed, to the bit)
+            rgb_loss, sil_loss = rgb_err.mean(), sil_err.mean()
+        else:  # sums over this rank's pixels over the pixel count of ALL the step's views:
+            # the ranks' terms (and gradients) add up to the one-process means
+            pixels = picked.numel() * sil_err.shape[1] * sil_err.shape[2]
+            rgb_loss, sil_loss = rgb_err.sum() / (3 * pixels), sil_err.sum() / pixels
         loss = rgb_loss + settings.w_silhouette * sil_loss
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
+        # One all-reduce per step: the gradients and the loss terms.
+        values = torch.stack([v.detach().to(torch.float64) for v in (loss, rgb_loss, sil_loss)])
+        if dist.active:
+            for p in (self.points, self.colors):
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+            dist.sum_tensors_([self.points.grad, self.colors.grad, values])
         frac = 1.0 - (1.0 - settings.lr_end) * i / max(1, settings.iters - 1)
         for group, lr in zip(self.opt.param_groups, (settings.lr_points, settings.lr_colors),
                              strict=True):
@@ -259,8 +288,8 @@ class _PointsFit:
         self.opt.step()
         with torch.no_grad():
             self.colors.clamp_(0.0, 1.0)
-        return {"loss": float(loss.detach()), "rgb": float(rgb_loss.detach()),
-                "silhouette": float(sil_loss.detach())}
+        total, rgb, sil = values.tolist()
+        return {"loss": total, "rgb": rgb, "silhouette": sil}
 
     @torch.no_grad()
     def snapshot(self, views: list[int]) -> np.ndarray:
@@ -276,6 +305,7 @@ def fit_points(
     checkpoint_every: int = 50,
     resume: bool = False,
     progress: bool = True,
+    dist: DistContext | None = None,
 ) -> FitPointsResult:
     """Fit point positions and colours to views.
 
@@ -287,29 +317,46 @@ def fit_points(
         checkpoint, checkpoint_every, resume: as in :func:`~diffrend.jobs.fit_mesh` (a
             resumed run ends where an uninterrupted one does).
         progress: show a progress bar with the live loss.
+        dist: the process group (:func:`~.distributed.distributed`; None: this process
+            alone). Every rank calls ``fit_points`` with the same arguments and starts from
+            rank 0's hull cloud; each step's views are shared out among the ranks (so
+            ``settings.views_per_step`` and the number of views must be at least the world
+            size) and their gradients and losses summed in one all-reduce: every rank holds
+            the same cloud, a one-process run's up to float rounding (the order of the
+            sums). Only rank 0 shows the progress bar, renders the snapshots and writes the
+            checkpoint; every rank reads it on resume (also one written by another number
+            of ranks).
 
     Returns:
-        :class:`FitPointsResult`; Ctrl-C stops at the end of a step
-        (``stopped="interrupted"``) with the cloud so far.
+        :class:`FitPointsResult` (on every rank; ``frames`` only on rank 0); Ctrl-C stops
+        at the end of a step (``stopped="interrupted"``) with the cloud so far.
 
     Raises:
-        ValueError: empty masks or hull, non-square views, bad settings, a checkpoint of
-            another run.
+        ValueError: empty masks or hull, non-square views, bad settings,
+            ``settings.views_per_step`` or the number of views below the world size, a
+            checkpoint of another run.
     """
     settings = settings if settings is not None else FitPointsSettings()
     if not isinstance(settings, FitPointsSettings):
         raise ValueError("settings must be a FitPointsSettings")
     n_views, _ = check_views(data)
-    options = RunOptions(checkpoint, checkpoint_every, resume, progress)
+    dist = dist if dist is not None else DistContext()
+    if settings.views_per_step < dist.world_size:
+        raise ValueError(f"settings.views_per_step ({settings.views_per_step}) must be at "
+                         f"least the number of processes ({dist.world_size})")
+    if n_views < dist.world_size:  # each rank renders at least one view a step
+        raise ValueError(f"data has {n_views} views, fewer than the number of processes "
+                         f"({dist.world_size})")
+    options = RunOptions(checkpoint, checkpoint_every, resume, progress and dist.is_main)
     snap_idx = snapshot_indices(n_views, settings.snapshot_views)
     signature = {"job": "fit_points", "settings": asdict(settings), "seed": seed,
                  "views": tuple(data.images.shape),
                  "masks_sum": round(float(data.masks.double().sum()), 3)}
-    job = _PointsFit(data, settings, seed)
+    job = _PointsFit(data, settings, seed, dist)
     snaps = Snapshots(settings.snapshot_every or max(1, settings.iters // 50),
                       lambda: job.snapshot(snap_idx))
     ran = run(job.step, settings.iters, state=job, signature=signature, options=options,
-              desc="fit points", callback=callback, snapshots=snaps)
+              desc="fit points", callback=callback, snapshots=snaps, dist=dist)
     return FitPointsResult(points=job.points.detach(), colors=job.colors.detach(),
                            history=ran.history, frames=ran.frames, snapshot_views=snap_idx,
                            steps=ran.steps, stopped=ran.stopped, seconds=ran.seconds)

@@ -5,6 +5,10 @@ the views with a hard rasterizer (the geometry is known, so there is no silhouet
 and compares colours inside the target masks. The texture is a pyramid of images at halving
 resolutions (see :mod:`.pyramid`: bilinear sampling reaches only the texels next to each
 sample; the coarse levels fill in the rest).
+
+Under torch.distributed (``dist``, see :mod:`.distributed`) the ranks share out each step's
+views and sum their gradients and loss in one all-reduce, as :mod:`.fit_mesh` does: the same
+fit as one process up to float rounding.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import torch
 from ..io.views import MultiViewData
 from ..shading import TexturesUV
 from ..structures import Meshes
+from .distributed import DistContext
 from .pictures import to_uint8
 from .pyramid import grey_pyramid, pyramid_texture
 from .runner import RunOptions, Snapshots, run
@@ -111,8 +116,9 @@ class _TextureFit:
     """The state of a texture fit at a step boundary, and its step."""
 
     def __init__(self, data: MultiViewData, mesh: Meshes, uvs: tuple,
-                 settings: FitTextureSettings, seed: int) -> None:
+                 settings: FitTextureSettings, seed: int, dist: DistContext) -> None:
         self.data, self.mesh, self.uvs, self.settings = data, mesh, uvs, settings
+        self.dist = dist
         device = data.images.device
         self.size = settings.texture_size
         self.generator = torch.Generator().manual_seed(seed)
@@ -139,19 +145,32 @@ class _TextureFit:
 
     def step(self, i: int) -> dict[str, float]:
         data, n_views = self.data, self.data.masks.shape[0]
-        idx = torch.randperm(n_views, generator=self.generator)[: self.settings.views_per_step]
+        # Every rank draws the same views (same generator); each renders its share of them.
+        picked = torch.randperm(n_views, generator=self.generator)[: self.settings.views_per_step]
+        idx = picked[self.dist.rank::self.dist.world_size]
         cams = data.cameras[idx.tolist()]
         rgba = render_hard(self.textured(), cams, data.masks.shape[1], self.settings.lit)[0]
         sel = idx.to(data.images.device)
         mask = data.masks[sel][..., None]
         err = ((rgba[..., :3] - data.images[sel]) ** 2 * mask).sum()
-        loss = err / (mask.sum() * 3).clamp(min=1)
+        # This rank's error over the masked pixels of ALL the step's views: the ranks'
+        # losses (and gradients) add up to the one-process mean.
+        every = data.masks[picked.to(sel.device)]
+        loss = err / (every.sum() * 3).clamp(min=1)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        with torch.no_grad():  # texels some pixel sampled: the finest level's gradient
+        # One all-reduce per step: the levels' gradients and the loss.
+        if self.dist.active:  # (alone, a level without gradient stays out of Adam's step)
+            for lv in self.levels:
+                if lv.grad is None:
+                    lv.grad = torch.zeros_like(lv)
+        value = loss.detach().to(torch.float64).reshape(1)
+        self.dist.sum_tensors_([*(lv.grad for lv in self.levels if lv.grad is not None),
+                                value])
+        with torch.no_grad():  # texels some pixel sampled: the finest level's (summed) gradient
             self.observed |= (self.levels[0].grad.abs().sum(0) > 0)
         self.opt.step()
-        return {"loss": float(loss.detach())}
+        return {"loss": float(value)}
 
     @torch.no_grad()
     def snapshot(self, views: list[int]) -> np.ndarray:
@@ -170,6 +189,7 @@ def fit_texture(
     checkpoint_every: int = 50,
     resume: bool = False,
     progress: bool = True,
+    dist: DistContext | None = None,
 ) -> FitTextureResult:
     """Recover the texture map of ``mesh`` (its geometry and UVs fixed) from views.
 
@@ -182,13 +202,22 @@ def fit_texture(
         checkpoint, checkpoint_every, resume: as in :func:`~diffrend.jobs.fit_mesh` (a
             resumed run ends bit for bit where an uninterrupted one does, on the CPU).
         progress: show a progress bar with the live loss.
+        dist: the process group (:func:`~.distributed.distributed`; None: this process
+            alone). Every rank calls ``fit_texture`` with the same arguments; each step's
+            views are shared out among the ranks (so ``settings.views_per_step`` and the
+            number of views must be at least the world size) and their gradients and
+            losses summed in one all-reduce: every rank holds the same texture, a
+            one-process run's up to float rounding (the order of the sums). Only rank 0
+            shows the progress bar, renders the snapshots and writes the checkpoint; every
+            rank reads it on resume (also one written by another number of ranks).
 
     Returns:
-        :class:`FitTextureResult`; Ctrl-C stops at the end of a step (``stopped=
-        "interrupted"``) with the texture so far.
+        :class:`FitTextureResult` (on every rank; ``frames`` only on rank 0); Ctrl-C stops
+        at the end of a step (``stopped="interrupted"``) with the texture so far.
 
     Raises:
-        ValueError: mesh without UVs, empty masks, non-square views, bad settings, a
+        ValueError: mesh without UVs, empty masks, non-square views, bad settings,
+            ``settings.views_per_step`` or the number of views below the world size, a
             checkpoint of another run.
     """
     settings = settings if settings is not None else FitTextureSettings()
@@ -200,18 +229,25 @@ def fit_texture(
         raise ValueError("mesh must be one non-empty mesh")
     uvs = _uvs(mesh)
     n_views, _ = check_views(data)
-    options = RunOptions(checkpoint, checkpoint_every, resume, progress)
+    dist = dist if dist is not None else DistContext()
+    if settings.views_per_step < dist.world_size:
+        raise ValueError(f"settings.views_per_step ({settings.views_per_step}) must be at "
+                         f"least the number of processes ({dist.world_size})")
+    if n_views < dist.world_size:  # each rank renders at least one view a step
+        raise ValueError(f"data has {n_views} views, fewer than the number of processes "
+                         f"({dist.world_size})")
+    options = RunOptions(checkpoint, checkpoint_every, resume, progress and dist.is_main)
     mesh = mesh.to(data.images.device)
     snap_idx = snapshot_indices(n_views, settings.snapshot_views)
     signature = {"job": "fit_texture", "settings": asdict(settings), "seed": seed,
                  "views": tuple(data.images.shape),
                  "masks_sum": round(float(data.masks.double().sum()), 3),
                  "mesh": (tuple(mesh.verts_packed().shape), tuple(uvs[0].shape))}
-    job = _TextureFit(data, mesh, uvs, settings, seed)
+    job = _TextureFit(data, mesh, uvs, settings, seed, dist)
     snaps = Snapshots(settings.snapshot_every or max(1, settings.iters // 50),
                       lambda: job.snapshot(snap_idx))
     ran = run(job.step, settings.iters, state=job, signature=signature, options=options,
-              desc="texture", callback=callback, snapshots=snaps)
+              desc="texture", callback=callback, snapshots=snaps, dist=dist)
     with torch.no_grad():
         texture = pyramid_texture(job.levels, settings.texture_size).detach()
     return FitTextureResult(texture=texture, mesh=_with_texture(mesh, texture, uvs),
