@@ -81,11 +81,6 @@ def test_resume_on_another_world_size(one_rank: dict, tmp_path: Path) -> None:
     _assert_same_fit(one_rank, rest)
 
 
-@pytest.mark.skipif(
-    os.environ.get("DIFFREND_DIST_RESTART_TEST") != "1",
-    reason="flaky on 2 loaded cores: after torchrun restarts the group, gloo's connection "
-    "set-up between the ranks sometimes fails or hangs (1 run in 3 before the per-restart "
-    "store prefix, 1 in 14 after; issue 21); DIFFREND_DIST_RESTART_TEST=1 runs it")
 def test_killed_rank_restarts_and_finishes_the_same(one_rank: dict, tmp_path: Path) -> None:
     # Rank 1 is SIGKILLed after step 6; torchrun (--max-restarts 1) restarts both ranks,
     # which resume from rank 0's last checkpoint (written atomically every step).
