@@ -606,8 +606,9 @@ def fit_points_cmd(mesh: str | None, data: str | None, output: str, n_points: in
 @click.option("--views-per-step", default=None, type=click.IntRange(1, 10000),
               help="Training views rendered per step (distinct; the loss is their mean). "
               "Default: 1, or N with --nproc N (one per process). The processes share each "
-              "step's views, so N processes need at least N; the same --views-per-step "
-              "gives the same fit on any number of processes, up to float rounding.")
+              "step's views, so N processes need at least N. The same --views-per-step "
+              "gives the same fit on any number of processes up to float rounding, which "
+              "Adam amplifies over a long run: the same quality, not the same Gaussians.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
 @_fit_job_options

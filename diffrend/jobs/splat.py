@@ -397,8 +397,11 @@ def fit_splat(
             least the world size) and one all-reduce sums the gradients, losses and
             densification statistics, so every rank densifies alike and holds the same
             Gaussians: a one-process run's with the same ``views_per_step`` up to float
-            rounding (the order of the sums). Only rank 0 shows the progress bar, renders
-            the snapshots and writes the checkpoint; every rank reads it on resume.
+            rounding (the order of the sums). Adam (eps 1e-15, as 3DGS) amplifies that
+            rounding where a gradient is only rounding noise (the rotations of isotropic
+            Gaussians), so long runs agree in quality rather than Gaussian by Gaussian.
+            Only rank 0 shows the progress bar, renders the snapshots and writes the
+            checkpoint; every rank reads it on resume (on any number of ranks).
 
     Returns:
         :class:`FitSplatResult` (on every rank; ``frames`` only on rank 0); Ctrl-C stops
