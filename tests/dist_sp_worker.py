@@ -2,8 +2,10 @@
 tests/test_dist_splat_pose.py: run this file under ``torchrun`` (rank 0 saves the results
 to OUT), or import :func:`run_all` to get one process's results.
 
-Usage: ``dist_sp_worker.py OUT [--pose-job DIR]``: with DIR, also the ``diffrend pose`` job
-(:func:`~diffrend.cli.pose_job.run_pose_job`, 2 restarts at 32 px) writes its outputs there.
+Usage: ``dist_sp_worker.py OUT [--pose-job DIR] [--splat-checkpoint CK]``: with DIR, also
+the ``diffrend pose`` job (:func:`~diffrend.cli.pose_job.run_pose_job`, 2 restarts at 32 px)
+writes its outputs there; with CK, also the splat fit stopped after 7 steps (by the callback)
+leaves its checkpoint there.
 """
 
 from __future__ import annotations
@@ -44,14 +46,18 @@ EVAL = FitPoseSettings(restarts=2, search_steps=5, refine_steps=3, search_size=3
                        screen_pool=16, finalists=1)
 
 
-def run_splat(ctx: DistContext) -> dict:
-    """The cow's 6 views at 32 px from 300 surface points, SPLAT, seed 1."""
+def run_splat(ctx: DistContext, checkpoint: str | None = None, resume: bool = False,
+              stop_after: int | None = None) -> dict:
+    """The cow's 6 views at 32 px from 300 surface points, SPLAT, seed 1 (checkpointed
+    every step to ``checkpoint``; ``stop_after``: the callback stops after that step)."""
     inputs = prepare_splat_inputs(views=6, heldout=0, image_size=32)
     points, colors = initial_points(inputs, 300, 0)
-    r = fit_splat(inputs.views.train, points, colors, SPLAT, seed=1, progress=False, dist=ctx)
+    r = fit_splat(inputs.views.train, points, colors, SPLAT, seed=1, progress=False, dist=ctx,
+                  checkpoint=checkpoint, checkpoint_every=1, resume=resume,
+                  callback=None if stop_after is None else lambda step, _: step >= stop_after)
     out = {"means": r.means, "quats": r.quats, "scales": r.scales, "opacities": r.opacities,
            "sh": r.sh, "history": r.history, "refinements": r.refinements,
-           "frames": len(r.frames)}
+           "frames": len(r.frames), "steps": r.steps, "stopped": r.stopped}
     # every rank holds the same Gaussians: rank 0 compares the others' with its own
     theirs = ctx.gather(torch.cat([r.means, r.sh.flatten(1), r.opacities[:, None]], 1))
     out["ranks_equal"] = all(torch.equal(t, theirs[0]) for t in theirs)
@@ -84,10 +90,12 @@ def run_all(ctx: DistContext) -> dict:
             "evaluate": run_evaluate(ctx)}
 
 
-def main(out: str, pose_job: str | None) -> None:
+def main(out: str, pose_job: str | None, splat_checkpoint: str | None) -> None:
     with distributed("cpu") as ctx:
         set_rank_threads(ctx)
         results = run_all(ctx)
+        if splat_checkpoint is not None:
+            results["splat_part"] = run_splat(ctx, splat_checkpoint, stop_after=7)
         if pose_job is not None:
             results["pose_job"] = run_pose_job(pose_job, seed=0, image_size=32, restarts=2,
                                                progress=False, echo=lambda m: None, group=ctx)
@@ -99,5 +107,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
     parser.add_argument("--pose-job")
+    parser.add_argument("--splat-checkpoint")
     a = parser.parse_args()
-    main(a.out, a.pose_job)
+    main(a.out, a.pose_job, a.splat_checkpoint)

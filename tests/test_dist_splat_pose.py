@@ -47,18 +47,16 @@ def two_ranks(tmp_path_factory: pytest.TempPathFactory) -> dict:
     tmp = tmp_path_factory.mktemp("two")
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
-         str(WORKER), str(tmp / "two.pt"), "--pose-job", str(tmp / "pose")], cwd=ROOT,
-        env=_env(), capture_output=True, text=True, timeout=300)
+         str(WORKER), str(tmp / "two.pt"), "--pose-job", str(tmp / "pose"),
+         "--splat-checkpoint", str(tmp / "splat.pt")], cwd=ROOT, env=_env(),
+        capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     out = torch.load(tmp / "two.pt", weights_only=False)
-    out["pose_dir"] = tmp / "pose"
+    out["pose_dir"], out["splat_checkpoint"] = tmp / "pose", tmp / "splat.pt"
     return out
 
 
-def test_splat_two_ranks_match_one_and_densify_alike(one_rank: dict, two_ranks: dict) -> None:
-    a, b = one_rank["splat"], two_ranks["splat"]
-    assert (one_rank["world"], two_ranks["world"]) == (1, 2)
-    assert b["ranks_equal"]  # both ranks hold the same Gaussians, bit for bit
+def _assert_same_splat(a: dict, b: dict) -> None:
     assert a["refinements"] == b["refinements"] and len(a["refinements"]) == 2
     assert a["means"].shape[0] == b["means"].shape[0] > 300  # grown from the 300 points
     for name in ("means", "quats", "scales", "opacities", "sh"):
@@ -67,7 +65,26 @@ def test_splat_two_ranks_match_one_and_densify_alike(one_rank: dict, two_ranks: 
     for ra, rb in zip(a["history"], b["history"], strict=True):
         for k in ra:
             assert rb[k] == pytest.approx(ra[k], rel=1e-5), k
+
+
+def test_splat_two_ranks_match_one_and_densify_alike(one_rank: dict, two_ranks: dict) -> None:
+    a, b = one_rank["splat"], two_ranks["splat"]
+    assert (one_rank["world"], two_ranks["world"]) == (1, 2)
+    assert b["ranks_equal"]  # both ranks hold the same Gaussians, bit for bit
+    _assert_same_splat(a, b)
     assert b["frames"] == 2  # rank 0 renders the snapshots
+
+
+def test_splat_resumes_on_another_world_size(one_rank: dict, two_ranks: dict) -> None:
+    # Two ranks stop (the callback, agreed by both) after 7 steps; one process resumes
+    # rank 0's checkpoint: the same views are drawn and shared out otherwise.
+    from dist_sp_worker import run_splat
+
+    part = two_ranks["splat_part"]
+    assert (part["steps"], part["stopped"]) == (7, "callback")
+    rest = run_splat(DistContext(), str(two_ranks["splat_checkpoint"]), resume=True)
+    assert (rest["steps"], rest["stopped"]) == (16, None)
+    _assert_same_splat(one_rank["splat"], rest)
 
 
 def test_pose_two_ranks_match_one(one_rank: dict, two_ranks: dict) -> None:
