@@ -502,23 +502,43 @@ def texture(mesh: str | None, data: str | None, output: str, iters: int, image_s
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
 @click.option("--force", is_flag=True,
               help="Run even when another diffrend run holds OUTPUT's lock.")
+@_nproc_options
 def pose(mesh: str | None, output: str, seed: int, image_size: int, min_deg: float,
-         max_deg: float, restarts: int, evaluate: int, device: str, force: bool) -> None:
+         max_deg: float, restarts: int, evaluate: int, device: str, force: bool, nproc: int,
+         max_restarts: int) -> None:
     """Recover a random camera of MESH (default: the bundled cow) from its silhouette,
     starting MIN-DEG..MAX-DEG away: writes pose.png, progress.gif, restarts.png, loss.png,
-    metrics.json and index.html."""
+    metrics.json and index.html.
+
+    Under `torchrun --nproc-per-node N -m diffrend pose ...` (or with --nproc N, at most
+    --restarts) the N processes share the restarts and the --evaluate trials; rank 0
+    writes the files. The job keeps no checkpoint (seconds of work): --max-restarts runs
+    it again from the start."""
     import sys
 
+    from ..jobs.distributed import distributed, set_rank_threads
     from .pose_job import run_pose_job
 
     if min_deg > max_deg:
         raise click.BadParameter("must be <= --max-deg", param_hint="--min-deg")
     dev = _device(device)
-    with _job(output, force):
+    _launch(nproc, max_restarts, restarts, "the restarts optimised together", False)
+    with distributed(dev) as ctx, _ranks_job(ctx, output, force, False):
+        if dev.type == "cuda" and dev.index is None and ctx.active:
+            import torch
+
+            dev = torch.device("cuda", ctx.local_rank)  # one GPU per rank
+        set_rank_threads(ctx)
+        if restarts < ctx.world_size:  # (plain torchrun) every rank says so, none waits
+            raise click.UsageError(f"at most {restarts} processes (the restarts optimised "
+                                   f"together), got {ctx.world_size}")
         metrics = run_pose_job(output, mesh, seed=seed, image_size=image_size,
                                min_deg=min_deg, max_deg=max_deg, restarts=restarts,
                                evaluate=evaluate, device=dev,
-                               command="diffrend " + " ".join(sys.argv[1:]), echo=click.echo)
+                               command="diffrend " + " ".join(sys.argv[1:]), echo=click.echo,
+                               group=ctx)
+    if not ctx.is_main:
+        return
     from .pose_job import pose_summary
 
     line = pose_summary(metrics, image_size, metrics["seconds"]).rstrip(".")
@@ -613,7 +633,7 @@ def fit_points_cmd(mesh: str | None, data: str | None, output: str, n_points: in
 @click.option("-o", "--output", default="out/splat", show_default=True,
               type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--iters", default=3000, show_default=True, type=click.IntRange(1, 1_000_000),
-              help="Optimisation steps (one training view each).")
+              help="Optimisation steps (--views-per-step training views each).")
 @click.option("--image-size", default=256, show_default=True, type=click.IntRange(16, 4096))
 @click.option("--views", default=40, show_default=True, type=click.IntRange(1, 10000),
               help="Training views rendered from the target mesh.")
@@ -628,32 +648,65 @@ def fit_points_cmd(mesh: str | None, data: str | None, output: str, n_points: in
 @click.option("--lit", is_flag=True,
               help="Render MESH's views lit by headlights (view-dependent shading) instead of "
               "its albedo.")
+@click.option("--views-per-step", default=None, type=click.IntRange(1, 10000),
+              help="Training views rendered per step (distinct; the loss is their mean). "
+              "Default: 1, or N with --nproc N (one per process). The processes share each "
+              "step's views, so N processes need at least N. The same --views-per-step "
+              "gives the same fit on any number of processes up to float rounding, which "
+              "Adam amplifies over a long run: the same quality, not the same Gaussians.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
 @_fit_job_options
+@_nproc_options
 def splat(mesh: str | None, data: str | None, output: str, iters: int, image_size: int,
-          views: int, heldout: int, n_points: int, sh_degree: int, lit: bool, seed: int,
-          device: str, checkpoint_every: int, resume: bool, allow_outside_paths: bool,
-          force: bool) -> None:
+          views: int, heldout: int, n_points: int, sh_degree: int, lit: bool,
+          views_per_step: int | None, seed: int, device: str, checkpoint_every: int,
+          resume: bool, allow_outside_paths: bool, force: bool, nproc: int,
+          max_restarts: int) -> None:
     """Fit 3D Gaussians (Gaussian splatting) to views of MESH (default: the bundled cow)
     or of --data: writes point_cloud.ply, progress.gif, loss.png, final.png, metrics.json
-    and index.html."""
+    and index.html.
+
+    Under `torchrun --nproc-per-node N -m diffrend splat ...` (or with --nproc N) the N
+    processes share each step's views (--views-per-step, default N) and densify alike;
+    rank 0 writes the files."""
     from dataclasses import replace
 
     from ..jobs.checkpoint import deferred_interrupt
+    from ..jobs.distributed import distributed, set_rank_threads
     from ..jobs.splat import FitSplatSettings
     from .splat_job import prepare_splat_inputs, run_splat_job
 
     dev = _device(device)
-    with _job(output, force, resume):
+    # each process renders at least one view a step (MESH's training views: --views)
+    most = views_per_step or (views if data is None else 1024)
+    resume = _launch(nproc, max_restarts, most, "the views rendered per step, "
+                     "--views-per-step" if views_per_step else "the training views", resume)
+    with distributed(dev) as ctx, _ranks_job(ctx, output, force, resume):
+        if dev.type == "cuda" and dev.index is None and ctx.active:
+            import torch
+
+            dev = torch.device("cuda", ctx.local_rank)  # one GPU per rank
+        set_rank_threads(ctx)
         inputs = prepare_splat_inputs(mesh, data, views=views, heldout=heldout,
                                       image_size=image_size, device=dev, lit=lit,
                                       allow_outside=allow_outside_paths)
+        per_step = views_per_step or ctx.world_size
+        # every rank says so, none waits
+        if per_step < ctx.world_size:
+            raise click.UsageError(f"--views-per-step ({per_step}) must be at least the "
+                                   f"number of processes ({ctx.world_size})")
+        if per_step > len(inputs.views.train):
+            raise click.UsageError(f"--views-per-step ({per_step}) must be at most the "
+                                   f"training views ({len(inputs.views.train)})")
         # the refinement schedule follows the run's length
-        settings = replace(FitSplatSettings().scaled(iters), sh_degree=sh_degree)
+        settings = replace(FitSplatSettings().scaled(iters), sh_degree=sh_degree,
+                           views_per_step=per_step)
         with deferred_interrupt() as stop:  # from the first step to the last file
             metrics = run_splat_job(output, inputs, settings, n_points,
-                                    _run(seed, resume, checkpoint_every))
+                                    replace(_run(seed, resume, checkpoint_every), dist=ctx))
+    if not ctx.is_main:
+        return
     parts = []
     if "heldout_psnr" in metrics:
         parts.append(f"held-out PSNR {metrics['heldout_psnr']:.2f} dB, SSIM "

@@ -7,12 +7,16 @@ overlap), ``progress.gif`` (the kept restart's silhouette over the target, step 
 ``restarts.png`` (every restart's final silhouette with its IoU), ``metrics.json``,
 ``index.html``; with ``--evaluate N`` also ``evaluation.json`` (success rate over N random
 trials, as the issue's quality target measures it).
+
+Under torchrun (``group``) the ranks share the restarts and the trials; rank 0 alone draws
+and writes the outputs.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +25,7 @@ import torch
 from ..cameras import look_at_view_transform
 from ..io import default_mesh_path, load_mesh
 from ..io.outputs import check_writable, write_gif_frames, write_json, write_png
+from ..jobs.distributed import DistContext
 from ..jobs.pictures import image_grid, labelled_row, loss_curve, to_uint8
 from ..jobs.pose import (
     PoseStep,
@@ -72,14 +77,22 @@ def run_pose_job(
     progress: bool = True,
     command: str = "diffrend pose",
     echo: Callable[[str], None] = print,
+    group: DistContext | None = None,
 ) -> dict:
     """Recover a random camera of one mesh from its silhouette; write the outputs.
 
+    ``group``: the process group of a job run by torchrun (None: this process alone; not
+    named ``dist``, the camera distance): every rank calls with the same arguments, the
+    ranks share the restarts (see :func:`~diffrend.jobs.pose.fit_pose`) and the
+    ``evaluate`` trials, and rank 0 alone draws and writes the outputs.
+
     Returns:
-        The metrics (rotation error in degrees, translation error, IoU, seconds, and with
-        ``evaluate`` the evaluation's success rate).
+        The metrics (rotation error in degrees, translation error, IoU, seconds, the
+        ``processes`` that ran the job, and with ``evaluate`` the evaluation's success
+        rate); ``{}`` on the ranks other than 0.
     """
-    folder = check_writable(out)
+    group = group if group is not None else DistContext()
+    folder = check_writable(out) if group.is_main else Path(out)
     path = Path(mesh_path) if mesh_path is not None else default_mesh_path()
     mesh = normalize_meshes(load_mesh(path, device=device))
     g = torch.Generator().manual_seed(seed)
@@ -91,7 +104,21 @@ def run_pose_job(
     init_T = torch.tensor([[0.0, 0.0, dist]], device=mesh.device)
     steps: list[PoseStep] = []
     result = fit_pose(mesh, target, init_R, init_T, restarts=restarts, seed=seed,
-                      callback=steps.append, progress=progress)
+                      callback=steps.append, progress=progress, dist=group)
+    # the kept restart's steps, from the ranks that ran them (the callback hears of each
+    # rank's own restarts; search and refinement may run it on different ranks)
+    kept = [s for s in steps if s.restart == result.winner]
+    if group.active:
+        parts = group.gather([replace(s, R=s.R.cpu(), T=s.T.cpu()) for s in kept])
+        kept = sorted((replace(s, R=s.R.to(mesh.device), T=s.T.to(mesh.device))
+                       for part in parts for s in part),
+                      key=lambda s: (s.phase == "refine", s.step))
+    if not group.is_main:  # the others only share the evaluation's trials
+        if evaluate:
+            evaluate_pose_recovery(path, seeds=evaluate, image_size=image_size, dist=dist,
+                                   min_deg=min_deg, max_deg=max_deg,
+                                   fit_options={"restarts": restarts}, group=group)
+        return {}
     error = float(rotation_error_degrees(result.R, R_true)[0])
     start_error = float(rotation_error_degrees(init_R, R_true)[0])
     metrics = {"mesh": path.name, "seed": seed, "true_elev": round(elev, 2),
@@ -102,7 +129,7 @@ def run_pose_job(
                "iou": round(result.iou, 4), "restarts": len(result.restarts),
                "winner": result.winner,
                "winner_source": result.restarts[result.winner]["source"],
-               "seconds": round(result.seconds, 2)}
+               "seconds": round(result.seconds, 2), "processes": group.world_size}
 
     def sil(R: torch.Tensor, T: torch.Tensor) -> torch.Tensor:
         return render_pose_target(mesh, R, T, image_size)[0]
@@ -113,7 +140,6 @@ def run_pose_job(
                           overlay(target, final)])
     write_png(image_grid(panels, cols=4), folder / "pose.png")
     written = ["pose.png"]
-    kept = [s for s in steps if s.restart == result.winner]
     stride = max(1, len(kept) // 40)
     frames = []
     for s in kept[::stride] + kept[-1:]:
@@ -140,7 +166,8 @@ def run_pose_job(
     if evaluate:
         ev = evaluate_pose_recovery(path, seeds=evaluate, image_size=image_size, dist=dist,
                                     min_deg=min_deg, max_deg=max_deg,
-                                    fit_options={"restarts": restarts}, progress=progress)
+                                    fit_options={"restarts": restarts}, progress=progress,
+                                    group=group)
         write_json(ev, folder / "evaluation.json")
         written.append("evaluation.json")
         metrics.update(evaluation_trials=evaluate, evaluation_success_rate=ev["success_rate"],

@@ -178,7 +178,7 @@ def run_splat_job(out: str | os.PathLike, splat_inputs: SplatInputs,
         out, run,
         lambda ck: fit_splat(inputs.train, points, colors, settings=settings, seed=run.seed,
                              checkpoint=ck, checkpoint_every=run.checkpoint_every,
-                             resume=run.resume, progress=run.progress),
+                             resume=run.resume, progress=run.progress, dist=run.dist),
         lambda result: evaluate_splat(result, inputs, settings.sh_degree),
         lambda folder, result, metrics: write_splat_outputs(folder, result, inputs, metrics,
                                                             settings, run.command))

@@ -18,6 +18,12 @@ and a gradient run finds the right one only from within ~30-45 degrees. So
    narrow blur, and keep the one whose hard silhouette best matches the target. (Ranked
    before refining, the hard IoU misleads: the search's blur biases the distance by a few
    percent, which costs the right pose more IoU than a wrong pose has lost.)
+
+Under torch.distributed (``dist``, see :mod:`.distributed`) the ranks share the work: the
+screening's pool, the restarts of the search and the finalists of the refinement (each pose
+is optimised on its own, by Adam, elementwise: a rank's share moves as it would in one
+process), and gather the losses and poses so that every rank picks the same finalists and
+winner. :func:`evaluate_pose_recovery` shares its trials likewise.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from ..raster import MeshRasterizer, RasterizationSettings
 from ..shading import TexturesVertex
 from ..structures import Meshes
 from ..transforms import random_rotations, so3_exp_map, so3_log_map
+from .distributed import DistContext
 from .runner import RunOptions, run
 from .views import SoftSilhouetteRenderer, normalize_meshes, render_hard, resize_images
 
@@ -354,17 +361,18 @@ def _screen_size(full: tuple[int, int], side: int) -> tuple[int, int]:
 
 def _starts(mesh: Meshes, target: torch.Tensor, init_R: torch.Tensor, init_T: torch.Tensor,
             restarts: int, pool: int, min_sep_deg: float, fov: float,
-            generator: torch.Generator) -> tuple[torch.Tensor, list[str]]:
+            generator: torch.Generator, dist: DistContext) -> tuple[torch.Tensor, list[str]]:
     """Starting rotations (restarts, 3, 3): the init, then the best of ``pool`` uniformly
     random rotations by hard IoU against ``target``, at least ``min_sep_deg`` apart.
 
-    The init's translation is kept for all: the object stays where the init puts it.
+    The init's translation is kept for all: the object stays where the init puts it. The
+    ranks of ``dist`` render a block of the pool each (the same starts on every rank).
     """
     if restarts == 1:
         return init_R, ["init"]
     cand = random_rotations(pool, dtype=init_R.dtype, generator=generator).to(init_R.device)
-    sil = _hard_silhouettes(mesh, cand, init_T.expand(pool, 3), tuple(target.shape), fov)
-    cand = cand[torch.argsort(_iou(sil, target), descending=True, stable=True)]
+    ious = _shared_ious(mesh, cand, init_T.expand(pool, 3), target, fov, dist)
+    cand = cand[torch.argsort(ious, descending=True, stable=True)]
     max_cos = math.cos(math.radians(min_sep_deg))
 
     def far_from(R: torch.Tensor) -> torch.Tensor:  # cos(angle) = (trace(A B^T) - 1) / 2
@@ -388,12 +396,63 @@ def _starts(mesh: Meshes, target: torch.Tensor, init_R: torch.Tensor, init_T: to
     return starts, ["init"] + ["screened"] * len(picked)
 
 
+def _shared_ious(mesh: Meshes, R: torch.Tensor, T: torch.Tensor, target: torch.Tensor,
+                 fov: float, dist: DistContext) -> torch.Tensor:
+    """(N,) hard-silhouette IoU with ``target`` (h, w) of the mesh seen from N cameras
+    (``R`` (N, 3, 3), ``T`` (N, 3)); each rank renders a contiguous block of them and every
+    rank gets all N (each view's silhouette is its own: the same values as one process)."""
+    size = tuple(target.shape)
+    if not dist.active:
+        return _iou(_hard_silhouettes(mesh, R, T, size, fov), target)
+    n = R.shape[0]
+    per = -(-n // dist.world_size)
+    lo, hi = min(n, dist.rank * per), min(n, (dist.rank + 1) * per)
+    part = (_iou(_hard_silhouettes(mesh, R[lo:hi], T[lo:hi], size, fov), target).cpu()
+            if hi > lo else torch.zeros(0, dtype=R.dtype))
+    return torch.cat(dist.gather(part)).to(R.device)
+
+
+def _merge(dist: DistContext, ids: list[int], n: int, R: torch.Tensor, T: torch.Tensor,
+           history: list[list[float]], *columns: list[float]
+           ) -> tuple[torch.Tensor, torch.Tensor, list[list[float]], list[list[float]]]:
+    """Every rank's share of N poses merged, in order, on every rank.
+
+    Args:
+        ids: this rank's rows, in [0, n) (each row is one rank's).
+        R: (len(ids), 3, 3) and T: (len(ids), 3) their poses; history: per step, their
+            losses; columns: per-row values (lists of len(ids)).
+
+    Returns:
+        ``(R (n, 3, 3), T (n, 3), history (per step, n values), [each column, n values])``;
+        alone, the arguments as they are.
+    """
+    if not dist.active:
+        return R, T, history, list(columns)
+    parts = dist.gather((ids, R.cpu(), T.cpu(), history, columns))
+    R_all = torch.zeros((n, 3, 3), dtype=R.dtype)
+    T_all = torch.zeros((n, 3), dtype=T.dtype)
+    steps = len(history)  # the same on every rank: they stop together
+    hist_all = [[0.0] * n for _ in range(steps)]
+    cols_all = [[0.0] * n for _ in columns]
+    for part_ids, part_R, part_T, part_hist, part_cols in parts:
+        if not part_ids:
+            continue
+        R_all[part_ids], T_all[part_ids] = part_R, part_T
+        for step, values in enumerate(part_hist):
+            for i, v in zip(part_ids, values, strict=True):
+                hist_all[step][i] = v
+        for col, values in zip(cols_all, part_cols, strict=True):
+            for i, v in zip(part_ids, values, strict=True):
+                col[i] = v
+    return R_all.to(R.device), T_all.to(T.device), hist_all, cols_all
+
+
 class _PosePhase:
     """One phase of a pose fit: Adam on N poses at once (Adam is elementwise: each pose
     moves as if alone), one batched soft render per step.
 
     ``keep_best``: the result is each pose's lowest-loss value (the refinement) rather than
-    its last (the search).
+    its last (the search). With no poses (a rank without a share) its steps do nothing.
     """
 
     def __init__(self, mesh: Meshes, renderer: SoftSilhouetteRenderer, fov: float,
@@ -410,6 +469,9 @@ class _PosePhase:
         self.R, self.T = self.best_R, self.best_T  # the poses the last step rendered
 
     def step(self, i: int) -> dict[str, float]:
+        if self.R.shape[0] == 0:  # still steps: the ranks agree on stopping after each
+            self.history.append([])
+            return {"loss": math.inf}
         R, T = self.poses.RT()
         sil, rgb = self.renderer(self.mesh, _cameras(R, T, self.fov))
         losses = _losses(sil, self.target, rgb, self.target_rgb, self.w_rgb)
@@ -425,7 +487,7 @@ class _PosePhase:
 
     def result(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(R (N, 3, 3), T (N, 3))``: each pose's best (refinement) or last value."""
-        if self.keep_best:
+        if self.keep_best or self.R.shape[0] == 0:
             return self.best_R, self.best_T
         with torch.no_grad():
             R, T = self.poses.RT()
@@ -434,8 +496,9 @@ class _PosePhase:
 
 def _optimise(phase: _PosePhase, steps: int, name: str, ids: list[int],
               callback: Callable[[PoseStep], bool | None] | None,
-              bar: tqdm) -> tuple[torch.Tensor, torch.Tensor, bool]:
-    """Run ``steps`` steps of ``phase`` (``ids``: the restart numbers of its poses).
+              bar: tqdm, dist: DistContext) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """Run ``steps`` steps of ``phase`` (``ids``: the restart numbers of its poses); the
+    ranks of ``dist`` stop at the same step when a callback stops one.
 
     Returns:
         ``(R (N, 3, 3), T (N, 3), stopped by the callback)``.
@@ -452,7 +515,8 @@ def _optimise(phase: _PosePhase, steps: int, name: str, ids: list[int],
     options = RunOptions(deterministic=False, defer_interrupt=False)
     ran = run(phase.step, steps, options=options, bar=bar,
               callback=None if callback is None else each_restart,
-              postfix=lambda record: {"phase": name, "loss": f"{record['loss']:.4f}"})
+              postfix=lambda record: {"phase": name, "loss": f"{record['loss']:.4f}"},
+              dist=dist)
     R, T = phase.result()
     return R, T, ran.stopped is not None
 
@@ -480,6 +544,7 @@ def fit_pose(
     w_rgb: float = 1.0,
     finalists: int = 4,
     settings: FitPoseSettings | None = None,
+    dist: DistContext | None = None,
 ) -> PoseResult:
     """Recover the camera (R, T) from which ``mesh`` looks like the target image.
 
@@ -518,9 +583,17 @@ def fit_pose(
             hard IoU is kept.
         settings: all of ``restarts`` .. ``finalists`` as one :class:`FitPoseSettings`;
             when given, those keyword arguments are not used.
+        dist: the process group (:func:`~.distributed.distributed`; None: this process
+            alone). Every rank calls ``fit_pose`` with the same arguments; the ranks render
+            a share of the screening pool each, optimise a share of the restarts (at least
+            one each: ``restarts`` must be at least the world size) and of the finalists,
+            and gather the losses and poses: every rank returns the same result, a
+            one-process run's up to float rounding (the restarts rendered in smaller
+            batches). The callback hears of this rank's restarts only; only rank 0 shows
+            the progress bar.
 
     Returns:
-        :class:`PoseResult`.
+        :class:`PoseResult` (the same on every rank).
 
     Raises:
         ValueError: naming the bad argument.
@@ -534,14 +607,14 @@ def fit_pose(
     elif not isinstance(settings, FitPoseSettings):
         raise ValueError("settings must be a FitPoseSettings")
     return _fit_pose(mesh, target_silhouette, init_R, init_T, target_rgb, fov, seed, callback,
-                     progress, settings)
+                     progress, settings, dist)
 
 
 def _fit_pose(
     mesh: Meshes, t: torch.Tensor, init_R: torch.Tensor, init_T: torch.Tensor,
     target_rgb: torch.Tensor | None, fov: float, seed: int,
     callback: Callable[[PoseStep], bool | None] | None, progress: bool,
-    settings: FitPoseSettings,
+    settings: FitPoseSettings, dist: DistContext | None = None,
 ) -> PoseResult:
     """:func:`fit_pose` with its settings in one dataclass."""
     start_time = time.perf_counter()
@@ -571,6 +644,10 @@ def _fit_pose(
 
     s = settings
     restarts, w_rgb = s.restarts, s.w_rgb
+    dist = dist if dist is not None else DistContext()
+    if restarts < dist.world_size:
+        raise ValueError(f"restarts ({restarts}) must be at least the number of processes "
+                         f"({dist.world_size}): each optimises at least one")
     with_rgb = target_rgb is not None and w_rgb > 0
     if with_rgb:
         mesh = _grey(mesh)
@@ -583,7 +660,7 @@ def _fit_pose(
     small = _screen_size(full, s.search_size)
     finalists = min(s.finalists, restarts)
     bar = tqdm(total=s.search_steps + s.refine_steps, desc="fit pose", unit="step",
-               disable=not progress, dynamic_ncols=True)
+               disable=not (progress and dist.is_main), dynamic_ncols=True)
 
     def soft(size: tuple[int, int], blur_px: float) -> SoftSilhouetteRenderer:
         return SoftSilhouetteRenderer(size, blur_px, s.faces_per_pixel, device, with_rgb)
@@ -591,37 +668,45 @@ def _fit_pose(
     # 1. screen: choose the starts
     screen = _screen_size(full, 32)
     starts, sources = _starts(mesh, _resize(target[..., None], screen)[..., 0], init_R, init_T,
-                              restarts, s.screen_pool, s.min_sep_deg, fov, generator)
-    # 2. search: all restarts at once on small images
+                              restarts, s.screen_pool, s.min_sep_deg, fov, generator, dist)
+    # 2. search: all restarts at once on small images (each rank its share of them)
+    mine = list(range(restarts))[dist.rank::dist.world_size]
     search = _PosePhase(mesh, soft(small, s.search_blur_px), fov,
                         _resize(target[..., None], small)[..., 0],
                         None if target_rgb is None else _resize(target_rgb, small), w_rgb,
-                        starts, init_T.expand(restarts, 3), s.lr, keep_best=False)
-    R, T, stopped = _optimise(search, s.search_steps, "search", list(range(restarts)),
-                              callback, bar)
-    search_hist = search.history
-    last = search_hist[-1] if search_hist else [0.0] * restarts
+                        starts[mine], init_T.expand(len(mine), 3), s.lr, keep_best=False)
+    R, T, stopped = _optimise(search, s.search_steps, "search", mine, callback, bar, dist)
     ious = _iou(_hard_silhouettes(mesh, R, T, full, fov), target).tolist()
+    R, T, search_hist, (ious,) = _merge(dist, mine, restarts, R, T, search.history, ious)
+    last = search_hist[-1] if search_hist else [0.0] * restarts
     runs = [{"restart": i, "source": sources[i], "R0": starts[i : i + 1].clone(),
              "T0": init_T.clone(), "R": R[i : i + 1].clone(), "T": T[i : i + 1].clone(),
              "loss": last[i], "iou": ious[i], "refined": False} for i in range(restarts)]
-    # 3. refine the finalists (lowest search loss) at full resolution, together
+    # 3. refine the finalists (lowest search loss) at full resolution, together (each rank
+    # its share: positions ``mine`` in ``keep``)
     keep = sorted(range(restarts), key=lambda i: last[i])[:finalists]
-    R, T = R[keep], T[keep]
+    mine = list(range(len(keep)))[dist.rank::dist.world_size]
+    R, T = R[keep][mine], T[keep][mine]
     renderer = soft(full, s.refine_blur_px)
     refine_hist: list[list[float]] = []
     if not stopped and s.refine_steps > 0:
         refine = _PosePhase(mesh, renderer, fov, target, target_rgb, w_rgb, R, T, s.lr / 4,
                             keep_best=True)
-        R, T, stopped = _optimise(refine, s.refine_steps, "refine", keep, callback, bar)
+        R, T, stopped = _optimise(refine, s.refine_steps, "refine", [keep[j] for j in mine],
+                                  callback, bar, dist)
         refine_hist = refine.history
     bar.close()
     # 4. pick by hard IoU at full resolution once refined (it then judges the pose, not the
     # search's blur); unrefined, the search loss ranked them.
-    with torch.no_grad():
-        sil, rgb = renderer(mesh, _cameras(R, T, fov))
-        losses = _losses(sil, target, rgb, target_rgb, w_rgb).tolist()
-        ious = _iou(_hard_silhouettes(mesh, R, T, full, fov), target).tolist()
+    losses: list[float] = []
+    ious = []
+    if mine:
+        with torch.no_grad():
+            sil, rgb = renderer(mesh, _cameras(R, T, fov))
+            losses = _losses(sil, target, rgb, target_rgb, w_rgb).tolist()
+            ious = _iou(_hard_silhouettes(mesh, R, T, full, fov), target).tolist()
+    R, T, refine_hist, (losses, ious) = _merge(dist, mine, len(keep), R, T, refine_hist,
+                                               losses, ious)
     if refine_hist:
         for j, i in enumerate(keep):
             runs[i].update(R=R[j : j + 1].clone(), T=T[j : j + 1].clone(), loss=losses[j],
@@ -651,6 +736,7 @@ def evaluate_pose_recovery(
     success_deg: float = 5.0,
     progress: bool = False,
     fit_options: FitPoseSettings | dict | None = None,
+    group: DistContext | None = None,
 ) -> dict:
     """How often :func:`fit_pose` recovers a random camera from a silhouette.
 
@@ -672,6 +758,12 @@ def evaluate_pose_recovery(
         fit_options: the fits' :class:`FitPoseSettings`, or a dict of its fields (the
             keyword arguments of :func:`fit_pose` but ``seed`` and ``fov``, which are the
             trial's), e.g. ``{"restarts": 8}``.
+        group: the process group (:func:`~.distributed.distributed`; None: this process
+            alone; not named ``dist``, the cameras' distance). Every rank calls with the
+            same arguments; each runs every ``world_size``-th trial (one process a trial)
+            and every rank returns all the trials' results, the same as one process's but
+            for the times. With ``progress`` rank 0 prints its trials' lines as they end,
+            the others' after them.
 
     Returns:
         ``{"success_rate", "median_error_deg", "median_seconds", "errors_deg", "seconds",
@@ -687,8 +779,10 @@ def evaluate_pose_recovery(
     settings = _pose_settings(fit_options)
     mesh = normalize_meshes(load_mesh(mesh_path))
     init_dist = dist if init_dist is None else init_dist
-    errors, seconds, ious, dist_errors = [], [], [], []
-    for seed in range(first_seed, first_seed + seeds):
+    group = group if group is not None else DistContext()
+    trials = list(range(first_seed, first_seed + seeds))
+    rows: dict[int, tuple[float, float, float, float, str]] = {}
+    for seed in trials[group.rank::group.world_size]:
         g = torch.Generator().manual_seed(10_000 + seed)
         elev = -30.0 + 90.0 * float(torch.rand((), generator=g))
         azim = 360.0 * float(torch.rand((), generator=g))
@@ -698,14 +792,24 @@ def evaluate_pose_recovery(
         init_T = torch.tensor([[0.0, 0.0, init_dist]])
         t0 = time.perf_counter()
         res = _fit_pose(mesh, target, init_R, init_T, None, fov, seed, None, False, settings)
-        seconds.append(time.perf_counter() - t0)
-        errors.append(float(rotation_error_degrees(res.R, R_true)[0]))
-        ious.append(res.iou)
-        dist_errors.append(float((res.T - T_true).norm()))
-        if progress:
-            print(f"seed {seed:2d}: elev {elev:5.1f} azim {azim:5.1f} error "
-                  f"{errors[-1]:6.2f} deg iou {res.iou:.3f} {seconds[-1]:.1f} s "
-                  f"(winner {res.winner}, {res.restarts[res.winner]['source']})", flush=True)
+        secs = time.perf_counter() - t0
+        error = float(rotation_error_degrees(res.R, R_true)[0])
+        line = (f"seed {seed:2d}: elev {elev:5.1f} azim {azim:5.1f} error "
+                f"{error:6.2f} deg iou {res.iou:.3f} {secs:.1f} s "
+                f"(winner {res.winner}, {res.restarts[res.winner]['source']})")
+        rows[seed] = (error, secs, res.iou, float((res.T - T_true).norm()), line)
+        if progress and group.is_main:
+            print(line, flush=True)
+    if group.active:  # every rank gets every trial's row
+        mine = set(rows)
+        for part in group.gather(rows):
+            rows.update(part)
+        if progress and group.is_main:
+            for seed in trials:
+                if seed not in mine:
+                    print(rows[seed][4], flush=True)
+    errors, seconds, ious, dist_errors = ([rows[seed][k] for seed in trials]
+                                          for k in range(4))
     return {
         "success_rate": sum(e < success_deg for e in errors) / seeds,
         "median_error_deg": statistics.median(errors),

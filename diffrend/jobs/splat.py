@@ -4,11 +4,18 @@ rasterizer (:func:`diffrend.splat.rasterization`).
 
 The Gaussians start at given points (samples of a mesh's surface, a COLMAP model's points,
 or the visual hull's surface), isotropic, as large as the mean distance to their three
-nearest neighbours, 10% opaque. Each step renders one random training view and compares it
-with the target by ``(1 - ssim_lambda) * L1 + ssim_lambda * (1 - SSIM)``; Adam moves every
+nearest neighbours, 10% opaque. Each step renders ``views_per_step`` random training views
+(one by default) and compares them with the targets by ``(1 - ssim_lambda) * L1 +
+ssim_lambda * (1 - SSIM)``, averaged over the views; Adam moves every
 parameter with its own learning rate (positions scaled by the scene's size and decaying
 exponentially). Between ``refine_start`` and ``refine_stop`` the density is adapted every
 ``refine_every`` steps (:mod:`.densify`); spherical-harmonic bands are switched on one by one.
+
+Under torch.distributed (``dist``, see :mod:`.distributed`) the ranks share out each step's
+views and sum, in one all-reduce, the gradients, the losses and the densification
+statistics (each Gaussian's screen-space gradient sum and view count): every rank then
+takes the same densify/prune/reset decisions (their randomness comes from the job's
+generator, which every rank seeds alike and draws from alike) and holds the same Gaussians.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from ..ops import knn_points
 from ..splat import rasterization
 from ..splat.sh import SH_C0  # the degree-0 basis: colour = SH_C0 * sh0 + 0.5
 from .densify import PARAM_NAMES, densify_and_prune, reset_opacities
+from .distributed import DistContext
 from .pictures import to_uint8
 from .runner import RunOptions, Snapshots, run
 from .views import snapshot_indices
@@ -38,7 +46,10 @@ class FitSplatSettings:
     """Settings of :func:`fit_splat` (gsplat's defaults, scaled to a short run).
 
     Attributes:
-        iters: optimisation steps (one view each).
+        iters: optimisation steps.
+        views_per_step: training views rendered per step (distinct, drawn at random; the
+            loss is their mean and each view adds to the densification statistics, as
+            gsplat's batches do). With several processes they are shared out among them.
         sh_degree: the highest spherical-harmonic degree (0-3).
         sh_degree_every: steps between switching on the next SH band.
         init_opacity: opacity of the starting Gaussians.
@@ -58,6 +69,7 @@ class FitSplatSettings:
     """
 
     iters: int = 3000
+    views_per_step: int = 1
     sh_degree: int = 3
     sh_degree_every: int = 500
     init_opacity: float = 0.1
@@ -83,8 +95,8 @@ class FitSplatSettings:
     snapshot_views: int = 4
 
     def __post_init__(self) -> None:
-        for name in ("iters", "sh_degree_every", "refine_every", "max_gaussians", "tile_size",
-                     "snapshot_views"):
+        for name in ("iters", "views_per_step", "sh_degree_every", "refine_every",
+                     "max_gaussians", "tile_size", "snapshot_views"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
@@ -207,8 +219,8 @@ class _SplatFit:
     """The state of a Gaussian fit at a step boundary, and its step."""
 
     def __init__(self, data: MultiViewData, points: torch.Tensor, colors: torch.Tensor | None,
-                 settings: FitSplatSettings, seed: int) -> None:
-        self.data, self.settings = data, settings
+                 settings: FitSplatSettings, seed: int, dist: DistContext) -> None:
+        self.data, self.settings, self.dist = data, settings, dist
         self.height, self.width = data.images.shape[1:3]
         self.viewmats, self.Ks = viewmats_and_intrinsics(data.cameras, self.height, self.width)
         self.viewmats, self.Ks = self.viewmats.detach(), self.Ks.detach()
@@ -254,17 +266,30 @@ class _SplatFit:
     def degree(self, step: int) -> int:
         return min(self.settings.sh_degree, step // self.settings.sh_degree_every)
 
+    def _pick_views(self) -> torch.Tensor:
+        """The step's training views, (views_per_step,) int64, the same on every rank (the
+        same generator, drawn alike)."""
+        n_views, k = len(self.data.images), self.settings.views_per_step
+        if k == 1:  # one draw, as before views_per_step existed (the same runs)
+            return torch.randint(n_views, (1,), generator=self.generator)
+        return torch.randperm(n_views, generator=self.generator)[:k]
+
     def step(self, i: int) -> dict[str, float]:
-        s, data = self.settings, self.data
-        view = int(torch.randint(len(data.images), (1,), generator=self.generator))
+        s, data, dist = self.settings, self.data, self.dist
+        picked = self._pick_views()
+        k = picked.numel()
+        mine = picked[dist.rank::dist.world_size].tolist()  # this rank's share (>= 1 view)
+        # This rank's share of the mean over the step's views: the ranks' terms (and their
+        # gradients) add up to it (times 1.0 alone: the one-process sums are unchanged).
+        share = len(mine) / k
         rgb, _alpha, meta = render_gaussians(
-            self.params, self.viewmats[view:view + 1], self.Ks[view:view + 1], self.width,
-            self.height, self.degree(i), s.tile_size)
+            self.params, self.viewmats[mine], self.Ks[mine], self.width, self.height,
+            self.degree(i), s.tile_size)
         means2d = meta["means2d"]
         means2d.retain_grad()
-        target = data.images[view:view + 1]
-        l1 = (rgb - target).abs().mean()
-        d_ssim = 1.0 - ssim(rgb, target)
+        target = data.images[mine]
+        l1 = (rgb - target).abs().mean() * share
+        d_ssim = (1.0 - ssim(rgb, target)) * share
         loss = (1.0 - s.ssim_lambda) * l1 + s.ssim_lambda * d_ssim
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -272,13 +297,24 @@ class _SplatFit:
         frac = i / max(1, s.iters - 1)
         self.opt.param_groups[0]["lr"] = (s.lr_means * self.scene_scale
                                           * s.lr_means_end ** frac)
-        if i < s.refine_stop and means2d.grad is not None:
-            with torch.no_grad():  # gsplat's normalisation: pixels / (half the image)
-                g = means2d.grad[0] * torch.tensor([self.width / 2, self.height / 2],
-                                                   device=means2d.device)
-                seen = (meta["radii"][0] > 0).reshape(g.shape[0], -1).any(-1)
-                self.grad2d += torch.where(seen, g.norm(dim=-1), torch.zeros_like(g[:, 0]))
-                self.count += seen.to(self.count.dtype)
+        params = [self.params[name] for name in PARAM_NAMES]
+        if dist.active:  # (every parameter reaches the render: a grad is there anyway)
+            for p in params:
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+        shared = [p.grad for p in params if p.grad is not None]
+        stats = i < s.refine_stop
+        if stats:
+            grad2d, count = self._step_stats(means2d, meta["radii"], k)
+            shared += [grad2d, count]
+        # the losses as float32 (their dtype): a float64 value would double the buffer
+        values = torch.stack([loss.detach(), l1.detach(), d_ssim.detach()]).float()
+        shared.append(values)
+        # One all-reduce per step: gradients, densification statistics and losses.
+        dist.sum_tensors_(shared)
+        if stats:
+            self.grad2d += grad2d
+            self.count += count
         self.opt.step()
         step = i + 1
         if s.refine_start < step < s.refine_stop and step % s.refine_every == 0:
@@ -291,9 +327,33 @@ class _SplatFit:
             self._reset_stats()
         if s.reset_every > 0 and step % s.reset_every == 0 and step < s.refine_stop:
             reset_opacities(self.params, self.opt, 2 * s.prune_opacity)
-        return {"loss": float(loss.detach()), "l1": float(l1.detach()),
-                "dssim": float(d_ssim.detach()),
+        loss_v, l1_v, d_ssim_v = values.tolist()
+        return {"loss": loss_v, "l1": l1_v, "dssim": d_ssim_v,
                 "gaussians": float(self.params["means"].shape[0])}
+
+    @torch.no_grad()
+    def _step_stats(self, means2d: torch.Tensor, radii: torch.Tensor, k: int
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """This rank's part of the step's densification statistics: per Gaussian, (N,) the
+        summed norms of its 2D means' gradients over the rendered views that see it, and
+        (N,) how many of them see it.
+
+        Args:
+            means2d: (C, N, 2) the rendered views' 2D means (their ``.grad`` after backward).
+            radii: (C, N, 2) their pixel radii (0: not seen).
+            k: the step's view count over all ranks.
+        """
+        n = self.params["means"].shape[0]
+        zeros = torch.zeros(n, device=self.grad2d.device, dtype=self.grad2d.dtype)
+        if means2d.grad is None:
+            return zeros, zeros.clone()
+        # gsplat's normalisation: pixels / (half the image), times the step's view count
+        # (the loss is the views' mean; gsplat scales by its batch size alike)
+        g = means2d.grad * torch.tensor([self.width / 2 * k, self.height / 2 * k],
+                                        device=means2d.device)
+        seen = (radii > 0).reshape(*g.shape[:2], -1).any(-1)  # (C, N)
+        grad2d = torch.where(seen, g.norm(dim=-1), torch.zeros_like(g[..., 0])).sum(0)
+        return grad2d.to(zeros.dtype), seen.sum(0).to(zeros.dtype)
 
     @torch.no_grad()
     def render(self, views: list[int], degree: int | None = None) -> torch.Tensor:
@@ -317,6 +377,7 @@ def fit_splat(
     checkpoint_every: int = 100,
     resume: bool = False,
     progress: bool = True,
+    dist: DistContext | None = None,
 ) -> FitSplatResult:
     """Fit 3D Gaussians to views.
 
@@ -330,13 +391,25 @@ def fit_splat(
         checkpoint, checkpoint_every, resume: as :func:`~diffrend.jobs.fit_mesh` (a resumed
             run ends where an uninterrupted one does, bit for bit on the CPU).
         progress: show a progress bar with the live loss.
+        dist: the process group (:func:`~.distributed.distributed`; None: this process
+            alone). Every rank calls ``fit_splat`` with the same arguments; each step's
+            views are shared out among the ranks (``settings.views_per_step`` must be at
+            least the world size) and one all-reduce sums the gradients, losses and
+            densification statistics, so every rank densifies alike and holds the same
+            Gaussians: a one-process run's with the same ``views_per_step`` up to float
+            rounding (the order of the sums). Adam (eps 1e-15, as 3DGS) amplifies that
+            rounding where a gradient is only rounding noise (the rotations of isotropic
+            Gaussians), so long runs agree in quality rather than Gaussian by Gaussian.
+            Only rank 0 shows the progress bar, renders the snapshots and writes the
+            checkpoint; every rank reads it on resume (on any number of ranks).
 
     Returns:
-        :class:`FitSplatResult`; Ctrl-C stops at the end of a step
-        (``stopped="interrupted"``) with the Gaussians so far.
+        :class:`FitSplatResult` (on every rank; ``frames`` only on rank 0); Ctrl-C stops
+        at the end of a step (``stopped="interrupted"``) with the Gaussians so far.
 
     Raises:
-        ValueError: bad views, points or settings, a checkpoint of another run.
+        ValueError: bad views, points or settings (``views_per_step`` above the training
+            views or below the world size), a checkpoint of another run.
     """
     settings = settings if settings is not None else FitSplatSettings()
     if not isinstance(settings, FitSplatSettings):
@@ -349,18 +422,26 @@ def fit_splat(
     if colors is not None and colors.shape != points.shape:
         raise ValueError(f"colors must have the shape of points {tuple(points.shape)}, got "
                          f"{tuple(colors.shape)}")
-    options = RunOptions(checkpoint, checkpoint_every, resume, progress)
+    if settings.views_per_step > n_views:
+        raise ValueError(f"settings.views_per_step ({settings.views_per_step}) must be at "
+                         f"most the number of training views ({n_views})")
+    dist = dist if dist is not None else DistContext()
+    if settings.views_per_step < dist.world_size:
+        raise ValueError(f"settings.views_per_step ({settings.views_per_step}) must be at "
+                         f"least the number of processes ({dist.world_size}): each renders "
+                         f"at least one view a step")
+    options = RunOptions(checkpoint, checkpoint_every, resume, progress and dist.is_main)
     snap_idx = snapshot_indices(n_views, settings.snapshot_views)
     signature = {"job": "fit_splat", "settings": asdict(settings), "seed": seed,
                  "views": tuple(data.images.shape),
                  "images_sum": round(float(data.images.double().sum()), 3),
                  "points": tuple(points.shape),
                  "points_sum": round(float(points.double().sum()), 4)}
-    job = _SplatFit(data, points, colors, settings, seed)
+    job = _SplatFit(data, points, colors, settings, seed, dist)
     snaps = Snapshots(settings.snapshot_every or max(1, settings.iters // 50),
                       lambda: job.snapshot(snap_idx))
     ran = run(job.step, settings.iters, state=job, signature=signature, options=options,
-              desc="splat", callback=callback, snapshots=snaps)
+              desc="splat", callback=callback, snapshots=snaps, dist=dist)
     p = job.params
     quats = p["quats"].detach()
     return FitSplatResult(
