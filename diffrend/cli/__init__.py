@@ -214,23 +214,45 @@ def _check_max_side(ctx: click.Context, param: click.Parameter, value: int) -> i
     return value
 
 
-def _nproc_options(command: Callable) -> Callable:
-    """``--nproc`` and ``--max-restarts`` of the jobs that run on several processes."""
+def _rank_device(device: torch.device, ctx: DistContext) -> torch.device:
+    """This process's device in a job under torchrun, its thread pools sized to its share
+    of the cores (:func:`~diffrend.jobs.distributed.set_rank_threads`): ``cuda`` without an
+    index becomes GPU ``LOCAL_RANK`` (one GPU per process); anything else is kept."""
+    import torch
+
+    from ..jobs.distributed import set_rank_threads
+
+    set_rank_threads(ctx)
+    if device.type == "cuda" and device.index is None and ctx.active:
+        return torch.device("cuda", ctx.local_rank)
+    return device
+
+
+def _nproc_options(resumes: bool = True) -> Callable[[Callable], Callable]:
+    """``--nproc`` and ``--max-restarts`` of the jobs that run on several processes.
+
+    ``resumes``: the job keeps a checkpoint that restarted processes continue from (False:
+    a restart runs the job again from the start; the help says which).
+    """
+    after = ("they continue from OUTPUT/checkpoint.pt (see --checkpoint-every)." if resumes
+             else "the job (no checkpoint) then runs again from the start.")
     options = (
         click.option("--nproc", default=1, show_default=True, type=click.IntRange(1, 1024),
                      help="Processes that share the work (torch.distributed: gloo on the CPU, "
                      "NCCL on CUDA): reruns this command under `python -m "
-                     "torch.distributed.run --standalone --nproc-per-node N`. The same "
-                     "result as one process up to float rounding."),
+                     "torch.distributed.run --standalone --nproc-per-node N`."),
         click.option("--max-restarts", default=0, show_default=True,
                      type=click.IntRange(0, 1000),
                      help="With --nproc: restart the processes this many times when one "
-                     "fails; they continue from OUTPUT/checkpoint.pt (see "
-                     "--checkpoint-every)."),
+                     "fails; " + after),
     )
-    for option in reversed(options):
-        command = option(command)
-    return command
+
+    def decorate(command: Callable) -> Callable:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
 
 
 def _launch(nproc: int, max_restarts: int, max_ranks: int, why: str, resume: bool) -> bool:
@@ -323,7 +345,7 @@ def _relaunch(nproc: int, max_restarts: int) -> None:
               "white balance differ between views); the gains go to metrics.json.")
 @_max_side_option
 @_fit_job_options
-@_nproc_options
+@_nproc_options()
 def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size: int,
         views: int, heldout: int, seed: int, device: str, colors: str, texture_size: int,
         init: str, edge_px: float, remesh_every: int, frame: bool, views_per_step: int,
@@ -339,7 +361,7 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
 
     from ..jobs import FitMeshSettings
     from ..jobs.checkpoint import deferred_interrupt
-    from ..jobs.distributed import distributed, set_rank_threads
+    from ..jobs.distributed import distributed
     from .mesh_job import prepare_inputs, run_fit_job
 
     dev = _device(device)
@@ -350,11 +372,7 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
     # each process renders at least one view a step
     resume = _launch(nproc, max_restarts, views_per_step, "--views-per-step", resume)
     with distributed(dev) as ctx, _ranks_job(ctx, output, force, resume):
-        if dev.type == "cuda" and dev.index is None and ctx.active:
-            import torch
-
-            dev = torch.device("cuda", ctx.local_rank)  # one GPU per rank
-        set_rank_threads(ctx)
+        dev = _rank_device(dev, ctx)
         inputs = prepare_inputs(mesh, data, views=views, heldout=heldout,
                                 image_size=image_size, device=dev,
                                 allow_outside=allow_outside_paths, frame=frame,
@@ -435,7 +453,7 @@ def _load_init(path: str, device: torch.device) -> Meshes:
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
 @_fit_job_options
-@_nproc_options
+@_nproc_options()
 def texture(mesh: str | None, data: str | None, output: str, iters: int, image_size: int,
             texture_size: int, views: int, heldout: int, seed: int, device: str,
             checkpoint_every: int, resume: bool, allow_outside_paths: bool,
@@ -449,7 +467,7 @@ def texture(mesh: str | None, data: str | None, output: str, iters: int, image_s
     from dataclasses import replace
 
     from ..jobs.checkpoint import deferred_interrupt
-    from ..jobs.distributed import distributed, set_rank_threads
+    from ..jobs.distributed import distributed
     from ..jobs.fit_texture import FitTextureSettings
     from .texture_job import prepare_texture_inputs, run_texture_job
 
@@ -458,11 +476,7 @@ def texture(mesh: str | None, data: str | None, output: str, iters: int, image_s
     resume = _launch(nproc, max_restarts, FitTextureSettings().views_per_step,
                      "the views rendered per step", resume)
     with distributed(dev) as ctx, _ranks_job(ctx, output, force, resume):
-        if dev.type == "cuda" and dev.index is None and ctx.active:
-            import torch
-
-            dev = torch.device("cuda", ctx.local_rank)  # one GPU per rank
-        set_rank_threads(ctx)
+        dev = _rank_device(dev, ctx)
         inputs = prepare_texture_inputs(mesh, data, views=views, heldout=heldout,
                                         image_size=image_size, device=dev,
                                         allow_outside=allow_outside_paths)
@@ -502,7 +516,7 @@ def texture(mesh: str | None, data: str | None, output: str, iters: int, image_s
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
 @click.option("--force", is_flag=True,
               help="Run even when another diffrend run holds OUTPUT's lock.")
-@_nproc_options
+@_nproc_options(resumes=False)
 def pose(mesh: str | None, output: str, seed: int, image_size: int, min_deg: float,
          max_deg: float, restarts: int, evaluate: int, device: str, force: bool, nproc: int,
          max_restarts: int) -> None:
@@ -516,7 +530,7 @@ def pose(mesh: str | None, output: str, seed: int, image_size: int, min_deg: flo
     it again from the start."""
     import sys
 
-    from ..jobs.distributed import distributed, set_rank_threads
+    from ..jobs.distributed import distributed
     from .pose_job import run_pose_job
 
     if min_deg > max_deg:
@@ -524,11 +538,7 @@ def pose(mesh: str | None, output: str, seed: int, image_size: int, min_deg: flo
     dev = _device(device)
     _launch(nproc, max_restarts, restarts, "the restarts optimised together", False)
     with distributed(dev) as ctx, _ranks_job(ctx, output, force, False):
-        if dev.type == "cuda" and dev.index is None and ctx.active:
-            import torch
-
-            dev = torch.device("cuda", ctx.local_rank)  # one GPU per rank
-        set_rank_threads(ctx)
+        dev = _rank_device(dev, ctx)
         if restarts < ctx.world_size:  # (plain torchrun) every rank says so, none waits
             raise click.UsageError(f"at most {restarts} processes (the restarts optimised "
                                    f"together), got {ctx.world_size}")
@@ -572,7 +582,7 @@ def pose(mesh: str | None, output: str, seed: int, image_size: int, min_deg: flo
               "objects that do not fill the view; --data views are always framed).")
 @_max_side_option
 @_fit_job_options
-@_nproc_options
+@_nproc_options()
 def fit_points_cmd(mesh: str | None, data: str | None, output: str, n_points: int, iters: int,
                    image_size: int, views: int, heldout: int, radius_px: float, seed: int,
                    device: str, frame: bool, max_side: int | None, checkpoint_every: int,
@@ -587,7 +597,7 @@ def fit_points_cmd(mesh: str | None, data: str | None, output: str, n_points: in
     from dataclasses import replace
 
     from ..jobs.checkpoint import deferred_interrupt
-    from ..jobs.distributed import distributed, set_rank_threads
+    from ..jobs.distributed import distributed
     from ..jobs.fit_points import FitPointsSettings
     from .points_job import prepare_points_inputs, run_points_job
 
@@ -596,11 +606,7 @@ def fit_points_cmd(mesh: str | None, data: str | None, output: str, n_points: in
     resume = _launch(nproc, max_restarts, FitPointsSettings().views_per_step,
                      "the views rendered per step", resume)
     with distributed(dev) as ctx, _ranks_job(ctx, output, force, resume):
-        if dev.type == "cuda" and dev.index is None and ctx.active:
-            import torch
-
-            dev = torch.device("cuda", ctx.local_rank)  # one GPU per rank
-        set_rank_threads(ctx)
+        dev = _rank_device(dev, ctx)
         inputs = prepare_points_inputs(mesh, data, views=views, heldout=heldout,
                                        image_size=image_size, device=dev,
                                        allow_outside=allow_outside_paths, frame=frame,
@@ -657,7 +663,7 @@ def fit_points_cmd(mesh: str | None, data: str | None, output: str, n_points: in
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
 @_fit_job_options
-@_nproc_options
+@_nproc_options()
 def splat(mesh: str | None, data: str | None, output: str, iters: int, image_size: int,
           views: int, heldout: int, n_points: int, sh_degree: int, lit: bool,
           views_per_step: int | None, seed: int, device: str, checkpoint_every: int,
@@ -673,7 +679,7 @@ def splat(mesh: str | None, data: str | None, output: str, iters: int, image_siz
     from dataclasses import replace
 
     from ..jobs.checkpoint import deferred_interrupt
-    from ..jobs.distributed import distributed, set_rank_threads
+    from ..jobs.distributed import distributed
     from ..jobs.splat import FitSplatSettings
     from .splat_job import prepare_splat_inputs, run_splat_job
 
@@ -683,11 +689,7 @@ def splat(mesh: str | None, data: str | None, output: str, iters: int, image_siz
     resume = _launch(nproc, max_restarts, most, "the views rendered per step, "
                      "--views-per-step" if views_per_step else "the training views", resume)
     with distributed(dev) as ctx, _ranks_job(ctx, output, force, resume):
-        if dev.type == "cuda" and dev.index is None and ctx.active:
-            import torch
-
-            dev = torch.device("cuda", ctx.local_rank)  # one GPU per rank
-        set_rank_threads(ctx)
+        dev = _rank_device(dev, ctx)
         inputs = prepare_splat_inputs(mesh, data, views=views, heldout=heldout,
                                       image_size=image_size, device=dev, lit=lit,
                                       allow_outside=allow_outside_paths)
