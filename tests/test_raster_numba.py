@@ -73,3 +73,31 @@ def test_backward_is_deterministic():
         fr = rasterize_faces(x, fm, 1, image_size=32, blur_radius=1e-3, faces_per_pixel=8)
         grads.append(vjp(fr, x, cotangents(fr)))
     assert torch.equal(grads[0], grads[1])
+
+
+def test_row_spans_miss_no_pixel_of_thin_faces():
+    # Without blur the kernel tests only the columns of each face's span in a row (plus a
+    # column of margin), not its whole box: slivers at every slant, near-horizontal and
+    # near-vertical edges, faces leaving the image and a non-square image must give the
+    # reference's fragments exactly (float64 on both sides).
+    g = torch.Generator().manual_seed(7)
+    n = 400
+    a = torch.rand(n, 2, generator=g, dtype=torch.float64) * 2.6 - 1.3
+    d = torch.randn(n, 2, generator=g, dtype=torch.float64)
+    d = d / d.norm(dim=1, keepdim=True) * (0.2 + 1.5 * torch.rand(n, 1, generator=g,
+                                                                 dtype=torch.float64))
+    thin = 0.1 * 10 ** (-2 * torch.rand(n, 1, generator=g, dtype=torch.float64))
+    normal = torch.stack([-d[:, 1], d[:, 0]], 1)
+    xy = torch.stack([a, a + d, a + 0.5 * d + thin * normal], 1)  # (n, 3, 2)
+    xy[:20, :, 1] = xy[:20, :1, 1] + torch.tensor([0.0, 1e-12, 2e-3], dtype=torch.float64)
+    xy[20:40, :, 0] = xy[20:40, :1, 0] + torch.tensor([0.0, 1e-12, 2e-3], dtype=torch.float64)
+    z = 1.0 + torch.rand(n, 3, 1, generator=g, dtype=torch.float64)
+    fv = torch.cat([xy, z], -1)
+    fm = torch.zeros(n, dtype=torch.int64)
+    for K, persp in ((1, True), (4, False)):
+        kw = dict(image_size=(61, 83), blur_radius=0.0, faces_per_pixel=K,
+                  perspective_correct=persp)
+        a_fr = rasterize_faces(fv, fm, 1, backend="numba", **kw)
+        b_fr = rasterize_faces(fv, fm, 1, backend="reference", **kw)
+        assert (a_fr.pix_to_face >= 0).sum() > 500  # the slivers do cover pixels
+        assert_fragments_equal(a_fr, b_fr, rtol=1e-9, atol=1e-9)

@@ -217,6 +217,47 @@ def _neighbor_wins(fv, g, f, sd, px, py, radius, blur, rng, persp, clip):
     return sd_g < sd or (sd_g == sd and g < f)
 
 
+@nb.njit(cache=True, inline="always")
+def _edge_bound(m, k, area, lo, hi):
+    """Narrow [lo, hi] (pixel x) to where ``(m * x - k) * area > 0``, an edge's inside test;
+    returns (lo, hi), empty (lo > hi) when no x passes."""
+    ms = m * area
+    ks = k * area
+    if ms > 0.0:
+        lo = max(lo, ks / ms)
+    elif ms < 0.0:
+        hi = min(hi, ks / ms)
+    elif not (-ks > 0.0):
+        return 1.0, -1.0
+    return lo, hi
+
+
+@nb.njit(cache=True, inline="always")
+def _row_span(x0, y0, x1, y1, x2, y2, py, area, x_first, step, c_a, c_b):
+    """The columns [c_a, c_b] of a row at height ``py`` narrowed to the face's span: the x
+    where its three edge functions have the sign of ``area`` (as the kernel's test writes
+    them, edge i opposite vertex i), widened by one column; (c_a, c_b) with c_a > c_b when
+    the row misses the face. ``x_first``, ``step``: column c's x is x_first - c * step."""
+    lo = -np.inf
+    hi = np.inf
+    # e_i = (x - xa) (yb - ya) - (py - ya) (xb - xa) = m x - k, with (a, b) the edge's ends
+    lo, hi = _edge_bound(y2 - y1, x1 * (y2 - y1) + (py - y1) * (x2 - x1), area, lo, hi)
+    lo, hi = _edge_bound(y0 - y2, x2 * (y0 - y2) + (py - y2) * (x0 - x2), area, lo, hi)
+    lo, hi = _edge_bound(y1 - y0, x0 * (y1 - y0) + (py - y0) * (x1 - x0), area, lo, hi)
+    if not (lo <= hi):  # (also NaN: then the columns stay as they were)
+        if lo > hi:
+            return c_a, c_a - 1
+        return c_a, c_b
+    # x decreases with the column: the span's high x is its first column
+    first = (x_first - hi) / step - 1.0
+    last = (x_first - lo) / step + 1.0
+    if first > c_a:
+        c_a = int(np.floor(min(first, np.float64(c_b + 1))))
+    if last < c_b:
+        c_b = int(np.ceil(max(last, np.float64(c_a - 1))))
+    return c_a, c_b
+
+
 @nb.njit(parallel=True, cache=True)
 def _forward_tiles(
     fv, radius, rng, neighbor, tile_start, tile_faces, rec_v, rec_r, ys, xs, n_meshes, K,
@@ -231,6 +272,10 @@ def _forward_tiles(
         if neighbor[f] >= 0:
             has_neighbors = True
             break
+    # columns' x decrease evenly from x_first (to float32 rounding): a span in x maps to
+    # columns (step 0: one column, no spans)
+    x_first = np.float64(xs[0])
+    step = (x_first - np.float64(xs[W - 1])) / (W - 1) if W > 1 else 0.0
     for tid in nb.prange(n_meshes * n_ty * n_tx):
         n, r_lo, c_lo, r_hi, c_hi = tile_bounds(tid, n_ty, n_tx, tile, H, W)
         tw = c_hi - c_lo + 1
@@ -264,7 +309,16 @@ def _forward_tiles(
                 py = np.float64(ys[r])
                 if py > by1 or py < by0:
                     continue
-                for c in range(max(rec_r[j, 2], c_lo), min(rec_r[j, 3], c_hi) + 1):
+                c_a = max(rec_r[j, 2], c_lo)
+                c_b = min(rec_r[j, 3], c_hi)
+                if blur <= 0.0 and step > 0.0:
+                    # Only the columns of the face's span in this row (all three edge tests
+                    # can pass), one column of margin for rounding: the test below is
+                    # unchanged, so is the result; the box around a thin or slanted face
+                    # is mostly misses.
+                    c_a, c_b = _row_span(x0, y0, x1, y1, x2, y2, py, area, x_first, step,
+                                         c_a, c_b)
+                for c in range(c_a, c_b + 1):
                     px = np.float64(xs[c])
                     if px > bx1 or px < bx0:
                         continue
