@@ -24,12 +24,16 @@ import torch
 
 def fit_steps(out: Path, steps: int, views_per_step: int, image_size: int) -> None:
     """Time ``steps`` steps of the fit (rank 0 writes ``step_ms`` and ``buffer_numel``)."""
-    from ..cli.mesh_job import prepare_inputs
+    from ..io import default_mesh_path
     from ..jobs.distributed import distributed, set_rank_threads
     from ..jobs.fit_mesh import FitMeshSettings, Stage, fit_mesh
+    from ..jobs.preview import load_for_render
+    from ..jobs.views import render_target_views, sphere_cameras
     from ..jobs.warmup import warm_kernels
 
-    inputs = prepare_inputs(None, None, views=20, heldout=0, image_size=image_size)
+    # The same 20 lit cow views as `diffrend fit`'s default (bench sits below the CLI).
+    train = render_target_views(load_for_render(default_mesh_path()), sphere_cameras(20),
+                                image_size, lit=True)
     settings = FitMeshSettings(stages=(Stage(image_size, steps, 0.015,
                                              silhouette="antialias"),),
                                views_per_step=views_per_step, snapshot_every=10**6)
@@ -45,7 +49,7 @@ def fit_steps(out: Path, steps: int, views_per_step: int, image_size: int) -> No
         warm_kernels(torch.device("cpu"), echo=lambda m: None)
         ctx.barrier()
         start = time.perf_counter()
-        fit_mesh(inputs.train, settings=settings, seed=0, progress=False, dist=ctx,
+        fit_mesh(train, settings=settings, seed=0, progress=False, dist=ctx,
                  callback=callback)
         if ctx.is_main:
             times = [1000 * (b - a) for a, b in zip([start, *stamps[:-1]], stamps, strict=True)]
