@@ -1,13 +1,23 @@
-"""Numba's threading layer, and the lock that makes the CPU kernels safe to call from threads.
+"""Numba's threading layer and thread count, and the lock that makes the CPU kernels safe to
+call from threads.
 
-Policy (applied by :func:`configure_numba` when this module is first imported, which every
+Thread count: every kernel launch (:func:`kernel_lock`) runs on as many threads as torch's
+intra-op pool has (``torch.get_num_threads()``, capped by ``NUMBA_NUM_THREADS``, the size
+Numba's pool was started with), so one setting governs both pools: ``torch.set_num_threads``
+or ``OMP_NUM_THREADS``. (A ``numba.set_num_threads`` call of the user's is overridden at the
+next launch.)
+
+Layer (applied by :func:`configure_numba` when this module is first imported, which every
 kernel module does before its first launch; ``import diffrend`` alone does not load Numba):
 
 * A layer the user chose is kept: ``NUMBA_THREADING_LAYER`` / ``NUMBA_THREADING_LAYER_PRIORITY``
   in the environment, or ``numba.config.THREADING_LAYER`` set before (or after) importing
   diffrend, as long as it is before the first kernel runs.
 * Otherwise Numba picks the first layer that loads from ``tbb, workqueue, omp``: TBB when the
-  ``tbb`` package is installed (thread- and fork-safe), else ``workqueue``. OpenMP comes last
+  ``tbb`` package is installed (thread- and fork-safe; a dependency of diffrend where PyPI has
+  wheels for it), else ``workqueue``. TBB's workers start on time: under ``workqueue`` the
+  cow's 512x512 raster kernel took either 3.7 ms or, in about half the calls, 6.5 ms (the
+  second worker starting late), with TBB 3.7 ms every call. OpenMP comes last
   because Numba's OpenMP pool fights torch's (HardPhong 512^2 forward+backward measured
   2.3 s with ``omp`` vs 0.31 s with ``workqueue``).
 * ``workqueue`` aborts the process (SIGABRT) when two threads launch parallel kernels at once,
@@ -26,6 +36,8 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+
+import torch
 
 # Layers that Numba documents as safe to launch from several threads at once.
 THREAD_SAFE_LAYERS = frozenset({"tbb", "omp"})
@@ -65,13 +77,24 @@ _NO_LOCK = contextlib.nullcontext()
 
 
 def kernel_lock() -> contextlib.AbstractContextManager:
-    """Hold (``with kernel_lock():``) around each call of a Numba ``parallel=True`` kernel.
+    """Hold (``with kernel_lock():``) around each call of a Numba ``parallel=True`` kernel;
+    also sets the kernel's thread count to torch's (see the module docstring).
 
     Returns the process-wide re-entrant lock when the active layer is not thread-safe, else a
     no-op context (a plain object, no generator: this runs on every kernel call).
     """
+    _follow_torch_threads()
     needs = _needs_lock if _needs_lock is not None else _decide()
     return _lock if needs else _NO_LOCK
+
+
+def _follow_torch_threads() -> None:
+    """Set Numba's thread count (for the calling thread) to torch's, within its pool size."""
+    import numba
+
+    n = min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)
+    if numba.get_num_threads() != n:
+        numba.set_num_threads(n)
 
 
 def _after_fork_in_child() -> None:

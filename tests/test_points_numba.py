@@ -4,7 +4,6 @@ size and thread count, dense pixels, a deterministic backward."""
 
 from __future__ import annotations
 
-import numba
 import torch
 from hypothesis import HealthCheck, given, settings
 from points_contract import (
@@ -60,15 +59,15 @@ def test_results_do_not_depend_on_tile_size_or_threads():
     params = PointsRasterParams((37, 53), 6)
     ref = points_numba.rasterize_forward(pts, ci, 3, radius, params, tile=16)
     assert (ref[0] >= 0).sum() > 1000
-    threads = numba.get_num_threads()
+    threads = torch.get_num_threads()  # (the kernels follow torch's count)
     try:
         for tile, n_threads in [(1, threads), (5, 1), (64, threads), (16, 1)]:
-            numba.set_num_threads(n_threads)
+            torch.set_num_threads(n_threads)
             out = points_numba.rasterize_forward(pts, ci, 3, radius, params, tile=tile)
             for x, y in zip(out, ref, strict=True):
                 assert torch.equal(x, y)
     finally:
-        numba.set_num_threads(threads)
+        torch.set_num_threads(threads)
 
 
 def test_dense_pixels_keep_every_point():

@@ -4,7 +4,6 @@ results independent of the tile size and thread count, a deterministic backward.
 
 from __future__ import annotations
 
-import numba
 import torch
 from hypothesis import HealthCheck, given, settings
 from raster_contract import assert_fragments_equal, cotangents, raster_cases, soup, vjp
@@ -54,15 +53,15 @@ def test_results_do_not_depend_on_tile_size_or_threads():
     neighbor = torch.full((300,), -1)
     args = (fv, fm, 2, neighbor, RasterParams((37, 53), 2e-3, 6, True, True, False))
     ref = mesh_numba.rasterize_forward(*args, tile=16)
-    threads = numba.get_num_threads()
+    threads = torch.get_num_threads()  # (the kernels follow torch's count)
     try:
         for tile, n_threads in [(1, threads), (5, 1), (64, threads), (16, 1)]:
-            numba.set_num_threads(n_threads)
+            torch.set_num_threads(n_threads)
             out = mesh_numba.rasterize_forward(*args, tile=tile)
             for x, y in zip(out, ref, strict=True):
                 assert torch.equal(x, y)
     finally:
-        numba.set_num_threads(threads)
+        torch.set_num_threads(threads)
 
 
 def test_backward_is_deterministic():

@@ -168,21 +168,16 @@ def threads_per_rank(local_world_size: int, cores: int | None = None) -> int:
 
 
 def set_rank_threads(ctx: DistContext) -> int:
-    """Size torch's intra-op pool (and Numba's, which runs diffrend's CPU kernels) to this
-    rank's share of the cores; returns the thread count.
+    """Size torch's intra-op pool to this rank's share of the cores (diffrend's Numba kernels
+    follow torch's thread count, see :mod:`diffrend.threads`); returns the thread count.
 
-    Only with more than one rank on the machine: a single process keeps the thread counts
-    the user or the environment chose (``OMP_NUM_THREADS``, ``NUMBA_NUM_THREADS``).
+    Only with more than one rank on the machine: a single process keeps the thread count
+    the user or the environment chose (``OMP_NUM_THREADS``, ``torch.set_num_threads``).
     """
     if ctx.local_world_size <= 1:
         return torch.get_num_threads()
     n = threads_per_rank(ctx.local_world_size)
     torch.set_num_threads(n)
-    with contextlib.suppress(ImportError):
-        import numba
-
-        # Numba's pool cannot grow past the size it was started with (NUMBA_NUM_THREADS).
-        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
     return n
 
 
