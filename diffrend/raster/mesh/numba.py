@@ -218,39 +218,46 @@ def _neighbor_wins(fv, g, f, sd, px, py, radius, blur, rng, persp, clip):
 
 
 @nb.njit(cache=True, inline="always")
-def _edge_bound(m, k, area, lo, hi):
-    """Narrow [lo, hi] (pixel x) to where ``(m * x - k) * area > 0``, an edge's inside test;
-    returns (lo, hi), empty (lo > hi) when no x passes."""
+def _edge_line(xa, ya, xb, yb, area):
+    """Edge (a, b)'s inside test ``e * area > 0``, with ``e = (x - xa) (yb - ya) - (py - ya)
+    (xb - xa)`` as the kernel writes it, solved for x once per face: (side, slope). side 1:
+    inside where x > the edge's x in the row, ``xa + (py - ya) * slope``; side -1: where x is
+    below it; side 0 (a horizontal edge): the whole row is inside or outside, as the sign of
+    ``-(py - ya) * slope`` says (slope then holds ``(xb - xa) * area``)."""
+    m = yb - ya
     ms = m * area
-    ks = k * area
     if ms > 0.0:
-        lo = max(lo, ks / ms)
-    elif ms < 0.0:
-        hi = min(hi, ks / ms)
-    elif not (-ks > 0.0):
+        return 1, (xb - xa) / m
+    if ms < 0.0:
+        return -1, (xb - xa) / m
+    return 0, (xb - xa) * area
+
+
+@nb.njit(cache=True, inline="always")
+def _edge_bound(side, xa, ya, slope, py, lo, hi):
+    """Narrow [lo, hi] (pixel x) to the edge's inside half of the row at height ``py`` (see
+    :func:`_edge_line`); empty (lo > hi) when the row is outside."""
+    if side > 0:
+        lo = max(lo, xa + (py - ya) * slope)
+    elif side < 0:
+        hi = min(hi, xa + (py - ya) * slope)
+    elif not (-(py - ya) * slope > 0.0):
         return 1.0, -1.0
     return lo, hi
 
 
 @nb.njit(cache=True, inline="always")
-def _row_span(x0, y0, x1, y1, x2, y2, py, area, x_first, step, c_a, c_b):
-    """The columns [c_a, c_b] of a row at height ``py`` narrowed to the face's span: the x
-    where its three edge functions have the sign of ``area`` (as the kernel's test writes
-    them, edge i opposite vertex i), widened by one column; (c_a, c_b) with c_a > c_b when
-    the row misses the face. ``x_first``, ``step``: column c's x is x_first - c * step."""
-    lo = -np.inf
-    hi = np.inf
-    # e_i = (x - xa) (yb - ya) - (py - ya) (xb - xa) = m x - k, with (a, b) the edge's ends
-    lo, hi = _edge_bound(y2 - y1, x1 * (y2 - y1) + (py - y1) * (x2 - x1), area, lo, hi)
-    lo, hi = _edge_bound(y0 - y2, x2 * (y0 - y2) + (py - y2) * (x0 - x2), area, lo, hi)
-    lo, hi = _edge_bound(y1 - y0, x0 * (y1 - y0) + (py - y0) * (x1 - x0), area, lo, hi)
+def _row_span(lo, hi, x_first, inv_step, c_a, c_b):
+    """The columns [c_a, c_b] of a row narrowed to the x interval [lo, hi] where the face's
+    three edge tests can pass, widened by one column for rounding; (c_a, c_b) with c_a > c_b
+    when the row misses the face. Column c's x is ``x_first - c * step``."""
     if not (lo <= hi):  # (also NaN: then the columns stay as they were)
         if lo > hi:
             return c_a, c_a - 1
         return c_a, c_b
     # x decreases with the column: the span's high x is its first column
-    first = (x_first - hi) / step - 1.0
-    last = (x_first - lo) / step + 1.0
+    first = (x_first - hi) * inv_step - 1.0
+    last = (x_first - lo) * inv_step + 1.0
     if first > c_a:
         c_a = int(np.floor(min(first, np.float64(c_b + 1))))
     if last < c_b:
@@ -276,6 +283,8 @@ def _forward_tiles(
     # columns (step 0: one column, no spans)
     x_first = np.float64(xs[0])
     step = (x_first - np.float64(xs[W - 1])) / (W - 1) if W > 1 else 0.0
+    spans = blur <= 0.0 and step > 0.0
+    inv_step = 1.0 / step if spans else 0.0
     for tid in nb.prange(n_meshes * n_ty * n_tx):
         n, r_lo, c_lo, r_hi, c_hi = tile_bounds(tid, n_ty, n_tx, tile, H, W)
         tw = c_hi - c_lo + 1
@@ -305,19 +314,25 @@ def _forward_tiles(
             l0 = (x2 - x1) * (x2 - x1) + (y2 - y1) * (y2 - y1)  # squared edge lengths,
             l1 = (x0 - x2) * (x0 - x2) + (y0 - y2) * (y0 - y2)  # edge i opposite vertex i
             l2 = (x1 - x0) * (x1 - x0) + (y1 - y0) * (y1 - y0)
+            if spans:
+                s0, m0 = _edge_line(x1, y1, x2, y2, area)
+                s1, m1 = _edge_line(x2, y2, x0, y0, area)
+                s2, m2 = _edge_line(x0, y0, x1, y1, area)
             for r in range(max(rec_r[j, 0], r_lo), min(rec_r[j, 1], r_hi) + 1):
                 py = np.float64(ys[r])
                 if py > by1 or py < by0:
                     continue
                 c_a = max(rec_r[j, 2], c_lo)
                 c_b = min(rec_r[j, 3], c_hi)
-                if blur <= 0.0 and step > 0.0:
+                if spans:
                     # Only the columns of the face's span in this row (all three edge tests
                     # can pass), one column of margin for rounding: the test below is
                     # unchanged, so is the result; the box around a thin or slanted face
-                    # is mostly misses.
-                    c_a, c_b = _row_span(x0, y0, x1, y1, x2, y2, py, area, x_first, step,
-                                         c_a, c_b)
+                    # is mostly misses. (Each edge solved for x once per face, above.)
+                    lo, hi = _edge_bound(s0, x1, y1, m0, py, -np.inf, np.inf)
+                    lo, hi = _edge_bound(s1, x2, y2, m1, py, lo, hi)
+                    lo, hi = _edge_bound(s2, x0, y0, m2, py, lo, hi)
+                    c_a, c_b = _row_span(lo, hi, x_first, inv_step, c_a, c_b)
                 for c in range(c_a, c_b + 1):
                     px = np.float64(xs[c])
                     if px > bx1 or px < bx0:
