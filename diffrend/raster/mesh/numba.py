@@ -33,6 +33,7 @@ from ..tiles import pixel_centers_ndc, tile_grid
 from .pixel_math import KEPS, bary_depth, face_area, fragment_vjp, tri_dist2
 
 TILE = 16
+TILE_WORKERS = 64  # forward tasks per call: each reuses its scratch lists over its tiles
 
 
 # ---- binning: each face's pixel range, then its entries in the tiles of that range
@@ -285,112 +286,155 @@ def _forward_tiles(
     step = (x_first - np.float64(xs[W - 1])) / (W - 1) if W > 1 else 0.0
     spans = blur <= 0.0 and step > 0.0
     inv_step = 1.0 / step if spans else 0.0
-    for tid in nb.prange(n_meshes * n_ty * n_tx):
-        n, r_lo, c_lo, r_hi, c_hi = tile_bounds(tid, n_ty, n_tx, tile, H, W)
-        tw = c_hi - c_lo + 1
-        npix = (r_hi - r_lo + 1) * tw
-        cnt = np.zeros(npix, np.int64)
-        kz = np.empty(npix * K, np.float64)
-        kf = np.empty(npix * K, np.int64)
-        kd = np.empty(npix * K, np.float64)
-        kb = np.empty(npix * K * 3, np.float64)
-        for j in range(tile_start[tid], tile_start[tid + 1]):
-            f = tile_faces[j]
-            x0 = np.float64(rec_v[j, 0])
-            y0 = np.float64(rec_v[j, 1])
-            z0 = np.float64(rec_v[j, 2])
-            x1 = np.float64(rec_v[j, 3])
-            y1 = np.float64(rec_v[j, 4])
-            z1 = np.float64(rec_v[j, 5])
-            x2 = np.float64(rec_v[j, 6])
-            y2 = np.float64(rec_v[j, 7])
-            z2 = np.float64(rec_v[j, 8])
-            g = neighbor[f] if has_neighbors else -1
-            bx0 = min(x0, x1, x2) - radius
-            bx1 = max(x0, x1, x2) + radius
-            by0 = min(y0, y1, y2) - radius
-            by1 = max(y0, y1, y2) + radius
-            area = (x2 - x0) * (y1 - y0) - (y2 - y0) * (x1 - x0) + KEPS
-            l0 = (x2 - x1) * (x2 - x1) + (y2 - y1) * (y2 - y1)  # squared edge lengths,
-            l1 = (x0 - x2) * (x0 - x2) + (y0 - y2) * (y0 - y2)  # edge i opposite vertex i
-            l2 = (x1 - x0) * (x1 - x0) + (y1 - y0) * (y1 - y0)
+    n_tasks = n_meshes * n_ty * n_tx
+    # Tasks are dealt round-robin to a fixed number of workers, each with one set of
+    # per-pixel lists reused across its tiles: a thousand small allocations fewer per call,
+    # and neighbouring tiles (alike in cost) go to different workers.
+    n_workers = min(n_tasks, TILE_WORKERS)
+    for wk in nb.prange(n_workers):
+        cnt = np.empty(tile * tile, np.int64)
+        kz = np.empty(tile * tile * K, np.float64)
+        kf = np.empty(tile * tile * K, np.int64)
+        kd = np.empty(tile * tile * K, np.float64)
+        kb = np.empty(tile * tile * K * 3, np.float64)
+        for tid in range(wk, n_tasks, n_workers):
+            _tile_fragments(
+                tid, fv, radius, rng, neighbor, has_neighbors, tile_start, tile_faces, rec_v,
+                rec_r, ys, xs, n_ty, n_tx, K, tile, blur, persp, clip, spans, x_first,
+                inv_step, cnt, kz, kf, kd, kb, p2f, zbuf, bary, dists,
+            )
+
+
+@nb.njit(cache=True)
+def _tile_fragments(
+    tid, fv, radius, rng, neighbor, has_neighbors, tile_start, tile_faces, rec_v, rec_r, ys,
+    xs, n_ty, n_tx, K, tile, blur, persp, clip, spans, x_first, inv_step, cnt, kz, kf, kd, kb,
+    p2f, zbuf, bary, dists,
+):
+    """One (image, tile) task of :func:`_forward_tiles`: its faces' K nearest per pixel into
+    the scratch lists (cnt, kz, kf, kd, kb; at least tile*tile pixels), then all its pixels
+    of the outputs (-1 where fewer than K)."""
+    H = ys.shape[0]
+    W = xs.shape[0]
+    n, r_lo, c_lo, r_hi, c_hi = tile_bounds(tid, n_ty, n_tx, tile, H, W)
+    tw = c_hi - c_lo + 1
+    npix = (r_hi - r_lo + 1) * tw
+    cnt[:npix] = 0
+    for j in range(tile_start[tid], tile_start[tid + 1]):
+        f = tile_faces[j]
+        x0 = np.float64(rec_v[j, 0])
+        y0 = np.float64(rec_v[j, 1])
+        z0 = np.float64(rec_v[j, 2])
+        x1 = np.float64(rec_v[j, 3])
+        y1 = np.float64(rec_v[j, 4])
+        z1 = np.float64(rec_v[j, 5])
+        x2 = np.float64(rec_v[j, 6])
+        y2 = np.float64(rec_v[j, 7])
+        z2 = np.float64(rec_v[j, 8])
+        g = neighbor[f] if has_neighbors else -1
+        bx0 = min(x0, x1, x2) - radius
+        bx1 = max(x0, x1, x2) + radius
+        by0 = min(y0, y1, y2) - radius
+        by1 = max(y0, y1, y2) + radius
+        area = (x2 - x0) * (y1 - y0) - (y2 - y0) * (x1 - x0) + KEPS
+        l0 = (x2 - x1) * (x2 - x1) + (y2 - y1) * (y2 - y1)  # squared edge lengths,
+        l1 = (x0 - x2) * (x0 - x2) + (y0 - y2) * (y0 - y2)  # edge i opposite vertex i
+        l2 = (x1 - x0) * (x1 - x0) + (y1 - y0) * (y1 - y0)
+        # A lower bound of the depth at any pixel inside the face (pz is a convex
+        # combination of z0..z2 there, up to rounding; without perspective correction the
+        # weights sum to (area - KEPS) / area): an inside pixel whose list is full of nearer
+        # faces is skipped before its barycentrics are solved.
+        zlo = -np.inf
+        if g < 0 and blur <= 0.0:
+            wsum = 1.0 if persp else (area - KEPS) / area
+            if wsum > 0.5:
+                zlo = min(z0, z1, z2) * min(wsum, 1.0) * (1.0 - 1e-9)
+        if spans:
+            s0, m0 = _edge_line(x1, y1, x2, y2, area)
+            s1, m1 = _edge_line(x2, y2, x0, y0, area)
+            s2, m2 = _edge_line(x0, y0, x1, y1, area)
+        for r in range(max(rec_r[j, 0], r_lo), min(rec_r[j, 1], r_hi) + 1):
+            py = np.float64(ys[r])
+            if py > by1 or py < by0:
+                continue
+            c_a = max(rec_r[j, 2], c_lo)
+            c_b = min(rec_r[j, 3], c_hi)
             if spans:
-                s0, m0 = _edge_line(x1, y1, x2, y2, area)
-                s1, m1 = _edge_line(x2, y2, x0, y0, area)
-                s2, m2 = _edge_line(x0, y0, x1, y1, area)
-            for r in range(max(rec_r[j, 0], r_lo), min(rec_r[j, 1], r_hi) + 1):
-                py = np.float64(ys[r])
-                if py > by1 or py < by0:
+                # Only the columns of the face's span in this row (all three edge tests
+                # can pass), one column of margin for rounding: the test below is
+                # unchanged, so is the result; the box around a thin or slanted face
+                # is mostly misses. (Each edge solved for x once per face, above.)
+                lo, hi = _edge_bound(s0, x1, y1, m0, py, -np.inf, np.inf)
+                lo, hi = _edge_bound(s1, x2, y2, m1, py, lo, hi)
+                lo, hi = _edge_bound(s2, x0, y0, m2, py, lo, hi)
+                c_a, c_b = _row_span(lo, hi, x_first, inv_step, c_a, c_b)
+            for c in range(c_a, c_b + 1):
+                px = np.float64(xs[c])
+                if px > bx1 or px < bx0:
                     continue
-                c_a = max(rec_r[j, 2], c_lo)
-                c_b = min(rec_r[j, 3], c_hi)
-                if spans:
-                    # Only the columns of the face's span in this row (all three edge tests
-                    # can pass), one column of margin for rounding: the test below is
-                    # unchanged, so is the result; the box around a thin or slanted face
-                    # is mostly misses. (Each edge solved for x once per face, above.)
-                    lo, hi = _edge_bound(s0, x1, y1, m0, py, -np.inf, np.inf)
-                    lo, hi = _edge_bound(s1, x2, y2, m1, py, lo, hi)
-                    lo, hi = _edge_bound(s2, x0, y0, m2, py, lo, hi)
-                    c_a, c_b = _row_span(lo, hi, x_first, inv_step, c_a, c_b)
-                for c in range(c_a, c_b + 1):
-                    px = np.float64(xs[c])
-                    if px > bx1 or px < bx0:
+                e0 = (px - x1) * (y2 - y1) - (py - y1) * (x2 - x1)
+                e1 = (px - x2) * (y0 - y2) - (py - y2) * (x0 - x2)
+                e2 = (px - x0) * (y1 - y0) - (py - y0) * (x1 - x0)
+                # With all z > 0 (binning guarantees it) "inside" is the sign test of
+                # the screen-space barycentrics, so most misses stop here, before any
+                # division: without blur every outside pixel; with blur those farther
+                # from an edge's line (on its outer side) than the blur radius, since
+                # the triangle lies within that edge's inner half-plane.
+                if blur <= 0.0:
+                    if not (e0 * area > 0.0 and e1 * area > 0.0 and e2 * area > 0.0):
                         continue
-                    e0 = (px - x1) * (y2 - y1) - (py - y1) * (x2 - x1)
-                    e1 = (px - x2) * (y0 - y2) - (py - y2) * (x0 - x2)
-                    e2 = (px - x0) * (y1 - y0) - (py - y0) * (x1 - x0)
-                    # With all z > 0 (binning guarantees it) "inside" is the sign test of
-                    # the screen-space barycentrics, so most misses stop here, before any
-                    # division: without blur every outside pixel; with blur those farther
-                    # from an edge's line (on its outer side) than the blur radius, since
-                    # the triangle lies within that edge's inner half-plane.
-                    if blur <= 0.0:
-                        if not (e0 * area > 0.0 and e1 * area > 0.0 and e2 * area > 0.0):
-                            continue
-                    else:
-                        lb = 0.0
-                        if e0 * area < 0.0 and l0 > KEPS:
-                            lb = max(lb, e0 * e0 / l0)
-                        if e1 * area < 0.0 and l1 > KEPS:
-                            lb = max(lb, e1 * e1 / l1)
-                        if e2 * area < 0.0 and l2 > KEPS:
-                            lb = max(lb, e2 * e2 / l2)
-                        if lb * (1.0 - 1e-9) >= blur:  # a lower bound of the distance
-                            continue
-                    b0, b1, b2, inside, pz = bary_depth(
-                        px, py, x0, y0, z0, x1, y1, z1, x2, y2, z2, persp, clip
-                    )
-                    if pz < 0.0:
+                    q = ((r - r_lo) * tw + (c - c_lo)) * K + K - 1
+                    if cnt[q // K] == K and zlo >= kz[q]:
+                        continue  # behind K nearer faces: the list check below would skip it
+                else:
+                    lb = 0.0
+                    if e0 * area < 0.0 and l0 > KEPS:
+                        lb = max(lb, e0 * e0 / l0)
+                    if e1 * area < 0.0 and l1 > KEPS:
+                        lb = max(lb, e1 * e1 / l1)
+                    if e2 * area < 0.0 and l2 > KEPS:
+                        lb = max(lb, e2 * e2 / l2)
+                    if lb * (1.0 - 1e-9) >= blur:  # a lower bound of the distance
                         continue
-                    if not inside and blur <= 0.0:
+                b0, b1, b2, inside, pz = bary_depth(
+                    px, py, x0, y0, z0, x1, y1, z1, x2, y2, z2, persp, clip
+                )
+                if pz < 0.0:
+                    continue
+                if not inside and blur <= 0.0:
+                    continue
+                p = (r - r_lo) * tw + (c - c_lo)
+                base = p * K
+                if g < 0 and cnt[p] == K and not (pz < kz[base + K - 1]):
+                    continue  # cannot enter the list: skip the distance
+                if inside and g < 0:
+                    # Inside pixels are listed whatever their distance: compute it only
+                    # for the faces that survive (NaN marks it as owed).
+                    sd = np.nan
+                else:
+                    d = tri_dist2(px, py, x0, y0, x1, y1, x2, y2)
+                    if not inside and d >= blur:
                         continue
-                    p = (r - r_lo) * tw + (c - c_lo)
-                    base = p * K
-                    if g < 0 and cnt[p] == K and not (pz < kz[base + K - 1]):
-                        continue  # cannot enter the list: skip the distance
-                    if inside and g < 0:
-                        # Inside pixels are listed whatever their distance: compute it only
-                        # for the faces that survive (NaN marks it as owed).
-                        sd = np.nan
-                    else:
-                        d = tri_dist2(px, py, x0, y0, x1, y1, x2, y2)
-                        if not inside and d >= blur:
-                            continue
-                        sd = -d if inside else d
-                    if g >= 0 and _neighbor_wins(fv, g, f, sd, px, py, radius, blur, rng,
-                                                 persp, clip):
-                        # Halves of a face split by near-plane clipping: only the one with
-                        # the smaller signed distance is listed, so the half containing the
-                        # pixel wins (PyTorch3D compares unsigned distances, a coin toss
-                        # near the shared edge, and only while the other is in the list).
-                        continue
-                    cnt[p] = _insert(kz, kf, kd, kb, base, cnt[p], K, pz, f, sd, b0, b1, b2)
-        for p in range(npix):
-            r = r_lo + p // tw
-            c = c_lo + p % tw
-            base = p * K
-            for k in range(cnt[p]):
+                    sd = -d if inside else d
+                if g >= 0 and _neighbor_wins(fv, g, f, sd, px, py, radius, blur, rng,
+                                             persp, clip):
+                    # Halves of a face split by near-plane clipping: only the one with
+                    # the smaller signed distance is listed, so the half containing the
+                    # pixel wins (PyTorch3D compares unsigned distances, a coin toss
+                    # near the shared edge, and only while the other is in the list).
+                    continue
+                cnt[p] = _insert(kz, kf, kd, kb, base, cnt[p], K, pz, f, sd, b0, b1, b2)
+    # Outputs as flat arrays, a row of the tile at a time (no index arithmetic per entry).
+    pf = p2f.reshape(-1)
+    zf = zbuf.reshape(-1)
+    df = dists.reshape(-1)
+    bf = bary.reshape(-1)
+    for r in range(r_lo, r_hi + 1):
+        o = ((n * H + r) * W + c_lo) * K  # flat index of (n, r, c_lo, 0)
+        base = (r - r_lo) * tw * K
+        for c in range(c_lo, c_hi + 1):
+            m = cnt[(r - r_lo) * tw + c - c_lo]
+            for k in range(m):
                 f = kf[base + k]
                 d = kd[base + k]
                 if np.isnan(d):
@@ -400,19 +444,21 @@ def _forward_tiles(
                         np.float64(fv[f, 1, 0]), np.float64(fv[f, 1, 1]),
                         np.float64(fv[f, 2, 0]), np.float64(fv[f, 2, 1]),
                     )
-                p2f[n, r, c, k] = f
-                zbuf[n, r, c, k] = kz[base + k]
-                dists[n, r, c, k] = d
-                bary[n, r, c, k, 0] = kb[(base + k) * 3]
-                bary[n, r, c, k, 1] = kb[(base + k) * 3 + 1]
-                bary[n, r, c, k, 2] = kb[(base + k) * 3 + 2]
-            for k in range(cnt[p], K):  # outputs come uninitialised: one pass, not two
-                p2f[n, r, c, k] = -1
-                zbuf[n, r, c, k] = -1.0
-                dists[n, r, c, k] = -1.0
-                bary[n, r, c, k, 0] = -1.0
-                bary[n, r, c, k, 1] = -1.0
-                bary[n, r, c, k, 2] = -1.0
+                pf[o + k] = f
+                zf[o + k] = kz[base + k]
+                df[o + k] = d
+                bf[3 * (o + k)] = kb[3 * (base + k)]
+                bf[3 * (o + k) + 1] = kb[3 * (base + k) + 1]
+                bf[3 * (o + k) + 2] = kb[3 * (base + k) + 2]
+            for k in range(m, K):  # outputs come uninitialised: one pass, not two
+                pf[o + k] = -1
+                zf[o + k] = -1.0
+                df[o + k] = -1.0
+                bf[3 * (o + k)] = -1.0
+                bf[3 * (o + k) + 1] = -1.0
+                bf[3 * (o + k) + 2] = -1.0
+            o += K
+            base += K
 
 
 @nb.njit(parallel=True, cache=True)
