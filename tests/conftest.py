@@ -8,7 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+
+# Idle OpenMP threads wait passively, as diffrend sets when imported before torch (here torch
+# comes first): the kernels are not slowed by torch's spinning threads, and diffrend's
+# warning about them stays out of every test (tests/test_threads.py checks it).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
 
 # Without a GPU the Triton kernels' tests run them in Triton's interpreter, which must be
 # chosen before triton is first imported (afterwards its jit functions stay compiled-only,

@@ -183,3 +183,41 @@ def test_kernels_follow_torch_thread_count():
         torch.set_num_threads(before)
     with kernel_lock():
         assert numba.get_num_threads() == min(before, numba.config.NUMBA_NUM_THREADS)
+
+
+_ORDER_PROBE = textwrap.dedent("""
+    import sys, warnings
+    warnings.simplefilter("always")
+    if sys.argv[1] == "torch":
+        import torch
+    import diffrend
+    import torch
+    from diffrend.threads import PerformanceWarning, kernel_lock
+    torch.set_num_threads(int(sys.argv[2]))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            with kernel_lock():
+                pass
+    print("WARNINGS", sum(issubclass(w.category, PerformanceWarning) for w in seen))
+""")
+
+
+@pytest.mark.parametrize(("first", "threads", "policy", "expected"), [
+    ("torch", 2, None, 1),         # torch's threads busy-wait: said once, not per launch
+    ("diffrend", 2, None, 0),      # diffrend set OMP_WAIT_POLICY before torch read it
+    ("torch", 2, "ACTIVE", 0),     # the user's own choice
+    ("torch", 1, None, 0),         # one thread: no other core to spin on
+])
+def test_warns_when_torch_threads_busy_wait(first, threads, policy, expected):
+    """torch imported before diffrend with no OMP wait policy set: one PerformanceWarning at
+    the first multi-threaded kernel launch, none otherwise."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")}
+    env["NUMBA_NUM_THREADS"] = "2"  # (so the 2-thread cases hold on a 1-core machine too)
+    if policy is not None:
+        env["OMP_WAIT_POLICY"] = policy
+    proc = subprocess.run([sys.executable, "-c", _ORDER_PROBE, first, str(threads)],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"WARNINGS {expected}" in proc.stdout, proc.stdout + proc.stderr[-2000:]
