@@ -4,19 +4,13 @@ torchrun, rank 0 alone writes; the library side is tests/test_fit_distributed.py
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
+from dist_env import worker_env
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    return env
 
 
 def test_cli_nproc_two_ranks_rank_zero_writes(tmp_path: Path) -> None:
@@ -24,7 +18,7 @@ def test_cli_nproc_two_ranks_rank_zero_writes(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "diffrend", "fit", "--iters", "6", "--image-size", "32",
          "--views", "6", "--heldout", "2", "--remesh-every", "2", "--nproc", "2", "-o",
-         str(out)], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+         str(out)], cwd=ROOT, env=worker_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     text = proc.stdout + proc.stderr
     assert text.count("wrote ") == 1 and text.count("6 steps in") == 1  # rank 0 only
@@ -62,7 +56,7 @@ def test_cli_nproc_bad_init_is_said_once(tmp_path: Path) -> None:
     bad.write_text("garbage\n")
     proc = subprocess.run(
         [sys.executable, "-m", "diffrend", "fit", "--nproc", "2", "--init", str(bad), "-o",
-         str(tmp_path / "out")], cwd=ROOT, env=_env(), capture_output=True, text=True,
+         str(tmp_path / "out")], cwd=ROOT, env=worker_env(), capture_output=True, text=True,
         timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.count("Invalid value for --init") == 1
@@ -76,7 +70,7 @@ def test_cli_nproc_failure_is_one_report(tmp_path: Path) -> None:
     bad.write_text("not json")
     proc = subprocess.run(
         [sys.executable, "-m", "diffrend", "fit", "--nproc", "2", "--data", str(bad), "-o",
-         str(tmp_path / "out")], cwd=ROOT, env=_env(), capture_output=True, text=True,
+         str(tmp_path / "out")], cwd=ROOT, env=worker_env(), capture_output=True, text=True,
         timeout=300)
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert proc.stderr.count("cannot read JSON") == 1

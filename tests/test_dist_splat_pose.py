@@ -5,7 +5,6 @@ ranks give a one-process run's Gaussians (densified alike) and pose, the trials 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from dist_env import worker_env
 
 from diffrend.jobs.distributed import DistContext
 
@@ -26,13 +26,6 @@ WORKER = Path(__file__).with_name("dist_sp_worker.py")
 # size: about 2); 1e-5 leaves room for that to grow and is far below a pixel (1/16 here).
 # The rotations are held in this test: see dist_sp_worker.SPLAT.
 ATOL = 1e-5
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    return env
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +41,7 @@ def two_ranks(tmp_path_factory: pytest.TempPathFactory) -> dict:
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
          str(WORKER), str(tmp / "two.pt"), "--pose-job", str(tmp / "pose"),
-         "--splat-checkpoint", str(tmp / "splat.pt")], cwd=ROOT, env=_env(),
+         "--splat-checkpoint", str(tmp / "splat.pt")], cwd=ROOT, env=worker_env(),
         capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     out = torch.load(tmp / "two.pt", weights_only=False)
@@ -164,7 +157,7 @@ def test_cli_splat_nproc_two_ranks_rank_zero_writes(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "diffrend", "splat", "--iters", "8", "--image-size", "32",
          "--views", "4", "--heldout", "2", "--points", "300", "--sh-degree", "1", "--nproc",
-         "2", "-o", str(out)], cwd=ROOT, env=_env(), capture_output=True, text=True,
+         "2", "-o", str(out)], cwd=ROOT, env=worker_env(), capture_output=True, text=True,
         timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     text = proc.stdout + proc.stderr

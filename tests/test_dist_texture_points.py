@@ -7,7 +7,6 @@ tests/dist_tp_worker.py."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from dist_env import worker_env
 
 from diffrend.jobs.distributed import DistContext
 from diffrend.jobs.fit_points import fit_points
@@ -30,13 +30,6 @@ WORKER = Path(__file__).with_name("dist_tp_worker.py")
 TOL = 1e-5
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    return env
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict, Path]:
     """(one process's results, two ranks' results, the two ranks' checkpoint folder)."""
@@ -49,7 +42,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict, Path]:
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
          str(WORKER), str(tmp / "two.pt"), str(ck2)],
-        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+        cwd=ROOT, env=worker_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     two = torch.load(tmp / "two.pt", weights_only=False)
     one = fits(DistContext(), ck1)
@@ -141,7 +134,7 @@ def test_cli_fit_points_nproc_two_rank_zero_writes(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "diffrend", "fit-points", "--iters", "4", "--points", "500",
          "--image-size", "32", "--views", "4", "--heldout", "2", "--nproc", "2", "-o",
-         str(out)], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+         str(out)], cwd=ROOT, env=worker_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     text = proc.stdout + proc.stderr
     assert text.count("wrote ") == 1 and text.count("4 steps in") == 1  # rank 0 only

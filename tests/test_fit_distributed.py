@@ -3,13 +3,13 @@ one-process run's mesh, checkpoints resume across world sizes, and the collectiv
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from dist_env import worker_env
 
 from diffrend.jobs.distributed import DistContext
 from diffrend.jobs.fit_mesh import fit_mesh
@@ -24,19 +24,12 @@ WORKER = Path(__file__).with_name("dist_fit_worker.py")
 REL_TOL = 1e-5
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    return env
-
-
 def _worker(out: Path, ranks: int, *extra: str, restarts: int = 0) -> dict:
     launch = ([sys.executable, "-m", "torch.distributed.run", "--standalone",
                f"--nproc-per-node={ranks}", f"--max-restarts={restarts}"]
               if ranks > 1 else [sys.executable])
     try:
-        proc = subprocess.run([*launch, str(WORKER), str(out), *extra], cwd=ROOT, env=_env(),
+        proc = subprocess.run([*launch, str(WORKER), str(out), *extra], cwd=ROOT, env=worker_env(),
                               capture_output=True, text=True, timeout=300)
     except subprocess.TimeoutExpired as e:  # a hang: show what the processes said
         said = [(s.decode(errors="replace") if isinstance(s, bytes) else s or "")
@@ -103,7 +96,7 @@ def test_views_per_step_below_world_size_is_refused() -> None:
     ctx = DistContext(rank=0, world_size=8)
     with pytest.raises(ValueError, match="views_per_step"):
         fit_mesh(data, settings=replace(SETTINGS, views_per_step=4), dist=ctx, progress=False)
-    with pytest.raises(ValueError, match="4 training views are fewer than the 8 processes"):
+    with pytest.raises(ValueError, match=r"data has 4 views, fewer than the number of processes"):
         fit_mesh(data, settings=replace(SETTINGS, views_per_step=8), dist=ctx, progress=False)
 
 

@@ -128,6 +128,22 @@ def shard(items: Sequence[T], ctx: DistContext) -> list[T]:
     return list(items[ctx.rank::ctx.world_size])
 
 
+def check_views_per_rank(views_per_step: int, n_views: int, ctx: DistContext) -> None:
+    """Refuse a run in which some process would render no view in a step.
+
+    Raises:
+        ValueError: ``views_per_step`` or ``n_views`` (the training views) below
+            ``ctx.world_size``.
+    """
+    if views_per_step < ctx.world_size:
+        raise ValueError(f"settings.views_per_step ({views_per_step}) must be at least the "
+                         f"number of processes ({ctx.world_size}): each renders at least one "
+                         "view a step")
+    if n_views < ctx.world_size:
+        raise ValueError(f"data has {n_views} views, fewer than the number of processes "
+                         f"({ctx.world_size}): each renders at least one view a step")
+
+
 def _env_int(name: str, default: int) -> int:
     value = os.environ.get(name)
     if value is None or value == "":

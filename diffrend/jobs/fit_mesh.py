@@ -45,7 +45,7 @@ from ..ops import map_vertex_attributes, remesh
 from ..shading import TexturesUV, TexturesVertex
 from ..structures import Meshes, ico_sphere, subdivide_meshes
 from .adaptive import pixels_per_unit, target_edge_lengths, vertex_errors
-from .distributed import DistContext
+from .distributed import DistContext, check_views_per_rank
 from .framing import object_sphere
 from .pictures import to_uint8
 from .pyramid import grey_pyramid, pyramid_texture
@@ -683,12 +683,7 @@ def fit_mesh(
         raise ValueError("settings must be a FitMeshSettings")
     n_views, _ = check_views(data)
     dist = dist if dist is not None else DistContext()
-    if settings.views_per_step < dist.world_size:
-        raise ValueError(f"settings.views_per_step ({settings.views_per_step}) must be at "
-                         f"least the number of processes ({dist.world_size})")
-    if n_views < dist.world_size:  # a step draws at most n_views views
-        raise ValueError(f"{n_views} training views are fewer than the {dist.world_size} "
-                         "processes: each process renders at least one view a step")
+    check_views_per_rank(settings.views_per_step, n_views, dist)
     options = RunOptions(checkpoint, checkpoint_every, resume, progress and dist.is_main)
     if init is None:
         init = initial_mesh(data, settings)

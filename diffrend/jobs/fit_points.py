@@ -33,7 +33,7 @@ from ..modules.points import PointsRenderer
 from ..raster import PointsRasterizationSettings, PointsRasterizer
 from ..render.compositing import AlphaCompositor
 from ..structures import Pointclouds
-from .distributed import DistContext
+from .distributed import DistContext, check_views_per_rank
 from .framing import object_sphere
 from .pictures import to_uint8
 from .runner import RunOptions, Snapshots, run
@@ -341,12 +341,7 @@ def fit_points(
         raise ValueError("settings must be a FitPointsSettings")
     n_views, _ = check_views(data)
     dist = dist if dist is not None else DistContext()
-    if settings.views_per_step < dist.world_size:
-        raise ValueError(f"settings.views_per_step ({settings.views_per_step}) must be at "
-                         f"least the number of processes ({dist.world_size})")
-    if n_views < dist.world_size:  # each rank renders at least one view a step
-        raise ValueError(f"data has {n_views} views, fewer than the number of processes "
-                         f"({dist.world_size})")
+    check_views_per_rank(settings.views_per_step, n_views, dist)
     options = RunOptions(checkpoint, checkpoint_every, resume, progress and dist.is_main)
     snap_idx = snapshot_indices(n_views, settings.snapshot_views)
     signature = {"job": "fit_points", "settings": asdict(settings), "seed": seed,

@@ -24,7 +24,7 @@ import torch
 from ..io.views import MultiViewData
 from ..shading import TexturesUV
 from ..structures import Meshes
-from .distributed import DistContext
+from .distributed import DistContext, check_views_per_rank
 from .pictures import to_uint8
 from .pyramid import grey_pyramid, pyramid_texture
 from .runner import RunOptions, Snapshots, run
@@ -230,12 +230,7 @@ def fit_texture(
     uvs = _uvs(mesh)
     n_views, _ = check_views(data)
     dist = dist if dist is not None else DistContext()
-    if settings.views_per_step < dist.world_size:
-        raise ValueError(f"settings.views_per_step ({settings.views_per_step}) must be at "
-                         f"least the number of processes ({dist.world_size})")
-    if n_views < dist.world_size:  # each rank renders at least one view a step
-        raise ValueError(f"data has {n_views} views, fewer than the number of processes "
-                         f"({dist.world_size})")
+    check_views_per_rank(settings.views_per_step, n_views, dist)
     options = RunOptions(checkpoint, checkpoint_every, resume, progress and dist.is_main)
     mesh = mesh.to(data.images.device)
     snap_idx = snapshot_indices(n_views, settings.snapshot_views)

@@ -35,7 +35,7 @@ from ..ops import knn_points
 from ..splat import rasterization
 from ..splat.sh import SH_C0  # the degree-0 basis: colour = SH_C0 * sh0 + 0.5
 from .densify import PARAM_NAMES, densify_and_prune, reset_opacities
-from .distributed import DistContext
+from .distributed import DistContext, check_views_per_rank
 from .pictures import to_uint8
 from .runner import RunOptions, Snapshots, run
 from .views import snapshot_indices
@@ -426,10 +426,7 @@ def fit_splat(
         raise ValueError(f"settings.views_per_step ({settings.views_per_step}) must be at "
                          f"most the number of training views ({n_views})")
     dist = dist if dist is not None else DistContext()
-    if settings.views_per_step < dist.world_size:
-        raise ValueError(f"settings.views_per_step ({settings.views_per_step}) must be at "
-                         f"least the number of processes ({dist.world_size}): each renders "
-                         f"at least one view a step")
+    check_views_per_rank(settings.views_per_step, n_views, dist)
     options = RunOptions(checkpoint, checkpoint_every, resume, progress and dist.is_main)
     snap_idx = snapshot_indices(n_views, settings.snapshot_views)
     signature = {"job": "fit_splat", "settings": asdict(settings), "seed": seed,
