@@ -424,17 +424,27 @@ def _tile_fragments(
                     # near the shared edge, and only while the other is in the list).
                     continue
                 cnt[p] = _insert(kz, kf, kd, kb, base, cnt[p], K, pz, f, sd, b0, b1, b2)
-    # Outputs as flat arrays, a row of the tile at a time (no index arithmetic per entry).
+    # Outputs as flat arrays, a row of the tile at a time: the row is filled with -1 in
+    # contiguous runs (vectorised stores), then the listed entries written over it.
     pf = p2f.reshape(-1)
     zf = zbuf.reshape(-1)
     df = dists.reshape(-1)
     bf = bary.reshape(-1)
     for r in range(r_lo, r_hi + 1):
-        o = ((n * H + r) * W + c_lo) * K  # flat index of (n, r, c_lo, 0)
-        base = (r - r_lo) * tw * K
+        o0 = ((n * H + r) * W + c_lo) * K  # flat index of (n, r, c_lo, 0)
+        for i in range(o0, o0 + tw * K):
+            pf[i] = -1
+        for i in range(o0, o0 + tw * K):
+            zf[i] = -1.0
+        for i in range(o0, o0 + tw * K):
+            df[i] = -1.0
+        for i in range(3 * o0, 3 * (o0 + tw * K)):
+            bf[i] = -1.0
         for c in range(c_lo, c_hi + 1):
-            m = cnt[(r - r_lo) * tw + c - c_lo]
-            for k in range(m):
+            p = (r - r_lo) * tw + c - c_lo
+            o = o0 + (c - c_lo) * K
+            base = p * K
+            for k in range(cnt[p]):
                 f = kf[base + k]
                 d = kd[base + k]
                 if np.isnan(d):
@@ -450,15 +460,6 @@ def _tile_fragments(
                 bf[3 * (o + k)] = kb[3 * (base + k)]
                 bf[3 * (o + k) + 1] = kb[3 * (base + k) + 1]
                 bf[3 * (o + k) + 2] = kb[3 * (base + k) + 2]
-            for k in range(m, K):  # outputs come uninitialised: one pass, not two
-                pf[o + k] = -1
-                zf[o + k] = -1.0
-                df[o + k] = -1.0
-                bf[3 * (o + k)] = -1.0
-                bf[3 * (o + k) + 1] = -1.0
-                bf[3 * (o + k) + 2] = -1.0
-            o += K
-            base += K
 
 
 @nb.njit(parallel=True, cache=True)
