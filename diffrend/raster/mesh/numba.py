@@ -1,12 +1,12 @@
 """Numba CPU kernels of the mesh rasterizer: forward (pick K faces per pixel) and backward.
 
 Forward: faces are binned into tiles (:func:`bin_faces`, with :mod:`..numba_shared`'s
-count pass); one parallel task per (mesh, tile)
-walks its faces in ascending index order and, for each pixel of the face's box inside the
-tile, keeps a sorted list of the K nearest faces (by depth, then face index). Backward:
-a fixed number of row bands (set by the problem size, not the thread count) each add their
-(pixel, k) contributions into their own gradient buffer; the buffers are summed in order
-(deterministic).
+count pass); each (mesh, tile) task, dealt round-robin to a fixed number of parallel
+workers, walks its faces in ascending index order and, for each pixel of the face's span in
+each row of the tile, keeps a sorted list of the K nearest faces (by depth, then face
+index). Backward: a fixed number of row bands (set by the problem size, not the thread
+count) each add their (pixel, k) contributions into their own gradient buffer; the buffers
+are summed in order (deterministic).
 Both compile once and are cached on disk (``cache=True``).
 """
 
