@@ -95,3 +95,73 @@ def test_forward_in_view_groups_equals_one_call():
     (g_grouped,) = torch.autograd.grad(grouped.square().sum(), v2)
     torch.testing.assert_close(grouped, whole)
     torch.testing.assert_close(g_grouped, g_whole, rtol=1e-5, atol=1e-6)
+
+
+def _soft_fragments(dtype, seed=0, shape=(2, 6, 7, 5)):
+    """Random soft fragments: ascending depths per pixel, empty slots at the back, image 1
+    with fewer faces than image 0 (so the packed colours have padding rows)."""
+    g = torch.Generator().manual_seed(seed)
+    count = torch.randint(0, shape[-1] + 1, shape[:-1], generator=g)
+    count[1] //= 2
+    valid = torch.arange(shape[-1]) < count[..., None]
+    p2f = torch.where(valid, torch.randint(0, 50, shape, generator=g), -1)
+    zbuf = torch.where(valid, 2.0 + torch.rand(shape, generator=g, dtype=dtype).cumsum(-1)
+                       * 1e-4, -torch.ones((), dtype=dtype))
+    dists = torch.where(valid, torch.randn(shape, generator=g, dtype=dtype) * 1e-3,
+                        -torch.ones((), dtype=dtype))
+    bary = torch.rand((*shape, 3), generator=g, dtype=dtype)
+    return dr.Fragments(p2f, zbuf, bary, dists)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("channels", [3, 2])  # 2: no kernel (scatter, then the reference)
+def test_packed_softmax_blend_equals_scatter_then_blend(dtype, channels):
+    from diffrend.render.blend import softmax_rgb_blend, softmax_rgb_blend_packed
+
+    fr = _soft_fragments(dtype)
+    keep = visible_entries("softmax", fr, gamma=1e-4, znear=1.0, zfar=100.0)
+    keep &= torch.rand(keep.shape, generator=torch.Generator().manual_seed(3)) < 0.8
+    compact, where = compact_fragments(fr, keep)
+    assert compact.pix_to_face.shape[1] > int(keep[1].sum())  # image 1 has padding rows
+    params = dr.BlendParams(sigma=1e-3, gamma=1e-4, background_color=(0.2, 0.5, 0.9)[:channels])
+    colors0 = torch.rand((*compact.pix_to_face.shape, channels),
+                         generator=torch.Generator().manual_seed(4), dtype=dtype)
+    weights = torch.rand((2, 6, 7, channels + 1), generator=torch.Generator().manual_seed(5),
+                         dtype=dtype)
+    results = []
+    for packed in (True, False):
+        colors = colors0.clone().requires_grad_()
+        d = fr.dists.clone().requires_grad_()
+        z = fr.zbuf.clone().requires_grad_()
+        f = dr.Fragments(fr.pix_to_face, z, fr.bary_coords, d)
+        if packed:
+            img = softmax_rgb_blend_packed(colors, keep, where, f, params)
+        else:  # the dense kernel (or, for 2 channels, the reference)
+            img = softmax_rgb_blend(scatter_colors(colors, where, tuple(keep.shape)), f, params)
+        grads = torch.autograd.grad((img * weights).sum(), (colors, d, z))
+        results.append((img.detach(), *grads))
+    # The same arithmetic in the same order: equal (the dense kernel is held to the
+    # reference in tests/test_blend.py).
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    pad = torch.ones(colors0.shape[:2], dtype=torch.bool)
+    pad.view(-1)[where[1]] = False
+    assert pad.any() and (results[0][1][pad] == 0).all()  # padding rows get no gradient
+
+
+def test_packed_softmax_blend_errors_name_the_argument():
+    from diffrend.render.blend import softmax_rgb_blend_packed
+
+    fr = _soft_fragments(torch.float32)
+    keep = fr.pix_to_face >= 0
+    compact, where = compact_fragments(fr, keep)
+    colors = torch.rand((*compact.pix_to_face.shape, 3))
+    params = dr.BlendParams()
+    with pytest.raises(ValueError, match="keep must be a bool tensor"):
+        softmax_rgb_blend_packed(colors, keep.int(), where, fr, params)
+    with pytest.raises(ValueError, match="colors must be packed"):
+        softmax_rgb_blend_packed(colors[:1], keep, where, fr, params)
+    with pytest.raises(ValueError, match="pix_to_face"):
+        softmax_rgb_blend_packed(colors, keep, where, dr.Fragments(None, fr.zbuf,
+                                                                   fr.bary_coords, fr.dists),
+                                 params)

@@ -135,11 +135,10 @@ def test_host_tensor_and_check_on_device_on_cpu():
 def test_compaction_nonzero_with_known_count_equals_nonzero():
     from diffrend.render.compact import _nonzero
 
-    keep = torch.rand(2, 5, 4, 3, generator=torch.Generator().manual_seed(0)) > 0.6
+    keep = torch.rand(240, generator=torch.Generator().manual_seed(0)) > 0.6
     got = _nonzero(keep, int(keep.sum()))
-    for a, b in zip(got, torch.nonzero(keep, as_tuple=True), strict=True):
-        assert torch.equal(a, b)
-    assert all(x.numel() == 0 for x in _nonzero(torch.zeros(2, 3, dtype=torch.bool), 0))
+    assert got.numel() > 0 and torch.equal(got, torch.nonzero(keep)[:, 0])
+    assert _nonzero(torch.zeros(6, dtype=torch.bool), 0).numel() == 0
 
 
 @pytest.mark.cuda

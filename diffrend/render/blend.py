@@ -25,6 +25,7 @@ import torch
 
 from ..ops.transfer import host_tensor
 from ..raster import Fragments
+from .compact import scatter_colors
 
 __all__ = [
     "ALPHA_AGGREGATIONS",
@@ -36,6 +37,7 @@ __all__ = [
     "sigmoid_alpha_blend",
     "sigmoid_alpha_blend_reference",
     "softmax_rgb_blend",
+    "softmax_rgb_blend_packed",
     "softmax_rgb_blend_reference",
 ]
 
@@ -456,7 +458,71 @@ def softmax_rgb_blend(
             fragments.pix_to_face; sigma or gamma not > 0; znear >= zfar or a badly shaped
             znear/zfar; background_color without one entry per channel.
     """
-    N = _check_inputs(colors, fragments, ("dists", "zbuf"))[0]
+    return _softmax_rgb_blend(colors, None, fragments, blend_params, znear, zfar,
+                              check_clip_values)
+
+
+def softmax_rgb_blend_packed(
+    colors: torch.Tensor,
+    keep: torch.Tensor,
+    where: tuple[torch.Tensor, torch.Tensor],
+    fragments: Fragments,
+    blend_params: BlendParams,
+    znear: float | torch.Tensor = 1.0,
+    zfar: float | torch.Tensor = 100.0,
+    *,
+    check_clip_values: bool = True,
+) -> torch.Tensor:
+    """:func:`softmax_rgb_blend` of colours given only where ``keep`` is set, the layout
+    :func:`~diffrend.render.compact.compact_fragments` makes: equal to blending
+    ``scatter_colors(colors, where, ...)`` (colour zero at the other slots), without
+    building the dense (N, H, W, K, C) colours or their gradient. The Numba kernel reads
+    the packed colours directly; other cases scatter them and call
+    :func:`softmax_rgb_blend`.
+
+    Args:
+        colors: (N, M, 1, 1, C) packed colours (padding rows are ignored).
+        keep: (N, H, W, K) bool, the kept slots, all with ``pix_to_face >= 0``.
+        where: ``compact_fragments``' (source, dest) index of the kept slots.
+        fragments, blend_params, znear, zfar, check_clip_values: as in
+            :func:`softmax_rgb_blend`.
+
+    Returns:
+        (N, H, W, C + 1), differentiable w.r.t. colors, fragments.dists, fragments.zbuf and
+        a background_color tensor.
+    """
+    p2f = getattr(fragments, "pix_to_face", None)
+    if not isinstance(p2f, torch.Tensor) or p2f.ndim != 4:
+        raise ValueError("fragments.pix_to_face must be an (N, H, W, K) tensor")
+    shape = tuple(p2f.shape)
+    if not isinstance(keep, torch.Tensor) or keep.shape != shape or keep.dtype != torch.bool:
+        got = f"{keep.dtype} {tuple(keep.shape)}" if isinstance(keep, torch.Tensor) else keep
+        raise ValueError(f"keep must be a bool tensor of shape {shape}, got {got}")
+    if (not isinstance(colors, torch.Tensor) or colors.ndim != 5 or colors.shape[0] != shape[0]
+            or colors.shape[2:4] != (1, 1)):
+        got = tuple(colors.shape) if isinstance(colors, torch.Tensor) else type(colors).__name__
+        raise ValueError(f"colors must be packed (N, M, 1, 1, C) with N = {shape[0]}, got {got}")
+    return _softmax_rgb_blend(colors, (keep, where), fragments, blend_params, znear, zfar,
+                              check_clip_values)
+
+
+def _softmax_rgb_blend(
+    colors: torch.Tensor,
+    packing: tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]] | None,
+    fragments: Fragments,
+    blend_params: BlendParams,
+    znear: float | torch.Tensor,
+    zfar: float | torch.Tensor,
+    check_clip_values: bool,
+) -> torch.Tensor:
+    """Checks, then the kernel or the reference; ``packing`` = (keep, where) for packed
+    colours (:func:`softmax_rgb_blend_packed`), None for dense ones."""
+    shape = tuple(fragments.pix_to_face.shape) if torch.is_tensor(
+        getattr(fragments, "pix_to_face", None)) else ()
+    # packed colours are checked as the dense ones they stand for (a zero-size view)
+    dense_like = colors if packing is None else colors.new_empty(()).expand(
+        *shape, colors.shape[-1])
+    N = _check_inputs(dense_like, fragments, ("dists", "zbuf"))[0]
     sigma = _check_positive("blend_params.sigma", blend_params.sigma)
     gamma = _check_positive("blend_params.gamma", blend_params.gamma)
     zn, zf = _check_clip(znear, zfar, N, check_clip_values)
@@ -466,15 +532,35 @@ def softmax_rgb_blend(
     # the kernel is written for RGB; other channel counts take the pure-torch path
     if (clip_grad or colors.shape[-1] != 3
             or not (_is_default(blend_params) and _use_kernel(colors, dists, zbuf))):
+        if packing is not None:
+            colors = scatter_colors(colors, packing[1], shape)
         return softmax_rgb_blend_reference(colors, fragments, blend_params, znear, zfar,
                                            check_clip_values=check_clip_values)
-    from .blend_kernels import softmax_blend_cpu
+    from .blend_kernels import softmax_blend_cpu, softmax_blend_packed_cpu
 
     def per_image(z: float | torch.Tensor) -> np.ndarray:
         t = torch.as_tensor(z, dtype=torch.float64).detach().cpu().reshape(-1)
         return np.ascontiguousarray(t.expand(N).numpy())
 
-    return softmax_blend_cpu(
-        colors, dists, zbuf, fragments.pix_to_face.to(torch.int64),
-        _background(blend_params, colors), per_image(zn), per_image(zf), sigma, gamma,
-    )
+    args = (fragments.pix_to_face.to(torch.int64), _background(blend_params, colors),
+            per_image(zn), per_image(zf), sigma, gamma)
+    if packing is None:
+        return softmax_blend_cpu(colors, dists, zbuf, *args)
+    keep, (source, dest) = packing
+    return softmax_blend_packed_cpu(colors, keep, _first_rows(source, dest, shape), dists, zbuf,
+                                    *args)
+
+
+def _first_rows(source: torch.Tensor, dest: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """(N * H * W,) int64: the packed row of each pixel's first kept slot (any value for a
+    pixel with none), from compact_fragments' (source, dest) of the T kept slots. O(T + P):
+    counts the kept slots per pixel rather than reading the (N, H, W, K) mask."""
+    N, H, W, K = shape
+    pixel = source // K
+    counts = torch.bincount(pixel, minlength=N * H * W)
+    first = counts.cumsum(0) - counts  # rank among all kept slots
+    if dest.numel():  # plus the image's padding before it: dest - rank, the same per image
+        shift = torch.zeros(N, dtype=torch.int64)
+        shift[pixel // (H * W)] = dest - torch.arange(dest.numel())
+        first += shift.repeat_interleave(H * W)
+    return first

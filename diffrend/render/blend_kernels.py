@@ -64,8 +64,23 @@ def _scan(zbuf, p2f, p, K, zf, inv_zrange, idx):
     return cnt, m, kstar
 
 
+@nb.njit(cache=True, inline="always")
+def _color_index(packed, keep, p, k, c):
+    """(row of the colours array that slot k of pixel p reads, or -1 for colour zero; the next
+    packed row). Dense colours: row ``c + k``, with c = p * K. Packed colours: the kept slots
+    of pixel p in ascending k hold rows c, c + 1, ...; a valid slot that is not kept has
+    colour zero (see diffrend.render.compact)."""
+    if not packed:
+        return c + k, c
+    if keep[p, k]:
+        return c, c + 1
+    return -1, c
+
+
 @nb.njit(parallel=True, cache=True)
-def _softmax_forward(colors, dists, zbuf, p2f, bg, znear, zfar, width, hw, sigma, gamma, out):
+def _softmax_forward(colors, dists, zbuf, p2f, bg, znear, zfar, width, hw, sigma, gamma,
+                     packed, keep, first, out):
+    # colors: (rows, 3); first[p]: the row of pixel p's first colour (see _color_index).
     P, K = dists.shape
     inv_sigma = 1.0 / sigma
     inv_gamma = 1.0 / gamma
@@ -83,6 +98,7 @@ def _softmax_forward(colors, dists, zbuf, p2f, bg, znear, zfar, width, hw, sigma
             c1 = delta * bg[1]
             c2 = delta * bg[2]
             trans = 1.0  # prod_k (1 - prob_k)
+            c = first[p]
             for j in range(cnt):
                 k = idx[j]
                 x = -dists[p, k] * inv_sigma
@@ -90,9 +106,11 @@ def _softmax_forward(colors, dists, zbuf, p2f, bg, znear, zfar, width, hw, sigma
                 trans *= qk
                 w = pk * math.exp(((zf - zbuf[p, k]) * inv_zrange - m) * inv_gamma)
                 s += w
-                c0 += w * colors[p, k, 0]
-                c1 += w * colors[p, k, 1]
-                c2 += w * colors[p, k, 2]
+                ci, c = _color_index(packed, keep, p, k, c)
+                if ci >= 0:
+                    c0 += w * colors[ci, 0]
+                    c1 += w * colors[ci, 1]
+                    c2 += w * colors[ci, 2]
             inv_s = 1.0 / s
             out[p, 0] = c0 * inv_s
             out[p, 1] = c1 * inv_s
@@ -102,11 +120,12 @@ def _softmax_forward(colors, dists, zbuf, p2f, bg, znear, zfar, width, hw, sigma
 
 @nb.njit(parallel=True, cache=True)
 def _softmax_backward(
-    colors, dists, zbuf, p2f, bg, znear, zfar, width, hw, sigma, gamma, grad_out,
-    want_colors, grad_colors, grad_dists, grad_zbuf, bg_weight,
+    colors, dists, zbuf, p2f, bg, znear, zfar, width, hw, sigma, gamma, packed, keep, first,
+    grad_out, want_colors, grad_colors, grad_dists, grad_zbuf, bg_weight,
 ):
     # grad_dists / grad_zbuf double as scratch for exp(-|x|) / exp((z_inv - z_max) / gamma)
     # between the recomputing pass and the gradient pass (each pixel owns its own slots).
+    # Packed colours: grad_colors (rows, 3) comes zeroed and only kept slots' rows are set.
     P, K = dists.shape
     inv_sigma = 1.0 / sigma
     inv_gamma = 1.0 / gamma
@@ -121,10 +140,11 @@ def _softmax_backward(
                 k = idx[j]
                 grad_dists[p, k] = 0.0
                 grad_zbuf[p, k] = 0.0
-                if want_colors:
-                    grad_colors[p, k, 0] = 0.0
-                    grad_colors[p, k, 1] = 0.0
-                    grad_colors[p, k, 2] = 0.0
+                if want_colors and not packed:
+                    ci = first[p] + k
+                    grad_colors[ci, 0] = 0.0
+                    grad_colors[ci, 1] = 0.0
+                    grad_colors[ci, 2] = 0.0
             m = max(mraw, EPS)
             draw = math.exp((EPS - m) * inv_gamma)
             delta = max(draw, EPS)
@@ -134,6 +154,7 @@ def _softmax_backward(
             c1 = delta * bg[1]
             c2 = delta * bg[2]
             trans = 1.0
+            c = first[p]
             for j in range(cnt):
                 k = idx[j]
                 x = -dists[p, k] * inv_sigma
@@ -145,9 +166,11 @@ def _softmax_backward(
                 grad_zbuf[p, k] = e
                 w = pk * e
                 s += w
-                c0 += w * colors[p, k, 0]
-                c1 += w * colors[p, k, 1]
-                c2 += w * colors[p, k, 2]
+                ci, c = _color_index(packed, keep, p, k, c)
+                if ci >= 0:
+                    c0 += w * colors[ci, 0]
+                    c1 += w * colors[ci, 1]
+                    c2 += w * colors[ci, 2]
             inv_s = 1.0 / s
             r0 = c0 * inv_s
             r1 = c1 * inv_s
@@ -158,20 +181,23 @@ def _softmax_backward(
             ga_trans = grad_out[p, 3] * trans  # (d loss / d alpha) * prod_j (1 - prob_j)
             bg_weight[p] = delta * inv_s
             gm = 0.0  # gradient w.r.t. the clamped z_inv_max
+            c = first[p]
             for j in range(cnt):
                 k = idx[j]
                 pk, qk = _sigmoid_from_aux(-dists[p, k] * inv_sigma, grad_dists[p, k])
                 ws = pk * grad_zbuf[p, k] * inv_s  # normalised weight w_k / s, in [0, 1]
-                if want_colors:
-                    grad_colors[p, k, 0] = g0 * ws
-                    grad_colors[p, k, 1] = g1 * ws
-                    grad_colors[p, k, 2] = g2 * ws
+                ci, c = _color_index(packed, keep, p, k, c)
+                ck0 = ck1 = ck2 = 0.0
+                if ci >= 0:
+                    ck0 = colors[ci, 0]
+                    ck1 = colors[ci, 1]
+                    ck2 = colors[ci, 2]
+                    if want_colors:
+                        grad_colors[ci, 0] = g0 * ws
+                        grad_colors[ci, 1] = g1 * ws
+                        grad_colors[ci, 2] = g2 * ws
                 # (d loss / d w_k) * w_k, with d loss / d w_k = sum_c g_c (colors_kc - rgb_c) / s
-                gww = (
-                    g0 * (colors[p, k, 0] - r0)
-                    + g1 * (colors[p, k, 1] - r1)
-                    + g2 * (colors[p, k, 2] - r2)
-                ) * ws
+                gww = (g0 * (ck0 - r0) + g1 * (ck1 - r1) + g2 * (ck2 - r2)) * ws
                 # d w_k / d dists_k = -w_k (1 - prob_k) / sigma; the alpha channel adds
                 # d(1 - prod_j (1 - prob_j)) / d dists_k = -prob_k prod_j (1 - prob_j) / sigma.
                 grad_dists[p, k] = -(gww * qk + ga_trans * pk) * inv_sigma
@@ -234,43 +260,92 @@ def _sigmoid_backward(dists, p2f, width, sigma, grad_alpha, grad_dists):
                 grad_dists[p, k] = scale * _sigmoid_from_aux(x, grad_dists[p, k])[0]
 
 
+@nb.njit(parallel=True, cache=True)
+def _softmax_keep(zbuf, p2f, znear, zfar, width, hw, log_cutoff_gamma, keep):
+    # keep[p, k]: slot k is valid and its depth weight exp((z_inv_k - z_inv_max) / gamma) is
+    # at least the cutoff, i.e. z_inv_k - z_inv_max >= log(cutoff) * gamma.
+    P, K = p2f.shape
+    for row in nb.prange(P // max(width, 1)):
+        n = row * width // hw
+        zf = zfar[n]
+        inv_zrange = 1.0 / (zf - znear[n])
+        for p in range(row * width, (row + 1) * width):
+            m = -np.inf
+            for k in range(K):
+                if p2f[p, k] >= 0:
+                    m = max(m, (zf - zbuf[p, k]) * inv_zrange)
+            for k in range(K):
+                keep[p, k] = (p2f[p, k] >= 0
+                              and (zf - zbuf[p, k]) * inv_zrange - m >= log_cutoff_gamma)
+
+
+def softmax_keep_cpu(
+    zbuf: torch.Tensor, pix_to_face: torch.Tensor, znear: np.ndarray, zfar: np.ndarray,
+    gamma: float, cutoff: float,
+) -> torch.Tensor:
+    """(N, H, W, K) bool: the valid slots whose softmax depth weight relative to the
+    pixel's nearest face is at least ``cutoff`` (float64 arithmetic). No argument checks.
+
+    Args:
+        zbuf: (N, H, W, K) float32/float64. pix_to_face: (N, H, W, K) int64.
+        znear, zfar: (N,) float64 numpy arrays, znear < zfar. gamma, cutoff: > 0.
+    """
+    N, H, W, K = pix_to_face.shape
+    keep = torch.empty((N, H, W, K), dtype=torch.bool)
+    with kernel_lock(), nb.parallel_chunksize(_CHUNK):  # (lock: see diffrend.threads)
+        _softmax_keep(_np(zbuf).reshape(-1, K), _np(pix_to_face).reshape(-1, K), znear, zfar,
+                      W, H * W, math.log(cutoff) * gamma, keep.numpy().reshape(-1, K))
+    return keep
+
+
 def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().contiguous().numpy()
 
 
 class _SoftmaxBlend(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, colors, dists, zbuf, pix_to_face, background, znear, zfar, sigma, gamma):
+    def forward(ctx, colors, dists, zbuf, pix_to_face, background, znear, zfar, sigma, gamma,
+                keep, first):
+        # colors: (N, H, W, K, 3) dense, or packed rows (..., 3) with keep (N, H, W, K) and
+        # first (N * H * W,) int64 (see _color_index); keep and first are None when dense.
         N, H, W, K = pix_to_face.shape
+        packed = keep is not None
         out = torch.empty((N, H, W, 4), dtype=colors.dtype)
         with kernel_lock(), nb.parallel_chunksize(_CHUNK):  # (lock: see diffrend.threads)
             _softmax_forward(
-                _np(colors).reshape(-1, K, 3), _np(dists).reshape(-1, K),
+                _np(colors).reshape(-1, 3), _np(dists).reshape(-1, K),
                 _np(zbuf).reshape(-1, K), _np(pix_to_face).reshape(-1, K),
                 _np(background).astype(np.float64), znear, zfar, W, H * W,
-                sigma, gamma, out.numpy().reshape(-1, 4),
+                sigma, gamma, packed, _keep_np(keep, K), _first_np(first, N * H * W, K),
+                out.numpy().reshape(-1, 4),
             )
-        ctx.save_for_backward(colors, dists, zbuf, pix_to_face, background)
+        ctx.save_for_backward(colors, dists, zbuf, pix_to_face, background, keep, first)
         ctx.znear, ctx.zfar, ctx.sigma, ctx.gamma = znear, zfar, sigma, gamma
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):
-        colors, dists, zbuf, pix_to_face, background = ctx.saved_tensors
+        colors, dists, zbuf, pix_to_face, background, keep, first = ctx.saved_tensors
         N, H, W, K = pix_to_face.shape
+        packed = keep is not None
         want_colors = ctx.needs_input_grad[0]
-        grad_colors = torch.empty(colors.shape if want_colors else (1, 1, 3), dtype=colors.dtype)
+        if not want_colors:
+            grad_colors = torch.empty((1, 3), dtype=colors.dtype)
+        elif packed:  # rows of no kept slot (padding) get no gradient
+            grad_colors = torch.zeros(colors.shape, dtype=colors.dtype)
+        else:
+            grad_colors = torch.empty(colors.shape, dtype=colors.dtype)
         grad_dists = torch.empty(dists.shape, dtype=dists.dtype)
         grad_zbuf = torch.empty(zbuf.shape, dtype=zbuf.dtype)
         bg_weight = torch.empty((N, H, W), dtype=torch.float64)
         with kernel_lock(), nb.parallel_chunksize(_CHUNK):  # (lock: see diffrend.threads)
             _softmax_backward(
-                _np(colors).reshape(-1, K, 3), _np(dists).reshape(-1, K),
+                _np(colors).reshape(-1, 3), _np(dists).reshape(-1, K),
                 _np(zbuf).reshape(-1, K), _np(pix_to_face).reshape(-1, K),
                 _np(background).astype(np.float64), ctx.znear, ctx.zfar, W, H * W,
-                ctx.sigma, ctx.gamma, _np(grad_out).reshape(-1, 4), want_colors,
-                grad_colors.numpy().reshape(-1, grad_colors.shape[-2], 3),
+                ctx.sigma, ctx.gamma, packed, _keep_np(keep, K), _first_np(first, N * H * W, K),
+                _np(grad_out).reshape(-1, 4), want_colors, grad_colors.numpy().reshape(-1, 3),
                 grad_dists.numpy().reshape(-1, K), grad_zbuf.numpy().reshape(-1, K),
                 bg_weight.numpy().reshape(-1),
             )
@@ -282,8 +357,19 @@ class _SoftmaxBlend(torch.autograd.Function):
             grad_colors if want_colors else None,
             grad_dists if ctx.needs_input_grad[1] else None,
             grad_zbuf if ctx.needs_input_grad[2] else None,
-            None, grad_bg, None, None, None, None,
+            None, grad_bg, None, None, None, None, None, None,
         )
+
+
+def _keep_np(keep: torch.Tensor | None, K: int) -> np.ndarray:
+    """keep as a (P, K) bool array; a (1, 1) placeholder when colours are dense."""
+    return np.zeros((1, 1), np.bool_) if keep is None else _np(keep).reshape(-1, K)
+
+
+def _first_np(first: torch.Tensor | None, P: int, K: int) -> np.ndarray:
+    """Each pixel's first colour row: given when packed, p * K when dense (made per call, so
+    the dense blend saves nothing but its inputs)."""
+    return np.arange(0, P * K, K, dtype=np.int64) if first is None else _np(first)
 
 
 class _SigmoidAlpha(torch.autograd.Function):
@@ -340,7 +426,41 @@ def softmax_blend_cpu(
         background (first-order only).
     """
     return _SoftmaxBlend.apply(
-        colors, dists, zbuf, pix_to_face, background, znear, zfar, float(sigma), float(gamma)
+        colors, dists, zbuf, pix_to_face, background, znear, zfar, float(sigma), float(gamma),
+        None, None,
+    )
+
+
+def softmax_blend_packed_cpu(
+    colors: torch.Tensor,
+    keep: torch.Tensor,
+    first: torch.Tensor,
+    dists: torch.Tensor,
+    zbuf: torch.Tensor,
+    pix_to_face: torch.Tensor,
+    background: torch.Tensor,
+    znear: np.ndarray,
+    zfar: np.ndarray,
+    sigma: float,
+    gamma: float,
+) -> torch.Tensor:
+    """:func:`softmax_blend_cpu` with the colours of the kept slots only. No argument checks.
+
+    Args:
+        colors: (R, 3) rows (any leading shape that flattens to rows), float32/float64.
+        keep: (N, H, W, K) bool, a subset of ``pix_to_face >= 0``: the slots that have a
+            colour; the other valid slots count with colour zero.
+        first: (N * H * W,) int64 row of each pixel's first kept slot; its kept slots, in
+            ascending k, are that row and the next ones.
+        dists, zbuf, pix_to_face, background, znear, zfar, sigma, gamma: as there.
+
+    Returns:
+        (N, H, W, 4) RGBA, equal to the dense blend of the colours scattered to their slots;
+        differentiable w.r.t. colors, dists, zbuf and background (first order only).
+    """
+    return _SoftmaxBlend.apply(
+        colors, dists, zbuf, pix_to_face, background, znear, zfar, float(sigma), float(gamma),
+        keep, first,
     )
 
 

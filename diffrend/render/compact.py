@@ -4,16 +4,19 @@ Shading costs O(N*H*W*K) tensor work, but blending reads far fewer entries: hard
 only the nearest face of covered pixels; SoftRas colour blending weighs face k by
 ``exp((z_inv_k - z_inv_max) / gamma)``, which for faces more than ~28 gamma behind the
 nearest one is below 1e-12 of the front face's weight. So the renderer compacts the entries
-that matter into a flat (N, M, 1, 1) fragments record, shades those, and scatters the
-colours back (zeros elsewhere); blending still sees every entry's coverage and depth, so
-alpha and the softmax denominator stay exact. What is left out changes the colour by less
-than 1e-12 relative (softmax) or not at all (hard, silhouette).
+that matter into a flat (N, M, 1, 1) fragments record and shades those. Hard and sigmoid
+blending get the colours scattered back (zeros elsewhere); the CPU softmax kernel reads them
+packed (:func:`~diffrend.render.blend.softmax_rgb_blend_packed`). Blending still sees every
+entry's coverage and depth, so alpha and the softmax denominator stay exact. What is left
+out changes the colour by less than 1e-12 relative (softmax) or not at all (hard,
+silhouette).
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from ..raster import Fragments
@@ -45,6 +48,17 @@ def visible_entries(
     if blend != "softmax":
         raise ValueError(f"blend must be 'hard', 'sigmoid' or 'softmax', got {blend!r}")
     zbuf = fragments.zbuf
+    if zbuf.device.type == "cpu" and zbuf.dtype in (torch.float32, torch.float64) and gamma > 0:
+        # one Numba pass instead of six over (N, H, W, K) (float64 arithmetic: a slot at the
+        # cutoff may fall either way, which changes the colour by < 1e-12 relative)
+        from .blend_kernels import softmax_keep_cpu
+
+        def per_image(z: float | torch.Tensor) -> np.ndarray:
+            t = torch.as_tensor(z, dtype=torch.float64).detach().cpu().reshape(-1)
+            return np.ascontiguousarray(t.expand(p2f.shape[0]).numpy())
+
+        return softmax_keep_cpu(zbuf, p2f.to(torch.int64), per_image(znear), per_image(zfar),
+                                gamma, SOFTMAX_CUTOFF)
     zn, zf = (_per_image(z, zbuf) for z in (znear, zfar))
     z_inv = torch.where(valid, (zf - zbuf) / (zf - zn), torch.full_like(zbuf, -torch.inf))
     z_max = z_inv.amax(dim=-1, keepdim=True)
@@ -62,7 +76,7 @@ def _per_image(z: float | torch.Tensor, like: torch.Tensor) -> float | torch.Ten
 
 def compact_fragments(
     fragments: Fragments, keep: torch.Tensor
-) -> tuple[Fragments, tuple[torch.Tensor, ...]]:
+) -> tuple[Fragments, tuple[torch.Tensor, torch.Tensor]]:
     """Gather the kept entries of each image into a flat (N, M, 1, 1) fragments record.
 
     Args:
@@ -71,9 +85,10 @@ def compact_fragments(
 
     Returns:
         (compact, where): ``compact`` has M = the largest kept count over images (padding
-        has pix_to_face -1); ``where`` indexes (n, h, w, k) of the kept entries, in the order
-        of ``compact``'s valid slots, for :func:`scatter_colors`. Differentiable w.r.t.
-        zbuf, bary_coords and dists.
+        has pix_to_face -1), the kept entries of image n in (h, w, k) order at the front of
+        row n. ``where`` = (source, dest), (T,) int64 each: the flat (N * H * W * K) index of
+        every kept entry and its flat (N * M) index in ``compact``, for
+        :func:`scatter_colors`. Differentiable w.r.t. zbuf, bary_coords and dists.
     """
     N = keep.shape[0]
     counts = keep.flatten(1).sum(1)
@@ -81,17 +96,23 @@ def compact_fragments(
     # nonzero_static, told the total, then needs none of its own.
     host_counts = counts.tolist()
     M = max(max(host_counts, default=0), 1)
-    where = _nonzero(keep, sum(host_counts))
-    n = where[0]
-    first = torch.cumsum(counts, 0) - counts
-    slot = torch.arange(n.numel(), device=keep.device) - first[n]
-    shape = (N, M, 1, 1)
+    source = _nonzero(keep.reshape(-1), sum(host_counts))
+    if all(c == M for c in host_counts):  # no padding (always so for one image)
+        dest = None
+    else:
+        n = source // keep[0].numel()
+        first = torch.cumsum(counts, 0) - counts
+        dest = torch.arange(source.numel(), device=keep.device) + (n * M - first[n])
 
     def pack(x: torch.Tensor | None, fill: float) -> torch.Tensor | None:
         if x is None:  # e.g. no dists from an OpenGL-style rasterizer
             return None
-        out = x.new_full((*shape, *x.shape[4:]), fill)
-        return out.index_put((n, slot, torch.zeros_like(n), torch.zeros_like(n)), x[where])
+        rest = x.shape[4:]
+        picked = x.reshape(-1, *rest).index_select(0, source)
+        if dest is None:
+            return picked.reshape(N, M, 1, 1, *rest)
+        out = x.new_full((N * M, *rest), fill)
+        return out.index_copy(0, dest, picked).reshape(N, M, 1, 1, *rest)
 
     compact = Fragments(
         pix_to_face=pack(fragments.pix_to_face, -1),
@@ -99,25 +120,34 @@ def compact_fragments(
         bary_coords=pack(fragments.bary_coords, -1.0),
         dists=pack(fragments.dists, -1.0),
     )
-    return compact, (*where, slot)
+    if dest is None:
+        dest = torch.arange(source.numel(), device=keep.device)
+    return compact, (source, dest)
 
 
-def _nonzero(mask: torch.Tensor, total: int) -> tuple[torch.Tensor, ...]:
-    """``torch.nonzero(mask, as_tuple=True)`` when the count ``total`` is known."""
+def _nonzero(mask: torch.Tensor, total: int) -> torch.Tensor:
+    """``torch.nonzero(mask)`` of a 1-d mask as (total,) indices, when the count is known."""
     try:
-        return torch.nonzero_static(mask, size=total).unbind(1)
+        return torch.nonzero_static(mask, size=total)[:, 0]
     except (RuntimeError, NotImplementedError):  # devices/versions without nonzero_static
-        return torch.nonzero(mask, as_tuple=True)
+        return torch.nonzero(mask)[:, 0]
 
 
 def scatter_colors(
-    colors: torch.Tensor, where: tuple[torch.Tensor, ...], shape: tuple[int, ...]
+    colors: torch.Tensor, where: tuple[torch.Tensor, torch.Tensor], shape: tuple[int, ...]
 ) -> torch.Tensor:
     """Put compact colours (N, M, 1, 1, C) back at their (N, H, W, K) places; zeros elsewhere.
 
-    Differentiable w.r.t. ``colors``.
+    Args:
+        colors: (N, M, 1, 1, C) as :func:`compact_fragments` lays them out.
+        where: its (source, dest) indices.
+        shape: (N, H, W, K).
+
+    Returns:
+        (N, H, W, K, C); differentiable w.r.t. ``colors``.
     """
-    n, h, w, k, slot = where
-    picked = colors[n, slot, 0, 0]
-    out = colors.new_zeros((*shape, colors.shape[-1]))
-    return out.index_put((n, h, w, k), picked)
+    source, dest = where
+    C = colors.shape[-1]
+    picked = colors.reshape(-1, C).index_select(0, dest)
+    out = colors.new_zeros((math.prod(shape), C))
+    return out.index_copy_(0, source, picked).reshape(*shape, C)  # in place: no copy

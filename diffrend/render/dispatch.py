@@ -29,6 +29,7 @@ from .blend import (
     hard_rgb_blend,
     sigmoid_alpha_blend,
     softmax_rgb_blend,
+    softmax_rgb_blend_packed,
 )
 from .compact import compact_fragments, scatter_colors, visible_entries
 
@@ -160,6 +161,11 @@ def shade_fragments(
         znear, zfar = clip_range(scene.cameras)
         keep = visible_entries(blend, fragments, scene.blend_params.gamma, znear, zfar)
         compact, where = compact_fragments(fragments, keep)
-        colors = scatter_colors(shade_colors(shading, meshes, compact, scene), where,
-                                tuple(fragments.pix_to_face.shape))
+        colors = shade_colors(shading, meshes, compact, scene)
+        if blend == "softmax":  # the blend reads the packed colours (no dense copy)
+            znear, zfar = clip_range(scene.cameras)
+            return softmax_rgb_blend_packed(
+                colors, keep, where, fragments, scene.blend_params, znear=znear, zfar=zfar,
+                check_clip_values=not scene.cameras.is_perspective())
+        colors = scatter_colors(colors, where, tuple(fragments.pix_to_face.shape))
     return blend_colors(blend, colors, fragments, scene)

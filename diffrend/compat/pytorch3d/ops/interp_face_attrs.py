@@ -1,11 +1,12 @@
 """``pytorch3d.ops.interp_face_attrs``: PyTorch3D's path.
 
-diffrend's ``interpolate_face_attributes`` is plain torch (no kernel), so the ``_python``
-twin PyTorch3D keeps for testing is the same function.
+PyTorch3D keeps a pure-Python twin of its compiled op for testing; here that is diffrend's
+plain-torch reference, and ``interpolate_face_attributes`` takes the Numba kernel on the CPU.
 """
 
 from diffrend.shading import interpolate_face_attributes
+from diffrend.shading.interpolate import interpolate_face_attributes_reference
 
-interpolate_face_attributes_python = interpolate_face_attributes
+interpolate_face_attributes_python = interpolate_face_attributes_reference
 
 __all__ = ["interpolate_face_attributes", "interpolate_face_attributes_python"]
