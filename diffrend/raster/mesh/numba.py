@@ -440,6 +440,8 @@ def _tile_fragments(
             df[i] = -1.0
         for i in range(3 * o0, 3 * (o0 + tw * K)):
             bf[i] = -1.0
+        if tile_start[tid] == tile_start[tid + 1]:
+            continue  # no faces: nothing listed
         for c in range(c_lo, c_hi + 1):
             p = (r - r_lo) * tw + c - c_lo
             o = o0 + (c - c_lo) * K
