@@ -13,6 +13,7 @@ from diffrend.shading import (
     Materials,
     PointLights,
     diffuse,
+    diffuse_and_specular,
     specular,
 )
 
@@ -302,3 +303,48 @@ def test_gradcheck_directional_lights():
         return lights.diffuse(normals, points) + lights.specular(normals, points, cam, shin)
 
     assert torch.autograd.gradcheck(f, (normals, points, direction, shin))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: PointLights(location=((0.3, 1.5, -2.0), (1.0, -1.0, 2.0)),
+                        diffuse_color=((0.7, 0.5, 0.2),), specular_color=((0.3, 0.4, 0.9),)),
+    lambda: DirectionalLights(direction=((0.3, 1.5, -2.0), (1.0, -1.0, 2.0)),
+                              diffuse_color=((0.7, 0.5, 0.2),),
+                              specular_color=((0.3, 0.4, 0.9),)),
+])
+def test_diffuse_and_specular_in_one_pass_equal_the_two_methods(make):
+    """Shading takes both terms from one pass: the same values, the same gradients."""
+    g = torch.Generator().manual_seed(0)
+    points0 = torch.randn(2, 7, 5, 3, generator=g, dtype=torch.float64)
+    normals0 = torch.randn(2, 7, 5, 3, generator=g, dtype=torch.float64)
+    normals0[0, 0, 0] = 0.0  # a zero normal: unlit, finite gradients
+    camera = torch.tensor([[0.0, 0.0, 3.0], [1.0, 2.0, -3.0]], dtype=torch.float64)
+    shininess = torch.tensor([10.0, 64.0], dtype=torch.float64)
+    weights = torch.rand(2, 2, 7, 5, 3, generator=g, dtype=torch.float64)
+    results = []
+    for fused in (True, False):
+        lights = make()._map(lambda t: t.double().requires_grad_())
+        points = points0.clone().requires_grad_()
+        normals = normals0.clone().requires_grad_()
+        if fused:
+            d, s = lights.diffuse_and_specular(normals, points, camera, shininess)
+            if isinstance(lights, PointLights):  # the function under the method, too
+                d2, s2 = diffuse_and_specular(
+                    points, normals, lights.location[:, None, None] - points,
+                    lights.diffuse_color, lights.specular_color, camera, shininess)
+                assert torch.equal(d, d2) and torch.equal(s, s2)
+        else:
+            d = lights.diffuse(normals, points)
+            s = lights.specular(normals, points, camera, shininess)
+        leaves = [points, normals, *(getattr(lights, p) for p in lights._props)]
+        grads = torch.autograd.grad((weights[0] * d + weights[1] * s).sum(), leaves,
+                                    allow_unused=True)
+        results.append((d.detach(), s.detach(), grads))
+    (d1, s1, g1), (d2, s2, g2) = results
+    assert torch.equal(d1, d2) and torch.equal(s1, s2)
+    for a, b in zip(g1, g2, strict=True):
+        if a is None or b is None:
+            assert a is None and b is None
+        else:  # the branches' gradients are summed in another order
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+            assert torch.isfinite(a).all()

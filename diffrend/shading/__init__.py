@@ -1,7 +1,14 @@
 """Shading: interpolation, textures, lights, materials and shading functions."""
 
 from .interpolate import interpolate_face_attributes
-from .lights import AmbientLights, DirectionalLights, PointLights, diffuse, specular
+from .lights import (
+    AmbientLights,
+    DirectionalLights,
+    PointLights,
+    diffuse,
+    diffuse_and_specular,
+    specular,
+)
 from .materials import Materials
 from .shade import (
     depth_shading,
@@ -19,6 +26,7 @@ __all__ += [
     "PointLights",
     "depth_shading",
     "diffuse",
+    "diffuse_and_specular",
     "flat_shading",
     "gouraud_shading",
     "normal_shading",

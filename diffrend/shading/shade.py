@@ -90,13 +90,19 @@ def _apply_lighting(
             camera_position = camera_position[batch_idx.to(camera_position.device)]
     camera_position = _batch_view(camera_position, points, 1, "cameras (camera centres)")
     shininess = _batch_view(materials.shininess, points[..., 0], 0, "materials.shininess")
-    light_diffuse = lights.diffuse(normals=normals, points=points)
-    light_specular = lights.specular(
-        normals=normals,
-        points=points,
-        camera_position=camera_position,
-        shininess=shininess,
-    )
+    both = getattr(lights, "diffuse_and_specular", None)  # one pass where the lights have it
+    if both is not None:
+        light_diffuse, light_specular = both(
+            normals=normals, points=points, camera_position=camera_position, shininess=shininess
+        )
+    else:
+        light_diffuse = lights.diffuse(normals=normals, points=points)
+        light_specular = lights.specular(
+            normals=normals,
+            points=points,
+            camera_position=camera_position,
+            shininess=shininess,
+        )
     mat_ambient = _batch_view(materials.ambient_color, points, 1, "materials.ambient_color")
     light_ambient = _batch_view(lights.ambient_color, points, 1, "lights.ambient_color")
     ambient = mat_ambient * light_ambient
