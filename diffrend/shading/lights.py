@@ -200,12 +200,25 @@ def specular(
         cosine is 0 its gradient is 0).
     """
     _check_same_shape(normals, points)
+    color = _batch_view(color, points, 1, "color")
+    return color * _cos_and_highlight(points, normals, direction, camera_position,
+                                      shininess)[1][..., None]
+
+
+def _cos_and_highlight(
+    points: torch.Tensor,
+    normals: torch.Tensor,
+    direction: torch.Tensor,
+    camera_position: torch.Tensor,
+    shininess: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(cos(normal, light), relu(cos(reflected light, view))^shininess masked to the lit
+    side), each (B, ...): what :func:`specular` and :func:`diffuse_and_specular` share."""
     if not torch.is_tensor(shininess):  # a Python number, as PyTorch3D allows
         shininess = torch.tensor(float(shininess), dtype=points.dtype, device=points.device)
     if shininess.ndim == 0:
         shininess = shininess.reshape(1)
     direction = _batch_view(direction, points, 1, "direction")
-    color = _batch_view(color, points, 1, "color")
     camera_position = _batch_view(camera_position, points, 1, "camera_position")
     shininess = _batch_view(shininess, points[..., 0], 0, "shininess")
 
@@ -216,7 +229,7 @@ def specular(
     view_direction = F.normalize(camera_position - points, p=2, dim=-1, eps=_NORMALIZE_EPS)
     reflect_direction = -direction + 2 * (cos_angle[..., None] * normals)
     alpha = F.relu((view_direction * reflect_direction).sum(dim=-1)) * lit
-    return color * torch.pow(alpha, shininess)[..., None]
+    return cos_angle, torch.pow(alpha, shininess)
 
 
 def diffuse_and_specular(
@@ -242,25 +255,12 @@ def diffuse_and_specular(
     """
     _check_vectors(normals, "normals")
     _check_same_shape(normals, points)
-    if not torch.is_tensor(shininess):  # a Python number, as PyTorch3D allows
-        shininess = torch.tensor(float(shininess), dtype=points.dtype, device=points.device)
-    if shininess.ndim == 0:
-        shininess = shininess.reshape(1)
-    direction = _batch_view(direction, points, 1, "direction")
     diffuse_color = _batch_view(diffuse_color, points, 1, "color")
     specular_color = _batch_view(specular_color, points, 1, "color")
-    camera_position = _batch_view(camera_position, points, 1, "camera_position")
-    shininess = _batch_view(shininess, points[..., 0], 0, "shininess")
-
-    normals = F.normalize(normals, p=2, dim=-1, eps=_NORMALIZE_EPS)
-    direction = F.normalize(direction, p=2, dim=-1, eps=_NORMALIZE_EPS)
-    cos_angle = (normals * direction).sum(dim=-1)
-    diffuse_term = diffuse_color * F.relu(cos_angle)[..., None]
-    lit = (cos_angle > 0).to(cos_angle.dtype)
-    view_direction = F.normalize(camera_position - points, p=2, dim=-1, eps=_NORMALIZE_EPS)
-    reflect_direction = -direction + 2 * (cos_angle[..., None] * normals)
-    alpha = F.relu((view_direction * reflect_direction).sum(dim=-1)) * lit
-    return diffuse_term, specular_color * torch.pow(alpha, shininess)[..., None]
+    cos_angle, highlight = _cos_and_highlight(points, normals, direction, camera_position,
+                                              shininess)
+    return (diffuse_color * F.relu(cos_angle)[..., None],
+            specular_color * highlight[..., None])
 
 
 # ----------------------------------------------------------------------------- holders
@@ -383,7 +383,32 @@ def _check_colors3(lights: BatchedProperties) -> None:
             )
 
 
-class PointLights(BatchedProperties):
+class _DirectedLight(BatchedProperties):
+    """Lights with a direction towards them at each point (``_direction``) and diffuse and
+    specular colours: point and directional lights."""
+
+    def _direction(self, points: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def diffuse_and_specular(
+        self,
+        normals: torch.Tensor,
+        points: torch.Tensor,
+        camera_position: torch.Tensor,
+        shininess: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(self.diffuse(normals, points), self.specular(...))`` in one pass (see
+        :func:`diffuse_and_specular`); each (B, ..., 3)."""
+        _check_same_shape(normals, points)
+        return diffuse_and_specular(
+            points, normals, self._direction(points),
+            _batch_view(self.diffuse_color, points, 1, "lights.diffuse_color"),
+            _batch_view(self.specular_color, points, 1, "lights.specular_color"),
+            camera_position, shininess,
+        )
+
+
+class PointLights(_DirectedLight):
     """Point lights at ``location`` (PyTorch3D's ``PointLights``), one per batch element.
 
     Attributes (all ``(N, 3)``, differentiable): ambient_color, diffuse_color,
@@ -457,25 +482,8 @@ class PointLights(BatchedProperties):
             points, normals, self._direction(points), color, camera_position, shininess
         )
 
-    def diffuse_and_specular(
-        self,
-        normals: torch.Tensor,
-        points: torch.Tensor,
-        camera_position: torch.Tensor,
-        shininess: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(self.diffuse(normals, points), self.specular(...))`` in one pass (see
-        :func:`diffuse_and_specular`); each (B, ..., 3)."""
-        _check_same_shape(normals, points)
-        return diffuse_and_specular(
-            points, normals, self._direction(points),
-            _batch_view(self.diffuse_color, points, 1, "lights.diffuse_color"),
-            _batch_view(self.specular_color, points, 1, "lights.specular_color"),
-            camera_position, shininess,
-        )
 
-
-class DirectionalLights(BatchedProperties):
+class DirectionalLights(_DirectedLight):
     """Directional lights (PyTorch3D's ``DirectionalLights``), one per batch element.
 
     Attributes (all ``(N, 3)``, differentiable): ambient_color, diffuse_color,
@@ -541,25 +549,12 @@ class DirectionalLights(BatchedProperties):
         """
         _check_same_shape(normals, points)
         color = _batch_view(self.specular_color, points, 1, "lights.specular_color")
-        direction = _batch_view(self.direction, points, 1, "lights.direction")
-        return specular(points, normals, direction, color, camera_position, shininess)
+        return specular(points, normals, self._direction(points), color, camera_position,
+                        shininess)
 
-    def diffuse_and_specular(
-        self,
-        normals: torch.Tensor,
-        points: torch.Tensor,
-        camera_position: torch.Tensor,
-        shininess: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(self.diffuse(normals, points), self.specular(...))`` in one pass (see
-        :func:`diffuse_and_specular`); each (B, ..., 3)."""
-        _check_same_shape(normals, points)
-        return diffuse_and_specular(
-            points, normals, _batch_view(self.direction, points, 1, "lights.direction"),
-            _batch_view(self.diffuse_color, points, 1, "lights.diffuse_color"),
-            _batch_view(self.specular_color, points, 1, "lights.specular_color"),
-            camera_position, shininess,
-        )
+    def _direction(self, points: torch.Tensor) -> torch.Tensor:
+        """(B, ..., 3) direction towards the light for each point (the same for all)."""
+        return _batch_view(self.direction, points, 1, "lights.direction")
 
 
 class AmbientLights(BatchedProperties):
