@@ -103,3 +103,14 @@ def test_shape_errors_name_the_argument(fn):
         fn(p2f, bary[..., :2], attrs)
     with pytest.raises(ValueError, match="face_attributes"):
         fn(p2f, bary, attrs[:, :2])
+
+
+def test_empty_fragments_interpolate_to_empty_with_zero_gradient():
+    attrs = torch.randn(5, 3, 2, requires_grad=True)
+    bary = torch.zeros((1, 0, 4, 2, 3), requires_grad=True)
+    for _ in range(5):  # (an uninitialised error flag would raise on some call)
+        out = interpolate_face_attributes(torch.zeros((1, 0, 4, 2), dtype=torch.int64), bary,
+                                          attrs)
+    assert out.shape == (1, 0, 4, 2, 2)
+    out.sum().backward()
+    assert attrs.grad is not None and (attrs.grad == 0).all()

@@ -94,7 +94,7 @@ class _Interpolate(torch.autograd.Function):
         F, _, D = attrs.shape
         p2f = to_numpy(pix_to_face).reshape(-1)
         out = torch.empty((*lead, D), dtype=attrs.dtype)
-        bad = np.empty(max(1, (p2f.shape[0] + _BLOCK - 1) // _BLOCK), np.uint8)
+        bad = np.zeros(max(1, (p2f.shape[0] + _BLOCK - 1) // _BLOCK), np.uint8)
         with kernel_lock():  # (see diffrend.threads)
             _forward(p2f, to_numpy(bary).reshape(-1, 3), to_numpy(attrs),
                      out.numpy().reshape(-1, D), bad)
