@@ -48,7 +48,8 @@ def visible_entries(
     if blend != "softmax":
         raise ValueError(f"blend must be 'hard', 'sigmoid' or 'softmax', got {blend!r}")
     zbuf = fragments.zbuf
-    if zbuf.device.type == "cpu" and zbuf.dtype in (torch.float32, torch.float64) and gamma > 0:
+    if (zbuf.device.type == "cpu" and zbuf.dtype in (torch.float32, torch.float64)
+            and isinstance(gamma, (int, float)) and gamma > 0):
         # one Numba pass instead of six over (N, H, W, K) (float64 arithmetic: a slot at the
         # cutoff may fall either way, which changes the colour by < 1e-12 relative)
         from .blend_kernels import softmax_keep_cpu
