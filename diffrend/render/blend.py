@@ -517,11 +517,10 @@ def _softmax_rgb_blend(
 ) -> torch.Tensor:
     """Checks, then the kernel or the reference; ``packing`` = (keep, where) for packed
     colours (:func:`softmax_rgb_blend_packed`), None for dense ones."""
-    shape = tuple(fragments.pix_to_face.shape) if torch.is_tensor(
-        getattr(fragments, "pix_to_face", None)) else ()
-    # packed colours are checked as the dense ones they stand for (a zero-size view)
-    dense_like = colors if packing is None else colors.new_empty(()).expand(
-        *shape, colors.shape[-1])
+    dense_like = colors
+    if packing is not None:  # (pix_to_face checked by the caller) checked as the dense
+        shape = tuple(fragments.pix_to_face.shape)  # colours they stand for: a 0-size view
+        dense_like = colors.new_empty(()).expand(*shape, colors.shape[-1])
     N = _check_inputs(dense_like, fragments, ("dists", "zbuf"))[0]
     sigma = _check_positive("blend_params.sigma", blend_params.sigma)
     gamma = _check_positive("blend_params.gamma", blend_params.gamma)
@@ -536,14 +535,10 @@ def _softmax_rgb_blend(
             colors = scatter_colors(colors, packing[1], shape)
         return softmax_rgb_blend_reference(colors, fragments, blend_params, znear, zfar,
                                            check_clip_values=check_clip_values)
-    from .blend_kernels import softmax_blend_cpu, softmax_blend_packed_cpu
-
-    def per_image(z: float | torch.Tensor) -> np.ndarray:
-        t = torch.as_tensor(z, dtype=torch.float64).detach().cpu().reshape(-1)
-        return np.ascontiguousarray(t.expand(N).numpy())
+    from .blend_kernels import per_image, softmax_blend_cpu, softmax_blend_packed_cpu
 
     args = (fragments.pix_to_face.to(torch.int64), _background(blend_params, colors),
-            per_image(zn), per_image(zf), sigma, gamma)
+            per_image(zn, N), per_image(zf, N), sigma, gamma)
     if packing is None:
         return softmax_blend_cpu(colors, dists, zbuf, *args)
     keep, (source, dest) = packing

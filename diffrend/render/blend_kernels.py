@@ -298,6 +298,13 @@ def softmax_keep_cpu(
     return keep
 
 
+def per_image(z: float | torch.Tensor, n: int) -> np.ndarray:
+    """A clip depth (a number, or a tensor of 1 or n values) as the (n,) float64 array the
+    kernels take per image."""
+    t = torch.as_tensor(z, dtype=torch.float64).detach().cpu().reshape(-1)
+    return np.ascontiguousarray(t.expand(n).numpy())
+
+
 def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().contiguous().numpy()
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 
 from ..raster import Fragments
@@ -52,14 +51,11 @@ def visible_entries(
             and isinstance(gamma, (int, float)) and gamma > 0):
         # one Numba pass instead of six over (N, H, W, K) (float64 arithmetic: a slot at the
         # cutoff may fall either way, which changes the colour by < 1e-12 relative)
-        from .blend_kernels import softmax_keep_cpu
+        from .blend_kernels import per_image, softmax_keep_cpu
 
-        def per_image(z: float | torch.Tensor) -> np.ndarray:
-            t = torch.as_tensor(z, dtype=torch.float64).detach().cpu().reshape(-1)
-            return np.ascontiguousarray(t.expand(p2f.shape[0]).numpy())
-
-        return softmax_keep_cpu(zbuf, p2f.to(torch.int64), per_image(znear), per_image(zfar),
-                                gamma, SOFTMAX_CUTOFF)
+        n = p2f.shape[0]
+        return softmax_keep_cpu(zbuf, p2f.to(torch.int64), per_image(znear, n),
+                                per_image(zfar, n), gamma, SOFTMAX_CUTOFF)
     zn, zf = (_per_image(z, zbuf) for z in (znear, zfar))
     z_inv = torch.where(valid, (zf - zbuf) / (zf - zn), torch.full_like(zbuf, -torch.inf))
     z_max = z_inv.amax(dim=-1, keepdim=True)
@@ -98,19 +94,18 @@ def compact_fragments(
     host_counts = counts.tolist()
     M = max(max(host_counts, default=0), 1)
     source = _nonzero(keep.reshape(-1), sum(host_counts))
-    if all(c == M for c in host_counts):  # no padding (always so for one image)
-        dest = None
-    else:
+    padded = any(c != M for c in host_counts)  # never so for one image
+    dest = torch.arange(source.numel(), device=keep.device)
+    if padded:
         n = source // keep[0].numel()
-        first = torch.cumsum(counts, 0) - counts
-        dest = torch.arange(source.numel(), device=keep.device) + (n * M - first[n])
+        dest += n * M - (torch.cumsum(counts, 0) - counts)[n]
 
     def pack(x: torch.Tensor | None, fill: float) -> torch.Tensor | None:
         if x is None:  # e.g. no dists from an OpenGL-style rasterizer
             return None
         rest = x.shape[4:]
         picked = x.reshape(-1, *rest).index_select(0, source)
-        if dest is None:
+        if not padded:
             return picked.reshape(N, M, 1, 1, *rest)
         out = x.new_full((N * M, *rest), fill)
         return out.index_copy(0, dest, picked).reshape(N, M, 1, 1, *rest)
@@ -121,8 +116,6 @@ def compact_fragments(
         bary_coords=pack(fragments.bary_coords, -1.0),
         dists=pack(fragments.dists, -1.0),
     )
-    if dest is None:
-        dest = torch.arange(source.numel(), device=keep.device)
     return compact, (source, dest)
 
 

@@ -163,7 +163,6 @@ def shade_fragments(
         compact, where = compact_fragments(fragments, keep)
         colors = shade_colors(shading, meshes, compact, scene)
         if blend == "softmax":  # the blend reads the packed colours (no dense copy)
-            znear, zfar = clip_range(scene.cameras)
             return softmax_rgb_blend_packed(
                 colors, keep, where, fragments, scene.blend_params, znear=znear, zfar=zfar,
                 check_clip_values=not scene.cameras.is_perspective())
