@@ -4,7 +4,9 @@ Each case renders one scene with diffrend (the whole path: world-space ``Meshes`
 cameras -> ``MeshRasterizer``) and, in the same run, with OpenGL's software rasterizer
 drawing face ids, depth and barycentrics into float targets with readback. Reported:
 median milliseconds over repeats, the ratio diffrend / llvmpipe, and peak memory measured
-in a fresh subprocess (RSS growth during the call).
+in a fresh subprocess (RSS growth during the call). The two renderers' calls alternate (one
+of each per repeat), so a change in the machine's load while a case runs (other tenants of a
+shared machine) slows both alike instead of only the one timed at that moment.
 """
 
 from __future__ import annotations
@@ -186,6 +188,22 @@ def _median_ms(fn: Callable[[], None], repeats: int, warmup: int = 2) -> float:
     return statistics.median(times) * 1e3
 
 
+def _paired_median_ms(fns: list[Callable[[], None]], repeats: int,
+                      warmup: int = 2) -> list[float]:
+    """Median milliseconds of each function, calling them in turn: repeat i times the i-th
+    call of every function, one after the other (interleaved, not one block per function)."""
+    for _ in range(warmup):
+        for fn in fns:
+            fn()
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, out in zip(fns, times, strict=True):
+            t0 = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t0)
+    return [statistics.median(t) * 1e3 for t in times]
+
+
 def _peak_memory_mb(case: Case) -> float | None:
     """Peak RSS growth (MB) during one diffrend call, in a fresh process after a warm-up call
     (:func:`peak_memory_mb`)."""
@@ -260,15 +278,19 @@ def _run_cases(cases: tuple[Case, ...], repeats: int, llvmpipe: bool,
     echo("| case | diffrend ms | llvmpipe ms | ratio | diffrend peak MB |")
     echo("|---|---:|---:|---:|---:|")
     for case in cases:
-        ours = _median_ms(_diffrend_fn(case), repeats) / case.views
-        gl = None
+        gl_fn = None
         if (llvmpipe and not case.backward and case.shader is None
                 and not case.mesh.startswith("points")):
             try:
-                gl = _median_ms(_llvmpipe_fn(case), repeats)
+                gl_fn = _llvmpipe_fn(case)
             except RuntimeError as e:  # no EGL here: say so, keep going
                 echo(f"(llvmpipe unavailable: {e})")
                 llvmpipe = False
+        if gl_fn is None:
+            ours, gl = _median_ms(_diffrend_fn(case), repeats), None
+        else:
+            ours, gl = _paired_median_ms([_diffrend_fn(case), gl_fn], repeats)
+        ours /= case.views
         mem = _peak_memory_mb(case) if memory else None
         row = {"case": case.name, "diffrend_ms": ours, "llvmpipe_ms": gl,
                "ratio": None if gl is None else ours / gl, "peak_mb": mem}
