@@ -83,3 +83,13 @@ def test_strip_launch_options() -> None:
 
     argv = ["fit", "--nproc", "2", "--max-restarts=3", "--iters", "5", "--nproc=4", "-o", "x"]
     assert strip_launch_options(argv) == ["fit", "--iters", "5", "-o", "x"]
+
+
+def test_rank_zero_failure_is_the_one_reported() -> None:
+    # when every rank fails, rank 0's (already on the console) is reported even if another
+    # rank failed a moment earlier: its log would repeat the same message
+    from diffrend.cli.launch import reported_failure
+
+    assert reported_failure({1: None, 0: None}, first=1) == 0
+    assert reported_failure({1: None, 2: None}, first=2) == 2
+    assert reported_failure({0: None}, first=0) == 0

@@ -58,6 +58,18 @@ def _log_tail(log_dir: Path, local_rank: int, lines: int = 15) -> list[str]:
     return text[-lines:]
 
 
+def reported_failure(failures: dict[int, object], first: int) -> int:
+    """The rank whose failure :func:`relaunch` reports: rank 0 when it failed, whose messages
+    are already on the console (when every rank fails on the same bad input, the one that
+    happened to fail first must not repeat them from its log), else ``first``.
+
+    Args:
+        failures: the failed ranks (keys; the values are not read).
+        first: the rank that failed first.
+    """
+    return 0 if 0 in failures else first
+
+
 def relaunch(nproc: int, max_restarts: int, argv: Sequence[str],
              echo: Callable[[str], None]) -> int:
     """Run ``python -m diffrend ARGV`` on ``nproc`` local processes; returns the exit code.
@@ -69,8 +81,8 @@ def relaunch(nproc: int, max_restarts: int, argv: Sequence[str],
         echo: where the failure report goes (stderr).
 
     Returns:
-        0 when every process finished; else the exit code of the first that failed (1 when
-        it was killed by a signal), 130 after Ctrl-C.
+        0 when every process finished; else the exit code of rank 0 if it failed, or of the
+        first that failed (1 when it was killed by a signal); 130 after Ctrl-C.
     """
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
@@ -90,7 +102,8 @@ def relaunch(nproc: int, max_restarts: int, argv: Sequence[str],
             run(args)
         code = 0
     except ChildFailedError as e:
-        rank, failure = e.get_first_failure()
+        rank = reported_failure(e.failures, e.get_first_failure()[0])
+        failure = e.failures[rank]
         code = failure.exitcode if failure.exitcode > 0 else 1
         how = (f"exit code {failure.exitcode}" if failure.exitcode >= 0
                else f"killed by signal {-failure.exitcode}")
@@ -106,4 +119,4 @@ def relaunch(nproc: int, max_restarts: int, argv: Sequence[str],
     return code
 
 
-__all__ = ["relaunch", "strip_launch_options"]
+__all__ = ["relaunch", "reported_failure", "strip_launch_options"]
