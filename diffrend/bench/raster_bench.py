@@ -178,14 +178,8 @@ def _llvmpipe_fn(case: Case) -> Callable[[], None]:
 
 
 def _median_ms(fn: Callable[[], None], repeats: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
+    """Median milliseconds of ``repeats`` calls of ``fn`` after ``warmup`` untimed ones."""
+    return _paired_median_ms([fn], repeats, warmup)[0]
 
 
 def _paired_median_ms(fns: list[Callable[[], None]], repeats: int,

@@ -253,7 +253,6 @@ def diffuse_and_specular(
     Returns:
         (diffuse, specular), each (B, ..., 3); differentiable w.r.t. every input.
     """
-    _check_vectors(normals, "normals")
     _check_same_shape(normals, points)
     diffuse_color = _batch_view(diffuse_color, points, 1, "color")
     specular_color = _batch_view(specular_color, points, 1, "color")
@@ -399,7 +398,7 @@ class _DirectedLight(BatchedProperties):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(self.diffuse(normals, points), self.specular(...))`` in one pass (see
         :func:`diffuse_and_specular`); each (B, ..., 3)."""
-        _check_same_shape(normals, points)
+        _check_same_shape(normals, points)  # before _direction reads the points
         return diffuse_and_specular(
             points, normals, self._direction(points),
             _batch_view(self.diffuse_color, points, 1, "lights.diffuse_color"),
