@@ -9,6 +9,11 @@ nothing in the library imports it.
 from __future__ import annotations
 
 import contextlib
+import io
+import json
+import os
+import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,7 +32,31 @@ if TYPE_CHECKING:
     from .jobrun import JobRun
 
 
-@click.group()
+class _Main(click.Group):
+    """The ``diffrend`` group: under torchrun, a command's error message, once on the
+    console, is also written to the process's error file (``TORCHELASTIC_ERROR_FILE``), so
+    that ``--nproc``'s report (:func:`.launch.relaunch`) knows what rank 0 has already said
+    even when torchrun stops rank 0 before it exits."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as e:
+            error_file = os.environ.get("TORCHELASTIC_ERROR_FILE")
+            if not error_file:
+                raise
+            shown = io.StringIO()
+            e.show(file=shown)
+            sys.stderr.write(shown.getvalue())
+            sys.stderr.flush()
+            # torchelastic's own format (a plain-string message); written after the
+            # message is on the console, so its presence means the message was shown
+            with open(error_file, "w") as f:
+                json.dump({"message": shown.getvalue(), "timestamp": int(time.time())}, f)
+            raise click.exceptions.Exit(e.exit_code) from None
+
+
+@click.group(cls=_Main)
 @click.version_option(package_name="diffrend")
 def main() -> None:
     """diffrend: a differentiable renderer for PyTorch."""
@@ -127,8 +156,8 @@ def _job(output: str, force: bool, resume: bool = False) -> Iterator[Path]:
     from .folder import CHECKPOINT_NAME, job_folder
 
     try:
-        with job_folder(output, force=force, resume=resume,
-                        notice=lambda m: click.echo(m, err=True)) as folder:
+        with _one_line_errors(), job_folder(output, force=force, resume=resume,
+                                            notice=lambda m: click.echo(m, err=True)) as folder:
             yield folder
     except KeyboardInterrupt:
         hint = ("; continue with --resume" if (Path(output) / CHECKPOINT_NAME).exists()
@@ -136,6 +165,14 @@ def _job(output: str, force: bool, resume: bool = False) -> Iterator[Path]:
         click.echo(f"interrupted: stopped at once; the files in {output} are complete{hint}",
                    err=True)
         sys.exit(130)
+
+
+@contextlib.contextmanager
+def _one_line_errors() -> Iterator[None]:
+    """ValueError and FileNotFoundError in the block become one-line messages (click's
+    ``Error: ...``), not tracebacks."""
+    try:
+        yield
     except (ValueError, FileNotFoundError) as e:
         raise click.ClickException(str(e)) from e
 
@@ -422,6 +459,8 @@ def _ranks_job(ctx: DistContext, output: str, force: bool, resume: bool) -> Iter
         error = ctx.broadcast(error)
         if error is not None:
             raise click.ClickException(error)
+        if not ctx.is_main:  # as rank 0's, in _job: its log ends with the message too
+            stack.enter_context(_one_line_errors())
         yield
 
 

@@ -5,7 +5,8 @@ The command line is run again, less ``--nproc``/``--max-restarts``, under
 caught). Rank 0 prints to the console as a plain run would; the other ranks' output goes
 to log files, so that the console shows each message once. When a process fails, one
 short report replaces torchrun's traceback: which rank, its exit code, and the end of its
-log; the exit code is the failed rank's (2 for a usage error, as without ``--nproc``).
+log, less the lines rank 0 has already printed; the exit code is the failed rank's (2 for
+a usage error, as without ``--nproc``).
 """
 
 from __future__ import annotations
@@ -14,11 +15,16 @@ import contextlib
 import logging
 import os
 import shutil
+import signal
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..jobs.distributed import threads_per_rank
+
+if TYPE_CHECKING:
+    from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
 
 
 def strip_launch_options(argv: Sequence[str]) -> list[str]:
@@ -58,16 +64,34 @@ def _log_tail(log_dir: Path, local_rank: int, lines: int = 15) -> list[str]:
     return text[-lines:]
 
 
-def reported_failure(failures: dict[int, object], first: int) -> int:
-    """The rank whose failure :func:`relaunch` reports: rank 0 when it failed, whose messages
-    are already on the console (when every rank fails on the same bad input, the one that
-    happened to fail first must not repeat them from its log), else ``first``.
+def reported_failure(failures: Mapping[int, ProcessFailure], first: int) -> int:
+    """The rank whose failure :func:`relaunch` reports.
+
+    Rank 0 when it exited with an error code (its messages are already on the console);
+    else the first rank that failed on its own, not stopped by torchrun's SIGTERM after
+    another rank failed; else ``first``. When every rank fails on the same bad input, which
+    one exits first is a matter of timing; this keeps the report on the cause.
 
     Args:
-        failures: the failed ranks (keys; the values are not read).
+        failures: the failed ranks and how each failed (``exitcode``: > 0 an exit code,
+            < 0 minus the signal that killed it).
         first: the rank that failed first.
     """
-    return 0 if 0 in failures else first
+    if 0 in failures and failures[0].exitcode > 0:
+        return 0
+    on_their_own = [r for r in sorted(failures) if failures[r].exitcode != -signal.SIGTERM]
+    if first in on_their_own or not on_their_own:
+        return first
+    return on_their_own[0]
+
+
+def shown_by_rank0(failures: Mapping[int, ProcessFailure]) -> set[str]:
+    """The lines of the error message rank 0 printed to the console, as it recorded them in
+    its error file (see :class:`diffrend.cli._Main`); empty when it recorded none."""
+    if 0 not in failures:
+        return set()
+    message = failures[0].error_file_data.get("message")
+    return set(message.splitlines()) if isinstance(message, str) else set()
 
 
 def relaunch(nproc: int, max_restarts: int, argv: Sequence[str],
@@ -81,8 +105,8 @@ def relaunch(nproc: int, max_restarts: int, argv: Sequence[str],
         echo: where the failure report goes (stderr).
 
     Returns:
-        0 when every process finished; else the exit code of rank 0 if it failed, or of the
-        first that failed (1 when it was killed by a signal); 130 after Ctrl-C.
+        0 when every process finished; else the exit code of the rank reported
+        (:func:`reported_failure`; 1 when it was killed by a signal); 130 after Ctrl-C.
     """
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
@@ -110,8 +134,11 @@ def relaunch(nproc: int, max_restarts: int, argv: Sequence[str],
         echo(f"process {rank} of {nproc} failed ({how})"
              + (f" after {max_restarts} restart(s)" if max_restarts else ""))
         if failure.local_rank != 0:  # rank 0's own messages are already on the console
-            tail = _log_tail(log_dir, failure.local_rank)
-            echo("\n".join(f"  [rank {rank}] {line}" for line in tail))
+            shown = shown_by_rank0(e.failures)
+            tail = [line for line in _log_tail(log_dir, failure.local_rank)
+                    if line not in shown]
+            if tail:
+                echo("\n".join(f"  [rank {rank}] {line}" for line in tail))
     except KeyboardInterrupt:  # torchrun passes Ctrl-C on to the ranks and waits for them
         code = 130
     finally:
@@ -119,4 +146,4 @@ def relaunch(nproc: int, max_restarts: int, argv: Sequence[str],
     return code
 
 
-__all__ = ["relaunch", "reported_failure", "strip_launch_options"]
+__all__ = ["relaunch", "reported_failure", "shown_by_rank0", "strip_launch_options"]
