@@ -577,3 +577,45 @@ def test_get_se3_log_matches_se3_log_map():
     torch.testing.assert_close(log, torch.cat((T, torch.zeros_like(T)), 1), **close64)
     with pytest.raises(ValueError, match="rigid"):
         Transform3d(matrix=torch.rand(2, 4, 4) + 0.1).get_se3_log()
+
+
+@pytest.mark.parametrize("P", [5, 20000])  # the elementwise path and the baddbmm one
+@pytest.mark.parametrize(("M", "N"), [(1, 1), (2, 2), (1, 3), (3, 1)])
+def test_apply_matrix_is_the_homogeneous_product(P: int, M: int, N: int) -> None:
+    from diffrend.transforms.transform3d import apply_matrix
+
+    g = torch.Generator().manual_seed(P + M + N)
+    points = torch.randn(M, P, 3, generator=g, dtype=torch.float64)
+    matrix = torch.randn(N, 4, 4, generator=g, dtype=torch.float64)
+    want = torch.cat((points, torch.ones_like(points[..., :1])), -1) @ matrix
+    got = apply_matrix(points, matrix)
+    assert got.shape == (max(M, N), P, 4)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    assert apply_matrix(points.float(), matrix).dtype == torch.float64  # promoted
+
+
+@pytest.mark.parametrize("P", [4, 9000])
+def test_apply_matrix_gradients(P: int) -> None:
+    from diffrend.transforms.transform3d import apply_matrix
+
+    g = torch.Generator().manual_seed(P)
+    points = torch.randn(1, P, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    matrix = torch.randn(2, 4, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    if P > 100:  # gradcheck is slow on many points: the analytic gradient, checked directly
+        apply_matrix(points, matrix).sum().backward()
+        # d sum / d p_i = sum over batches and columns of row i; d sum / d m[n, i, j] =
+        # the sum over points of [p, 1]_i
+        torch.testing.assert_close(points.grad[0],
+                                   matrix.detach()[:, :3].sum((0, 2)).expand(P, 3))
+        homo_sum = torch.cat((points.detach()[0].sum(0), torch.tensor([float(P)],
+                                                                     dtype=torch.float64)))
+        torch.testing.assert_close(matrix.grad, homo_sum[None, :, None].expand(2, 4, 4))
+    else:
+        assert torch.autograd.gradcheck(apply_matrix, (points, matrix))
+
+
+def test_apply_matrix_batch_mismatch_is_named() -> None:
+    from diffrend.transforms.transform3d import apply_matrix
+
+    with pytest.raises(ValueError, match=r"batch size of points \(2\) and of the transform"):
+        apply_matrix(torch.zeros(2, 4, 3), torch.zeros(3, 4, 4))

@@ -7,6 +7,7 @@ from typing import TypeVar
 import torch
 
 from ..cameras.base import CamerasBase, try_get_projection_transform
+from ..transforms.transform3d import apply_matrix
 
 Batch = TypeVar("Batch")  # Meshes or Pointclouds
 
@@ -67,10 +68,7 @@ def project_view_points(
     # One homogeneous product; a point on the camera plane (w = 0, or so small that x / w
     # overflows) is divided by 1 instead, so that no inf enters the backward pass, and then
     # parked. NaN input keeps its NaN (z is NaN too) and is reported by the rasterizer.
-    homo = torch.cat((pts_view, torch.ones_like(pts_view[..., :1])), -1)
-    m = to_ndc.get_matrix()
-    wide = torch.promote_types(homo.dtype, m.dtype)  # (as Transform3d.transform_points)
-    out = homo.to(wide) @ m.to(wide)  # (row vectors; a batch of 1 broadcasts)
+    out = apply_matrix(pts_view, to_ndc.get_matrix())  # (as Transform3d.transform_points)
     xy, w = out[..., :2], out[..., 3:]
     with torch.no_grad():
         off = (~torch.isfinite(xy / w)).any(-1, keepdim=True) & torch.isfinite(pts_view[..., 2:3])

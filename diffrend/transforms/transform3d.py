@@ -25,7 +25,7 @@ import torch
 from .rotations import _axis_rotation
 from .se3 import se3_log_map
 
-__all__ = ["Rotate", "RotateAxisAngle", "Scale", "Transform3d", "Translate"]
+__all__ = ["Rotate", "RotateAxisAngle", "Scale", "Transform3d", "Translate", "apply_matrix"]
 
 Device = str | torch.device
 _Scalarish = float | int | Sequence[float] | torch.Tensor
@@ -44,6 +44,45 @@ def _broadcast_bmm(a: torch.Tensor, b: torch.Tensor, name: str = "points") -> to
     a = a.to(dtype).expand(n, -1, -1)
     b = b.to(dtype).expand(n, -1, -1)
     return torch.bmm(a, b)
+
+
+# torch's grain size (at::internal::GRAIN_SIZE): elementwise ops on fewer elements run on the
+# calling thread
+_GRAIN = 32768
+
+
+def apply_matrix(points: torch.Tensor, matrix: torch.Tensor, name: str = "points"
+                 ) -> torch.Tensor:
+    """Row points ``[p, 1]`` times 4x4 matrices, before any homogeneous divide.
+
+    Equal, up to float rounding, to ``cat((points, 1), -1) @ matrix``, without the
+    concatenated copy. Small inputs are summed elementwise on the calling thread: a
+    matrix product of a few thousand points wakes torch's thread pool (MKL's GEMM), which
+    cost ~0.1 ms per product with ``OMP_WAIT_POLICY=PASSIVE`` (set by ``import diffrend``)
+    on 2 cores, against ~0.03 ms for the elementwise sum; large ones use one ``baddbmm``
+    (3.5x faster than the product with the concatenated copy for 655k points).
+
+    Args:
+        points: (M, P, 3).
+        matrix: (N, 4, 4), N == M or one of them 1.
+        name: what ``points`` is called in the batch-size error.
+
+    Returns:
+        (max(M, N), P, 4) in the promoted dtype; differentiable w.r.t. both.
+    """
+    if points.shape[0] != matrix.shape[0] and 1 not in (points.shape[0], matrix.shape[0]):
+        raise ValueError(f"batch size of {name} ({points.shape[0]}) and of the transform "
+                         f"({matrix.shape[0]}) must be equal or one of them 1")
+    n = max(points.shape[0], matrix.shape[0])
+    dtype = torch.promote_types(points.dtype, matrix.dtype)
+    points, matrix = points.to(dtype), matrix.to(dtype)
+    if n * points.shape[1] * 4 <= _GRAIN:
+        m = matrix[:, None]  # (N, 1, 4, 4): row i scales points[..., i]
+        out = torch.addcmul(m[..., 3, :], points[..., 0:1], m[..., 0, :])
+        out = torch.addcmul(out, points[..., 1:2], m[..., 1, :])
+        return torch.addcmul(out, points[..., 2:3], m[..., 2, :]).expand(n, -1, -1)
+    return torch.baddbmm(matrix[:, 3:4].expand(n, -1, -1), points.expand(n, -1, -1),
+                         matrix[:, :3].expand(n, -1, -1))
 
 
 def _make_device(device: Device) -> torch.device:
@@ -194,8 +233,7 @@ class Transform3d:
             shape = tuple(points.shape) if torch.is_tensor(points) else type(points).__name__
             raise ValueError(f"points must have shape (P, 3) or (N, P, 3); got {shape}")
         batch = points if points.dim() == 3 else points[None]
-        homo = torch.cat((batch, torch.ones_like(batch[..., :1])), -1)
-        out = _broadcast_bmm(homo, self.get_matrix())
+        out = apply_matrix(batch, self.get_matrix())
         denom = out[..., 3:]
         if eps is not None:
             sign = denom.sign() + (denom == 0).to(denom.dtype)

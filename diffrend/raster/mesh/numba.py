@@ -380,11 +380,12 @@ def _tile_fragments(
                 # division: without blur every outside pixel; with blur those farther
                 # from an edge's line (on its outer side) than the blur radius, since
                 # the triangle lies within that edge's inner half-plane.
+                p = (r - r_lo) * tw + (c - c_lo)
+                base = p * K
                 if blur <= 0.0:
                     if not (e0 * area > 0.0 and e1 * area > 0.0 and e2 * area > 0.0):
                         continue
-                    q = ((r - r_lo) * tw + (c - c_lo)) * K + K - 1
-                    if cnt[q // K] == K and zlo >= kz[q]:
+                    if cnt[p] == K and zlo >= kz[base + K - 1]:
                         continue  # behind K nearer faces: the list check below would skip it
                 else:
                     lb = 0.0
@@ -403,8 +404,6 @@ def _tile_fragments(
                     continue
                 if not inside and blur <= 0.0:
                     continue
-                p = (r - r_lo) * tw + (c - c_lo)
-                base = p * K
                 if g < 0 and cnt[p] == K and not (pz < kz[base + K - 1]):
                     continue  # cannot enter the list: skip the distance
                 if inside and g < 0:
