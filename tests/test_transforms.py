@@ -619,3 +619,15 @@ def test_apply_matrix_batch_mismatch_is_named() -> None:
 
     with pytest.raises(ValueError, match=r"batch size of points \(2\) and of the transform"):
         apply_matrix(torch.zeros(2, 4, 3), torch.zeros(3, 4, 4))
+
+
+@pytest.mark.parametrize("P", [100, 9000])
+def test_apply_matrix_batch_rounds_as_a_loop(P: int) -> None:
+    # a batch of renders and a loop over them must agree: the path is chosen per item
+    from diffrend.transforms.transform3d import apply_matrix
+
+    g = torch.Generator().manual_seed(P)
+    points = torch.randn(12, P, 3, generator=g)
+    matrix = torch.randn(12, 4, 4, generator=g)
+    looped = torch.cat([apply_matrix(points[i:i + 1], matrix[i:i + 1]) for i in range(12)])
+    assert torch.equal(apply_matrix(points, matrix), looped)

@@ -56,11 +56,12 @@ def apply_matrix(points: torch.Tensor, matrix: torch.Tensor, name: str = "points
     """Row points ``[p, 1]`` times 4x4 matrices, before any homogeneous divide.
 
     Equal, up to float rounding, to ``cat((points, 1), -1) @ matrix``, without the
-    concatenated copy. Small inputs are summed elementwise on the calling thread: a
-    matrix product of a few thousand points wakes torch's thread pool (MKL's GEMM), which
-    cost ~0.1 ms per product with ``OMP_WAIT_POLICY=PASSIVE`` (set by ``import diffrend``)
-    on 2 cores, against ~0.03 ms for the elementwise sum; large ones use one ``baddbmm``
-    (3.5x faster than the product with the concatenated copy for 655k points).
+    concatenated copy. Up to 8,192 points per batch item the product is summed
+    elementwise, on the calling thread for one item: a matrix product of a few thousand
+    points wakes torch's thread pool (MKL's GEMM), which cost ~0.1 ms per product with
+    ``OMP_WAIT_POLICY=PASSIVE`` (set by ``import diffrend``) on 2 cores, against ~0.03 ms
+    for the elementwise sum; more points use one ``baddbmm`` (3.5x faster than the product
+    with the concatenated copy for 655k points).
 
     Args:
         points: (M, P, 3).
@@ -76,7 +77,9 @@ def apply_matrix(points: torch.Tensor, matrix: torch.Tensor, name: str = "points
     n = max(points.shape[0], matrix.shape[0])
     dtype = torch.promote_types(points.dtype, matrix.dtype)
     points, matrix = points.to(dtype), matrix.to(dtype)
-    if n * points.shape[1] * 4 <= _GRAIN:
+    # (chosen by the points per batch item, not the batch: a batch of renders and a loop
+    # over them then round alike)
+    if points.shape[1] * 4 <= _GRAIN:
         m = matrix[:, None]  # (N, 1, 4, 4): row i scales points[..., i]
         out = torch.addcmul(m[..., 3, :], points[..., 0:1], m[..., 0, :])
         out = torch.addcmul(out, points[..., 1:2], m[..., 1, :])
