@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from diffrend.io import load_ply, save_obj  # noqa: E402
+from diffrend.io import load_obj, load_ply, save_obj  # noqa: E402
 from diffrend.io.shapes import load_shape, shape_arrays, shape_info, shape_names  # noqa: E402
 
 
@@ -98,7 +98,11 @@ def fit_one(name: str, out: Path, iters: int | None, fit_args: list[str]) -> dic
         return row
     print(proc.stdout.strip().splitlines()[-1], flush=True)
     metrics = json.loads((folder / "metrics.json").read_text())
-    v, f = load_ply(folder / "mesh.ply")
+    if (folder / "mesh.ply").exists():
+        v, f = load_ply(folder / "mesh.ply")
+    else:  # --colors texture writes the mesh as OBJ (with its texture) only
+        v, faces, _ = load_obj(folder / "mesh.obj")
+        f = faces.verts_idx
     topo = topology(v.numpy(), f.numpy().astype(np.int64))
     row.update({"euler_result": topo["euler"], "components_result": topo["components"],
                 "genus_result": topo["genus"], "closed_result": topo["closed"],
