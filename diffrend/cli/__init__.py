@@ -51,8 +51,9 @@ class _Main(click.Group):
             sys.stderr.flush()
             # torchelastic's own format (a plain-string message); written after the
             # message is on the console, so its presence means the message was shown
-            with open(error_file, "w") as f:
-                json.dump({"message": shown.getvalue(), "timestamp": int(time.time())}, f)
+            with contextlib.suppress(OSError):  # (a report's detail, not worth a crash)
+                with open(error_file, "w") as f:
+                    json.dump({"message": shown.getvalue(), "timestamp": int(time.time())}, f)
             raise click.exceptions.Exit(e.exit_code) from None
 
 
