@@ -56,8 +56,8 @@ def apply_matrix(points: torch.Tensor, matrix: torch.Tensor, name: str = "points
     """Row points ``[p, 1]`` times 4x4 matrices, before any homogeneous divide.
 
     Equal, up to float rounding, to ``cat((points, 1), -1) @ matrix``, without the
-    concatenated copy. Up to 8,192 points per batch item the product is summed
-    elementwise, on the calling thread for one item: a matrix product of a few thousand
+    concatenated copy. On the CPU, up to 8,192 points per batch item, the product is
+    summed elementwise, on the calling thread for one item: a matrix product of a few thousand
     points wakes torch's thread pool (MKL's GEMM), which cost ~0.1 ms per product with
     ``OMP_WAIT_POLICY=PASSIVE`` (set by ``import diffrend``) on 2 cores, against ~0.03 ms
     for the elementwise sum; more points use one ``baddbmm`` (3.5x faster than the product
@@ -77,13 +77,15 @@ def apply_matrix(points: torch.Tensor, matrix: torch.Tensor, name: str = "points
     n = max(points.shape[0], matrix.shape[0])
     dtype = torch.promote_types(points.dtype, matrix.dtype)
     points, matrix = points.to(dtype), matrix.to(dtype)
-    # (chosen by the points per batch item, not the batch: a batch of renders and a loop
-    # over them then round alike)
-    if points.shape[1] * 4 <= _GRAIN:
-        m = matrix[:, None]  # (N, 1, 4, 4): row i scales points[..., i]
-        out = torch.addcmul(m[..., 3, :], points[..., 0:1], m[..., 0, :])
-        out = torch.addcmul(out, points[..., 1:2], m[..., 1, :])
-        return torch.addcmul(out, points[..., 2:3], m[..., 2, :]).expand(n, -1, -1)
+    # (chosen by the device and the points per batch item, not the batch: a batch of
+    # renders and a loop over them then round alike; on a GPU, where no thread pool
+    # wakes, the one product is fewer kernel launches)
+    if points.device.type == "cpu" and points.shape[1] * 4 <= _GRAIN:
+        # row i of the matrix scales coordinate i (unbind: one backward op for the three)
+        x, y, z = points[..., None].unbind(-2)  # (M, P, 1) each
+        m0, m1, m2, m3 = matrix[:, None].unbind(-2)  # (N, 1, 4) each
+        out = torch.addcmul(torch.addcmul(torch.addcmul(m3, x, m0), y, m1), z, m2)
+        return out.expand(n, -1, -1)
     return torch.baddbmm(matrix[:, 3:4].expand(n, -1, -1), points.expand(n, -1, -1),
                          matrix[:, :3].expand(n, -1, -1))
 
