@@ -32,14 +32,19 @@ _Scalarish = float | int | Sequence[float] | torch.Tensor
 _Index = int | slice | list[int] | torch.Tensor
 
 
-def _broadcast_bmm(a: torch.Tensor, b: torch.Tensor, name: str = "points") -> torch.Tensor:
-    """(M, P, K) @ (N, K, K) -> (max(M, N), P, K), broadcasting a batch of 1."""
+def _joint_batch(a: torch.Tensor, b: torch.Tensor, name: str) -> int:
+    """max(M, N) of ``a`` (M, ...) and the transform's ``b`` (N, ...): equal, or one is 1."""
     if a.shape[0] != b.shape[0] and a.shape[0] != 1 and b.shape[0] != 1:
         raise ValueError(
             f"batch size of {name} ({a.shape[0]}) and of the transform ({b.shape[0]}) "
             "must be equal or one of them 1"
         )
-    n = max(a.shape[0], b.shape[0])
+    return max(a.shape[0], b.shape[0])
+
+
+def _broadcast_bmm(a: torch.Tensor, b: torch.Tensor, name: str = "points") -> torch.Tensor:
+    """(M, P, K) @ (N, K, K) -> (max(M, N), P, K), broadcasting a batch of 1."""
+    n = _joint_batch(a, b, name)
     dtype = torch.promote_types(a.dtype, b.dtype)
     a = a.to(dtype).expand(n, -1, -1)
     b = b.to(dtype).expand(n, -1, -1)
@@ -71,10 +76,7 @@ def apply_matrix(points: torch.Tensor, matrix: torch.Tensor, name: str = "points
     Returns:
         (max(M, N), P, 4) in the promoted dtype; differentiable w.r.t. both.
     """
-    if points.shape[0] != matrix.shape[0] and 1 not in (points.shape[0], matrix.shape[0]):
-        raise ValueError(f"batch size of {name} ({points.shape[0]}) and of the transform "
-                         f"({matrix.shape[0]}) must be equal or one of them 1")
-    n = max(points.shape[0], matrix.shape[0])
+    n = _joint_batch(points, matrix, name)
     dtype = torch.promote_types(points.dtype, matrix.dtype)
     points, matrix = points.to(dtype), matrix.to(dtype)
     # (chosen by the device and the points per batch item, not the batch: a batch of
@@ -84,8 +86,8 @@ def apply_matrix(points: torch.Tensor, matrix: torch.Tensor, name: str = "points
         # row i of the matrix scales coordinate i (unbind: one backward op for the three)
         x, y, z = points[..., None].unbind(-2)  # (M, P, 1) each
         m0, m1, m2, m3 = matrix[:, None].unbind(-2)  # (N, 1, 4) each
-        out = torch.addcmul(torch.addcmul(torch.addcmul(m3, x, m0), y, m1), z, m2)
-        return out.expand(n, -1, -1)
+        # (broadcasting gives the batch max(M, N))
+        return torch.addcmul(torch.addcmul(torch.addcmul(m3, x, m0), y, m1), z, m2)
     return torch.baddbmm(matrix[:, 3:4].expand(n, -1, -1), points.expand(n, -1, -1),
                          matrix[:, :3].expand(n, -1, -1))
 
