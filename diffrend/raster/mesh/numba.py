@@ -1,12 +1,13 @@
 """Numba CPU kernels of the mesh rasterizer: forward (pick K faces per pixel) and backward.
 
-Forward: faces are binned into tiles (:func:`bin_faces`, with :mod:`..numba_shared`'s
-count pass); each (mesh, tile) task, dealt round-robin to a fixed number of parallel
-workers, walks its faces in ascending index order and, for each pixel of the face's span in
-each row of the tile, keeps a sorted list of the K nearest faces (by depth, then face
-index). Backward: a fixed number of row bands (set by the problem size, not the thread
-count) each add their (pixel, k) contributions into their own gradient buffer; the buffers
-are summed in order (deterministic).
+Forward: faces are binned into tiles (:func:`face_ranges_and_counts`, one pass over the
+faces for their pixel ranges and how many entries each adds to each tile, then
+:func:`bin_faces` writes the entries); each (mesh, tile) task, dealt round-robin to a fixed
+number of parallel workers, walks its faces in ascending index order and, for each pixel of
+the face's span in each row of the tile, keeps a sorted list of the K nearest faces (by
+depth, then face index). Backward: a fixed number of row bands (set by the problem size, not
+the thread count) each add their (pixel, k) contributions into their own gradient buffer;
+the buffers are summed in order (deterministic).
 Both compile once and are cached on disk (``cache=True``).
 """
 
@@ -20,13 +21,16 @@ from ...threads import kernel_lock
 from ..fragments import RasterParams, empty_fragment_buffers
 from ..numba_shared import (
     N_CHUNKS,
-    count_entries,
+    count_tiles,
     index_range,
     n_row_bands,
+    offsets,
     pixel_steps,
     set_empty,
     sum_row_bands,
     tile_bounds,
+    tile_of,
+    tile_shift,
     to_numpy,
 )
 from ..tiles import pixel_centers_ndc, tile_grid
@@ -58,56 +62,70 @@ def face_box(fv, f, radius):
     )
 
 
+@nb.njit(cache=True, inline="always")
+def _face_range(fv, f, face_mesh, radius, cull_backfaces, ys, xs, ystep, xstep, rng):
+    """Writes face f's pixel range into rng[f] (empty if it is never rasterized); returns
+    whether a coordinate is NaN or inf (then the range is empty too)."""
+    set_empty(rng, f)
+    for i in range(3):
+        for j in range(3):
+            if not np.isfinite(fv[f, i, j]):
+                return True
+    zmin = min(fv[f, 0, 2], fv[f, 1, 2], fv[f, 2, 2])
+    x0, y0, x1, y1, x2, y2 = face_xy(fv, f)
+    area = face_area(x0, y0, x1, y1, x2, y2)
+    if (
+        face_mesh[f] < 0
+        or not (zmin >= KEPS)
+        or not (abs(area) > KEPS)
+        or (cull_backfaces and area < 0.0)
+    ):
+        return False
+    xmin, xmax, ymin, ymax = face_box(fv, f, radius)
+    r0, r1 = index_range(ymin, ymax, np.float64(ys[0]), ystep, ys.shape[0])
+    c0, c1 = index_range(xmin, xmax, np.float64(xs[0]), xstep, xs.shape[0])
+    if r0 <= r1 and c0 <= c1:
+        rng[f, 0] = r0
+        rng[f, 1] = r1
+        rng[f, 2] = c0
+        rng[f, 3] = c1
+    return False
+
+
 @nb.njit(parallel=True, cache=True)
-def face_pixel_ranges(fv, face_mesh, radius, cull_backfaces, ys, xs):
-    """Per-face pixel range, or an empty range for faces that are never rasterized.
+def face_ranges_and_counts(fv, face_mesh, radius, cull_backfaces, ys, xs, tile, n_ty, n_tx,
+                           n_tiles):
+    """The per-face pass of binning: each face's pixel range, and the entries it adds to
+    each tile, counted per fixed chunk of faces (one pass over the faces).
 
     Args:
         fv: (F, 3, 3) screen-space face vertices (x, y NDC; z view depth).
         face_mesh: (F,) mesh index of each face (-1 = skip).
         radius: sqrt(blur_radius), how far outside its bbox a face can reach.
         ys, xs: (H,), (W,) pixel-centre NDC coordinates.
+        tile: tile side in pixels; n_ty, n_tx: tiles per column and row; n_tiles: N*TY*TX.
 
     Returns:
         rng: (F, 4) int32 [row0, row1, col0, col1] inclusive; row0 > row1 if the face is
-            skipped (zero area, a vertex at or behind the camera, culled back face, off image).
+            skipped (zero area, a vertex at or behind the camera, culled back face, off image,
+            NaN or inf).
         n_nan: how many faces have a NaN or inf coordinate.
+        counts: (N_CHUNKS, n_tiles) int64 entries of each chunk of faces in each tile.
     """
     F = fv.shape[0]
-    H = ys.shape[0]
-    W = xs.shape[0]
     rng = np.empty((F, 4), np.int32)
+    counts = np.zeros((N_CHUNKS, n_tiles), np.int64)
+    nans = np.zeros(N_CHUNKS, np.int64)
     ystep, xstep = pixel_steps(ys, xs)
-    n_nan = 0
-    for f in nb.prange(F):
-        set_empty(rng, f)
-        bad = False
-        for i in range(3):
-            for j in range(3):
-                if not np.isfinite(fv[f, i, j]):
-                    bad = True
-        if bad:
-            n_nan += 1
-            continue
-        zmin = min(fv[f, 0, 2], fv[f, 1, 2], fv[f, 2, 2])
-        x0, y0, x1, y1, x2, y2 = face_xy(fv, f)
-        area = face_area(x0, y0, x1, y1, x2, y2)
-        if (
-            face_mesh[f] < 0
-            or not (zmin >= KEPS)
-            or not (abs(area) > KEPS)
-            or (cull_backfaces and area < 0.0)
-        ):
-            continue
-        xmin, xmax, ymin, ymax = face_box(fv, f, radius)
-        r0, r1 = index_range(ymin, ymax, np.float64(ys[0]), ystep, H)
-        c0, c1 = index_range(xmin, xmax, np.float64(xs[0]), xstep, W)
-        if r0 <= r1 and c0 <= c1:
-            rng[f, 0] = r0
-            rng[f, 1] = r1
-            rng[f, 2] = c0
-            rng[f, 3] = c1
-    return rng, n_nan
+    shift = tile_shift(tile)
+    for ch in nb.prange(N_CHUNKS):
+        for f in range(ch * F // N_CHUNKS, (ch + 1) * F // N_CHUNKS):
+            if _face_range(fv, f, face_mesh, radius, cull_backfaces, ys, xs, ystep, xstep,
+                           rng):
+                nans[ch] += 1
+            elif rng[f, 0] <= rng[f, 1]:
+                count_tiles(rng, f, face_mesh, tile, shift, n_ty, n_tx, counts[ch])
+    return rng, nans.sum(), counts
 
 
 @nb.njit(parallel=True, cache=True)
@@ -115,6 +133,7 @@ def _fill(fv, rng, face_mesh, tile, n_ty, n_tx, cursor, out, rec_v, rec_r):
     """Second binning pass: write each face (its vertices, its pixel range) into every tile
     it touches, at its chunk's cursor."""
     F = rng.shape[0]
+    shift = tile_shift(tile)
     for ch in nb.prange(N_CHUNKS):
         f0 = ch * F // N_CHUNKS
         f1 = (ch + 1) * F // N_CHUNKS
@@ -122,8 +141,9 @@ def _fill(fv, rng, face_mesh, tile, n_ty, n_tx, cursor, out, rec_v, rec_r):
             if rng[f, 0] > rng[f, 1]:
                 continue
             base = face_mesh[f] * n_ty * n_tx
-            for ty in range(rng[f, 0] // tile, rng[f, 1] // tile + 1):
-                for tx in range(rng[f, 2] // tile, rng[f, 3] // tile + 1):
+            for ty in range(tile_of(rng[f, 0], tile, shift), tile_of(rng[f, 1], tile, shift) + 1):
+                for tx in range(tile_of(rng[f, 2], tile, shift),
+                                tile_of(rng[f, 3], tile, shift) + 1):
                     t = base + ty * n_tx + tx
                     j = cursor[ch, t]
                     out[j] = f
@@ -142,26 +162,26 @@ def bin_faces(
     fv: np.ndarray,
     rng: np.ndarray,
     face_mesh: np.ndarray,
-    n_meshes: int,
-    height: int,
-    width: int,
+    counts: np.ndarray,
     tile: int,
+    n_ty: int,
+    n_tx: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """List, for each (mesh, tile), the faces whose pixel range touches it.
 
     Args:
-        fv: (F, 3, 3) face vertices. rng: (F, 4) int32 pixel ranges from
-            :func:`face_pixel_ranges`. face_mesh: (F,) int64 mesh index of each face.
-        n_meshes: N. height, width: image size. tile: tile side in pixels.
+        fv: (F, 3, 3) face vertices. rng: (F, 4) int32 pixel ranges and counts: (N_CHUNKS,
+            N * TY * TX) entries per (chunk, tile), both from
+            :func:`face_ranges_and_counts`. face_mesh: (F,) int64 mesh index of each face.
+        tile: tile side in pixels. n_ty, n_tx: tiles per column and per row of an image.
 
     Returns:
         tile_start: (N * TY * TX + 1,) int64 offsets into the entries.
         tile_faces: (total,) int64 face index of each entry, ascending within each tile.
         rec_v: (total, 9) the entry's face vertices. rec_r: (total, 4) its pixel range.
     """
-    n_ty, n_tx = tile_grid(height, width, tile)
     with kernel_lock():  # (see diffrend.threads)
-        start, cursor = count_entries(rng, face_mesh, n_meshes, height, width, tile)
+        start, cursor = offsets(counts)
         total = int(start[-1])
         out = np.empty(total, np.int64)
         rec_v = np.empty((total, 9), fv.dtype)
@@ -521,11 +541,15 @@ def rasterize_forward(
     fm = to_numpy(face_mesh)
     ys, xs = pixel_centers_ndc(H, W)
     radius = float(np.sqrt(blur_radius))
+    n_ty, n_tx = tile_grid(H, W, tile)
     with kernel_lock():  # (see diffrend.threads)
-        rng, n_nan = face_pixel_ranges(fv, fm, radius, params.cull_backfaces, ys, xs)
+        rng, n_nan, counts = face_ranges_and_counts(
+            fv, fm, radius, params.cull_backfaces, ys, xs, tile, n_ty, n_tx,
+            n_meshes * n_ty * n_tx,
+        )
         if n_nan:
             raise ValueError(f"face_verts has NaN or inf coordinates in {n_nan} faces")
-        tile_start, tile_faces, rec_v, rec_r = bin_faces(fv, rng, fm, n_meshes, H, W, tile)
+        tile_start, tile_faces, rec_v, rec_r = bin_faces(fv, rng, fm, counts, tile, n_ty, n_tx)
         # Every entry is written by exactly one (image, tile) task, empty slots with -1.
         p2f, zbuf, bary, dists = empty_fragment_buffers(n_meshes, H, W, K, dtype, bary=True)
         _forward_tiles(

@@ -29,6 +29,8 @@ from ..numba_shared import (
     set_empty,
     sum_row_bands,
     tile_bounds,
+    tile_of,
+    tile_shift,
     to_numpy,
 )
 from ..tiles import pixel_centers_ndc, tile_grid
@@ -84,14 +86,16 @@ def _fill_points(pts, radius, rng, cloud, tile, n_ty, n_tx, cursor, out, rec, re
     """Second binning pass: write each point (x, y, z, r*r) into every tile it touches."""
     P = rng.shape[0]
     n_chunks = cursor.shape[0]
+    shift = tile_shift(tile)
     for ch in nb.prange(n_chunks):
         for p in range(ch * P // n_chunks, (ch + 1) * P // n_chunks):
             if rng[p, 0] > rng[p, 1]:
                 continue
             base = cloud[p] * n_ty * n_tx
             r2 = radius[p] * radius[p]  # in the points' dtype, as PyTorch3D
-            for ty in range(rng[p, 0] // tile, rng[p, 1] // tile + 1):
-                for tx in range(rng[p, 2] // tile, rng[p, 3] // tile + 1):
+            for ty in range(tile_of(rng[p, 0], tile, shift), tile_of(rng[p, 1], tile, shift) + 1):
+                for tx in range(tile_of(rng[p, 2], tile, shift),
+                                tile_of(rng[p, 3], tile, shift) + 1):
                     t = base + ty * n_tx + tx
                     j = cursor[ch, t]
                     out[j] = p
