@@ -29,8 +29,8 @@ from ..numba_shared import (
     set_empty,
     sum_row_bands,
     tile_bounds,
-    tile_of,
     tile_shift,
+    tile_span,
     to_numpy,
 )
 from ..tiles import pixel_centers_ndc, tile_grid
@@ -141,9 +141,9 @@ def _fill(fv, rng, face_mesh, tile, n_ty, n_tx, cursor, out, rec_v, rec_r):
             if rng[f, 0] > rng[f, 1]:
                 continue
             base = face_mesh[f] * n_ty * n_tx
-            for ty in range(tile_of(rng[f, 0], tile, shift), tile_of(rng[f, 1], tile, shift) + 1):
-                for tx in range(tile_of(rng[f, 2], tile, shift),
-                                tile_of(rng[f, 3], tile, shift) + 1):
+            ty0, ty1, tx0, tx1 = tile_span(rng, f, tile, shift)
+            for ty in range(ty0, ty1 + 1):
+                for tx in range(tx0, tx1 + 1):
                     t = base + ty * n_tx + tx
                     j = cursor[ch, t]
                     out[j] = f

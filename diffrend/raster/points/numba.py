@@ -29,8 +29,8 @@ from ..numba_shared import (
     set_empty,
     sum_row_bands,
     tile_bounds,
-    tile_of,
     tile_shift,
+    tile_span,
     to_numpy,
 )
 from ..tiles import pixel_centers_ndc, tile_grid
@@ -93,9 +93,9 @@ def _fill_points(pts, radius, rng, cloud, tile, n_ty, n_tx, cursor, out, rec, re
                 continue
             base = cloud[p] * n_ty * n_tx
             r2 = radius[p] * radius[p]  # in the points' dtype, as PyTorch3D
-            for ty in range(tile_of(rng[p, 0], tile, shift), tile_of(rng[p, 1], tile, shift) + 1):
-                for tx in range(tile_of(rng[p, 2], tile, shift),
-                                tile_of(rng[p, 3], tile, shift) + 1):
+            ty0, ty1, tx0, tx1 = tile_span(rng, p, tile, shift)
+            for ty in range(ty0, ty1 + 1):
+                for tx in range(tx0, tx1 + 1):
                     t = base + ty * n_tx + tx
                     j = cursor[ch, t]
                     out[j] = p
