@@ -47,10 +47,6 @@ def _pairs(p2f: torch.Tensor, zbuf: torch.Tensor, axis: int):
     return front, other
 
 
-# Triangles a walk along one pixel-to-pixel segment may cross before it reaches an outline.
-_MAX_HOPS = 8
-
-
 def _check_face_verts(face_verts_ndc: torch.Tensor) -> None:
     if face_verts_ndc.ndim != 3 or face_verts_ndc.shape[1:] != (3, 3):
         raise ValueError(f"face_verts_ndc must have shape (F, 3, 3), got "
@@ -122,6 +118,104 @@ def _edge_topology(face_verts_ndc: torch.Tensor,
     return sil[f2e], across
 
 
+# Triangles a walk along one pixel-to-pixel segment may cross before it reaches an outline.
+_MAX_HOPS = 8
+
+
+def _use_kernel(*tensors: torch.Tensor) -> bool:
+    return all(t.device.type == "cpu" for t in tensors)
+
+
+def outline_pairs_torch(
+    pix_to_face: torch.Tensor,
+    zbuf: torch.Tensor,
+    face_verts_ndc: torch.Tensor,
+    faces: torch.Tensor,
+    face_sil: torch.Tensor,
+    face_across: torch.Tensor,
+    xs: torch.Tensor,
+    ys: torch.Tensor,
+    axis: int,
+    max_hops: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The discrete step of :func:`antialias` along one axis: the neighbouring pixel pairs
+    that an outline edge separates, and that edge. Pure torch (any device); the CPU kernel
+    :func:`~.antialias_kernels.outline_pairs_cpu` gives the same. No gradients.
+
+    Args:
+        pix_to_face, zbuf: (N, H, W) nearest face per pixel (-1: background) and its depth.
+        face_verts_ndc: (F, 3, 3) the faces' NDC vertices (x, y used).
+        faces: (F, 3) vertex indices.
+        face_sil, face_across: (F, 3) from :func:`_edge_topology`.
+        xs, ys: (W,) and (H,) the pixel centres' NDC x and y.
+        axis: 2, pairs of horizontal neighbours; 1, vertical ones.
+        max_hops: triangles a walk crosses at most before it gives up on the pair.
+
+    Returns:
+        ``(front, other, exit_face, which)``, each (P,) int64, P pairs in ascending order of
+        their first pixel: flat (N, H, W) indices of the nearer pixel and the other, the face
+        whose edge ``which`` (opposite corner ``which``) is the outline between them.
+    """
+    n, h, w = pix_to_face.shape
+    p2f = pix_to_face.reshape(-1)
+    front, other = _pairs(pix_to_face, zbuf, axis)
+    fid = p2f[front]
+    pf = torch.stack([xs[front % w], ys[(front // w) % h]], 1)  # (P, 2) NDC centres
+    po = torch.stack([xs[other % w], ys[(other // w) % h]], 1)
+    # Walk along the segment from the front centre: leave the triangle through its first
+    # edge; an interior edge hands over to the triangle across it (the outline may belong
+    # to a neighbour of the front pixel's triangle), a silhouette edge ends the walk.
+    # The walk decides which edge a pair belongs to: in float64, since nearly edge-on
+    # triangles at an outline make float32 edge tests lose pairs.
+    fv64, pf64, po64 = face_verts_ndc.detach().double(), pf.double(), po.double()
+    face = fid.clone()
+    t_prev = torch.full(fid.shape, -1.0, dtype=torch.float64, device=fid.device)
+    ok = torch.zeros(fid.shape, dtype=torch.bool, device=fid.device)
+    live = torch.ones_like(ok)
+    exit_face = torch.zeros_like(fid)
+    which = torch.zeros_like(fid)
+    for _ in range(max_hops):
+        tri = fv64[face][..., :2]
+        a, b = tri[:, [1, 2, 0]], tri[:, [2, 0, 1]]
+        ef, eo = _edge(a, b, pf64), _edge(a, b, po64)
+        cross = (ef * eo) < 0
+        t_all = ef / torch.where(cross, ef - eo, 1.0)
+        t_all = torch.where(cross & (t_all > t_prev[:, None] + 1e-9), t_all, 2.0)
+        t_min, k = t_all.min(dim=1)
+        live &= t_min <= 1.0
+        sil_hit = face_sil[face, k]
+        done = live & sil_hit
+        ok |= done
+        exit_face = torch.where(done, face, exit_face)
+        which = torch.where(done, k, which)
+        nxt = face_across[face, k]
+        live &= ~sil_hit & (nxt >= 0)
+        face = torch.where(live, nxt, face)
+        t_prev = torch.where(live, t_min, t_prev)
+        if not bool(live.any()):
+            break
+    # The other pixel's own face sharing the edge: a fold seen edge-on, no outline.
+    fo = p2f[other]
+    ev = faces[exit_face]
+    e0 = ev.gather(1, ((which + 1) % 3)[:, None])[:, 0]
+    e1 = ev.gather(1, ((which + 2) % 3)[:, None])[:, 0]
+    fo_verts = faces[fo.clamp(min=0)]
+    shared = ((fo >= 0) & (fo_verts == e0[:, None]).any(1)
+              & (fo_verts == e1[:, None]).any(1) & (fo != exit_face))
+    ok &= ~shared
+    # Each edge is resolved along one axis only, the one it crosses more steeply
+    # (horizontal pairs for edges closer to vertical): along either axis alone the
+    # blend moves coverage at the true rate, so both together would count a slanted
+    # edge twice.
+    ev_xy = fv64[exit_face][..., :2]
+    ea = ev_xy.gather(1, ((which + 1) % 3)[:, None, None].expand(-1, 1, 2))[:, 0]
+    eb = ev_xy.gather(1, ((which + 2) % 3)[:, None, None].expand(-1, 1, 2))[:, 0]
+    dx, dy = (eb - ea).abs().unbind(1)
+    ok &= (dy >= dx) if axis == 2 else (dx > dy)
+    sel = ok.nonzero()[:, 0]
+    return front[sel], other[sel], exit_face[sel], which[sel]
+
+
 def antialias(
     colors: torch.Tensor,
     pix_to_face: torch.Tensor,
@@ -152,85 +246,30 @@ def antialias(
     ys, xs = pixel_centers_torch(h, w, face_verts_ndc.dtype, colors.device)
     with torch.no_grad():
         face_sil, face_across = _edge_topology(face_verts_ndc, faces)
+    if _use_kernel(pix_to_face, zbuf, face_verts_ndc):
+        from .antialias_kernels import outline_pairs_cpu as find_pairs  # (loads Numba)
+    else:
+        find_pairs = outline_pairs_torch
     flat_colors = colors.reshape(-1, c)
     delta = torch.zeros_like(flat_colors)
-    p2f = pix_to_face.reshape(-1)
     for axis in (2, 1):
         with torch.no_grad():
-            front, other = _pairs(pix_to_face, zbuf, axis)
-        if front.numel() == 0:
+            fr, ot, exit_face, k = find_pairs(pix_to_face, zbuf, face_verts_ndc, faces,
+                                              face_sil, face_across, xs, ys, axis, _MAX_HOPS)
+        if fr.numel() == 0:
             continue
-        fid = p2f[front]
-        row_f, col_f = (front // w) % h, front % w
-        row_o, col_o = (other // w) % h, other % w
-        pf = torch.stack([xs[col_f], ys[row_f]], 1)  # (P, 2) NDC centres
-        po = torch.stack([xs[col_o], ys[row_o]], 1)
-        # Walk along the segment from the front centre: leave the triangle through its first
-        # edge; an interior edge hands over to the triangle across it (the outline may belong
-        # to a neighbour of the front pixel's triangle), a silhouette edge ends the walk.
-        with torch.no_grad():
-            # The walk decides which edge a pair belongs to: in float64, since nearly
-            # edge-on triangles at an outline make float32 edge tests lose pairs.
-            fv64, pf64, po64 = face_verts_ndc.detach().double(), pf.double(), po.double()
-            face = fid.clone()
-            t_prev = torch.full(fid.shape, -1.0, dtype=torch.float64, device=fid.device)
-            ok = torch.zeros(fid.shape, dtype=torch.bool, device=fid.device)
-            live = torch.ones_like(ok)
-            exit_face = torch.zeros_like(fid)
-            which = torch.zeros_like(fid)
-            for _ in range(_MAX_HOPS):
-                tri = fv64[face][..., :2]
-                a, b = tri[:, [1, 2, 0]], tri[:, [2, 0, 1]]
-                ef, eo = _edge(a, b, pf64), _edge(a, b, po64)
-                cross = (ef * eo) < 0
-                t_all = ef / torch.where(cross, ef - eo, 1.0)
-                t_all = torch.where(cross & (t_all > t_prev[:, None] + 1e-9), t_all, 2.0)
-                t_min, k = t_all.min(dim=1)
-                live &= t_min <= 1.0
-                sil_hit = face_sil[face, k]
-                done = live & sil_hit
-                ok |= done
-                exit_face = torch.where(done, face, exit_face)
-                which = torch.where(done, k, which)
-                nxt = face_across[face, k]
-                live &= ~sil_hit & (nxt >= 0)
-                face = torch.where(live, nxt, face)
-                t_prev = torch.where(live, t_min, t_prev)
-                if not bool(live.any()):
-                    break
-            # The other pixel's own face sharing the edge: a fold seen edge-on, no outline.
-            fo = p2f[other]
-            ev = faces[exit_face]
-            e0 = ev.gather(1, ((which + 1) % 3)[:, None])[:, 0]
-            e1 = ev.gather(1, ((which + 2) % 3)[:, None])[:, 0]
-            fo_verts = faces[fo.clamp(min=0)]
-            shared = ((fo >= 0) & (fo_verts == e0[:, None]).any(1)
-                      & (fo_verts == e1[:, None]).any(1) & (fo != exit_face))
-            ok &= ~shared
-            # Each edge is resolved along one axis only, the one it crosses more steeply
-            # (horizontal pairs for edges closer to vertical): along either axis alone the
-            # blend moves coverage at the true rate, so both together would count a slanted
-            # edge twice.
-            ev_xy = fv64[exit_face][..., :2]
-            ea = ev_xy.gather(1, ((which + 1) % 3)[:, None, None].expand(-1, 1, 2))[:, 0]
-            eb = ev_xy.gather(1, ((which + 2) % 3)[:, None, None].expand(-1, 1, 2))[:, 0]
-            dx, dy = (eb - ea).abs().unbind(1)
-            ok &= (dy >= dx) if axis == 2 else (dx > dy)
-        if not bool(ok.any()):
-            continue
-        sel = ok.nonzero()[:, 0]
-        k = which[sel]
+        pf = torch.stack([xs[fr % w], ys[(fr // w) % h]], 1).double()  # (P, 2) NDC centres
+        po = torch.stack([xs[ot % w], ys[(ot // w) % h]], 1).double()
         # With gradients from here on, in float64: with a vertex far away (1e8) the edge
         # functions are differences of ~1e16 terms, which float32 cancels to 0 / 0.
-        tri = face_verts_ndc[exit_face[sel]][..., :2].double()
+        tri = face_verts_ndc[exit_face][..., :2].double()
         a = tri.gather(1, ((k + 1) % 3)[:, None, None].expand(-1, 1, 2))
         b = tri.gather(1, ((k + 2) % 3)[:, None, None].expand(-1, 1, 2))
-        e_f, e_o = _edge(a, b, pf64[sel])[:, 0], _edge(a, b, po64[sel])[:, 0]
+        e_f, e_o = _edge(a, b, pf)[:, 0], _edge(a, b, po)[:, 0]
         den = e_f - e_o  # |e_f| + |e_o| > 0 where the walk found a crossing
         den = torch.where(den != 0, den, torch.ones_like(den))
         # differentiable w.r.t. the edge vertices
         t = (e_f / den).clamp(0.0, 1.0).to(flat_colors.dtype)
-        fr, ot = front[sel], other[sel]
         cf, co = flat_colors[fr], flat_colors[ot]
         # front covers part of the other pixel, or leaves part of its own (one side owns
         # t = 1/2 exactly, so an edge midway between centres is not counted twice)
