@@ -117,7 +117,7 @@ class _Interpolate(torch.autograd.Function):
                 grad_bary = torch.empty(bary.shape, dtype=bary.dtype)
                 _grad_bary(p2f, to_numpy(attrs), g, grad_bary.numpy().reshape(-1, 3))
             if ctx.needs_input_grad[2]:
-                n_bands = min(n_row_bands(p2f.shape[0], F, 3 * D),
+                n_bands = min(n_row_bands(p2f.shape[0], F, 3 * D, p2f.shape[0]),
                               max(1, p2f.shape[0] // _BAND_MIN))
                 # torch-owned buffers (a tensor made from NumPy data would count as a host
                 # read in tests/test_host_syncs.py), summed in an order fixed by their count

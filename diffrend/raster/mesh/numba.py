@@ -573,7 +573,7 @@ def rasterize_backward(
     (``params``: the forward's; its perspective correction and clipping). Deterministic."""
     N, H, W, K = pix_to_face.shape
     ys, xs = pixel_centers_ndc(H, W)
-    n_chunks = n_row_bands(N * H, face_verts.shape[0], 9)
+    n_chunks = n_row_bands(N * H, face_verts.shape[0], 9, N * H * W * K)
     with kernel_lock():
         grads = _backward_chunks(
             to_numpy(face_verts), to_numpy(pix_to_face), to_numpy(grad_zbuf),

@@ -275,7 +275,7 @@ def rasterize_backward(
     del params
     N, H, W, K = idx.shape
     ys, xs = pixel_centers_ndc(H, W)
-    n_chunks = n_row_bands(N * H, points.shape[0], 3)
+    n_chunks = n_row_bands(N * H, points.shape[0], 3, N * H * W * K)
     with kernel_lock():
         grads = _backward_chunks(to_numpy(points), to_numpy(idx), to_numpy(grad_zbuf),
                                  to_numpy(grad_dists), ys, xs, n_chunks)
