@@ -33,7 +33,8 @@ class Case:
     faces_per_pixel: int = 1
     sigma: float | None = None  # soft rasterization: blur = log(1/sigma - 1) * sigma
     backward: bool = False
-    shader: str | None = None  # full render with this shader (textured cow) instead
+    shader: str | None = None  # full render with this shader (textured cow) instead, or
+    # "antialias": diffrend fit's renderer (jobs.views.AntialiasRenderer)
     views: int = 1  # cameras in one call (time reported per view)
 
 
@@ -47,6 +48,8 @@ FULL = (
     Case("SoftSilhouette cow 256^2 K=50, 1 view", "cow", 256, 50, 1e-4, False, "silhouette"),
     Case("SoftSilhouette cow 256^2 K=50, 20 views (per view)", "cow", 256, 50, 1e-4, False,
          "silhouette", 20),
+    Case("fit step: antialiased Phong cow 128^2, 5 views fwd+bwd (per view)", "cow", 128, 1,
+         None, True, "antialias", 5),
     Case("points 1M 512^2 K=8 rasterize fwd", "points1000000", 512, 8),
     Case("points 1M 512^2 K=8 alpha render fwd+bwd", "points1000000", 512, 8, None, True,
          "points"),
@@ -134,7 +137,15 @@ def _diffrend_fn(case: Case) -> Callable[[], None]:
     if case.mesh.startswith("points"):
         return _points_fn(case)
     meshes, cameras = _scene(case)
-    if case.shader is not None:
+    if case.shader == "antialias":  # diffrend fit's last stage: hard Phong, antialiased
+        from ..jobs.views import AntialiasRenderer
+
+        antialiased = AntialiasRenderer(case.image_size, "cpu")
+
+        def draw(m):
+            sil, rgb = antialiased(m, cameras)
+            return sil.sum() + rgb.sum()
+    elif case.shader is not None:
         renderer = make_renderer(case.shader, case.image_size, sigma=case.sigma or 1e-4,
                                  faces_per_pixel=case.faces_per_pixel)
 

@@ -346,7 +346,7 @@ def _relaunch(nproc: int, max_restarts: int) -> None:
               "or cameras.json, images and masks.")
 @click.option("-o", "--output", default="out/fit", show_default=True,
               type=click.Path(file_okay=False), help="Output folder.")
-@click.option("--iters", default=700, show_default=True, type=click.IntRange(3, 100000),
+@click.option("--iters", default=1100, show_default=True, type=click.IntRange(3, 100000),
               help="Optimisation steps in all (split over the coarse-to-fine stages).")
 @click.option("--image-size", default=128, show_default=True, type=click.IntRange(16, 1024),
               help="Image size of the last stage (earlier stages are smaller).")
