@@ -15,8 +15,10 @@ Edges shared by both pixels' triangles are interior to one surface and are left 
 forward pass equals the exact pixel coverage for edges parallel to an image axis; for slanted
 edges it is the coverage along the axis, an approximation (tested against supersampling).
 
-Pure torch (autograd gives the backward); the discrete part (which pairs, which edge) is
-computed without gradients, the continuous part (``t`` and the blend) with them.
+The discrete part (which pairs, which edge) is computed without gradients: by a Numba kernel
+on the CPU (:mod:`.antialias_kernels`), by its pure-torch twin :func:`outline_pairs_torch`
+elsewhere, the two giving the same pairs; the continuous part (``t`` and the blend) is
+torch, with gradients (autograd gives the backward).
 """
 
 from __future__ import annotations
