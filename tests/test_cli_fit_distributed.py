@@ -11,7 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from dist_env import worker_env
+from dist_env import failure, worker_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,7 +22,7 @@ def test_cli_nproc_two_ranks_rank_zero_writes(tmp_path: Path) -> None:
         [sys.executable, "-m", "diffrend", "fit", "--iters", "6", "--image-size", "32",
          "--views", "6", "--heldout", "2", "--remesh-every", "2", "--nproc", "2", "-o",
          str(out)], cwd=ROOT, env=worker_env(), capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert proc.returncode == 0, failure(proc)
     text = proc.stdout + proc.stderr
     assert text.count("wrote ") == 1 and text.count("6 steps in") == 1  # rank 0 only
     metrics = json.loads((out / "metrics.json").read_text())

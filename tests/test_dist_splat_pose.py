@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
-from dist_env import worker_env
+from dist_env import failure, worker_env
 
 from diffrend.jobs.distributed import DistContext
 
@@ -43,7 +43,7 @@ def two_ranks(tmp_path_factory: pytest.TempPathFactory) -> dict:
          str(WORKER), str(tmp / "two.pt"), "--pose-job", str(tmp / "pose"),
          "--splat-checkpoint", str(tmp / "splat.pt")], cwd=ROOT, env=worker_env(),
         capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert proc.returncode == 0, failure(proc)
     out = torch.load(tmp / "two.pt", weights_only=False)
     out["pose_dir"], out["splat_checkpoint"] = tmp / "pose", tmp / "splat.pt"
     return out
@@ -159,7 +159,7 @@ def test_cli_splat_nproc_two_ranks_rank_zero_writes(tmp_path: Path) -> None:
          "--views", "4", "--heldout", "2", "--points", "300", "--sh-degree", "1", "--nproc",
          "2", "-o", str(out)], cwd=ROOT, env=worker_env(), capture_output=True, text=True,
         timeout=300)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert proc.returncode == 0, failure(proc)
     text = proc.stdout + proc.stderr
     assert text.count("wrote ") == 1 and text.count("8 steps in") == 1  # rank 0 only
     metrics = json.loads((out / "metrics.json").read_text())

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
-from dist_env import worker_env
+from dist_env import failure, worker_env
 
 from diffrend.jobs.distributed import DistContext
 from diffrend.jobs.fit_points import fit_points
@@ -43,7 +43,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict, Path]:
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
          str(WORKER), str(tmp / "two.pt"), str(ck2)],
         cwd=ROOT, env=worker_env(), capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert proc.returncode == 0, failure(proc)
     two = torch.load(tmp / "two.pt", weights_only=False)
     one = fits(DistContext(), ck1)
     return one, two, ck2
@@ -135,7 +135,7 @@ def test_cli_fit_points_nproc_two_rank_zero_writes(tmp_path: Path) -> None:
         [sys.executable, "-m", "diffrend", "fit-points", "--iters", "4", "--points", "500",
          "--image-size", "32", "--views", "4", "--heldout", "2", "--nproc", "2", "-o",
          str(out)], cwd=ROOT, env=worker_env(), capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert proc.returncode == 0, failure(proc)
     text = proc.stdout + proc.stderr
     assert text.count("wrote ") == 1 and text.count("4 steps in") == 1  # rank 0 only
     metrics = json.loads((out / "metrics.json").read_text())

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from dist_env import worker_env
+from dist_env import failure, worker_env
 
 from diffrend.jobs.distributed import DistContext
 from diffrend.jobs.fit_mesh import fit_mesh
@@ -35,7 +35,7 @@ def _worker(out: Path, ranks: int, *extra: str, restarts: int = 0) -> dict:
         said = [(s.decode(errors="replace") if isinstance(s, bytes) else s or "")
                 for s in (e.stdout, e.stderr)]
         pytest.fail(f"timed out after 300 s:\n{said[0][-2000:]}\n{said[1][-6000:]}")
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-6000:]
+    assert proc.returncode == 0, failure(proc, 6000)
     return torch.load(out)
 
 

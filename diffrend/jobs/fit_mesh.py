@@ -142,9 +142,9 @@ class FitMeshSettings:
         blur_px: soft silhouette blur radius, in pixels of each stage's image.
         faces_per_pixel: K of the soft rasterizer.
         w_silhouette, w_rgb: weights of the mean squared silhouette and colour errors. The
-            colour's 4 lets the shading dig a cavity that the silhouettes leave closed
-            (the test bowl's surface chamfer 1.6e-2 at weight 1, 4.1e-3 at 4, 2.4e-3 at 8;
-            but 3.4e-2 at 12 and 3.2e-2 at 16: docs/shapes.md).
+            colour's 8 lets the shading dig a cavity that the silhouettes leave closed
+            (the test bowl's surface chamfer with the default stages: 1.5e-3 at weight 4,
+            8.9e-4 at 6, 5.4e-4 at 8; see docs/shapes.md for the sweeps).
         w_laplacian, w_edge, w_normal: weights of PyTorch3D's uniform Laplacian smoothing,
             edge length and normal consistency regularisers (0 by default: the smooth
             parameterisation regularises).
@@ -179,7 +179,7 @@ class FitMeshSettings:
     blur_px: float = 1.0
     faces_per_pixel: int = 20
     w_silhouette: float = 1.0
-    w_rgb: float = 4.0
+    w_rgb: float = 8.0
     w_laplacian: float = 0.0
     w_edge: float = 0.0
     w_normal: float = 0.0
