@@ -171,3 +171,22 @@ def test_fit_resolution_and_framing_options(tmp_path):
     for bad in (["--edge-px", "0"], ["--remesh-every", "-1"]):
         result = CliRunner().invoke(main, ["fit", "-o", str(tmp_path / "bad"), *TINY, *bad])
         assert result.exit_code == 2 and bad[0] in result.output, result.output
+
+
+def test_fit_w_rgb_reaches_the_fit(tmp_path):
+    """--w-rgb defaults to FitMeshSettings' weight and changes the fit; 0 is refused."""
+    from diffrend.jobs import FitMeshSettings
+
+    option = next(p for p in main.commands["fit"].params if p.name == "w_rgb")
+    assert option.default == FitMeshSettings().w_rgb
+    meshes = {}
+    for name, extra in (("default", []), ("w1", ["--w-rgb", "1"])):
+        out = tmp_path / name
+        result = CliRunner().invoke(main, ["fit", "-o", str(out), *TINY, *extra])
+        assert result.exit_code == 0, result.output
+        meshes[name] = load_mesh(out / "mesh.ply").verts_packed()
+    assert meshes["default"].shape != meshes["w1"].shape or not torch.equal(
+        meshes["default"], meshes["w1"])
+    result = CliRunner().invoke(main, ["fit", "-o", str(tmp_path / "bad"), *TINY,
+                                       "--w-rgb", "0"])
+    assert result.exit_code == 2 and "--w-rgb" in result.output, result.output

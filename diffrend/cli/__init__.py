@@ -23,6 +23,7 @@ import click
 # Only light modules at import time: `diffrend --help` must not wait for torch, trimesh or
 # the kernels (each command imports what it needs when it runs).
 from ..shader_names import SHADERS as SHADER_NAMES
+from .params import FiniteFloat
 
 if TYPE_CHECKING:
     import torch
@@ -75,13 +76,14 @@ def main() -> None:
 @click.option("--gif-frames", default=36, show_default=True, type=click.IntRange(0, 1024),
               help="Turntable frames (0: no GIF).")
 @click.option("--image-size", default=256, show_default=True, type=click.IntRange(8, 4096))
-@click.option("--elev", default=15.0, show_default=True, help="Camera elevation, degrees.")
+@click.option("--elev", default=15.0, show_default=True, type=FiniteFloat(),
+              help="Camera elevation, degrees.")
 @click.option("--dist", default=2.7, show_default=True,
-              type=click.FloatRange(min=0.0, min_open=True),
+              type=FiniteFloat(min=0.0, min_open=True),
               help="Camera distance to the mesh (normalised to max |coordinate| 1).")
-@click.option("--background", nargs=3, type=click.FloatRange(0.0, 1.0),
+@click.option("--background", nargs=3, type=FiniteFloat(0.0, 1.0),
               default=(1.0, 1.0, 1.0), show_default=True, help="Background RGB in [0, 1].")
-@click.option("--light", nargs=3, type=float, default=(2.0, 2.0, -2.0), show_default=True,
+@click.option("--light", nargs=3, type=FiniteFloat(), default=(2.0, 2.0, -2.0), show_default=True,
               help="Point light position (world).")
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(1, 1024),
               help="Views rendered per call.")
@@ -366,7 +368,7 @@ def _relaunch(nproc: int, max_restarts: int) -> None:
               "holes included), an ico-sphere (genus 0) placed on the object from the "
               "silhouettes, or a mesh file in the views' frame (e.g. an earlier fit's "
               "mesh.obj).")
-@click.option("--edge-px", default=2.0, show_default=True, type=click.FloatRange(0.25, 64.0),
+@click.option("--edge-px", default=2.0, show_default=True, type=FiniteFloat(0.25, 64.0),
               help="Target edge length of the remeshed surface, in pixels of each stage's "
               "images (shorter where the error stays high); smaller: more detail, slower.")
 @click.option("--remesh-every", default=25, show_default=True, type=click.IntRange(0, 100000),
@@ -381,14 +383,21 @@ def _relaunch(nproc: int, max_restarts: int) -> None:
 @click.option("--exposure", is_flag=True,
               help="Learn a colour gain per training view (photographs whose exposure or "
               "white balance differ between views); the gains go to metrics.json.")
+@click.option("--w-rgb", default=8.0, show_default=True,
+              type=FiniteFloat(0.0, 1000.0, min_open=True),
+              help="Weight of the colour error against the silhouette error's. The colours' "
+              "shading is what digs a cavity that no silhouette shows (a bowl's inside); "
+              "lower it for photographs whose colours vary between views more than the "
+              "shading explains.")
 @_max_side_option
 @_fit_job_options
 @_nproc_options()
 def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size: int,
         views: int, heldout: int, seed: int, device: str, colors: str, texture_size: int,
         init: str, edge_px: float, remesh_every: int, frame: bool, views_per_step: int,
-        exposure: bool, max_side: int | None, checkpoint_every: int, resume: bool,
-        allow_outside_paths: bool, force: bool, nproc: int, max_restarts: int) -> None:
+        exposure: bool, w_rgb: float, max_side: int | None, checkpoint_every: int,
+        resume: bool, allow_outside_paths: bool, force: bool, nproc: int,
+        max_restarts: int) -> None:
     """Fit a mesh to views of MESH (default: the bundled cow) or of --data, starting from
     their visual hull (see --init): writes mesh.obj/.ply, progress.gif, loss.png,
     final.png, metrics.json and index.html.
@@ -421,7 +430,7 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
                            texture_levels=min(5, texture_size.bit_length()),
                            init="sphere" if init == "sphere" else "hull", edge_px=edge_px,
                            remesh_every=remesh_every, exposure=exposure,
-                           views_per_step=views_per_step)
+                           views_per_step=views_per_step, w_rgb=w_rgb)
         if settings.views_per_step < ctx.world_size:  # every rank says so, none waits
             raise click.UsageError(f"at most {settings.views_per_step} processes (the views "
                                    f"rendered per step, --views-per-step), got "
@@ -547,9 +556,9 @@ def texture(mesh: str | None, data: str | None, output: str, iters: int, image_s
 @click.option("--seed", default=0, show_default=True, type=int,
               help="Picks the true camera and the start.")
 @click.option("--image-size", default=128, show_default=True, type=click.IntRange(16, 1024))
-@click.option("--min-deg", default=60.0, show_default=True, type=click.FloatRange(0, 180),
+@click.option("--min-deg", default=60.0, show_default=True, type=FiniteFloat(0, 180),
               help="Smallest rotation between the start and the true camera.")
-@click.option("--max-deg", default=120.0, show_default=True, type=click.FloatRange(0, 180))
+@click.option("--max-deg", default=120.0, show_default=True, type=FiniteFloat(0, 180))
 @click.option("--restarts", default=16, show_default=True, type=click.IntRange(1, 256))
 @click.option("--evaluate", default=0, show_default=True, type=click.IntRange(0, 1000),
               help="Also run this many random trials and report the success rate.")
@@ -613,7 +622,7 @@ def pose(mesh: str | None, output: str, seed: int, image_size: int, min_deg: flo
 @click.option("--image-size", default=128, show_default=True, type=click.IntRange(16, 2048))
 @click.option("--views", default=20, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--heldout", default=10, show_default=True, type=click.IntRange(0, 1000))
-@click.option("--radius-px", default=1.5, show_default=True, type=click.FloatRange(0.05, 50),
+@click.option("--radius-px", default=1.5, show_default=True, type=FiniteFloat(0.05, 50),
               help="Point radius in pixels.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")

@@ -1,0 +1,24 @@
+"""Click parameter types the commands share."""
+
+from __future__ import annotations
+
+import math
+
+import click
+
+
+class FiniteFloat(click.FloatRange):
+    """A float option that must be finite, optionally within bounds (``click.FloatRange``'s).
+
+    ``click.FloatRange`` lets ``nan`` through (every comparison with it is false), and
+    ``inf`` when no bound excludes it; here both are usage errors that name the option.
+    """
+
+    name = "float"
+
+    def convert(self, value: object, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{number!r} is not a finite number.", param, ctx)
+        return number
