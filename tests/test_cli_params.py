@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from diffrend.cli import main
-from diffrend.cli.params import FiniteFloat
+from diffrend.cli.params import SEED, FiniteFloat
 
 
 @pytest.mark.parametrize("text", ["nan", "NaN", "inf", "-inf", "1e999"])
@@ -63,4 +63,31 @@ def test_non_finite_option_is_a_usage_error(command: str, option: str, nargs: in
     assert "not a finite number" in result.output or "not in the range" in result.output
     if bad == "nan":
         assert "not a finite number" in result.output
+    assert not out.exists()
+
+
+def _seeded_commands() -> list[str]:
+    return [name for name, command in main.commands.items()
+            if any(p.name == "seed" for p in command.params)]
+
+
+def test_seeds_are_64_bit() -> None:
+    """Every command's --seed takes exactly what torch's generators take."""
+    import torch
+
+    names = _seeded_commands()
+    assert len(names) >= 5
+    for name in names:
+        option = next(p for p in main.commands[name].params if p.name == "seed")
+        assert option.type is SEED, name
+    for seed in (-(2**63), -1, 2**64 - 1):
+        torch.Generator().manual_seed(SEED.convert(str(seed), None, None))
+
+
+@pytest.mark.parametrize("command", _seeded_commands())
+@pytest.mark.parametrize("seed", [str(2**64), str(-(2**63) - 1)])
+def test_seed_out_of_range_is_a_usage_error(command: str, seed: str, tmp_path) -> None:
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, [command, "--seed", seed, "-o", str(out)])
+    assert result.exit_code == 2 and "--seed" in result.output, result.output
     assert not out.exists()

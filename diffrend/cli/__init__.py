@@ -23,7 +23,7 @@ import click
 # Only light modules at import time: `diffrend --help` must not wait for torch, trimesh or
 # the kernels (each command imports what it needs when it runs).
 from ..shader_names import SHADERS as SHADER_NAMES
-from .params import FiniteFloat
+from .params import SEED, FiniteFloat
 
 if TYPE_CHECKING:
     import torch
@@ -356,7 +356,7 @@ def _relaunch(nproc: int, max_restarts: int) -> None:
               help="Training views rendered from the target mesh.")
 @click.option("--heldout", default=10, show_default=True, type=click.IntRange(0, 1000),
               help="Held-out views rendered from the target mesh (for the IoU).")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=SEED)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
 @click.option("--colors", default="vertex", show_default=True,
               type=click.Choice(["vertex", "texture", "none"]),
@@ -499,7 +499,7 @@ def _load_init(path: str, device: torch.device) -> Meshes:
               type=click.IntRange(4, 8192), help="Side of the recovered texture map.")
 @click.option("--views", default=20, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--heldout", default=10, show_default=True, type=click.IntRange(0, 1000))
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=SEED)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
 @_fit_job_options
 @_nproc_options()
@@ -553,7 +553,7 @@ def texture(mesh: str | None, data: str | None, output: str, iters: int, image_s
 @click.argument("mesh", required=False, type=click.Path(dir_okay=False))
 @click.option("-o", "--output", default="out/pose", show_default=True,
               type=click.Path(file_okay=False), help="Output folder.")
-@click.option("--seed", default=0, show_default=True, type=int,
+@click.option("--seed", default=0, show_default=True, type=SEED,
               help="Picks the true camera and the start.")
 @click.option("--image-size", default=128, show_default=True, type=click.IntRange(16, 1024))
 @click.option("--min-deg", default=60.0, show_default=True, type=FiniteFloat(0, 180),
@@ -624,7 +624,7 @@ def pose(mesh: str | None, output: str, seed: int, image_size: int, min_deg: flo
 @click.option("--heldout", default=10, show_default=True, type=click.IntRange(0, 1000))
 @click.option("--radius-px", default=1.5, show_default=True, type=FiniteFloat(0.05, 50),
               help="Point radius in pixels.")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=SEED)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
 @click.option("--frame", is_flag=True,
               help="Render MESH's views at twice the size and crop each to the object (for "
@@ -709,7 +709,7 @@ def fit_points_cmd(mesh: str | None, data: str | None, output: str, n_points: in
               "step's views, so N processes need at least N. The same --views-per-step "
               "gives the same fit on any number of processes up to float rounding, which "
               "Adam amplifies over a long run: the same quality, not the same Gaussians.")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=SEED)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
 @_fit_job_options
 @_nproc_options()
@@ -833,7 +833,7 @@ def render_dataset_cmd(mesh_folder: str, output: str, views: int, image_size: in
               help="Adam steps per pose trial (default 100; --full: 200, PyTorch3D's "
               "tutorial).")
 @click.option("--no-pose-job", is_flag=True, help="Skip diffrend's pose job in the pose table.")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=SEED)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
 @click.option("--force", is_flag=True,
               help="Run even when another diffrend run holds OUTPUT's lock.")

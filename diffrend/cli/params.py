@@ -6,6 +6,10 @@ import math
 
 import click
 
+# torch.Generator.manual_seed takes any 64-bit seed, signed or not; beyond that it fails with
+# "Overflow when unpacking long long", which does not say which argument.
+SEED = click.IntRange(-(2**63), 2**64 - 1)
+
 
 class FiniteFloat(click.FloatRange):
     """A float option that must be finite, optionally within bounds (``click.FloatRange``'s).
