@@ -414,6 +414,10 @@ SOFT = ALL[1:]
         (dict(background_color=torch.ones(0)), "background_color"),
         (dict(background_color=5.0), "background_color"),
         (dict(background_color=torch.ones(1, 3)), "background_color"),
+        (dict(background_color=(float("nan"), 0.0, 0.0)), "background_color.*NaN"),
+        (dict(background_color=(0.0, float("inf"), 0.0)), "background_color.*NaN or inf"),
+        (dict(background_color=torch.tensor([0.0, 0.0, float("nan")])), "background_color"),
+        (dict(background_color=("a", 0.0, 0.0)), "background_color"),
     ],
 )
 def test_blend_params_validation(kwargs, match):
@@ -431,6 +435,9 @@ def test_duck_typed_params_are_checked(fn):
             fn(colors, fr, PT3DParams(gamma=-1.0))
         with pytest.raises(ValueError, match="background_color"):
             fn(colors, fr, PT3DParams(background_color=(1.0, 1.0)))
+        # a duck-typed params object is not validated at construction: the blend checks it
+        with pytest.raises(ValueError, match="background_color contains NaN"):
+            fn(colors, fr, PT3DParams(background_color=(0.0, float("nan"), 1.0)))
 
 
 @pytest.mark.parametrize("fn", ALL)

@@ -17,6 +17,7 @@ values and gradients; they exist because the references keep several ``(N, H, W,
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -66,6 +67,10 @@ def _check_background(background_color: torch.Tensor | Sequence[float]) -> None:
                 "background_color must be a (C,) tensor (C = 3 for RGB), got a tensor of "
                 f"shape {tuple(background_color.shape)}"
             )
+        # (checked on the CPU only: on a GPU the check would wait for the device each call)
+        if background_color.device.type == "cpu" and not bool(
+                torch.isfinite(background_color.detach()).all()):
+            raise ValueError(f"background_color contains NaN or inf: {background_color!r}")
         return
     try:
         n = len(background_color)
@@ -76,6 +81,12 @@ def _check_background(background_color: torch.Tensor | Sequence[float]) -> None:
         ) from None
     if n < 1:
         raise ValueError(f"background_color must have at least 1 entry, got {background_color!r}")
+    try:
+        finite = all(math.isfinite(float(c)) for c in background_color)
+    except (TypeError, ValueError):
+        raise ValueError(f"background_color must hold numbers, got {background_color!r}") from None
+    if not finite:
+        raise ValueError(f"background_color contains NaN or inf: {background_color!r}")
 
 
 @dataclass(frozen=True)
