@@ -454,6 +454,8 @@ BAD_INPUTS = [
     ("viewmats", _nan_at, "viewmats"),
     ("Ks", lambda t: t[:1], "Ks"),
     ("Ks", lambda t: t.double(), "Ks"),
+    ("Ks", lambda t: t * torch.tensor([0.0, 1.0, 1.0])[:, None], "Ks.*focal"),  # fx = 0
+    ("Ks", lambda t: t * torch.tensor([1.0, -1.0, 1.0])[:, None], "Ks.*focal"),  # fy < 0
     ("scales", lambda t: t.half(), "scales"),
     ("opacities", lambda t: (t > 0.5).long(), "opacities"),
     ("colors", lambda t: "red", "colors"),
@@ -486,11 +488,29 @@ def test_bad_tensors_raise_naming_the_argument(name, fn, match):
         ({"packed": 1}, "packed"),
         ({"sh_degree": 4}, "sh_degree"),
         ({"sh_degree": 1}, "colors"),  # (N, 3) plain colours are not SH coefficients
+        ({"near_plane": float("nan")}, "near_plane"),
+        ({"near_plane": -0.1}, "near_plane"),
+        ({"near_plane": "0.1"}, "near_plane"),
+        ({"far_plane": float("nan")}, "far_plane"),
+        ({"far_plane": float("-inf")}, "far_plane"),
+        ({"near_plane": 5.0, "far_plane": 1.0}, "far_plane .* greater than near_plane"),
+        ({"near_plane": 1.0, "far_plane": 1.0}, "far_plane"),
+        ({"radius_clip": -1.0}, "radius_clip"),
+        ({"radius_clip": float("inf")}, "radius_clip"),
+        ({"eps2d": -0.3}, "eps2d"),
+        ({"eps2d": float("nan")}, "eps2d"),
     ],
 )
 def test_bad_options_raise_naming_the_argument(options, match):
     with pytest.raises(ValueError, match=match):
-        rasterization(**_valid_args(), **options)
+        rasterization(**{**_valid_args(), **options})
+
+
+def test_an_infinite_far_plane_is_allowed():
+    """far_plane may be inf (nothing culled behind); the image equals a huge far plane's."""
+    far = rasterization(**{**_valid_args(), "far_plane": float("inf")})[0]
+    big = rasterization(**{**_valid_args(), "far_plane": 1e30})[0]
+    assert torch.equal(far, big)
 
 
 @pytest.mark.parametrize("k,sh_degree", [(4, 2), (5, 1), (9, 3), (25, 3), (15, 0)])

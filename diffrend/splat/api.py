@@ -37,6 +37,17 @@ def _check_finite(t: torch.Tensor, name: str) -> None:
         raise ValueError(f"{name} must be finite (no NaN or inf)")
 
 
+def _check_number(value: Any, name: str, low: float, allow_inf: bool = False) -> float:
+    """A real number >= ``low`` (finite unless ``allow_inf``); raises ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    v = float(value)
+    if math.isnan(v) or (math.isinf(v) and not (allow_inf and v > 0)) or v < low:
+        bound = f">= {low:g}" + (" (inf allowed)" if allow_inf else ", finite")
+        raise ValueError(f"{name} must be a number {bound}, got {value!r}")
+    return v
+
+
 def _check_inputs(
     means: torch.Tensor,
     quats: torch.Tensor,
@@ -83,6 +94,8 @@ def _check_inputs(
         raise ValueError("scales must be >= 0 (linear scales, not logs)")
     if n and bool((quats == 0).all(dim=-1).any()):
         raise ValueError("quats must be non-zero (a zero quaternion has no rotation)")
+    if c and bool(((Ks[:, 0, 0] <= 0) | (Ks[:, 1, 1] <= 0)).any()):
+        raise ValueError("Ks must have positive focal lengths (Ks[:, 0, 0] and Ks[:, 1, 1])")
     if bool(((opacities < 0) | (opacities > 1)).any()):
         raise ValueError("opacities must lie in [0, 1] (apply a sigmoid to logits first)")
     if sh_degree is None:
@@ -239,8 +252,10 @@ def rasterization(
 
     Raises:
         ValueError: malformed shapes, NaN or inf values, negative scales, zero quaternions,
-            opacities outside [0, 1], an SH coefficient count that does not match
-            ``sh_degree``, an unknown mode or camera model, or a bad size or tile size.
+            opacities outside [0, 1], focal lengths that are not positive, an SH coefficient
+            count that does not match ``sh_degree``, an unknown mode or camera model, a bad
+            size or tile size, or near/far planes, ``radius_clip`` or ``eps2d`` that are
+            negative, NaN or out of order.
         SplatMemoryError: (a ValueError) the frame would need more memory than the budget
             (see :mod:`.memory`).
     """
@@ -258,6 +273,13 @@ def rasterization(
     check_backend_name(backend)
     if not isinstance(packed, bool):
         raise ValueError(f"packed must be a bool, got {packed!r}")
+    near_plane = _check_number(near_plane, "near_plane", 0.0)
+    far_plane = _check_number(far_plane, "far_plane", 0.0, allow_inf=True)
+    if not far_plane > near_plane:
+        raise ValueError(f"far_plane ({far_plane:g}) must be greater than near_plane "
+                         f"({near_plane:g})")
+    radius_clip = _check_number(radius_clip, "radius_clip", 0.0)
+    eps2d = _check_number(eps2d, "eps2d", 0.0)
     _check_inputs(means, quats, scales, opacities, colors, viewmats, Ks, sh_degree, backgrounds)
     n = means.shape[0]
     c = viewmats.shape[0]
