@@ -254,6 +254,43 @@ def test_chamfer_list_input_equals_padded():
     torch.testing.assert_close(chamfer_distance(xs, ys)[0], chamfer_distance(x, y, xl, yl)[0])
 
 
+@pytest.mark.parametrize("point_reduction", ["mean", "sum", "max", None])
+@pytest.mark.parametrize("empty", ["x", "y"])
+def test_chamfer_cloud_with_no_points_is_like_zero_lengths(empty, point_reduction):
+    """Tensors with P = 0 points (it used to fail deep inside, "index 0 is out of bounds")
+    give what the same clouds padded to one point with lengths 0 give, normals included."""
+    g = torch.Generator().manual_seed(5)
+    full = torch.rand(2, 7, 3, generator=g)
+    n_full = torch.nn.functional.normalize(torch.rand(2, 7, 3, generator=g), dim=-1)
+    none, n_none = torch.zeros(2, 0, 3), torch.zeros(2, 0, 3)
+    pad, n_pad = torch.rand(2, 1, 3, generator=g), torch.rand(2, 1, 3, generator=g)
+    zero = torch.zeros(2, dtype=torch.int64)
+    for batch_reduction in ("mean", None) if point_reduction else (None,):
+        kw = dict(point_reduction=point_reduction, batch_reduction=batch_reduction)
+        if point_reduction == "max":
+            a = chamfer_distance(none, full, **kw) if empty == "x" else \
+                chamfer_distance(full, none, **kw)
+            b = chamfer_distance(pad, full, x_lengths=zero, **kw) if empty == "x" else \
+                chamfer_distance(full, pad, y_lengths=zero, **kw)
+        else:
+            a = chamfer_distance(none, full, x_normals=n_none, y_normals=n_full, **kw) \
+                if empty == "x" else \
+                chamfer_distance(full, none, x_normals=n_full, y_normals=n_none, **kw)
+            b = chamfer_distance(pad, full, x_lengths=zero, x_normals=n_pad, y_normals=n_full,
+                                 **kw) if empty == "x" else \
+                chamfer_distance(full, pad, y_lengths=zero, x_normals=n_full, y_normals=n_pad,
+                                 **kw)
+        for u, v in zip(a, b, strict=True):
+            if point_reduction is None:  # per-point tensors: one side has P = 0 vs 1 point
+                for ui, vi in zip(u, v, strict=True):
+                    assert torch.isfinite(ui).all() and torch.isfinite(vi).all()
+                continue
+            if u is None:
+                assert v is None
+                continue
+            torch.testing.assert_close(u, v)
+
+
 def test_chamfer_weights():
     x, y, xl, yl = random_clouds(seed=7)
     w = torch.tensor([0.5, 2.0, 1.0], dtype=F64)

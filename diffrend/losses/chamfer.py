@@ -115,7 +115,10 @@ def _nearest_idx(
 
 
 def _gather(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """t (N, P2, C), idx (N, P1) -> (N, P1, C)."""
+    """t (N, P2, C), idx (N, P1) -> (N, P1, C); zeros when P2 = 0 (no point to gather:
+    the callers mask those distances to 0, as for clouds whose lengths are 0)."""
+    if t.shape[1] == 0:
+        return t.new_zeros(idx.shape[0], idx.shape[1], t.shape[2])
     return t.gather(1, idx[..., None].expand(-1, -1, t.shape[2]))
 
 
@@ -147,7 +150,7 @@ def _single_direction(
             cham_norm_x = cham_norm_x * weights.view(N, 1)
 
     if point_reduction == "max":
-        cham_x = cham_x.max(1).values
+        cham_x = cham_x.max(1).values if P1 else cham_x.new_zeros(N)
     elif point_reduction is not None:
         div = x_lengths.clamp(min=1).to(cham_x.dtype) if point_reduction == "mean" else 1.0
         cham_x = cham_x.sum(1) / div
