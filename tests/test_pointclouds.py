@@ -204,6 +204,12 @@ def test_join_as_batch():
               features=[torch.zeros(3, 4)]), "features.*one per cloud"),
         (dict(points=torch.zeros(2, 3, 3), features=torch.zeros(2, 4, 1)), "features"),
         (dict(points=[torch.zeros(3, 3)], features="abc"), "features"),
+        (dict(points=[torch.zeros(2, 3)], features=[torch.tensor([[0.5], [math.nan]])]),
+         r"features\[0\].*NaN"),
+        (dict(points=torch.zeros(1, 2, 3), features=torch.full((1, 2, 3), math.inf)),
+         "features.*inf"),
+        (dict(points=[torch.zeros(2, 3)], normals=[torch.tensor([[0.0, 0, 1], [math.nan, 0, 0]])]),
+         r"normals\[0\].*NaN"),
     ],
 )
 def test_validation_errors(kwargs, message):

@@ -102,10 +102,11 @@ def _check_padded(name: str, x: torch.Tensor, width: int | None, n: int | None,
 
 def _check_finite(name: str, x: torch.Tensor | Sequence[torch.Tensor]) -> None:
     items = [x] if torch.is_tensor(x) else list(x)
-    if not items:
+    checked = [i for i, t in enumerate(items) if torch.is_tensor(t)]
+    if not checked:
         return
-    flags = torch.stack([torch.isfinite(t).all() for t in items]).tolist()
-    for i, ok in enumerate(flags):
+    flags = torch.stack([torch.isfinite(items[i]).all() for i in checked]).tolist()
+    for i, ok in zip(checked, flags, strict=True):
         if not ok:
             where = name if torch.is_tensor(x) else f"{name}[{i}]"
             raise ValueError(f"{where} contains NaN or inf values")
@@ -136,7 +137,8 @@ class Pointclouds:
 
         Raises:
             ValueError: naming the argument, on wrong shapes or dtypes, NaN/inf points,
-                normals or features whose point counts differ from the points', features
+                normals or features, normals or features whose point counts differ from the
+                points', features
                 of different widths, or tensors on different devices.
         """
         if isinstance(points, (list, tuple)):
@@ -190,6 +192,7 @@ class Pointclouds:
                              f"got {type(value).__name__}")
         if devices and devices != {self._device}:
             raise ValueError(f"{name} is on {devices.pop()}, points on {self._device}")
+        _check_finite(name, value)  # (a NaN feature would composite NaN pixels)
         return field
 
     @classmethod
