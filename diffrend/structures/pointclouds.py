@@ -102,11 +102,10 @@ def _check_padded(name: str, x: torch.Tensor, width: int | None, n: int | None,
 
 def _check_finite(name: str, x: torch.Tensor | Sequence[torch.Tensor]) -> None:
     items = [x] if torch.is_tensor(x) else list(x)
-    checked = [i for i, t in enumerate(items) if torch.is_tensor(t)]
-    if not checked:
+    if not items:
         return
-    flags = torch.stack([torch.isfinite(items[i]).all() for i in checked]).tolist()
-    for i, ok in zip(checked, flags, strict=True):
+    flags = torch.stack([torch.isfinite(t).all() for t in items]).tolist()
+    for i, ok in enumerate(flags):
         if not ok:
             where = name if torch.is_tensor(x) else f"{name}[{i}]"
             raise ValueError(f"{where} contains NaN or inf values")
@@ -137,9 +136,8 @@ class Pointclouds:
 
         Raises:
             ValueError: naming the argument, on wrong shapes or dtypes, NaN/inf points,
-                normals or features, normals or features whose point counts differ from the
-                points', features
-                of different widths, or tensors on different devices.
+                normals or features, normals or features whose point counts differ from
+                the points', features of different widths, or tensors on different devices.
         """
         if isinstance(points, (list, tuple)):
             pts = _check_list("points", points, 3, None)
@@ -180,19 +178,21 @@ class Pointclouds:
     def _parse_aux(self, name: str, value: Any) -> _Field:
         width = 3 if name == "normals" else None
         if isinstance(value, (list, tuple)):
-            items = _check_list(name, value, width, self._num_points)
+            items = _check_list(name, value, width, self._num_points)  # (None -> (0, D))
             devices = {t.device for t in items}
             field = _Field("list", items)
+            checked: torch.Tensor | list[torch.Tensor] = items
         elif torch.is_tensor(value):
             _check_padded(name, value, width, self._N, self._P)
             devices = {value.device}
             field = _Field("padded", value)
+            checked = value
         else:
             raise ValueError(f"{name}: expected a list of tensors or a padded tensor, "
                              f"got {type(value).__name__}")
         if devices and devices != {self._device}:
             raise ValueError(f"{name} is on {devices.pop()}, points on {self._device}")
-        _check_finite(name, value)  # (a NaN feature would composite NaN pixels)
+        _check_finite(name, checked)  # (a NaN feature would composite NaN pixels)
         return field
 
     @classmethod
