@@ -389,13 +389,18 @@ def _relaunch(nproc: int, max_restarts: int) -> None:
               "shading is what digs a cavity that no silhouette shows (a bowl's inside); "
               "lower it for photographs whose colours vary between views more than the "
               "shading explains.")
+@click.option("--w-depth", default=0.0, show_default=True, type=FiniteFloat(0.0, 1000.0),
+              help="Weight of a depth error (0: off): MESH's training views then come with "
+              "depth maps, as from an RGB-D camera. Digs what neither silhouettes nor "
+              "shading show, such as a mug's deep cup. Not with --data.")
 @_max_side_option
 @_fit_job_options
 @_nproc_options()
 def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size: int,
         views: int, heldout: int, seed: int, device: str, colors: str, texture_size: int,
         init: str, edge_px: float, remesh_every: int, frame: bool, views_per_step: int,
-        exposure: bool, w_rgb: float, max_side: int | None, checkpoint_every: int,
+        exposure: bool, w_rgb: float, w_depth: float, max_side: int | None,
+        checkpoint_every: int,
         resume: bool, allow_outside_paths: bool, force: bool, nproc: int,
         max_restarts: int) -> None:
     """Fit a mesh to views of MESH (default: the bundled cow) or of --data, starting from
@@ -412,6 +417,9 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
     from .mesh_job import prepare_inputs, run_fit_job
 
     dev = _device(device)
+    if w_depth > 0 and data is not None:
+        raise click.UsageError("--w-depth needs a target MESH (the depth of --data views "
+                               "is not read)")
     # A bad --init file is a usage error before the output folder is made (and before
     # --nproc starts the processes, so that it is said once; fit_mesh moves the mesh to
     # the views' device).
@@ -423,14 +431,14 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
         inputs = prepare_inputs(mesh, data, views=views, heldout=heldout,
                                 image_size=image_size, device=dev,
                                 allow_outside=allow_outside_paths, frame=frame,
-                                max_side=max_side)
+                                max_side=max_side, depth=w_depth > 0)
         _warm_kernels(dev, quiet=not ctx.is_main)
         settings = replace(FitMeshSettings().scaled(iters=iters, image_size=image_size),
                            lit=inputs.lit, colors=colors, texture_size=texture_size,
                            texture_levels=min(5, texture_size.bit_length()),
                            init="sphere" if init == "sphere" else "hull", edge_px=edge_px,
                            remesh_every=remesh_every, exposure=exposure,
-                           views_per_step=views_per_step, w_rgb=w_rgb)
+                           views_per_step=views_per_step, w_rgb=w_rgb, w_depth=w_depth)
         if settings.views_per_step < ctx.world_size:  # every rank says so, none waits
             raise click.UsageError(f"at most {settings.views_per_step} processes (the views "
                                    f"rendered per step, --views-per-step), got "

