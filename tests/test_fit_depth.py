@@ -140,6 +140,9 @@ def test_bad_depth_input():
     bad[0, 5, 5] = float("nan")
     with pytest.raises(ValueError, match="NaN or inf"):
         fit_mesh(views, settings=DEPTH_ONLY, depth=bad, progress=False)
+    with pytest.raises(ValueError, match="cannot be shrunk to the 64-pixel stage"):
+        fit_mesh(views, settings=replace(DEPTH_ONLY, stages=(Stage(64, 2, 0.05),)),
+                 depth=depth, progress=False)
     with pytest.raises(ValueError, match="w_depth"):
         FitMeshSettings(w_depth=-1.0)
 

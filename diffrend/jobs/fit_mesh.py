@@ -394,6 +394,10 @@ def _check_depth(depth: torch.Tensor | None, data: MultiViewData,
                          "pixels without the object)")
     if settings.w_depth == 0:
         return None  # given but unused: the run is the same as without it
+    largest = max(s.image_size for s in settings.stages)
+    if largest > min(depth.shape[1:]):
+        raise ValueError(f"depth maps of {tuple(depth.shape[1:])} pixels cannot be shrunk to "
+                         f"the {largest}-pixel stage: give maps at least the stages' size")
     return depth.to(device=data.images.device, dtype=data.images.dtype)
 
 
