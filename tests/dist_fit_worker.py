@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+from pathlib import Path
 
 import torch
 
@@ -41,11 +42,21 @@ def main(out: str, checkpoint: str | None, stop_after: int | None,
         result = fit_mesh(inputs.train, settings=SETTINGS, seed=3, progress=False, dist=ctx,
                           checkpoint=checkpoint, checkpoint_every=1,
                           resume=checkpoint is not None, callback=callback)
-        if ctx.is_main:
-            torch.save({"verts": result.mesh.verts_packed(), "faces": result.mesh.faces_packed(),
-                        "history": result.history, "remeshes": result.remeshes,
-                        "world": ctx.world_size, "steps": result.steps,
-                        "stopped": result.stopped, "first_try": first_try}, out)
+        is_main, world = ctx.is_main, ctx.world_size
+    if is_main:  # (after the group is gone: its worker threads must be gone with it)
+        torch.save({"verts": result.mesh.verts_packed(), "faces": result.mesh.faces_packed(),
+                    "history": result.history, "remeshes": result.remeshes,
+                    "world": world, "steps": result.steps, "stopped": result.stopped,
+                    "first_try": first_try, "gloo_threads_after": gloo_threads()}, out)
+
+
+def gloo_threads() -> int | None:
+    """This process's gloo worker threads (Linux: their names in /proc; None elsewhere)."""
+    tasks = Path("/proc/self/task")
+    if not tasks.is_dir():
+        return None
+    names = [(t / "comm").read_text().strip() for t in tasks.iterdir()]
+    return sum(n.startswith("pt_gloo") for n in names)
 
 
 if __name__ == "__main__":
