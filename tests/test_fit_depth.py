@@ -157,10 +157,7 @@ def test_cli_w_depth(tmp_path):
     assert (out / "metrics.json").exists()
     r = runner.invoke(main, ["fit", "--w-depth", "-1", "-o", str(tmp_path / "x")])
     assert r.exit_code == 2 and "--w-depth" in r.output
-    r = runner.invoke(main, ["fit", "--data", str(tmp_path), "--w-depth", "1",
-                             "-o", str(tmp_path / "y")])
-    assert r.exit_code == 2 and "--w-depth needs a target MESH" in r.output
-    assert not (tmp_path / "y").exists()
+    # (--data with --w-depth: tests/test_depth_data.py)
 
 
 def test_cli_w_depth_two_processes_match_one(tmp_path):

@@ -391,8 +391,9 @@ def _relaunch(nproc: int, max_restarts: int) -> None:
               "shading explains.")
 @click.option("--w-depth", default=0.0, show_default=True, type=FiniteFloat(0.0, 1000.0),
               help="Weight of a depth error (0: off): MESH's training views then come with "
-              "depth maps, as from an RGB-D camera. Digs what neither silhouettes nor "
-              "shading show, such as a mug's deep cup. Not with --data.")
+              "depth maps, as from an RGB-D camera; --data's are read from its "
+              "transforms.json (depth_file_path, as render-dataset writes them). Digs what "
+              "neither silhouettes nor shading show, such as a mug's deep cup.")
 @_max_side_option
 @_fit_job_options
 @_nproc_options()
@@ -417,9 +418,6 @@ def fit(mesh: str | None, data: str | None, output: str, iters: int, image_size:
     from .mesh_job import prepare_inputs, run_fit_job
 
     dev = _device(device)
-    if w_depth > 0 and data is not None:
-        raise click.UsageError("--w-depth needs a target MESH (the depth of --data views "
-                               "is not read)")
     # A bad --init file is a usage error before the output folder is made (and before
     # --nproc starts the processes, so that it is said once; fit_mesh moves the mesh to
     # the views' device).

@@ -23,11 +23,11 @@ from pathlib import Path
 import torch
 
 from ..cameras import CamerasBase
-from ..io import load_views, save_obj, save_ply
+from ..io import load_depth, load_views, save_obj, save_ply
 from ..io.outputs import write_gif_frames, write_json, write_png
 from ..io.views import MultiViewData
 from ..jobs.fit_mesh import FitMeshResult, FitMeshSettings, fit_mesh
-from ..jobs.framing import frame_views
+from ..jobs.framing import frame_depth, frame_views
 from ..jobs.metrics import heldout_iou, normalized_chamfer, surface_chamfer
 from ..jobs.pictures import image_grid, loss_curve, progress_frames, to_uint8
 from ..jobs.preview import load_for_render
@@ -35,6 +35,7 @@ from ..jobs.views import (
     render_mesh_views,
     render_target_depth,
     render_target_views,
+    resize_depth,
     sphere_cameras,
 )
 from ..shading import TexturesUV
@@ -52,7 +53,8 @@ class FitInputs:
         None). target: the mesh the views were rendered from (None for real data).
         source: a short description (file name). lit: the views are lit by headlights
         (rendered) rather than unknown lights (photographs). train_depth: (N, S, S)
-        depth maps of the training views (a mesh target's, when asked for), else None.
+        depth maps of the training views (when asked for), -1 where there is none, else
+        None.
     """
 
     train: MultiViewData
@@ -103,8 +105,11 @@ def prepare_inputs(
         max_side: ``data`` only: views whose longer side exceeds this are resampled to it
             as they are read (:func:`~diffrend.io.load_views`), before framing: bounds the
             memory large photographs take. None: native size.
-        depth: ``mesh`` only: also the training views' depth maps (``train_depth``), as
-            an RGB-D capture would give them, for ``FitMeshSettings.w_depth``.
+        depth: also the training views' depth maps (``train_depth``), for
+            ``FitMeshSettings.w_depth``: ``mesh``'s rendered, as an RGB-D capture would
+            give them; ``data``'s read from its transforms.json
+            (:func:`~diffrend.io.load_depth`) and framed with the views
+            (:func:`~diffrend.jobs.framing.frame_depth`).
 
     Raises:
         ValueError: both ``mesh`` and ``data`` given, bad files, out-of-range counts.
@@ -113,9 +118,6 @@ def prepare_inputs(
 
     if mesh is not None and data is not None:
         raise ValueError("give either a target mesh or --data, not both")
-    if depth and data is not None:
-        raise ValueError("depth maps come from a target mesh: --data folders' depth is not "
-                         "read")
     if not isinstance(views, int) or views < 1:
         raise ValueError(f"views must be an int >= 1, got {views!r}")
     if not isinstance(heldout, int) or heldout < 0:
@@ -123,14 +125,17 @@ def prepare_inputs(
     if data is not None:
         # Native size: framing then gives the object all of image_size, however small it
         # is in the photograph (the views are freed once framed).
-        all_views = frame_views(load_views(data, allow_outside=allow_outside,
-                                           max_side=max_side),
-                                size=image_size).to(device)
+        loaded = load_views(data, allow_outside=allow_outside, max_side=max_side)
+        all_views = frame_views(loaded, size=image_size).to(device)
         n = len(all_views)
         held = list(range(5, n, 10)) if n >= 5 else []
         train = [i for i in range(n) if i not in held]
+        train_depth = None
+        if depth:
+            maps = _views_depth(data, loaded, allow_outside)
+            train_depth = frame_depth(maps[train], loaded.masks[train], image_size).to(device)
         return FitInputs(all_views.subset(train), all_views.subset(held) if held else None,
-                         None, Path(data).name, lit=False)
+                         None, Path(data).name, lit=False, train_depth=train_depth)
     path = Path(mesh) if mesh is not None else default_mesh_path()
     target = load_for_render(path, device=device)
 
@@ -145,6 +150,25 @@ def prepare_inputs(
     # (the framed views' cameras see the object as the framed images do)
     train_depth = render_target_depth(target, train.cameras, image_size) if depth else None
     return FitInputs(train, held, target, path.name, lit=lit, train_depth=train_depth)
+
+
+def _views_depth(data: str | os.PathLike, views: MultiViewData,
+                 allow_outside: bool) -> torch.Tensor:
+    """``data``'s depth maps (:func:`~diffrend.io.load_depth`) at the size ``views`` were
+    loaded at: shrunk with them when ``max_side`` shrank the views (same aspect ratio).
+
+    Returns:
+        (N, H, W) depth, <= 0 where there is none.
+    """
+    maps = load_depth(data, allow_outside=allow_outside)
+    if maps.shape[0] != len(views):
+        raise ValueError(f"{data}: {maps.shape[0]} depth maps for {len(views)} views")
+    (h, w), (dh, dw) = views.masks.shape[1:], maps.shape[1:]
+    # load_views keeps the aspect ratio when it shrinks (sides rounded to whole pixels)
+    if (dh, dw) != (h, w) and (dh < h or dw < w or abs(round(dw * h / dh) - w) > 1):
+        raise ValueError(f"{data}: the depth maps are {dw}x{dh} pixels, the images "
+                         f"{views.masks.shape[2]}x{views.masks.shape[1]}: they must match")
+    return resize_depth(maps, (h, w))
 
 
 def evaluate(result: FitMeshResult, inputs: FitInputs) -> dict:

@@ -1,8 +1,10 @@
 """Mesh and point cloud file I/O with PyTorch3D's function names and return shapes
 (OBJ/MTL, PLY, ``IO`` with pluggable formats; other formats through trimesh), and
-multi-view image datasets (``transforms.json`` / ``cameras.json``) in and out."""
+multi-view image datasets (``transforms.json`` / ``cameras.json``, with depth maps) in and
+out."""
 
 from .colmap import ColmapScene, ColmapView, colmap_views, is_colmap_folder, load_colmap
+from .depth import load_depth
 from .gaussians import GaussianCloud, load_gaussian_ply, save_gaussian_ply
 from .mesh_io import (
     ObjAux,
@@ -47,6 +49,7 @@ __all__ = [
     "is_colmap_folder",
     "load_colmap",
     "load_default_mesh",
+    "load_depth",
     "load_gaussian_ply",
     "load_mesh",
     "load_obj",

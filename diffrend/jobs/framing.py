@@ -32,10 +32,10 @@ import torch.nn.functional as F
 
 from ..cameras import CamerasBase, OrthographicCameras, PerspectiveCameras
 from ..io.views import MultiViewData
-from .views import nearest_point_to_lines
+from .views import nearest_point_to_lines, resize_depth
 
-__all__ = ["crop_cameras", "crop_images", "crop_views", "frame_views", "image_boxes",
-           "mask_boxes", "ndc_intrinsics", "object_sphere"]
+__all__ = ["crop_cameras", "crop_images", "crop_views", "frame_depth", "frame_views",
+           "image_boxes", "mask_boxes", "ndc_intrinsics", "object_sphere"]
 
 _TOL = 1e-6  # relative size of projection entries that must be 0 for a pinhole model
 
@@ -291,6 +291,55 @@ def frame_views(data: MultiViewData, size: int, margin: float = 0.1) -> MultiVie
     composited = MultiViewData(images=data.images * data.masks[..., None], masks=data.masks,
                                cameras=data.cameras, names=data.names)
     return crop_views(composited, boxes, size)
+
+
+def frame_depth(depth: torch.Tensor, masks: torch.Tensor, size: int,
+                margin: float = 0.1) -> torch.Tensor:
+    """Depth maps framed as :func:`frame_views` frames the views they belong to.
+
+    The same square boxes (:func:`mask_boxes` of the same ``masks`` and ``margin``), so the
+    framed maps line up with the framed images and cameras (depth is view-space z, which a
+    crop does not change). Depth outside the silhouette (``masks <= 0.5``: a wall behind
+    the object, the table under it) is dropped: the fit compares depth only where its
+    object and the target's are both seen. Shrinking keeps a pixel's mean depth only where
+    every pixel it covers has one and they agree (:func:`.views.resize_depth`). A crop
+    smaller than ``size`` is first grown by a whole factor (each pixel repeated), then
+    shrunk the same way: a new pixel that straddles an outline or an occluding edge is
+    left out rather than given either side's depth.
+
+    Args:
+        depth: ``(N, H, W)`` view-space depth, > 0 where measured, <= 0 elsewhere.
+        masks: ``(N, H, W)`` the views' silhouettes in [0, 1].
+        size: side of the framed maps, in [8, 8192]. margin: as for :func:`frame_views`.
+
+    Returns:
+        ``(N, size, size)`` depth, -1 where there is none. Constant (no graph).
+
+    Raises:
+        ValueError: naming ``depth`` or ``masks`` (shapes), ``size`` or ``margin``.
+    """
+    if not torch.is_tensor(depth) or depth.dim() != 3:
+        raise ValueError(f"depth must have shape (N, H, W); got {getattr(depth, 'shape', depth)}")
+    if not torch.is_tensor(masks) or masks.shape != depth.shape:
+        raise ValueError(f"masks must have the depth maps' shape {tuple(depth.shape)}; got "
+                         f"{getattr(masks, 'shape', masks)}")
+    _check_size(size)
+    boxes = mask_boxes(masks, margin)
+    n, h, w = depth.shape
+    seen = torch.where((masks > 0.5) & (depth > 0), depth, torch.zeros_like(depth))
+    out = depth.new_full((n, size, size), -1.0)
+    for i, (x0, y0, side) in enumerate(boxes.tolist()):
+        canvas = depth.new_zeros(1, side, side)
+        ya, yb = max(y0, 0), min(y0 + side, h)  # the part of the box inside the image
+        xa, xb = max(x0, 0), min(x0 + side, w)
+        if ya < yb and xa < xb:
+            canvas[0, ya - y0:yb - y0, xa - x0:xb - x0] = seen[i, ya:yb, xa:xb]
+        grow = -(-size // side)  # a crop smaller than the output: whole copies first
+        if grow > 1:
+            canvas = canvas.repeat_interleave(grow, 1).repeat_interleave(grow, 2)
+        framed = resize_depth(canvas, size)[0]
+        out[i] = torch.where(framed > 0, framed, -1.0)
+    return out
 
 
 def object_sphere(data: MultiViewData) -> tuple[torch.Tensor, float]:

@@ -171,8 +171,9 @@ def render_target_depth(mesh: Meshes, cameras: CamerasBase, image_size: int,
     return torch.cat(maps)
 
 
-def resize_depth(depth: torch.Tensor, size: int, spread: float = 0.05) -> torch.Tensor:
-    """(N, H, W) depth maps -> (N, size, size): each pixel the mean depth of the pixels it
+def resize_depth(depth: torch.Tensor, size: int | tuple[int, int],
+                 spread: float = 0.05) -> torch.Tensor:
+    """(N, H, W) depth maps -> (N, h, w): each pixel the mean depth of the pixels it
     covers, or -1 where that mean is no surface's depth: where the object does not cover
     all of them (the outline, which would mix in the background) or where their depths
     differ by more than ``spread`` times the mean (an occluding edge in front of a farther
@@ -182,25 +183,27 @@ def resize_depth(depth: torch.Tensor, size: int, spread: float = 0.05) -> torch.
 
     Args:
         depth: (N, H, W), > 0 where the object is, <= 0 elsewhere.
+        size: the side ``s`` of square maps, or ``(h, w)``; at most ``(H, W)``.
 
     Returns:
-        (N, size, size), no gradients needed (targets).
+        (N, h, w), no gradients needed (targets).
 
     Raises:
         ValueError: a size larger than the maps.
     """
-    if tuple(depth.shape[1:]) == (size, size):
+    hw = (size, size) if isinstance(size, int) else tuple(size)
+    if tuple(depth.shape[1:]) == hw:
         return depth
-    if size > min(depth.shape[1:]):
+    if hw[0] > depth.shape[1] or hw[1] > depth.shape[2]:
         raise ValueError(f"size must be at most the depth maps' {tuple(depth.shape[1:])}, "
                          f"got {size}")
     valid = (depth > 0).to(depth.dtype)
-    total = F.interpolate((depth * valid)[:, None], size=(size, size), mode="area")[:, 0]
-    covered = F.interpolate(valid[:, None], size=(size, size), mode="area")[:, 0]
+    total = F.interpolate((depth * valid)[:, None], size=hw, mode="area")[:, 0]
+    covered = F.interpolate(valid[:, None], size=hw, mode="area")[:, 0]
     mean = total / covered.clamp(min=1e-12)
     # (adaptive pooling bins the pixels as area interpolation does)
-    highest = F.adaptive_max_pool2d(depth[:, None], (size, size))[:, 0]
-    lowest = -F.adaptive_max_pool2d(-depth[:, None], (size, size))[:, 0]
+    highest = F.adaptive_max_pool2d(depth[:, None], hw)[:, 0]
+    lowest = -F.adaptive_max_pool2d(-depth[:, None], hw)[:, 0]
     ok = (covered >= 1.0 - 1e-6) & (highest - lowest <= spread * mean)
     return torch.where(ok, mean, torch.full_like(total, -1.0))
 
