@@ -32,9 +32,9 @@ def main(out: str, checkpoint: str | None, stop_after: int | None,
     first_try = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") == "0"
     with distributed("cpu") as ctx:
         set_rank_threads(ctx)
-        # What a user's script may do inside the group: the first call imports torch._dynamo
-        # and with it torch.distributed.nn.functional, which (imported after the group is
-        # made) kept the group and its threads alive into interpreter exit; see
+        # The first call imports torch._dynamo and with it torch.distributed.nn.functional,
+        # which, imported after the group is made, kept the group and its threads alive
+        # into interpreter exit (the fit's first optimizer imports it too); see
         # distributed._import_group_pinning_modules and gloo_threads_after below.
         torch.use_deterministic_algorithms(False)
 

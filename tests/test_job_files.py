@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from dist_env import worker_env
 
 from diffrend.cli import main
 from diffrend.io import save_obj, save_views
@@ -122,24 +121,6 @@ def test_deferred_interrupt_nests_into_one_request():
 
 
 # -- the output folder's lock -------------------------------------------------------------
-
-def test_deterministic_sets_and_restores_the_mode_without_the_compile_stack():
-    """The jobs' deterministic mode costs no torch._dynamo import (1.3 s, 144 MB): checked
-    in a fresh interpreter, where nothing else has imported it."""
-    code = (
-        "import sys, torch\n"
-        "from diffrend.jobs.checkpoint import deterministic\n"
-        "with deterministic():\n"
-        "    inside = (torch.are_deterministic_algorithms_enabled(),\n"
-        "              torch.is_deterministic_algorithms_warn_only_enabled())\n"
-        "after = torch.are_deterministic_algorithms_enabled()\n"
-        "print(inside, after, 'torch._dynamo' in sys.modules)\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, env=worker_env())
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.split("\n")[-2] == "(True, True) False False", proc.stdout
-
 
 def test_a_second_job_into_a_locked_folder_is_refused(tmp_path):
     from diffrend.cli.folder import FolderLocked, lock_folder

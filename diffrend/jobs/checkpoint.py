@@ -90,7 +90,7 @@ def deterministic() -> Iterator[None]:
     was, warn = torch.are_deterministic_algorithms_enabled(), \
         torch.is_deterministic_algorithms_warn_only_enabled()
     fill = det.fill_uninitialized_memory
-    _set_deterministic(True, warn_only=True)
+    torch.use_deterministic_algorithms(True, warn_only=True)
     # Deterministic mode also fills every torch.empty with NaN (a debugging aid); that
     # costs a third of a render step and changes nothing here: every buffer is written.
     det.fill_uninitialized_memory = False
@@ -98,26 +98,7 @@ def deterministic() -> Iterator[None]:
         yield
     finally:
         det.fill_uninitialized_memory = fill
-        _set_deterministic(was, warn_only=warn)
-
-
-def _set_deterministic(mode: bool, warn_only: bool) -> None:
-    """``torch.use_deterministic_algorithms``, without importing torch.compile's stack.
-
-    The public function also sets inductor's ``deterministic`` flag, and so imports
-    ``torch._inductor.config`` and ``torch._dynamo`` on its first call: 1.3 s and 144 MB
-    per process (measured 2026-12-07, torch 2.13, 2 cores), for a flag that only compiled
-    code reads. Our jobs run eagerly, so torch's own switch is set alone, unless the
-    compile stack is already loaded (the user compiles something), where the public
-    function keeps it in step.
-    """
-    import sys
-
-    set_flag = getattr(torch._C, "_set_deterministic_algorithms", None)
-    if set_flag is None or "torch._inductor.config" in sys.modules:
-        torch.use_deterministic_algorithms(mode, warn_only=warn_only)
-    else:
-        set_flag(mode, warn_only=warn_only)
+        torch.use_deterministic_algorithms(was, warn_only=warn)
 
 
 class StopRequest:

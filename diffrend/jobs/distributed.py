@@ -238,9 +238,9 @@ def _import_group_pinning_modules() -> None:
 
     ``torch.distributed.nn.functional`` takes ``group.WORLD`` as a default argument, so
     importing it while a group is up keeps that group alive for good, past
-    ``destroy_process_group``. Much imports it on the way: ``torch._dynamo``, and so
-    ``torch.use_deterministic_algorithms``' first call (the fits' checkpointed steps made
-    that call until they set the mode without it). A gloo
+    ``destroy_process_group``. Much imports it on the way: ``torch._dynamo`` does, and a
+    job's first ``torch.optim`` optimizer and first ``torch.use_deterministic_algorithms``
+    import that (every fit makes both calls). A gloo
     group kept alive keeps its worker threads, and at interpreter exit one of them could
     still be releasing a finished collective; it then needs the GIL, is stopped, and the
     process aborts ("terminate called without an active exception"). That happened in
