@@ -79,6 +79,32 @@ def test_without_integer_depth_scale_the_default_is_millimetres(dataset, tmp_pat
     torch.testing.assert_close(load_depth(folder), load_depth(dataset[0]) * ratio)
 
 
+def test_npy_and_32_bit_maps_read_as_the_pngs(dataset, tmp_path):
+    folder = _copy(dataset[0], tmp_path)
+    reference = load_depth(dataset[0])
+    spec = json.loads((folder / "transforms.json").read_text())
+    for i, frame in enumerate(spec["frames"]):  # the same steps, other containers
+        steps = np.asarray(Image.open(folder / frame["depth_file_path"])).astype(np.float32)
+        if i % 2:
+            np.save(folder / f"d{i}.npy", steps[..., None])  # (H, W, 1) is accepted too
+            frame["depth_file_path"] = f"d{i}.npy"
+        else:
+            Image.fromarray(steps).save(folder / f"d{i}.tif")  # float32: mode F
+            frame["depth_file_path"] = f"d{i}.tif"
+    (folder / "transforms.json").write_text(json.dumps(spec))
+    torch.testing.assert_close(load_depth(folder), reference)
+
+    np.save(folder / "d1.npy", np.full((SIZE, SIZE), np.nan, np.float32))
+    with pytest.raises(ValueError, match="d1.npy: depth has NaN or inf"):
+        load_depth(folder)
+    np.save(folder / "d1.npy", np.zeros((2, SIZE, SIZE), np.float32))
+    with pytest.raises(ValueError, match="not a single-channel depth map"):
+        load_depth(folder)
+    np.save(folder / "d1.npy", np.array(["a", "b"]))
+    with pytest.raises(ValueError, match="must be numbers"):
+        load_depth(folder)
+
+
 @pytest.mark.parametrize("size", [40, 96])  # framing shrinks the crops / grows them
 def test_framed_depth_matches_depth_rendered_at_the_framed_cameras(dataset, size):
     folder, mesh_file = dataset
