@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..fragments import RasterizationSettings
-from ..projection import extend_to_cameras, project_view_points
+from ..projection import extend_to_cameras, project_world_points
 
 if TYPE_CHECKING:
     from ...cameras.base import CamerasBase
@@ -30,14 +30,11 @@ def meshes_to_ndc(
         Vertices whose projection is not finite (on the camera plane) get x, y = 1e6.
     """
     meshes_world = extend_to_cameras(meshes_world, cameras, R, "meshes", "mesh")
-    verts_world = meshes_world.verts_padded()
-    verts_view = cameras.get_world_to_view_transform(R=R, T=T).transform_points(verts_world)
     # A vertex on the camera plane has no projection (x / 0): parked far outside the image,
     # finite and without gradient. Its faces are then skipped (z < 1e-8), or, clipped at
     # z_clip_value, shrink to nothing (the cut points land on the other vertices), in both
     # backends alike, instead of NaN/inf reaching the kernels and the backward.
-    xy = project_view_points(cameras, verts_view, verts_world, R=R, T=T)
-    verts_ndc = torch.cat((xy, verts_view[..., 2:3]), dim=-1)
+    verts_ndc = project_world_points(cameras, meshes_world.verts_padded(), R=R, T=T)
     return meshes_world.update_padded(verts_ndc)
 
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..projection import extend_to_cameras, project_view_points
+from ..projection import extend_to_cameras, project_world_points
 
 if TYPE_CHECKING:
     from ...cameras.base import CamerasBase
@@ -32,10 +32,7 @@ def points_to_ndc(
     """
     pointclouds_world = extend_to_cameras(pointclouds_world, cameras, R, "pointclouds",
                                           "cloud")
-    pts_world = pointclouds_world.points_padded()
-    pts_view = cameras.get_world_to_view_transform(R=R, T=T).transform_points(pts_world)
-    z = pts_view[..., 2:3]
     # A point on the camera plane (view z = 0) is parked far outside the image (no pixel
     # lists it, no gradient) instead of failing the whole batch.
-    xy = project_view_points(cameras, pts_view, pts_world, R=R, T=T)
-    return pointclouds_world.update_padded(torch.cat((xy, z), dim=-1))
+    pts = project_world_points(cameras, pointclouds_world.points_padded(), R=R, T=T)
+    return pointclouds_world.update_padded(pts)
