@@ -240,12 +240,12 @@ def _import_group_pinning_modules() -> None:
     importing it while a group is up keeps that group alive for good, past
     ``destroy_process_group``. Much imports it on the way: ``torch._dynamo`` does, and a
     job's first ``torch.optim`` optimizer and first ``torch.use_deterministic_algorithms``
-    import that (every fit makes both calls). A gloo
-    group kept alive keeps its worker threads, and at interpreter exit one of them could
-    still be releasing a finished collective; it then needs the GIL, is stopped, and the
-    process aborts ("terminate called without an active exception"). That happened in
-    about 3% of two-rank fits, after their outputs had been written. Imported first, the
-    module's default is the "no group" placeholder instead.
+    import that (every fit makes both calls). A gloo group kept alive keeps its worker
+    threads, and at interpreter exit one of them could still be releasing a finished
+    collective; it then needs the GIL, is stopped, and the process aborts ("terminate
+    called without an active exception"). That happened in 1 to 3% of two-rank fits, after
+    their outputs had been written. Imported first, the module's default is the "no group"
+    placeholder instead.
     """
     import torch.distributed.nn.functional  # noqa: F401
 

@@ -105,6 +105,18 @@ def _check_boxes(boxes: torch.Tensor, n: int) -> None:
         raise ValueError("boxes: every side must be >= 1")
 
 
+def _box_canvas(image: torch.Tensor, x0: int, y0: int, side: int) -> torch.Tensor:
+    """``(H, W, ...)`` -> ``(side, side, ...)``: the box ``(x0, y0, side)`` cut from
+    ``image``, zeros where it reaches past the image."""
+    h, w = image.shape[:2]
+    canvas = image.new_zeros(side, side, *image.shape[2:])
+    ya, yb = max(y0, 0), min(y0 + side, h)  # the part of the box inside the image
+    xa, xb = max(x0, 0), min(x0 + side, w)
+    if ya < yb and xa < xb:
+        canvas[ya - y0:yb - y0, xa - x0:xb - x0] = image[ya:yb, xa:xb]
+    return canvas
+
+
 def crop_images(images: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
     """Resample each image's box into a ``size x size`` image, zeros outside the image.
 
@@ -126,14 +138,10 @@ def crop_images(images: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.T
                          f"{getattr(images, 'shape', images)}")
     _check_boxes(boxes, images.shape[0])
     _check_size(size)
-    n, h, w, c = images.shape
+    n, c = images.shape[0], images.shape[3]
     out = images.new_zeros(n, size, size, c)
     for i, (x0, y0, side) in enumerate(boxes.tolist()):
-        canvas = images.new_zeros(side, side, c)
-        ya, yb = max(y0, 0), min(y0 + side, h)  # the part of the box inside the image
-        xa, xb = max(x0, 0), min(x0 + side, w)
-        if ya < yb and xa < xb:
-            canvas[ya - y0:yb - y0, xa - x0:xb - x0] = images[i, ya:yb, xa:xb]
+        canvas = _box_canvas(images[i], x0, y0, side)
         if side == size:
             out[i] = canvas
             continue
@@ -325,15 +333,11 @@ def frame_depth(depth: torch.Tensor, masks: torch.Tensor, size: int,
                          f"{getattr(masks, 'shape', masks)}")
     _check_size(size)
     boxes = mask_boxes(masks, margin)
-    n, h, w = depth.shape
+    n = depth.shape[0]
     seen = torch.where((masks > 0.5) & (depth > 0), depth, torch.zeros_like(depth))
     out = depth.new_full((n, size, size), -1.0)
     for i, (x0, y0, side) in enumerate(boxes.tolist()):
-        canvas = depth.new_zeros(1, side, side)
-        ya, yb = max(y0, 0), min(y0 + side, h)  # the part of the box inside the image
-        xa, xb = max(x0, 0), min(x0 + side, w)
-        if ya < yb and xa < xb:
-            canvas[0, ya - y0:yb - y0, xa - x0:xb - x0] = seen[i, ya:yb, xa:xb]
+        canvas = _box_canvas(seen[i], x0, y0, side)[None]
         grow = -(-size // side)  # a crop smaller than the output: whole copies first
         if grow > 1:
             canvas = canvas.repeat_interleave(grow, 1).repeat_interleave(grow, 2)
